@@ -1,0 +1,52 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "chainstore",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "chainserver", targets: ["chainserver"]),
+        .library(name: "ChainClient", targets: ["ChainClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+    ],
+    targets: [
+        // C libraries: module maps and shim headers only. Each is imported by exactly one Swift module.
+        .systemLibrary(name: "CLibevent", path: "Sources/CLibevent", providers: [.apt(["libevent-dev"])]),
+        .systemLibrary(name: "CRocksDB", path: "Sources/CRocksDB", providers: [.apt(["librocksdb-dev"])]),
+
+        // Drivers: the only importers of the C modules.
+        .target(name: "EventLoop", dependencies: ["CLibevent"], swiftSettings: strict),
+        .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strict),
+
+        // Pure modules: no sockets, clocks or disks.
+        .target(name: "RESP", swiftSettings: strict),
+        .target(name: "ChainCore", swiftSettings: strict),
+
+        // Shells and libraries.
+        .target(name: "ChainServer", dependencies: [
+            "EventLoop", "Storage", "RESP", "ChainCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ], swiftSettings: strict),
+        .target(name: "ChainClient", dependencies: ["RESP", "ChainCore"], swiftSettings: strict),
+
+        // Executables: flag parsing and start-up only.
+        .executableTarget(name: "chainserver", dependencies: [
+            "ChainServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
+        .testTarget(name: "RESPTests", dependencies: ["RESP"], swiftSettings: strict),
+        .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore"], swiftSettings: strict),
+        .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
+        .testTarget(name: "ProcessTests", dependencies: ["ChainClient", "RESP", "chainserver"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,125 @@
+import EventLoop
+import RESP
+import Storage
+
+/// One client connection: parses its requests, runs them, and queues the replies. Replies are
+/// released in order, and only once every update they may depend on is acknowledgeable (see
+/// `DataView`); the server releases them at the end of each loop turn and after each WAL sync.
+/// Loop-thread only.
+final class ClientSession {
+    /// Replies produced by one read, waiting for update `tag` to be acknowledgeable.
+    private struct Held {
+        var tag: UInt64
+        var bytes: [UInt8]
+        var commands: Int
+        var startNanos: UInt64
+    }
+
+    let id: UInt64
+    let conn: Connection
+    unowned let server: Server
+    var protocolVersion = 2
+    var name: String?
+    private var parser: RESPCommandParser
+    private var out = RESPWriter()
+    private var held: [Held] = []
+    private var heldBytes = 0
+    /// Set once the connection must end after its queued replies are sent.
+    private var ending: CloseReason?
+    private(set) var isClosed = false
+
+    init(id: UInt64, conn: Connection, server: Server) {
+        self.id = id
+        self.conn = conn
+        self.server = server
+        let c = server.config
+        parser = RESPCommandParser(limits: RESPLimits(
+            maxBulkBytes: max(512 << 20, c.maxValueBytes), maxArgumentBytes: c.maxValueBytes,
+            maxArrayLength: c.maxArrayLength))
+        conn.onRead = { [unowned self] _ in self.readable() }
+        conn.onClose = { [unowned self] _, end in
+            self.closed(end == .closedLocally ? (self.ending ?? .shutdown) : (end == .peerClosed ? .clientClosed : .socketError))
+        }
+    }
+
+    private func readable() {
+        guard ending == nil else { return }
+        let n = parser.withAppendBuffer { conn.read(appendingTo: &$0) }
+        server.metrics.bytesIn.increment(by: Int64(n))
+        let start = monotonicNanos()
+        var commands = 0
+        out.version = protocolVersion
+        while ending == nil {
+            let cmd: RESPCommand?
+            do {
+                cmd = try parser.next()
+            } catch {
+                out.error("ERR Protocol error: \(error)")
+                server.metrics.error("protocol")
+                ending = .protocolError
+                break
+            }
+            guard let cmd else { break }
+            commands += 1
+            server.execute(cmd, session: self, into: &out)
+            if out.bytes.count + heldBytes + conn.outputBytes > server.config.maxOutputBytes {
+                abort(.outputBufferLimit)
+                return
+            }
+        }
+        if ending == nil && parser.bufferedBytes > server.config.maxRequestBytes {
+            out.error("ERR Protocol error: request larger than --max-request-bytes \(server.config.maxRequestBytes)")
+            ending = .requestBufferLimit
+        }
+        if !out.isEmpty || ending != nil {
+            held.append(Held(tag: server.data.currentSeq, bytes: out.bytes, commands: commands, startNanos: start))
+            heldBytes += out.bytes.count
+            out = RESPWriter(version: protocolVersion)
+            server.markPending(self)
+        }
+    }
+
+    /// Marks the connection to end after the reply being built (QUIT).
+    func endAfterReply(_ reason: CloseReason) { ending = reason }
+
+    var hasHeldReplies: Bool { !held.isEmpty }
+
+    /// Sends every held reply whose updates are acknowledgeable (`tag <= ackable`), in order.
+    func release(upTo ackable: UInt64) {
+        guard !isClosed else { return }
+        var i = 0
+        let now = monotonicNanos()
+        while i < held.count && held[i].tag <= ackable {
+            let h = held[i]
+            conn.write(h.bytes)
+            server.metrics.bytesOut.increment(by: Int64(h.bytes.count))
+            server.metrics.recordLatency(nanos: now - h.startNanos, count: h.commands)
+            heldBytes -= h.bytes.count
+            i += 1
+        }
+        if i > 0 { held.removeFirst(i) }
+        if held.isEmpty, let ending {
+            server.metrics.closed(ending)
+            conn.closeAfterFlush()
+        } else if conn.outputBytes > server.config.maxOutputBytes {
+            abort(.outputBufferLimit)
+        }
+    }
+
+    /// Ends the connection now, dropping queued replies.
+    func abort(_ reason: CloseReason) {
+        guard !isClosed else { return }
+        ending = reason
+        server.metrics.closed(reason)
+        conn.close()
+    }
+
+    private func closed(_ reason: CloseReason) {
+        guard !isClosed else { return }
+        isClosed = true
+        if reason == .clientClosed || reason == .socketError { server.metrics.closed(reason) }
+        held.removeAll()
+        server.sessionClosed(self)
+    }
+}
+

@@ -1,0 +1,65 @@
+/// Every command the server knows, with Redis's arity convention: N means exactly N arguments
+/// including the name, -N means at least N.
+enum CommandID: CaseIterable {
+    case get, set, del, exists, mget, mset, incr, incrby, decr, decrby, append, strlen
+    case ping, echo, info, command, hello, quit, auth, select, config, client
+
+    var name: String { "\(self)" }
+
+    var arity: Int {
+        switch self {
+        case .get, .incr, .decr, .strlen, .echo: return 2
+        case .set: return -3
+        case .del, .exists, .mget: return -2
+        case .mset: return -3
+        case .incrby, .decrby, .append: return 3
+        case .ping, .info, .command, .hello: return -1
+        case .quit: return -1
+        case .auth: return -2
+        case .select: return 2
+        case .config, .client: return -2
+        }
+    }
+
+    /// Writes change data (and, in a chain, go to the head).
+    var isWrite: Bool {
+        switch self {
+        case .set, .del, .mset, .incr, .incrby, .decr, .decrby, .append: return true
+        default: return false
+        }
+    }
+
+    /// Flags as COMMAND reports them.
+    var flags: [String] {
+        if isWrite { return ["write", "denyoom"] }
+        switch self {
+        case .get, .exists, .mget, .strlen: return ["readonly", "fast"]
+        default: return ["fast", "stale", "loading"]
+        }
+    }
+
+    /// Key positions (first, last, step) as COMMAND reports them.
+    var keySpec: (Int, Int, Int) {
+        switch self {
+        case .get, .set, .incr, .incrby, .decr, .decrby, .append, .strlen: return (1, 1, 1)
+        case .del, .exists, .mget: return (1, -1, 1)
+        case .mset: return (1, -1, 2)
+        default: return (0, 0, 0)
+        }
+    }
+
+    /// Lookup by name in any letter case, without building a String per command.
+    static func lookup(_ name: [UInt8]) -> CommandID? {
+        guard name.count <= 16 else { return nil }
+        var lower = name
+        for i in lower.indices where lower[i] >= 65 && lower[i] <= 90 { lower[i] += 32 }
+        return byName[lower]
+    }
+
+    private static let byName: [[UInt8]: CommandID] = Dictionary(
+        uniqueKeysWithValues: CommandID.allCases.map { (Array($0.name.utf8), $0) })
+
+    func arityOK(_ count: Int) -> Bool {
+        arity >= 0 ? count == arity : count >= -arity
+    }
+}

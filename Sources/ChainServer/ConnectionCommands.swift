@@ -1,0 +1,160 @@
+import RESP
+
+/// PING, ECHO, HELLO, QUIT, COMMAND, INFO, CONFIG, CLIENT, SELECT, AUTH: commands about the
+/// connection and the server rather than data.
+extension Server {
+    func runConnectionCommand(_ id: CommandID, _ args: [[UInt8]], session: ClientSession, _ out: inout RESPWriter) {
+        switch id {
+        case .ping:
+            if args.count > 2 { out.error("ERR wrong number of arguments for 'ping' command") }
+            else if args.count == 2 { out.bulk(args[1]) } else { out.simple("PONG") }
+        case .echo:
+            out.bulk(args[1])
+        case .quit:
+            out.ok()
+            session.endAfterReply(.quit)
+        case .select:
+            if args[1] == [48] { out.ok() } else { out.error("ERR DB index is out of range") }
+        case .auth:
+            out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+        case .hello:
+            hello(args, session: session, &out)
+        case .command:
+            command(args, &out)
+        case .info:
+            out.verbatim(infoText(section: args.count > 1 ? String(decoding: args[1], as: UTF8.self).lowercased() : "all"))
+        case .config:
+            config(args, &out)
+        case .client:
+            client(args, session: session, &out)
+        default:
+            preconditionFailure("not a connection command: \(id)")
+        }
+    }
+
+    private func hello(_ args: [[UInt8]], session: ClientSession, _ out: inout RESPWriter) {
+        var version = session.protocolVersion
+        var i = 1
+        if args.count > 1 {
+            guard let v = Int(String(decoding: args[1], as: UTF8.self)), v == 2 || v == 3 else {
+                out.error("NOPROTO unsupported protocol version")
+                return
+            }
+            version = v
+            i = 2
+        }
+        var name: String?
+        while i < args.count {
+            let opt = String(decoding: args[i], as: UTF8.self).uppercased()
+            if opt == "AUTH" && i + 2 < args.count {
+                out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+                return
+            } else if opt == "SETNAME" && i + 1 < args.count {
+                name = String(decoding: args[i + 1], as: UTF8.self)
+                i += 2
+            } else {
+                out.error("ERR syntax error in HELLO option '\(opt)'")
+                return
+            }
+        }
+        session.protocolVersion = version
+        if let name { session.name = name }
+        out.version = version
+        out.mapHeader(7)
+        out.bulk("server"); out.bulk("chainstore")
+        out.bulk("version"); out.bulk(Server.version)
+        out.bulk("proto"); out.integer(version)
+        out.bulk("id"); out.integer(Int64(session.id))
+        out.bulk("mode"); out.bulk("standalone")
+        out.bulk("role"); out.bulk("master")
+        out.bulk("modules"); out.arrayHeader(0)
+    }
+
+    private func command(_ args: [[UInt8]], _ out: inout RESPWriter) {
+        let sub = args.count > 1 ? String(decoding: args[1], as: UTF8.self).uppercased() : ""
+        func entry(_ id: CommandID) {
+            let (first, last, step) = id.keySpec
+            out.arrayHeader(6)
+            out.bulk(id.name)
+            out.integer(id.arity)
+            out.arrayHeader(id.flags.count)
+            for f in id.flags { out.simple(f) }
+            out.integer(first); out.integer(last); out.integer(step)
+        }
+        switch sub {
+        case "":
+            out.arrayHeader(CommandID.allCases.count)
+            for id in CommandID.allCases { entry(id) }
+        case "COUNT":
+            out.integer(CommandID.allCases.count)
+        case "INFO":
+            out.arrayHeader(args.count - 2)
+            for a in args.dropFirst(2) {
+                if let id = CommandID.lookup(a) { entry(id) } else { out.null() }
+            }
+        case "DOCS":
+            // No documentation is served; an empty map tells redis-cli to skip its hints.
+            out.mapHeader(0)
+        default:
+            out.error("ERR unknown subcommand '\(sub)'. Try COMMAND HELP.")
+        }
+    }
+
+    private func config(_ args: [[UInt8]], _ out: inout RESPWriter) {
+        let sub = String(decoding: args[1], as: UTF8.self).uppercased()
+        guard sub == "GET", args.count >= 3 else {
+            out.error("ERR CONFIG \(sub) is not supported: configure chainserver with its flags")
+            return
+        }
+        let known: [(String, String)] = [
+            ("maxclients", String(config.maxClients)),
+            ("proto-max-bulk-len", String(config.maxValueBytes)),
+            ("appendonly", config.durability == .fsync ? "yes" : "no"),
+            ("appendfsync", config.durability == .fsync ? "always" : "no"),
+            ("save", ""),
+        ]
+        var matches: [(String, String)] = []
+        for pattern in args.dropFirst(2) {
+            let p = String(decoding: pattern, as: UTF8.self).lowercased()
+            for kv in known where (p == "*" || p == kv.0) && !matches.contains(where: { $0.0 == kv.0 }) { matches.append(kv) }
+        }
+        out.mapHeader(matches.count)
+        for (k, v) in matches { out.bulk(k); out.bulk(v) }
+    }
+
+    private func client(_ args: [[UInt8]], session: ClientSession, _ out: inout RESPWriter) {
+        switch String(decoding: args[1], as: UTF8.self).uppercased() {
+        case "ID": out.integer(Int64(session.id))
+        case "GETNAME": if let n = session.name { out.bulk(n) } else { out.null() }
+        case "SETNAME" where args.count == 3:
+            session.name = String(decoding: args[2], as: UTF8.self)
+            out.ok()
+        case "SETINFO" where args.count == 4: out.ok()
+        default: out.error("ERR unknown or malformed CLIENT subcommand")
+        }
+    }
+
+    func infoText(section: String) -> String {
+        var s = ""
+        func sec(_ name: String, _ lines: [(String, String)]) {
+            guard section == "all" || section == "default" || section == "everything" || section == name else { return }
+            s += "# \(name.prefix(1).uppercased() + name.dropFirst())\r\n"
+            for (k, v) in lines { s += "\(k):\(v)\r\n" }
+            s += "\r\n"
+        }
+        sec("server", [("chainstore_version", Server.version), ("redis_version", "7.2.0"),
+                       ("mode", "standalone"), ("node_id", config.nodeID), ("process_id", String(getpid())),
+                       ("tcp_port", String(config.listen.port)), ("uptime_in_seconds", String(uptimeSeconds))])
+        sec("clients", [("connected_clients", String(sessions.count)), ("maxclients", String(config.maxClients))])
+        sec("persistence", [("durability", config.durability.rawValue), ("data_dir", config.dataDir),
+                            ("written_seq", String(data.writtenSeq)), ("acknowledgeable_seq", String(ackableSeq)),
+                            ("store_healthy", data.writeError == nil ? "1" : "0")])
+        sec("stats", [("total_connections_received", String(acceptedTotal)), ("total_commands_processed", String(commandsTotal))])
+        sec("keyspace", [("db0", "keys=\(data.store.estimatedKeyCount),expires=0,avg_ttl=0")])
+        return s
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,33 @@
+import EventLoop
+
+/// When a write may be acknowledged.
+public enum Durability: String, Sendable, CaseIterable {
+    /// After the write-ahead log holding it was fsynced (group commit: one sync per loop turn's
+    /// worth of writes).
+    case fsync
+    /// After it is in RocksDB (write-ahead log written, not synced): a crash of the machine can
+    /// lose the last writes, a crash of the process cannot.
+    case memory
+}
+
+/// Everything `chainserver` needs to start, already validated by the executable.
+public struct ServerConfig: Sendable {
+    public var listen: SocketAddress
+    public var httpListen: SocketAddress?
+    public var dataDir: String
+    public var durability: Durability = .fsync
+    public var maxValueBytes = 16 << 20
+    public var maxClients = 10_000
+    /// Replies queued for a client that does not read them; past this it is disconnected.
+    public var maxOutputBytes = 64 << 20
+    /// Bytes of partly received requests held per client; past this it is disconnected.
+    public var maxRequestBytes = 256 << 20
+    public var maxArrayLength = 1 << 20
+    public var nodeID = "standalone"
+
+    public init(listen: SocketAddress, httpListen: SocketAddress?, dataDir: String) {
+        self.listen = listen
+        self.httpListen = httpListen
+        self.dataDir = dataDir
+    }
+}

@@ -1,0 +1,80 @@
+import Prometheus
+
+/// The server's Prometheus metrics. Counters are atomics, so incrementing them on the loop is
+/// cheap; the registry renders the text format for `/metrics`.
+final class ServerMetrics {
+    private static func desc(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "chainstore", metricName: name, unitName: unit, helpText: help)
+    }
+
+    let registry = PrometheusCollectorRegistry()
+    let connections: Gauge
+    let connectionsAccepted: Counter
+    let connectionsRejected: Counter
+    let bytesIn: Counter
+    let bytesOut: Counter
+    let keysEstimate: Gauge
+    let storeHealthy: Gauge
+    let walSyncs: Counter
+    let storeWrites: Counter
+    let latency: DurationHistogram
+    private let commandCounters: [CommandID: Counter]
+    private let unknownCommands: Counter
+    private var errorCounters: [String: Counter] = [:]
+    private let closeCounters: [CloseReason: Counter]
+
+    init() {
+        connections = registry.makeGauge(descriptor: Self.desc("connections", "", "Open client connections"))
+        connectionsAccepted = registry.makeCounter(descriptor: Self.desc("connections_accepted", "total", "Client connections accepted"))
+        connectionsRejected = registry.makeCounter(descriptor: Self.desc("connections_rejected", "total", "Client connections refused because --max-clients was reached"))
+        bytesIn = registry.makeCounter(descriptor: Self.desc("net_input", "bytes_total", "Bytes read from clients"))
+        bytesOut = registry.makeCounter(descriptor: Self.desc("net_output", "bytes_total", "Bytes of replies sent to clients"))
+        keysEstimate = registry.makeGauge(descriptor: Self.desc("keys_estimate", "", "RocksDB's estimate of live keys"))
+        storeHealthy = registry.makeGauge(descriptor: Self.desc("store_healthy", "", "1 while the store accepts writes, 0 after a write or sync error"))
+        walSyncs = registry.makeCounter(descriptor: Self.desc("wal_syncs", "total", "Write-ahead log fsyncs (each covers a group of writes)"))
+        storeWrites = registry.makeCounter(descriptor: Self.desc("store_write_batches", "total", "Batches written to RocksDB (one per loop turn with writes)"))
+        latency = registry.makeDurationHistogram(
+            descriptor: Self.desc("command_duration", "seconds", "From a command's arrival to its reply being released (includes waiting for fsync)"),
+            buckets: [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+                      .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                      .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
+        var cc: [CommandID: Counter] = [:]
+        for id in CommandID.allCases {
+            cc[id] = registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", id.name)])
+        }
+        commandCounters = cc
+        unknownCommands = registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", "unknown")])
+        var closes: [CloseReason: Counter] = [:]
+        for r in CloseReason.allCases {
+            closes[r] = registry.makeCounter(descriptor: Self.desc("client_closes", "total", "Client connections ended, by reason"), labels: [("reason", r.rawValue)])
+        }
+        closeCounters = closes
+        storeHealthy.set(to: 1)
+    }
+
+    func command(_ id: CommandID?) {
+        if let id { commandCounters[id]!.increment() } else { unknownCommands.increment() }
+    }
+
+    /// Counts an error reply by its kind (the first word: ERR, WRONGTYPE, NOPROTO…, or a finer
+    /// kind the caller names).
+    func error(_ kind: String) {
+        if let c = errorCounters[kind] { c.increment(); return }
+        let c = registry.makeCounter(descriptor: Self.desc("errors", "total", "Error replies and failures, by kind"), labels: [("kind", kind)])
+        errorCounters[kind] = c
+        c.increment()
+    }
+
+    func closed(_ reason: CloseReason) { closeCounters[reason]!.increment() }
+
+    /// Records `count` commands that took `nanos` from arrival to reply.
+    func recordLatency(nanos: UInt64, count: Int) {
+        for _ in 0..<count { latency.recordNanoseconds(Int64(nanos)) }
+    }
+
+    func render() -> [UInt8] {
+        var out: [UInt8] = []
+        registry.emit(into: &out)
+        return out
+    }
+}

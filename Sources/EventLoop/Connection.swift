@@ -1,0 +1,185 @@
+internal import CLibevent
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP connection driven by a libevent bufferevent. Loop-thread only.
+///
+/// Lifecycle: open → (closing: flushing output before close) → closed. `onClose` is called exactly
+/// once, whichever side ends it, and no other callback follows it.
+public final class Connection {
+    /// Why a connection ended, as the transport saw it. Servers map these to their own reasons.
+    public enum End: Equatable, Sendable {
+        /// The peer closed its side (EOF).
+        case peerClosed
+        /// A socket error (errno).
+        case error(Int32)
+        /// A timeout set with `setTimeouts` fired.
+        case timeout
+        /// `close()` or `closeAfterFlush()` was called on this side.
+        case closedLocally
+        /// An outbound connect failed.
+        case connectFailed(Int32)
+    }
+
+    public let loop: EventLoop
+    public let peer: SocketAddress?
+    public var onRead: ((Connection) -> Void)?
+    /// Output fully handed to the kernel.
+    public var onDrained: ((Connection) -> Void)?
+    public var onConnected: ((Connection) -> Void)?
+    public var onClose: ((Connection, End) -> Void)?
+    /// Free slot for the owner of the connection (a session, a peer link).
+    public var context: AnyObject?
+
+    private var bev: OpaquePointer?
+    private var closingAfterFlush = false
+    /// False only for an outbound connection whose connect has not completed yet.
+    private var established: Bool
+
+    init(loop: EventLoop, bev: OpaquePointer, peer: SocketAddress?, established: Bool) {
+        self.loop = loop
+        self.established = established
+        self.bev = bev
+        self.peer = peer
+        loop.retain(self)
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        bufferevent_setcb(bev, { _, arg in
+            let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
+            withExtendedLifetime(c) { c.onRead?(c) }
+        }, { _, arg in
+            let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
+            withExtendedLifetime(c) { c.handleDrained() }
+        }, { _, what, arg in
+            let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
+            withExtendedLifetime(c) { c.handleEvent(what) }
+        }, me)
+    }
+
+    /// Starts an outbound connection; `onConnected` or `onClose(.connectFailed)` follows.
+    public static func connect(loop: EventLoop, to address: SocketAddress) throws(EventLoopError) -> Connection {
+        loop.assertInLoop()
+        guard let bev = bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
+            throw .call("bufferevent_socket_new", errno: errno)
+        }
+        let conn = Connection(loop: loop, bev: bev, peer: address, established: false)
+        let rc = address.withSockAddr { sa, len in bufferevent_socket_connect(bev, sa, len) }
+        if rc != 0 {
+            let e = errno
+            conn.release()
+            throw .call("connect \(address)", errno: e)
+        }
+        conn.enableIO()
+        return conn
+    }
+
+    public var isOpen: Bool { bev != nil && !closingAfterFlush }
+
+    /// Bytes received and not yet consumed.
+    public var inputBytes: Int {
+        guard let bev else { return 0 }
+        return evbuffer_get_length(bufferevent_get_input(bev))
+    }
+
+    /// Bytes queued for sending.
+    public var outputBytes: Int {
+        guard let bev else { return 0 }
+        return evbuffer_get_length(bufferevent_get_output(bev))
+    }
+
+    /// Moves every received byte to the end of `buffer`; returns how many.
+    @discardableResult
+    public func read(appendingTo buffer: inout [UInt8]) -> Int {
+        guard let bev else { return 0 }
+        let input = bufferevent_get_input(bev)
+        let n = evbuffer_get_length(input)
+        guard n > 0, let p = evbuffer_pullup(input, -1) else { return 0 }
+        buffer.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
+        evbuffer_drain(input, n)
+        return n
+    }
+
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        guard let bev, !closingAfterFlush, bytes.count > 0 else { return }
+        bufferevent_write(bev, bytes.baseAddress, bytes.count)
+    }
+
+    public func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    public func pauseReading() { if let bev { bufferevent_disable(bev, Int16(EV_READ)) } }
+    public func resumeReading() { if let bev { bufferevent_enable(bev, Int16(EV_READ)) } }
+
+    /// Read/write inactivity timeouts in milliseconds (0 = none).
+    public func setTimeouts(readMs: Int, writeMs: Int) {
+        guard let bev else { return }
+        var r = timeval(tv_sec: readMs / 1000, tv_usec: (readMs % 1000) * 1000)
+        var w = timeval(tv_sec: writeMs / 1000, tv_usec: (writeMs % 1000) * 1000)
+        withUnsafePointer(to: &r) { rp in
+            withUnsafePointer(to: &w) { wp in
+                _ = bufferevent_set_timeouts(bev, readMs > 0 ? rp : nil, writeMs > 0 ? wp : nil)
+            }
+        }
+    }
+
+    /// Stops reading, sends what is queued, then closes.
+    public func closeAfterFlush() {
+        guard let bev, !closingAfterFlush else { return }
+        closingAfterFlush = true
+        bufferevent_disable(bev, Int16(EV_READ))
+        if outputBytes == 0 { finish(.closedLocally) }
+    }
+
+    /// Closes now, dropping queued output.
+    public func close() { finish(.closedLocally) }
+
+    func enableIO() {
+        if let bev { bufferevent_enable(bev, Int16(EV_READ | EV_WRITE)) }
+    }
+
+    func setNoDelay() {
+        guard let bev else { return }
+        var one: Int32 = 1
+        setsockopt(chainstore_bufferevent_fd(bev), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    private func handleDrained() {
+        if closingAfterFlush { finish(.closedLocally); return }
+        onDrained?(self)
+    }
+
+    private func handleEvent(_ what: Int16) {
+        let w = Int32(what)
+        if w & Int32(BEV_EVENT_CONNECTED) != 0 {
+            established = true
+            setNoDelay()
+            onConnected?(self)
+            return
+        }
+        let err = errno
+        if w & Int32(BEV_EVENT_EOF) != 0 { finish(.peerClosed) }
+        else if w & Int32(BEV_EVENT_TIMEOUT) != 0 { finish(.timeout) }
+        else if !established { finish(.connectFailed(err)) }
+        else { finish(.error(err)) }
+    }
+
+    private func finish(_ end: End) {
+        guard bev != nil else { return }
+        release()
+        let cb = onClose
+        onClose = nil
+        onRead = nil
+        onDrained = nil
+        onConnected = nil
+        cb?(self, end)
+        context = nil
+    }
+
+    /// Frees the bufferevent (no callback can follow), then lets the loop forget this object.
+    private func release() {
+        if let bev { bufferevent_free(bev) }
+        bev = nil
+        loop.release(self)
+    }
+}

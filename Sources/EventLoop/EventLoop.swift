@@ -1,0 +1,121 @@
+internal import CLibevent
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// libevent must be told to use pthread locks before the first `event_base` exists, so that
+/// `event_active` from another thread (the submit path) is safe. A global `let` runs once.
+private let libeventThreadingReady: Bool = evthread_use_pthreads() == 0
+
+/// One `event_base` driven by one thread.
+///
+/// Thread rule: every method except `submit` and `stop` must be called on the loop thread (the
+/// thread inside `run()`), and every callback runs there. `submit` is the only way in from other
+/// threads. That rule is what makes the `@unchecked Sendable` below sound; `assertInLoop` checks it
+/// in debug builds.
+///
+/// Ownership rule for C callbacks: every Swift object that registers a callback (connection,
+/// listener, timer, HTTP server) owns its C object, passes itself *unretained* as the callback
+/// argument, and is kept alive by the loop's `registry` until it is closed. Closing frees the C
+/// object first (after which libevent makes no further callback) and only then drops the registry
+/// reference, so a callback can never reach a freed Swift object. Trampolines hold a strong local
+/// reference for the duration of the callback, so an object closing itself inside its own
+/// callback stays valid until the callback returns.
+public final class EventLoop: @unchecked Sendable {
+    let base: OpaquePointer
+    // Created in init after `self` exists, because `self` is their callback argument.
+    private var wakeEvent: OpaquePointer!
+    private var endOfTurnEvent: OpaquePointer!
+    private let submitted = Mutex<[@Sendable () -> Void]>([])
+    private var endOfTurnHandlers: [() -> Void] = []
+    private var endOfTurnScheduled = false
+    private var loopThread: pthread_t?
+    var registry: [ObjectIdentifier: AnyObject] = [:]
+
+    public init() throws(EventLoopError) {
+        precondition(libeventThreadingReady, "evthread_use_pthreads failed")
+        guard let base = event_base_new() else { throw .call("event_base_new", errno: errno) }
+        // Two priorities: 0 for I/O and timers, 1 for end-of-turn work, which therefore runs only
+        // once no I/O callback is pending — the equivalent of Redis's beforeSleep.
+        guard event_base_priority_init(base, 2) == 0 else { throw .call("event_base_priority_init", errno: errno) }
+        self.base = base
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        let wake = event_new(base, -1, Int16(EV_PERSIST), { _, _, arg in
+            Unmanaged<EventLoop>.fromOpaque(arg!).takeUnretainedValue().runSubmitted()
+        }, me)
+        let endOfTurn = event_new(base, -1, 0, { _, _, arg in
+            Unmanaged<EventLoop>.fromOpaque(arg!).takeUnretainedValue().runEndOfTurn()
+        }, me)
+        guard let wake, let endOfTurn else { throw .call("event_new", errno: errno) }
+        event_priority_set(endOfTurn, 1)
+        event_add(wake, nil)
+        self.wakeEvent = wake
+        self.endOfTurnEvent = endOfTurn
+    }
+
+    deinit {
+        event_free(wakeEvent)
+        event_free(endOfTurnEvent)
+        event_base_free(base)
+    }
+
+    /// Runs the loop on the calling thread until `stop()` or until nothing is left to wait for.
+    public func run() {
+        loopThread = pthread_self()
+        event_base_loop(base, 0)
+        runSubmitted()
+        loopThread = nil
+    }
+
+    /// Stops the loop after the current callback. Safe from any thread.
+    public func stop() {
+        submit { [unowned self] in event_base_loopbreak(self.base) }
+    }
+
+    /// Runs `work` on the loop thread soon. Safe from any thread.
+    public func submit(_ work: @escaping @Sendable () -> Void) {
+        submitted.withLock { $0.append(work) }
+        event_active(wakeEvent, 0, 0)
+    }
+
+    /// Runs `handler` once after every I/O callback of this loop turn has run. Used to flush a
+    /// turn's writes as one batch and to hand replies to the kernel together.
+    public func atEndOfTurn(_ handler: @escaping () -> Void) {
+        assertInLoop()
+        endOfTurnHandlers.append(handler)
+        if !endOfTurnScheduled {
+            endOfTurnScheduled = true
+            event_active(endOfTurnEvent, 0, 0)
+        }
+    }
+
+    public var isInLoop: Bool {
+        guard let t = loopThread else { return false }
+        return pthread_equal(t, pthread_self()) != 0
+    }
+
+    @inline(__always) public func assertInLoop() {
+        assert(loopThread == nil || isInLoop, "called off the event loop thread")
+    }
+
+    private func runSubmitted() {
+        let work = submitted.withLock { q -> [@Sendable () -> Void] in
+            let w = q
+            q.removeAll(keepingCapacity: true)
+            return w
+        }
+        for item in work { item() }
+    }
+
+    private func runEndOfTurn() {
+        endOfTurnScheduled = false
+        let handlers = endOfTurnHandlers
+        endOfTurnHandlers.removeAll(keepingCapacity: true)
+        for h in handlers { h() }
+    }
+
+    func retain(_ object: AnyObject) { registry[ObjectIdentifier(object)] = object }
+    func release(_ object: AnyObject) { registry.removeValue(forKey: ObjectIdentifier(object)) }
+}
+

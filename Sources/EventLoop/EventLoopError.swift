@@ -1,0 +1,18 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failed libevent or socket call, named after the call, with the errno text when there is one.
+public enum EventLoopError: Error, CustomStringConvertible, Equatable {
+    case call(String, errno: Int32)
+    case invalidAddress(String)
+
+    public var description: String {
+        switch self {
+        case let .call(name, code):
+            return code == 0 ? "\(name) failed" : "\(name) failed: \(String(cString: strerror(code)))"
+        case let .invalidAddress(a):
+            return "invalid address '\(a)' (expected HOST:PORT with an IPv4 host)"
+        }
+    }
+}

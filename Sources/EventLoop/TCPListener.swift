@@ -1,0 +1,63 @@
+internal import CLibevent
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Accepts TCP connections on one address and hands each to `onAccept` as a `Connection`.
+public final class TCPListener {
+    public let loop: EventLoop
+    /// The bound address (with the real port when 0 was asked for).
+    public private(set) var address: SocketAddress
+    private var listener: OpaquePointer?
+    private let onAccept: (Connection) -> Void
+
+    public init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 511,
+                onAccept: @escaping (Connection) -> Void) throws(EventLoopError) {
+        loop.assertInLoop()
+        self.loop = loop
+        self.address = address
+        self.onAccept = onAccept
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        let flags = UInt32(LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC)
+        let l = address.withSockAddr { sa, len in
+            evconnlistener_new_bind(loop.base, { _, fd, sa, _, arg in
+                let me = Unmanaged<TCPListener>.fromOpaque(arg!).takeUnretainedValue()
+                withExtendedLifetime(me) { me.accepted(fd: fd, sa: sa) }
+            }, me, flags, backlog, sa, len)
+        }
+        guard let l else { throw .call("listen on \(address)", errno: errno) }
+        listener = l
+        // Accept errors (EMFILE and friends) must not stop the listener; they are transient.
+        evconnlistener_set_error_cb(l, { _, _ in })
+        var sin = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let fd = evconnlistener_get_fd(l)
+        withUnsafeMutablePointer(to: &sin) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                if getsockname(fd, sa, &len) == 0, let bound = SocketAddress.from(UnsafePointer(sa)) {
+                    self.address = bound
+                }
+            }
+        }
+        loop.retain(self)
+    }
+
+    /// Stops listening; already accepted connections are not affected.
+    public func close() {
+        guard let l = listener else { return }
+        evconnlistener_free(l)
+        listener = nil
+        loop.release(self)
+    }
+
+    private func accepted(fd: Int32, sa: UnsafeMutablePointer<sockaddr>?) {
+        guard let bev = bufferevent_socket_new(loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
+            Glibc.close(fd)
+            return
+        }
+        let conn = Connection(loop: loop, bev: bev, peer: SocketAddress.from(UnsafePointer(sa)), established: true)
+        conn.setNoDelay()
+        conn.enableIO()
+        onAccept(conn)
+    }
+}

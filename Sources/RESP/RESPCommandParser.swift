@@ -1,0 +1,176 @@
+/// One request: its arguments, and the first argument that was too long to keep, if any.
+public struct RESPCommand: Equatable, Sendable {
+    public var args: [[UInt8]]
+    /// Set when an argument exceeded `maxArgumentBytes`: its index and declared length. The
+    /// argument itself was discarded (it appears as an empty array in `args`).
+    public var oversized: OversizedArgument?
+
+    public init(args: [[UInt8]], oversized: OversizedArgument? = nil) {
+        self.args = args
+        self.oversized = oversized
+    }
+}
+
+public struct OversizedArgument: Equatable, Sendable {
+    public var index: Int
+    public var length: Int
+}
+
+/// Incremental parser for client requests: RESP arrays of bulk strings, or inline commands (so
+/// `nc`/`telnet` work). Feed it any split of the byte stream with `append`, then call `next` until
+/// it returns nil ("need more bytes"). A thrown error means the stream is unusable: reply with it
+/// and close the connection.
+///
+/// The parser keeps its position inside a partly received request, so a large value arriving in
+/// many reads is scanned once, not once per read.
+public struct RESPCommandParser: Sendable {
+    public let limits: RESPLimits
+    private var buf: [UInt8] = []
+    private var pos = 0
+    /// Arguments still expected in the current array; -1 when between requests.
+    private var remainingArgs = -1
+    /// Length of the bulk whose body is awaited; -1 when its `$N` header is next.
+    private var bulkLen = -1
+    /// Bytes of an oversized argument (and its CRLF) still to discard.
+    private var skipping = 0
+    private var args: [[UInt8]] = []
+    private var argBytes = 0
+    private var oversized: OversizedArgument?
+
+    public init(limits: RESPLimits = RESPLimits()) {
+        self.limits = limits
+    }
+
+    /// Bytes held for requests not yet complete (what a query-buffer limit should bound).
+    public var bufferedBytes: Int { buf.count - pos + argBytes }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        compact()
+        buf.append(contentsOf: bytes)
+    }
+
+    public mutating func append<C: Collection>(contentsOf bytes: C) where C.Element == UInt8 {
+        compact()
+        buf.append(contentsOf: bytes)
+    }
+
+    /// Gives the parser's buffer to `fill` so a transport can append to it without a second copy.
+    public mutating func withAppendBuffer<R>(_ fill: (inout [UInt8]) -> R) -> R {
+        compact()
+        return fill(&buf)
+    }
+
+    private mutating func compact() {
+        if pos == buf.count {
+            buf.removeAll(keepingCapacity: buf.capacity <= 1 << 20)
+            pos = 0
+        } else if pos >= 4096 && pos * 2 >= buf.count {
+            buf.removeSubrange(0..<pos)
+            pos = 0
+        }
+    }
+
+    /// The next complete request, nil if more bytes are needed.
+    public mutating func next() throws(RESPProtocolError) -> RESPCommand? {
+        while true {
+            if remainingArgs < 0 {
+                guard pos < buf.count else { return nil }
+                if buf[pos] != UInt8(ascii: "*") {
+                    guard let line = try inlineLine() else { return nil }
+                    let words = try InlineSplitter.split(line)
+                    if words.isEmpty { continue }
+                    return RESPCommand(args: words)
+                }
+                guard let n = try headerNumber(error: .invalidMultibulkLength) else { return nil }
+                guard n <= limits.maxArrayLength else { throw .invalidMultibulkLength }
+                if n <= 0 { continue }  // `*0` / `*-1`: nothing to run, as Redis does.
+                remainingArgs = n
+                args.reserveCapacity(min(n, 64))
+            }
+            while remainingArgs > 0 {
+                if skipping > 0 {
+                    let take = min(skipping, buf.count - pos)
+                    pos += take
+                    skipping -= take
+                    if skipping > 0 { return nil }
+                    args.append([])
+                    remainingArgs -= 1
+                    continue
+                }
+                if bulkLen < 0 {
+                    guard pos < buf.count else { return nil }
+                    guard buf[pos] == UInt8(ascii: "$") else { throw .expectedBulk(got: buf[pos]) }
+                    guard let n = try headerNumber(error: .invalidBulkLength) else { return nil }
+                    guard n >= 0, n <= limits.maxBulkBytes else { throw .invalidBulkLength }
+                    if n > limits.maxArgumentBytes {
+                        if oversized == nil { oversized = OversizedArgument(index: args.count, length: n) }
+                        skipping = n + 2
+                        continue
+                    }
+                    bulkLen = n
+                }
+                guard buf.count - pos >= bulkLen + 2 else {
+                    buf.reserveCapacity(pos + bulkLen + 2)
+                    return nil
+                }
+                guard buf[pos + bulkLen] == 13, buf[pos + bulkLen + 1] == 10 else { throw .missingCRLF }
+                args.append(Array(buf[pos..<(pos + bulkLen)]))
+                argBytes += bulkLen
+                pos += bulkLen + 2
+                bulkLen = -1
+                remainingArgs -= 1
+            }
+            let cmd = RESPCommand(args: args, oversized: oversized)
+            args = []
+            argBytes = 0
+            oversized = nil
+            remainingArgs = -1
+            return cmd
+        }
+    }
+
+    /// Parses `<type>NUMBER\r\n` at `pos`; nil if the line is not complete yet.
+    private mutating func headerNumber(error: RESPProtocolError) throws(RESPProtocolError) -> Int? {
+        var i = pos + 1
+        let end = buf.count
+        while i < end && buf[i] != 13 {
+            i += 1
+            if i - pos > 24 { throw error }
+        }
+        guard i + 1 < end else { return nil }
+        guard buf[i + 1] == 10, let n = Self.parseInt(buf, from: pos + 1, to: i) else { throw error }
+        pos = i + 2
+        return n
+    }
+
+    private mutating func inlineLine() throws(RESPProtocolError) -> ArraySlice<UInt8>? {
+        guard let nl = buf[pos...].firstIndex(of: 10) else {
+            if buf.count - pos > limits.maxInlineBytes { throw .inlineTooLong }
+            return nil
+        }
+        if nl - pos > limits.maxInlineBytes { throw .inlineTooLong }
+        var end = nl
+        if end > pos && buf[end - 1] == 13 { end -= 1 }
+        let line = buf[pos..<end]
+        pos = nl + 1
+        return line
+    }
+
+    static func parseInt(_ b: [UInt8], from: Int, to: Int) -> Int? {
+        guard from < to else { return nil }
+        var i = from
+        var negative = false
+        if b[i] == UInt8(ascii: "-") { negative = true; i += 1; guard i < to else { return nil } }
+        var v = 0
+        while i < to {
+            let d = Int(b[i]) - 48
+            guard d >= 0 && d <= 9 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(d)
+            guard !o1 && !o2 else { return nil }
+            v = a
+            i += 1
+        }
+        return negative ? -v : v
+    }
+}

@@ -1,0 +1,201 @@
+internal import CRocksDB
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node's RocksDB. One instance per data directory; RocksDB's LOCK file keeps a second process
+/// out.
+///
+/// `@unchecked Sendable`: the `rocksdb_t` handle and the option objects are created in `init` and
+/// never change until `close`; RocksDB itself is safe for concurrent reads, writes and WAL syncs.
+/// `close` must only be called once no other thread uses the store (the server closes it after
+/// its loop and its sync thread have stopped).
+public final class RocksStore: KVStore, @unchecked Sendable {
+    public let path: String
+    private var db: OpaquePointer?
+    private let options: OpaquePointer
+    private let readOptions: OpaquePointer
+    private let syncWrite: OpaquePointer
+    private let plainWrite: OpaquePointer
+
+    public init(path: String, createIfMissing: Bool = true) throws(StoreError) {
+        self.path = path
+        try Self.prepareDirectory(path)
+        options = rocksdb_options_create()
+        rocksdb_options_set_create_if_missing(options, createIfMissing ? 1 : 0)
+        rocksdb_options_increase_parallelism(options, 2)
+        rocksdb_options_set_max_open_files(options, 512)
+        // LZ4 for SST files when the library has it; RocksDB falls back to none otherwise.
+        rocksdb_options_set_compression(options, Int32(rocksdb_lz4_compression))
+        readOptions = rocksdb_readoptions_create()
+        syncWrite = rocksdb_writeoptions_create()
+        rocksdb_writeoptions_set_sync(syncWrite, 1)
+        plainWrite = rocksdb_writeoptions_create()
+        var err: UnsafeMutablePointer<CChar>?
+        let handle = rocksdb_open(options, path, &err)
+        if let message = Self.take(&err) {
+            Self.destroyOptions(options, readOptions, syncWrite, plainWrite)
+            if message.contains("lock") || message.contains("LOCK") { throw .locked(path: path) }
+            throw .rocksdb(operation: "open \(path)", message: message)
+        }
+        db = handle
+    }
+
+    deinit { close() }
+
+    /// Closes the database. Later calls fail with `.closed`.
+    public func close() {
+        guard let db else { return }
+        rocksdb_close(db)
+        self.db = nil
+        Self.destroyOptions(options, readOptions, syncWrite, plainWrite)
+    }
+
+    public func get(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
+        try get(key, options: readOptions)
+    }
+
+    public func get(_ key: [UInt8], at snapshot: StoreSnapshot) throws(StoreError) -> [UInt8]? {
+        let s = snapshot as! RocksSnapshot
+        return try get(key, options: s.readOptions)
+    }
+
+    private func get(_ key: [UInt8], options: OpaquePointer) throws(StoreError) -> [UInt8]? {
+        guard let db else { throw .closed }
+        var err: UnsafeMutablePointer<CChar>?
+        var len = 0
+        let value = key.withUnsafeBufferPointer { k in
+            k.withMemoryRebound(to: CChar.self) { rocksdb_get(db, options, $0.baseAddress, k.count, &len, &err) }
+        }
+        if let message = Self.take(&err) { throw .rocksdb(operation: "get", message: message) }
+        // A missing key is a nil pointer; the buffer is not NUL-terminated and must be freed.
+        guard let value else { return nil }
+        defer { rocksdb_free(value) }
+        return value.withMemoryRebound(to: UInt8.self, capacity: len) { Array(UnsafeBufferPointer(start: $0, count: len)) }
+    }
+
+    public func write(_ batch: WriteBatch, sync: Bool) throws(StoreError) {
+        guard let db else { throw .closed }
+        guard !batch.isEmpty else { return }
+        let wb = rocksdb_writebatch_create()
+        defer { rocksdb_writebatch_destroy(wb) }
+        for op in batch.ops {
+            switch op {
+            case let .put(k, v):
+                k.withUnsafeBytes { kp in
+                    v.withUnsafeBytes { vp in
+                        rocksdb_writebatch_put(wb, kp.baseAddress?.assumingMemoryBound(to: CChar.self), kp.count,
+                                               vp.baseAddress?.assumingMemoryBound(to: CChar.self), vp.count)
+                    }
+                }
+            case let .delete(k):
+                k.withUnsafeBytes { kp in
+                    rocksdb_writebatch_delete(wb, kp.baseAddress?.assumingMemoryBound(to: CChar.self), kp.count)
+                }
+            case let .deleteRange(s, e):
+                s.withUnsafeBytes { sp in
+                    e.withUnsafeBytes { ep in
+                        rocksdb_writebatch_delete_range(wb, sp.baseAddress?.assumingMemoryBound(to: CChar.self), sp.count,
+                                                        ep.baseAddress?.assumingMemoryBound(to: CChar.self), ep.count)
+                    }
+                }
+            }
+        }
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_write(db, sync ? syncWrite : plainWrite, wb, &err)
+        if let message = Self.take(&err) { throw .rocksdb(operation: "write", message: message) }
+    }
+
+    public func syncWAL() throws(StoreError) {
+        guard let db else { throw .closed }
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_flush_wal(db, 1, &err)
+        if let message = Self.take(&err) { throw .rocksdb(operation: "sync WAL", message: message) }
+    }
+
+    public func snapshot() -> StoreSnapshot {
+        RocksSnapshot(db: db!)
+    }
+
+    public func scan(prefix: [UInt8], from start: [UInt8]?, at snapshot: StoreSnapshot?,
+                     _ body: ([UInt8], [UInt8]) -> Bool) throws(StoreError) {
+        guard let db else { throw .closed }
+        let ro = (snapshot as? RocksSnapshot)?.readOptions ?? readOptions
+        guard let it = rocksdb_create_iterator(db, ro) else { throw .rocksdb(operation: "iterate", message: "no iterator") }
+        defer { rocksdb_iter_destroy(it) }
+        let seekKey = start.map { prefix.lexicographicallyPrecedes($0) ? $0 : prefix } ?? prefix
+        seekKey.withUnsafeBytes { rocksdb_iter_seek(it, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+        while rocksdb_iter_valid(it) != 0 {
+            var klen = 0
+            var vlen = 0
+            let kp = rocksdb_iter_key(it, &klen)!
+            let key = kp.withMemoryRebound(to: UInt8.self, capacity: klen) { Array(UnsafeBufferPointer(start: $0, count: klen)) }
+            guard key.starts(with: prefix) else { break }
+            let vp = rocksdb_iter_value(it, &vlen)!
+            let value = vp.withMemoryRebound(to: UInt8.self, capacity: vlen) { Array(UnsafeBufferPointer(start: $0, count: vlen)) }
+            if !body(key, value) { break }
+            rocksdb_iter_next(it)
+        }
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_iter_get_error(it, &err)
+        if let message = Self.take(&err) { throw .rocksdb(operation: "iterate", message: message) }
+    }
+
+    public var estimatedKeyCount: Int {
+        guard let db, let p = rocksdb_property_value(db, "rocksdb.estimate-num-keys") else { return 0 }
+        defer { rocksdb_free(p) }
+        return Int(String(cString: p)) ?? 0
+    }
+
+    /// Returns RocksDB's error text and frees it; nil when there was no error.
+    static func take(_ err: inout UnsafeMutablePointer<CChar>?) -> String? {
+        guard let e = err else { return nil }
+        defer { rocksdb_free(e); err = nil }
+        return String(cString: e)
+    }
+
+    private static func destroyOptions(_ o: OpaquePointer, _ r: OpaquePointer, _ s: OpaquePointer, _ p: OpaquePointer) {
+        rocksdb_options_destroy(o)
+        rocksdb_readoptions_destroy(r)
+        rocksdb_writeoptions_destroy(s)
+        rocksdb_writeoptions_destroy(p)
+    }
+
+    /// Creates the directory if needed and proves it is writable, so the user sees a plain message
+    /// instead of RocksDB's.
+    static func prepareDirectory(_ path: String) throws(StoreError) {
+        var st = stat()
+        if stat(path, &st) != 0 {
+            if mkdir(path, 0o755) != 0 && errno != EEXIST {
+                throw .unusableDirectory(path: path, reason: String(cString: strerror(errno)))
+            }
+        } else if (st.st_mode & S_IFMT) != S_IFDIR {
+            throw .unusableDirectory(path: path, reason: "not a directory")
+        }
+        let probe = path + "/.write-test"
+        let fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+        if fd < 0 { throw .unusableDirectory(path: path, reason: String(cString: strerror(errno))) }
+        Glibc.close(fd)
+        unlink(probe)
+    }
+}
+
+/// A RocksDB snapshot and the read options that pin it.
+final class RocksSnapshot: StoreSnapshot, @unchecked Sendable {
+    private let db: OpaquePointer
+    private let snap: OpaquePointer
+    let readOptions: OpaquePointer
+
+    init(db: OpaquePointer) {
+        self.db = db
+        self.snap = rocksdb_create_snapshot(db)
+        self.readOptions = rocksdb_readoptions_create()
+        rocksdb_readoptions_set_snapshot(readOptions, snap)
+        super.init()
+    }
+
+    deinit {
+        rocksdb_readoptions_destroy(readOptions)
+        rocksdb_release_snapshot(db, snap)
+    }
+}

@@ -1,0 +1,20 @@
+/// A storage failure, with RocksDB's own message where it gave one.
+public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// The data directory cannot be created or written.
+    case unusableDirectory(path: String, reason: String)
+    /// Another process holds the data directory's lock.
+    case locked(path: String)
+    /// A RocksDB call failed.
+    case rocksdb(operation: String, message: String)
+    /// The store was closed.
+    case closed
+
+    public var description: String {
+        switch self {
+        case let .unusableDirectory(path, reason): return "data directory \(path) is not usable: \(reason)"
+        case let .locked(path): return "data directory \(path) is in use by another process (its LOCK file is held)"
+        case let .rocksdb(op, msg): return "rocksdb \(op): \(msg)"
+        case .closed: return "store is closed"
+        }
+    }
+}

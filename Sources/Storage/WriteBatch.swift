@@ -1,0 +1,38 @@
+/// Updates applied atomically: all or none survive a crash.
+public struct WriteBatch: Sendable, Equatable {
+    public enum Op: Sendable, Equatable {
+        case put(key: [UInt8], value: [UInt8])
+        case delete(key: [UInt8])
+        /// Deletes every key in [start, end).
+        case deleteRange(start: [UInt8], end: [UInt8])
+    }
+
+    public private(set) var ops: [Op] = []
+    /// Sum of key and value sizes, for metrics and batching decisions.
+    public private(set) var byteCount = 0
+
+    public init() {}
+
+    public var isEmpty: Bool { ops.isEmpty }
+    public var count: Int { ops.count }
+
+    public mutating func put(_ key: [UInt8], _ value: [UInt8]) {
+        ops.append(.put(key: key, value: value))
+        byteCount += key.count + value.count
+    }
+
+    public mutating func delete(_ key: [UInt8]) {
+        ops.append(.delete(key: key))
+        byteCount += key.count
+    }
+
+    public mutating func deleteRange(from start: [UInt8], to end: [UInt8]) {
+        ops.append(.deleteRange(start: start, end: end))
+        byteCount += start.count + end.count
+    }
+
+    public mutating func removeAll() {
+        ops.removeAll(keepingCapacity: true)
+        byteCount = 0
+    }
+}

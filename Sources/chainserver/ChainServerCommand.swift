@@ -1,0 +1,114 @@
+import ArgumentParser
+import ChainServer
+import EventLoop
+import Logging
+import Storage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct ChainServerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chainserver",
+        abstract: "chainstore storage node: serves Redis-protocol clients from a RocksDB store.",
+        discussion: """
+        Exit codes: 0 clean shutdown, 2 data directory unusable or in use, 3 cannot listen, \
+        64 bad flags.
+        """)
+
+    @Flag(help: "Run as a single node without a configuration master.")
+    var standalone = false
+
+    @Option(help: "Stable node id.")
+    var id: String = "standalone"
+
+    @Option(help: "Address for RESP clients (HOST:PORT).")
+    var listen: String = "127.0.0.1:6380"
+
+    @Option(name: .customLong("http-listen"), help: "Address for /healthz, /status and /metrics (HOST:PORT); empty to disable.")
+    var httpListen: String = ""
+
+    @Option(name: .customLong("data-dir"), help: "Directory of the node's RocksDB.")
+    var dataDir: String
+
+    @Option(help: "When a write is acknowledged: fsync (WAL synced, group commit) or memory (WAL written, not synced).")
+    var durability: String = "fsync"
+
+    @Option(name: .customLong("max-value-bytes"), help: "Largest key or value accepted.")
+    var maxValueBytes: Int = 16 << 20
+
+    @Option(name: .customLong("max-clients"), help: "Most simultaneous client connections.")
+    var maxClients: Int = 10_000
+
+    @Option(name: .customLong("max-output-bytes"), help: "Replies queued for one client before it is disconnected.")
+    var maxOutputBytes: Int = 64 << 20
+
+    @Option(name: .customLong("max-request-bytes"), help: "Partly received request bytes held for one client before it is disconnected.")
+    var maxRequestBytes: Int = 256 << 20
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard standalone else {
+            throw ValidationError("cluster mode needs a configuration master, which this build does not have yet; run with --standalone")
+        }
+        guard Durability(rawValue: durability) != nil else {
+            throw ValidationError("--durability must be fsync or memory, not '\(durability)'")
+        }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        for (name, v) in [("--max-value-bytes", maxValueBytes), ("--max-clients", maxClients),
+                          ("--max-output-bytes", maxOutputBytes), ("--max-request-bytes", maxRequestBytes)] where v <= 0 {
+            throw ValidationError("\(name) must be positive")
+        }
+        do { _ = try SocketAddress(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
+        if !httpListen.isEmpty {
+            do { _ = try SocketAddress(parsing: httpListen) } catch { throw ValidationError("--http-listen: \(error)") }
+        }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            return h
+        }
+        let logger = Logger(label: "chainserver")
+        var config = ServerConfig(listen: try! SocketAddress(parsing: listen),
+                                  httpListen: httpListen.isEmpty ? nil : try! SocketAddress(parsing: httpListen),
+                                  dataDir: dataDir)
+        config.durability = Durability(rawValue: durability)!
+        config.maxValueBytes = maxValueBytes
+        config.maxClients = maxClients
+        config.maxOutputBytes = maxOutputBytes
+        config.maxRequestBytes = maxRequestBytes
+        config.nodeID = id
+
+        let store: RocksStore
+        do {
+            store = try RocksStore(path: dataDir)
+        } catch {
+            fail("chainserver: \(error)", code: 2)
+        }
+        let loop: EventLoop
+        do { loop = try EventLoop() } catch { fail("chainserver: \(error)", code: 1) }
+        let server = Server(config: config, store: store, loop: loop, logger: logger)
+        do {
+            try server.start()
+        } catch {
+            store.close()
+            fail("chainserver: \(error)", code: 3)
+        }
+        loop.run()
+        server.drainBackgroundWork()
+        store.close()
+        logger.info("stopped")
+    }
+
+    private func fail(_ message: String, code: Int32) -> Never {
+        let line = Array((message + "\n").utf8)
+        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        Glibc.exit(code)
+    }
+}

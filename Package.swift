@@ -38,7 +38,7 @@ let package = Package(
 
         // Executables: flag parsing and start-up only.
         .executableTarget(name: "chainserver", dependencies: [
-            "ChainServer",
+            "ChainServer", "ChainCore", "Storage", "EventLoop",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

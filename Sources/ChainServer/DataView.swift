@@ -1,7 +1,7 @@
 import Storage
 
 /// The data as commands see it: the store plus the updates of the current loop turn that are not
-/// written yet. Updates are collected into one batch and written once per turn (`flush`), so a
+/// written yet, with a value cache in front of the store. Updates are collected into one batch and written once per turn (`flush`), so a
 /// pipeline of a thousand SETs costs one RocksDB write, while a GET later in the same turn still
 /// sees an earlier SET. Loop-thread only.
 ///
@@ -10,32 +10,43 @@ import Storage
 /// acknowledgeable (written, and in fsync mode also synced).
 final class DataView {
     let store: any KVStore
-    private var pending: [[UInt8]: [UInt8]?] = [:]
+    let cache: ValueCache
+    private var pending: [ByteKey: [UInt8]?] = [:]
     private var batch = WriteBatch()
     private(set) var currentSeq: UInt64 = 0
     private(set) var writtenSeq: UInt64 = 0
     /// The last write error; while set, new writes are refused and the pending batch is retried.
     private(set) var writeError: StoreError?
 
-    init(store: any KVStore) {
+    init(store: any KVStore, cacheBytes: Int) {
         self.store = store
+        self.cache = ValueCache(capacityBytes: cacheBytes)
     }
 
     var hasPending: Bool { !batch.isEmpty }
 
     func get(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
-        if let p = pending[key] { return p }
-        return try store.get(key)
+        let k = ByteKey(key)
+        // Pending updates first: the cache may have evicted one that is not in the store yet.
+        if let p = pending[k] { return p }
+        if let c = cache.lookup(k) { return c }
+        let v = try store.get(key)
+        cache.store(k, v)
+        return v
     }
 
     func put(_ key: [UInt8], _ value: [UInt8]) {
-        pending[key] = .some(value)
+        let k = ByteKey(key)
+        pending[k] = .some(value)
+        cache.store(k, value)
         batch.put(key, value)
         currentSeq += 1
     }
 
     func delete(_ key: [UInt8]) {
-        pending[key] = .some(nil)
+        let k = ByteKey(key)
+        pending[k] = .some(nil)
+        cache.store(k, nil)
         batch.delete(key)
         currentSeq += 1
     }

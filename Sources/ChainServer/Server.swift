@@ -35,7 +35,7 @@ public final class Server {
         self.config = config
         self.loop = loop
         self.logger = logger
-        self.data = DataView(store: store)
+        self.data = DataView(store: store, cacheBytes: config.cacheBytes)
         self.committer = GroupCommitter(store: store, loop: loop)
         committer.onSynced = { [unowned self] _ in
             metrics.walSyncs.increment()

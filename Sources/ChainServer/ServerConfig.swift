@@ -23,6 +23,8 @@ public struct ServerConfig: Sendable {
     /// Bytes of partly received requests held per client; past this it is disconnected.
     public var maxRequestBytes = 256 << 20
     public var maxArrayLength = 1 << 20
+    /// Memory for the value cache in front of RocksDB (0 disables it).
+    public var cacheBytes = 256 << 20
     public var nodeID = "standalone"
 
     public init(listen: SocketAddress, httpListen: SocketAddress?, dataDir: String) {

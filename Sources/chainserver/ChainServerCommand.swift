@@ -47,6 +47,9 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("max-request-bytes"), help: "Partly received request bytes held for one client before it is disconnected.")
     var maxRequestBytes: Int = 256 << 20
 
+    @Option(name: .customLong("cache-bytes"), help: "Memory for the value cache in front of RocksDB; 0 disables it.")
+    var cacheBytes: Int = 256 << 20
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -59,7 +62,8 @@ struct ChainServerCommand: ParsableCommand {
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         for (name, v) in [("--max-value-bytes", maxValueBytes), ("--max-clients", maxClients),
-                          ("--max-output-bytes", maxOutputBytes), ("--max-request-bytes", maxRequestBytes)] where v <= 0 {
+                          ("--max-output-bytes", maxOutputBytes), ("--max-request-bytes", maxRequestBytes),
+                          ("--cache-bytes", cacheBytes + 1)] where v <= 0 {
             throw ValidationError("\(name) must be positive")
         }
         do { _ = try SocketAddress(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
@@ -84,6 +88,7 @@ struct ChainServerCommand: ParsableCommand {
         config.maxOutputBytes = maxOutputBytes
         config.maxRequestBytes = maxRequestBytes
         config.nodeID = id
+        config.cacheBytes = cacheBytes
 
         let store: RocksStore
         do {

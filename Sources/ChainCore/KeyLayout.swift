@@ -1,21 +1,34 @@
 /// How keys are laid out in a node's store. Data keys carry their slot in front so that one
 /// chain's data (a set of slot ranges) can be scanned, streamed and deleted as a unit; metadata
 /// lives under its own prefix and is written in the same batch as the data it describes.
+///
+/// Data key: `d` + slot (2 bytes, big-endian) + bucket (2 bytes) + user key. The bucket is a
+/// 16-bit hash of the whole key; tag, slot and bucket form the 5-byte prefix by which the
+/// store's memtable hashes keys, so a memtable bucket holds about one key instead of a whole
+/// slot's worth (see `RocksStore.init`).
 public enum KeyLayout {
     public static let dataTag: UInt8 = UInt8(ascii: "d")
     public static let metaTag: UInt8 = UInt8(ascii: "m")
+    /// Bytes before the user key in a data key; also the store's memtable hash prefix.
+    public static let dataPrefixLength = 5
+    /// Shortest key the store may hold: every key must cover the memtable hash prefix.
+    public static let minimumKeyLength = dataPrefixLength
 
-    /// `d` + slot (2 bytes, big-endian) + user key.
     public static func dataKey(_ key: [UInt8]) -> [UInt8] {
         dataKey(key, slot: HashSlot.of(key))
     }
 
     public static func dataKey(_ key: [UInt8], slot: Int) -> [UInt8] {
+        var h: UInt32 = 2_166_136_261  // FNV-1a, folded to 16 bits
+        for b in key { h = (h ^ UInt32(b)) &* 16_777_619 }
+        let bucket = UInt16(truncatingIfNeeded: h ^ (h >> 16))
         var k = [UInt8]()
-        k.reserveCapacity(key.count + 3)
+        k.reserveCapacity(key.count + dataPrefixLength)
         k.append(dataTag)
         k.append(UInt8(slot >> 8))
         k.append(UInt8(slot & 0xff))
+        k.append(UInt8(bucket >> 8))
+        k.append(UInt8(bucket & 0xff))
         k.append(contentsOf: key)
         return k
     }
@@ -27,12 +40,14 @@ public enum KeyLayout {
 
     /// The user key inside a data key, nil if this is not a data key.
     public static func userKey(fromDataKey k: [UInt8]) -> [UInt8]? {
-        guard k.count >= 3, k[0] == dataTag else { return nil }
-        return Array(k[3...])
+        guard k.count >= dataPrefixLength, k[0] == dataTag else { return nil }
+        return Array(k[dataPrefixLength...])
     }
 
-    /// `m` + name: node-level and chain-level metadata.
+    /// `m` + name: node-level and chain-level metadata. Names have at least four bytes so that
+    /// every key reaches `minimumKeyLength`.
     public static func metaKey(_ name: String) -> [UInt8] {
-        [metaTag] + Array(name.utf8)
+        precondition(name.utf8.count >= minimumKeyLength - 1, "metadata names have at least four bytes")
+        return [metaTag] + Array(name.utf8)
     }
 }

@@ -147,7 +147,7 @@ extension Server {
                        ("tcp_port", String(config.listen.port)), ("uptime_in_seconds", String(uptimeSeconds))])
         sec("clients", [("connected_clients", String(sessions.count)), ("maxclients", String(config.maxClients))])
         sec("persistence", [("durability", config.durability.rawValue), ("data_dir", config.dataDir),
-                            ("written_seq", String(data.writtenSeq)), ("acknowledgeable_seq", String(ackableSeq)),
+                            ("current_seq", String(data.currentSeq)), ("persisted_seq", String(data.persistedSeq)),
                             ("store_healthy", data.writeError == nil ? "1" : "0")])
         sec("stats", [("total_connections_received", String(acceptedTotal)), ("total_commands_processed", String(commandsTotal))])
         sec("keyspace", [("db0", "keys=\(data.store.estimatedKeyCount),expires=0,avg_ttl=0")])

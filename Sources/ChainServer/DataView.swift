@@ -1,21 +1,25 @@
 import Storage
 
-/// The data as commands see it: the store plus the updates of the current loop turn that are not
-/// written yet, with a value cache in front of the store. Updates are collected into one batch and written once per turn (`flush`), so a
-/// pipeline of a thousand SETs costs one RocksDB write, while a GET later in the same turn still
-/// sees an earlier SET. Loop-thread only.
+/// The data as commands see it: the store, plus updates not in the store yet, with a value cache
+/// in front. Loop-thread only.
 ///
-/// Sequence numbers order updates: `currentSeq` counts every update made, `writtenSeq` is the
-/// last one RocksDB accepted. A reply that may depend on update N is released only once N is
-/// acknowledgeable (written, and in fsync mode also synced).
+/// Updates of one loop turn are collected into one batch (`pending`); at the end of the turn the
+/// batch goes to the `StoreWriter` and becomes *in flight* until the writer reports it persisted.
+/// Reads look at pending, then in-flight updates (newest first), then the cache, then the store,
+/// so a GET always sees every earlier SET even before RocksDB has it.
+///
+/// Sequence numbers order updates: `currentSeq` counts every update made, `persistedSeq` is the
+/// last one the store holds (synced, in fsync mode). A reply that may depend on update N is sent
+/// only once N is persisted.
 final class DataView {
     let store: any KVStore
     let cache: ValueCache
     private var pending: [ByteKey: [UInt8]?] = [:]
     private var batch = WriteBatch()
+    private var inFlight: [(seq: UInt64, updates: [ByteKey: [UInt8]?])] = []
     private(set) var currentSeq: UInt64 = 0
-    private(set) var writtenSeq: UInt64 = 0
-    /// The last write error; while set, new writes are refused and the pending batch is retried.
+    private(set) var persistedSeq: UInt64 = 0
+    /// The last write error; while set, new writes are refused (queued ones are retried).
     private(set) var writeError: StoreError?
 
     init(store: any KVStore, cacheBytes: Int) {
@@ -24,11 +28,13 @@ final class DataView {
     }
 
     var hasPending: Bool { !batch.isEmpty }
+    var hasUnpersisted: Bool { currentSeq > persistedSeq }
 
     func get(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
         let k = ByteKey(key)
-        // Pending updates first: the cache may have evicted one that is not in the store yet.
+        // Unpersisted updates first: the cache may have evicted one the store does not have yet.
         if let p = pending[k] { return p }
+        for f in inFlight.reversed() { if let v = f.updates[k] { return v } }
         if let c = cache.lookup(k) { return c }
         let v = try store.get(key)
         cache.store(k, v)
@@ -51,24 +57,21 @@ final class DataView {
         currentSeq += 1
     }
 
-    /// Writes the turn's batch. On failure the batch stays pending (and visible to reads, whose
-    /// replies are held just like the writes' replies), and `writeError` is set.
-    @discardableResult
-    func flush() -> Bool {
-        guard !batch.isEmpty else { return true }
-        do {
-            try store.write(batch, sync: false)
-        } catch {
-            writeError = error
-            return false
-        }
-        batch.removeAll()
-        pending.removeAll(keepingCapacity: pending.count < 4096)
-        writtenSeq = currentSeq
-        writeError = nil
-        return true
+    /// Hands the turn's batch to the writer.
+    func flush(to writer: StoreWriter) {
+        guard !batch.isEmpty else { return }
+        writer.submit(batch, seq: currentSeq)
+        inFlight.append((currentSeq, pending))
+        batch = WriteBatch()
+        pending = [:]
     }
 
-    func markSyncFailed(_ error: StoreError) { writeError = error }
-    func clearSyncError() { if batch.isEmpty { writeError = nil } }
+    /// The writer stored everything up to `seq`.
+    func persisted(upTo seq: UInt64) {
+        persistedSeq = max(persistedSeq, seq)
+        inFlight.removeAll { $0.seq <= seq }
+        writeError = nil
+    }
+
+    func writeFailed(_ error: StoreError) { writeError = error }
 }

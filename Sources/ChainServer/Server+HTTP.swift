@@ -14,8 +14,12 @@ extension Server {
         var connections: Int
         var commands_processed: Int
         var keys_estimate: Int
-        var written_seq: UInt64
-        var acknowledgeable_seq: UInt64
+        var current_seq: UInt64
+        var persisted_seq: UInt64
+        var cache_entries: Int
+        var cache_bytes: Int
+        var cache_hits: Int
+        var cache_misses: Int
         var resp: String
         var data_dir: String
     }
@@ -25,7 +29,9 @@ extension Server {
                durability: config.durability.rawValue, healthy: data.writeError == nil,
                store_error: data.writeError.map { "\($0)" }, connections: sessions.count,
                commands_processed: commandsTotal, keys_estimate: data.store.estimatedKeyCount,
-               written_seq: data.writtenSeq, acknowledgeable_seq: ackableSeq,
+               current_seq: data.currentSeq, persisted_seq: data.persistedSeq,
+               cache_entries: data.cache.count, cache_bytes: data.cache.bytes,
+               cache_hits: data.cache.hits, cache_misses: data.cache.misses,
                resp: "\(listenAddress)", data_dir: config.dataDir)
     }
 

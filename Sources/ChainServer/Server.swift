@@ -17,7 +17,7 @@ public final class Server {
     let data: DataView
     let metrics = ServerMetrics()
     let logger: Logger
-    private let committer: GroupCommitter
+    private let writer: StoreWriter
     private var listener: TCPListener?
     private var http: HTTPServer?
     private var signals: [SignalWatcher] = []
@@ -36,15 +36,9 @@ public final class Server {
         self.loop = loop
         self.logger = logger
         self.data = DataView(store: store, cacheBytes: config.cacheBytes)
-        self.committer = GroupCommitter(store: store, loop: loop)
-        committer.onSynced = { [unowned self] _ in
-            metrics.walSyncs.increment()
-            data.clearSyncError()
-            releaseAll()
-        }
-        committer.onFailed = { [unowned self] error in
-            storeFailed(error)
-        }
+        self.writer = StoreWriter(store: store, loop: loop, sync: config.durability == .fsync)
+        writer.onPersisted = { [unowned self] seq in persisted(seq) }
+        writer.onFailed = { [unowned self] error in storeFailed(error) }
     }
 
     /// Opens the listeners and signal handlers. Call on the loop thread before `loop.run()`.
@@ -71,9 +65,7 @@ public final class Server {
     var uptimeSeconds: Int { Int((monotonicNanos() - startedAt) / 1_000_000_000) }
 
     /// The last update whose reply may be sent.
-    var ackableSeq: UInt64 {
-        config.durability == .fsync ? min(committer.synced, data.writtenSeq) : data.writtenSeq
-    }
+    var ackableSeq: UInt64 { data.persistedSeq }
 
     private func accept(_ conn: Connection) {
         if sessions.count >= config.maxClients || shuttingDown {
@@ -145,31 +137,35 @@ public final class Server {
         }
     }
 
-    /// After every read of this turn: write the turn's updates as one batch, start their fsync
-    /// (fsync mode), and send every reply that no longer waits for anything.
+    /// After every read of this turn: hand the turn's updates to the writer as one batch, and
+    /// send every reply that does not wait for an update.
     private func endOfTurn() {
         endOfTurnQueued = false
-        if data.hasPending {
-            if data.flush() {
-                metrics.storeWrites.increment()
-                if config.durability == .fsync { committer.request(data.writtenSeq) }
-            } else if let e = data.writeError {
-                storeFailed(e)
-            }
+        if data.hasPending && data.writeError == nil {
+            data.flush(to: writer)
+            metrics.storeWrites.increment()
         }
         let ready = ackableSeq
-        let sessions = pendingRelease
+        let list = pendingRelease
         pendingRelease.removeAll(keepingCapacity: true)
-        for s in sessions where s.hasHeldReplies {
+        for s in list where s.hasHeldReplies {
             s.release(upTo: ready)
             if s.hasHeldReplies && !s.isClosed { waiting.append(s) }
         }
     }
 
-    /// Sessions whose replies wait for an fsync.
+    /// Sessions whose replies wait for the writer.
     private var waiting: [ClientSession] = []
 
-    private func releaseAll() {
+    private func persisted(_ seq: UInt64) {
+        data.persisted(upTo: seq)
+        if config.durability == .fsync { metrics.walSyncs.increment() }
+        if retryTimer != nil {
+            logger.notice("store recovered; accepting writes again")
+            metrics.storeHealthy.set(to: 1)
+            retryTimer?.cancel()
+            retryTimer = nil
+        }
         let ready = ackableSeq
         let list = waiting
         waiting.removeAll(keepingCapacity: true)
@@ -177,57 +173,48 @@ public final class Server {
             s.release(upTo: ready)
             if s.hasHeldReplies { waiting.append(s) }
         }
+        if shuttingDown && !data.hasUnpersisted { finishShutdown() }
     }
 
-    /// A write or sync failed (disk full, I/O error): refuse new writes, hold every reply that
-    /// depends on the failed updates, and retry every second until the store accepts them.
+    /// A write failed (disk full, I/O error): refuse new writes, keep every reply that depends on
+    /// unwritten updates, and retry every second until the store takes them.
     private func storeFailed(_ error: StoreError) {
-        data.markSyncFailed(error)
+        data.writeFailed(error)
         metrics.storeHealthy.set(to: 0)
         metrics.error("store_write")
         logger.error("store write failed; refusing writes until it recovers", metadata: ["error": "\(error)"])
         guard retryTimer == nil else { return }
-        retryTimer = Timer(loop: loop, afterMs: 1000, repeating: true) { [unowned self] in
-            if data.hasPending && !data.flush() { return }
-            if config.durability == .fsync {
-                committer.request(data.writtenSeq)
-                committer.retry()
-            } else {
-                data.clearSyncError()
-            }
-            if data.writeError == nil {
-                logger.notice("store recovered; accepting writes again")
-                metrics.storeHealthy.set(to: 1)
-                retryTimer?.cancel()
-                retryTimer = nil
-                releaseAll()
-            }
-        }
+        retryTimer = Timer(loop: loop, afterMs: 1000, repeating: true) { [unowned self] in writer.retry() }
     }
 
-    /// Stops accepting, makes every update durable, sends the replies that were waiting, and
-    /// closes the clients; the loop stops once they are gone (or after a second).
+    /// Stops accepting, waits until every update is persisted, sends the replies that were
+    /// waiting, and closes the clients; the loop stops once they are gone (at most ~2 s).
     public func shutdown() {
         guard !shuttingDown else { return }
         shuttingDown = true
         listener?.close()
         http?.close()
         for s in signals { s.cancel() }
-        retryTimer?.cancel()
-        if data.flush() {
-            // A last, blocking sync is acceptable here: the loop is about to stop.
-            do { try data.store.syncWAL() } catch { logger.error("final WAL sync failed", metadata: ["error": "\(error)"]) }
-            for s in sessions.values { s.release(upTo: data.writtenSeq) }
-        }
-        for s in sessions.values { s.endAfterReply(.shutdown); s.release(upTo: 0) }
-        if sessions.isEmpty { loop.stop() }
-        Timer(loop: loop, afterMs: 1000) { [unowned self] in
+        if data.hasPending { data.flush(to: writer) }
+        if !data.hasUnpersisted { finishShutdown() }
+        Timer(loop: loop, afterMs: 2000) { [unowned self] in
+            if data.hasUnpersisted { logger.error("stopping with updates the store did not accept; their clients got no reply") }
             for s in sessions.values { s.abort(.shutdown) }
             loop.stop()
         }
     }
 
-    /// Waits for a WAL sync still running on the committer's queue. Call after the loop stopped,
-    /// before closing the store.
-    public func drainBackgroundWork() { committer.drain() }
+    private func finishShutdown() {
+        retryTimer?.cancel()
+        for s in sessions.values {
+            s.release(upTo: ackableSeq)
+            s.endAfterReply(.shutdown)
+            s.release(upTo: ackableSeq)
+        }
+        if sessions.isEmpty { loop.stop() }
+    }
+
+    /// Waits for a store write still running on the writer's thread. Call after the loop
+    /// stopped, before closing the store.
+    public func drainBackgroundWork() { writer.waitUntilIdle() }
 }

@@ -26,51 +26,53 @@ public final class EventLoop: @unchecked Sendable {
     let base: OpaquePointer
     // Created in init after `self` exists, because `self` is their callback argument.
     private var wakeEvent: OpaquePointer!
-    private var endOfTurnEvent: OpaquePointer!
     private let submitted = Mutex<[@Sendable () -> Void]>([])
     private var endOfTurnHandlers: [() -> Void] = []
-    private var endOfTurnScheduled = false
+    private var stopping = false
     private var loopThread: pthread_t?
     var registry: [ObjectIdentifier: AnyObject] = [:]
 
     public init() throws(EventLoopError) {
         precondition(libeventThreadingReady, "evthread_use_pthreads failed")
         guard let base = event_base_new() else { throw .call("event_base_new", errno: errno) }
-        // Two priorities: 0 for I/O and timers, 1 for end-of-turn work, which therefore runs only
-        // once no I/O callback is pending — the equivalent of Redis's beforeSleep.
-        guard event_base_priority_init(base, 2) == 0 else { throw .call("event_base_priority_init", errno: errno) }
         self.base = base
         let me = Unmanaged.passUnretained(self).toOpaque()
         let wake = event_new(base, -1, Int16(EV_PERSIST), { _, _, arg in
             Unmanaged<EventLoop>.fromOpaque(arg!).takeUnretainedValue().runSubmitted()
         }, me)
-        let endOfTurn = event_new(base, -1, 0, { _, _, arg in
-            Unmanaged<EventLoop>.fromOpaque(arg!).takeUnretainedValue().runEndOfTurn()
-        }, me)
-        guard let wake, let endOfTurn else { throw .call("event_new", errno: errno) }
-        event_priority_set(endOfTurn, 1)
+        guard let wake else { throw .call("event_new", errno: errno) }
         event_add(wake, nil)
         self.wakeEvent = wake
-        self.endOfTurnEvent = endOfTurn
     }
 
     deinit {
         event_free(wakeEvent)
-        event_free(endOfTurnEvent)
         event_base_free(base)
     }
 
-    /// Runs the loop on the calling thread until `stop()` or until nothing is left to wait for.
+    /// Runs the loop on the calling thread until `stop()`.
+    ///
+    /// Each turn waits for events, runs every ready callback, then runs the end-of-turn handlers
+    /// (Redis's beforeSleep). Driving libevent one iteration at a time guarantees the handlers
+    /// run after every iteration; a low-priority event would starve under constant traffic.
     public func run() {
         loopThread = pthread_self()
-        event_base_loop(base, 0)
+        while !stopping {
+            let flags = endOfTurnHandlers.isEmpty ? EVLOOP_ONCE : EVLOOP_NONBLOCK
+            if event_base_loop(base, flags) < 0 { break }
+            runEndOfTurn()
+        }
         runSubmitted()
+        runEndOfTurn()
         loopThread = nil
     }
 
-    /// Stops the loop after the current callback. Safe from any thread.
+    /// Stops the loop after the current turn. Safe from any thread.
     public func stop() {
-        submit { [unowned self] in event_base_loopbreak(self.base) }
+        submit { [unowned self] in
+            stopping = true
+            event_base_loopbreak(base)
+        }
     }
 
     /// Runs `work` on the loop thread soon. Safe from any thread.
@@ -84,10 +86,6 @@ public final class EventLoop: @unchecked Sendable {
     public func atEndOfTurn(_ handler: @escaping () -> Void) {
         assertInLoop()
         endOfTurnHandlers.append(handler)
-        if !endOfTurnScheduled {
-            endOfTurnScheduled = true
-            event_active(endOfTurnEvent, 0, 0)
-        }
     }
 
     public var isInLoop: Bool {
@@ -109,7 +107,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func runEndOfTurn() {
-        endOfTurnScheduled = false
+        guard !endOfTurnHandlers.isEmpty else { return }
         let handlers = endOfTurnHandlers
         endOfTurnHandlers.removeAll(keepingCapacity: true)
         for h in handlers { h() }

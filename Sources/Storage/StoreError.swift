@@ -8,6 +8,8 @@ public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
     case rocksdb(operation: String, message: String)
     /// The store was closed.
     case closed
+    /// A key shorter than the store's memtable hash prefix.
+    case keyTooShort(length: Int, minimum: Int)
 
     public var description: String {
         switch self {
@@ -15,6 +17,7 @@ public enum StoreError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .locked(path): return "data directory \(path) is in use by another process (its LOCK file is held)"
         case let .rocksdb(op, msg): return "rocksdb \(op): \(msg)"
         case .closed: return "store is closed"
+        case let .keyTooShort(l, m): return "key of \(l) bytes is shorter than the store's \(m)-byte prefix"
         }
     }
 }

@@ -31,6 +31,11 @@ public struct WriteBatch: Sendable, Equatable {
         byteCount += start.count + end.count
     }
 
+    public mutating func append(contentsOf other: WriteBatch) {
+        ops.append(contentsOf: other.ops)
+        byteCount += other.byteCount
+    }
+
     public mutating func removeAll() {
         ops.removeAll(keepingCapacity: true)
         byteCount = 0

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChainCore
 import ChainServer
 import EventLoop
 import Logging
@@ -92,7 +93,7 @@ struct ChainServerCommand: ParsableCommand {
 
         let store: RocksStore
         do {
-            store = try RocksStore(path: dataDir)
+            store = try RocksStore(path: dataDir, hashPrefixLength: KeyLayout.dataPrefixLength)
         } catch {
             fail("chainserver: \(error)", code: 2)
         }

@@ -1,0 +1,85 @@
+import Dispatch
+import EventLoop
+import Storage
+import Synchronization
+
+/// Writes the loop's update batches to the store on a dedicated thread, so the event loop never
+/// waits on RocksDB (a memtable insert, a write stall, or an fsync).
+///
+/// Batches are written strictly in submission order. Batches that queue up while a write runs
+/// are merged into the next write, so in fsync mode one WAL sync covers all of them (group
+/// commit). Each completion is reported back on the loop with the highest update sequence it
+/// covers; a failed write stays queued, in order, until `retry()`.
+///
+/// `@unchecked Sendable`: the queue of batches is behind a Mutex; the callbacks are only called
+/// on the loop thread (through `loop.submit`); the store is Sendable.
+final class StoreWriter: @unchecked Sendable {
+    private struct Queued {
+        var batch: WriteBatch
+        var seq: UInt64
+    }
+
+    private let store: any KVStore
+    private let loop: EventLoop
+    private let sync: Bool
+    private let worker = DispatchQueue(label: "chainstore.store-writer")
+    private let queued = Mutex<(items: [Queued], running: Bool)>(([], false))
+    /// Called on the loop: every update up to the sequence is in the store (and synced when
+    /// `sync` is set).
+    var onPersisted: (UInt64) -> Void = { _ in }
+    /// Called on the loop when a write failed; the batch stays queued.
+    var onFailed: (StoreError) -> Void = { _ in }
+
+    init(store: any KVStore, loop: EventLoop, sync: Bool) {
+        self.store = store
+        self.loop = loop
+        self.sync = sync
+    }
+
+    /// Queues a batch holding updates up to `seq`. Loop thread.
+    func submit(_ batch: WriteBatch, seq: UInt64) {
+        let start = queued.withLock { q -> Bool in
+            q.items.append(Queued(batch: batch, seq: seq))
+            if q.running { return false }
+            q.running = true
+            return true
+        }
+        if start { worker.async { [self] in drain() } }
+    }
+
+    /// Starts writing again after a failure.
+    func retry() {
+        let start = queued.withLock { q -> Bool in
+            if q.running || q.items.isEmpty { return false }
+            q.running = true
+            return true
+        }
+        if start { worker.async { [self] in drain() } }
+    }
+
+    /// Blocks until the worker is idle. Only for shutdown, off the loop.
+    func waitUntilIdle() { worker.sync {} }
+
+    /// Worker thread: writes everything queued, one merged batch at a time.
+    private func drain() {
+        while true {
+            let work = queued.withLock { q -> [Queued]? in
+                if q.items.isEmpty { q.running = false; return nil }
+                return q.items
+            }
+            guard let work else { return }
+            var merged = work[0].batch
+            for w in work.dropFirst() { merged.append(contentsOf: w.batch) }
+            let seq = work[work.count - 1].seq
+            do throws(StoreError) {
+                try store.write(merged, sync: sync)
+            } catch {
+                queued.withLock { $0.running = false }
+                loop.submit { [self] in onFailed(error) }
+                return
+            }
+            queued.withLock { $0.items.removeFirst(work.count) }
+            loop.submit { [self] in onPersisted(seq) }
+        }
+    }
+}

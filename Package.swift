@@ -46,7 +46,8 @@ let package = Package(
         .testTarget(name: "RESPTests", dependencies: ["RESP"], swiftSettings: strict),
         .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "ChainClient"], swiftSettings: strict),
+        .testTarget(name: "ChainServerTests", dependencies: ["ChainServer", "Storage", "RESP"], swiftSettings: strict),
         .testTarget(name: "ProcessTests", dependencies: ["ChainClient", "RESP", "chainserver"], swiftSettings: strict),
     ]
 )

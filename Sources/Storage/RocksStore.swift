@@ -100,9 +100,11 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         guard !batch.isEmpty else { return }
         if hashPrefixLength > 0 {
             for op in batch.ops {
+                // Range deletions live in their own (ordered) memtable, so their bounds may be short.
                 switch op {
-                case let .put(k, _), let .delete(k), let .deleteRange(k, _):
+                case let .put(k, _), let .delete(k):
                     guard k.count >= hashPrefixLength else { throw .keyTooShort(length: k.count, minimum: hashPrefixLength) }
+                case .deleteRange: break
                 }
             }
         }

@@ -1,0 +1,149 @@
+import RESP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A blocking RESP connection to one server, for tools and tests. One request at a time, or a
+/// pipeline of many. Not thread-safe: use one per thread.
+public final class RESPClient {
+    public enum Failure: Error, CustomStringConvertible, Equatable {
+        case connect(String, Int32)
+        case io(String, Int32)
+        case closed
+        case timeout
+        case protocolError(RESPProtocolError)
+
+        public var description: String {
+            switch self {
+            case let .connect(a, e): return "cannot connect to \(a): \(String(cString: strerror(e)))"
+            case let .io(op, e): return "\(op) failed: \(String(cString: strerror(e)))"
+            case .closed: return "connection closed by server"
+            case .timeout: return "timed out waiting for a reply"
+            case let .protocolError(e): return "bad reply: \(e)"
+            }
+        }
+    }
+
+    public let host: String
+    public let port: UInt16
+    private var fd: Int32 = -1
+    private var parser = RESPReplyParser()
+
+    /// Connects with a timeout for the connect and for every later read and write.
+    public init(host: String = "127.0.0.1", port: UInt16, timeoutMs: Int = 5000) throws(Failure) {
+        self.host = host
+        self.port = port
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard s >= 0 else { throw .connect("\(host):\(port)", errno) }
+        var tv = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
+        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var one: Int32 = 1
+        setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = port.bigEndian
+        inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &sin.sin_addr)
+        let rc = withUnsafePointer(to: &sin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            let e = errno
+            Glibc.close(s)
+            throw .connect("\(host):\(port)", e)
+        }
+        fd = s
+    }
+
+    deinit { close() }
+
+    public func close() {
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
+    }
+
+    public var isOpen: Bool { fd >= 0 }
+
+    /// Sends one command and waits for its reply. Error replies come back as `.error`.
+    public func call(_ args: [[UInt8]]) throws(Failure) -> RESPValue {
+        try send(RESPWriter.command(args))
+        return try readReply()
+    }
+
+    public func call(_ args: String...) throws(Failure) -> RESPValue {
+        try call(args.map { Array($0.utf8) })
+    }
+
+    /// Sends every command in one write, then reads one reply per command.
+    public func pipeline(_ commands: [[[UInt8]]]) throws(Failure) -> [RESPValue] {
+        var w = RESPWriter()
+        for c in commands { w.command(c) }
+        try send(w.bytes)
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands { replies.append(try readReply()) }
+        return replies
+    }
+
+    /// Writes raw bytes (for tests of malformed input).
+    public func send(_ bytes: [UInt8]) throws(Failure) {
+        guard fd >= 0 else { throw .closed }
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { throw .timeout }
+                throw .io("send", errno)
+            }
+            off += n
+        }
+    }
+
+    /// Reads the next reply.
+    public func readReply() throws(Failure) -> RESPValue {
+        while true {
+            do {
+                if let v = try parser.next() { return v }
+            } catch {
+                throw .protocolError(error)
+            }
+            try fill()
+        }
+    }
+
+    /// Reads whatever arrives until the server closes the connection (for tests).
+    public func readUntilClosed(limit: Int = 1 << 20) throws(Failure) -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while out.count < limit {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return out }
+            if n < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN { throw .timeout }
+                if errno == ECONNRESET { return out }
+                throw .io("recv", errno)
+            }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return out
+    }
+
+    private func fill() throws(Failure) {
+        guard fd >= 0 else { throw .closed }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                parser.append(contentsOf: buf[0..<n])
+                return
+            }
+            if n == 0 { throw .closed }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { throw .timeout }
+            if errno == ECONNRESET { throw .closed }
+            throw .io("recv", errno)
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import XCTest
+@testable import ChainServer
+
+final class ValueCacheTests: XCTestCase {
+    private func k(_ i: Int) -> ByteKey { ByteKey(Array("key:\(i)".utf8)) }
+
+    func testHitsMissesAndNegativeEntries() {
+        let c = ValueCache(capacityBytes: 1 << 20)
+        XCTAssertTrue(c.lookup(k(1)) == nil)
+        c.store(k(1), [1, 2])
+        c.store(k(2), nil)
+        XCTAssertEqual(c.lookup(k(1)), .some([1, 2]))
+        XCTAssertEqual(c.lookup(k(2)), .some(nil), "known-absent keys are cached")
+        c.store(k(1), [3])
+        XCTAssertEqual(c.lookup(k(1)), .some([3]))
+        c.remove(k(1))
+        XCTAssertTrue(c.lookup(k(1)) == nil)
+        XCTAssertEqual(c.hits, 3)
+        XCTAssertEqual(c.misses, 2)
+    }
+
+    func testStaysWithinCapacityAndKeepsReferencedEntries() {
+        let c = ValueCache(capacityBytes: 100 * (ValueCache.entryOverhead + 20))
+        c.store(k(0), [UInt8](repeating: 1, count: 10))
+        for i in 1..<10_000 {
+            c.store(k(i), [UInt8](repeating: 1, count: 10))
+            _ = c.lookup(k(0))  // hot key: read between every insert
+            XCTAssertLessThanOrEqual(c.bytes, c.capacityBytes)
+        }
+        XCTAssertTrue(c.lookup(k(0)) != nil, "a key read constantly survives CLOCK eviction")
+        XCTAssertGreaterThan(c.count, 50)
+    }
+
+    func testOversizedValuesAreNotCached() {
+        let c = ValueCache(capacityBytes: 8000)
+        c.store(k(1), [UInt8](repeating: 0, count: 5000))
+        XCTAssertTrue(c.lookup(k(1)) == nil)
+        XCTAssertEqual(c.bytes, 0)
+        let off = ValueCache(capacityBytes: 0)
+        off.store(k(1), [1])
+        XCTAssertTrue(off.lookup(k(1)) == nil)
+    }
+}

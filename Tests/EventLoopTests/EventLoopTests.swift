@@ -1,0 +1,157 @@
+import Foundation
+import XCTest
+import Synchronization
+@testable import EventLoop
+import ChainClient
+
+/// Runs an event loop on its own thread for the duration of a test.
+final class LoopThread: @unchecked Sendable {
+    let loop: EventLoop
+    private var thread: Thread?
+    private let done = DispatchSemaphore(value: 0)
+
+    init() throws {
+        loop = try EventLoop()
+        thread = Thread { [loop, done] in
+            loop.run()
+            done.signal()
+        }
+        thread!.start()
+    }
+
+    /// Runs `body` on the loop and waits for it.
+    func sync<T: Sendable>(_ body: @escaping @Sendable () throws -> T) throws -> T {
+        let box = Mutex<Result<T, any Error>?>(nil)
+        let sem = DispatchSemaphore(value: 0)
+        loop.submit {
+            box.withLock { $0 = Result { try body() } }
+            sem.signal()
+        }
+        XCTAssertEqual(sem.wait(timeout: .now() + 5), .success)
+        return try box.withLock { $0! }.get()
+    }
+
+    func stop() {
+        loop.stop()
+        _ = done.wait(timeout: .now() + 5)
+    }
+}
+
+final class EventLoopTests: XCTestCase {
+    func testSubmitFromManyThreadsRunsEverything() throws {
+        let t = try LoopThread()
+        defer { t.stop() }
+        let count = Mutex(0)
+        let all = DispatchSemaphore(value: 0)
+        DispatchQueue.concurrentPerform(iterations: 1000) { _ in
+            t.loop.submit {
+                let n = count.withLock { $0 += 1; return $0 }
+                if n == 1000 { all.signal() }
+            }
+        }
+        XCTAssertEqual(all.wait(timeout: .now() + 5), .success)
+    }
+
+    func testTimersFireInOrderAndCancelWorks() throws {
+        let t = try LoopThread()
+        defer { t.stop() }
+        let fired = Mutex<[String]>([])
+        let sem = DispatchSemaphore(value: 0)
+        try t.sync {
+            Timer(loop: t.loop, afterMs: 30) { fired.withLock { $0.append("late") }; sem.signal() }
+            Timer(loop: t.loop, afterMs: 5) { fired.withLock { $0.append("early") } }
+            let cancelled = Timer(loop: t.loop, afterMs: 10) { fired.withLock { $0.append("cancelled") } }
+            cancelled.cancel()
+        }
+        XCTAssertEqual(sem.wait(timeout: .now() + 5), .success)
+        XCTAssertEqual(fired.withLock { $0 }, ["early", "late"])
+    }
+
+    func testEndOfTurnRunsAfterCallbacks() throws {
+        let t = try LoopThread()
+        defer { t.stop() }
+        let order = Mutex<[Int]>([])
+        let sem = DispatchSemaphore(value: 0)
+        t.loop.submit {
+            t.loop.atEndOfTurn { order.withLock { $0.append(2) }; sem.signal() }
+            order.withLock { $0.append(1) }
+        }
+        XCTAssertEqual(sem.wait(timeout: .now() + 5), .success)
+        XCTAssertEqual(order.withLock { $0 }, [1, 2])
+    }
+
+    func testEchoOverTCP() throws {
+        let t = try LoopThread()
+        defer { t.stop() }
+        let port = try t.sync { () -> UInt16 in
+            let l = try TCPListener(loop: t.loop, address: SocketAddress(host: "127.0.0.1", port: 0)) { conn in
+                conn.onRead = { c in
+                    var buf: [UInt8] = []
+                    c.read(appendingTo: &buf)
+                    c.write(buf)
+                }
+            }
+            return l.address.port
+        }
+        XCTAssertNotEqual(port, 0)
+        let received = Mutex<[UInt8]>([])
+        let closed = Mutex<Connection.End?>(nil)
+        let sem = DispatchSemaphore(value: 0)
+        try t.sync {
+            let c = try Connection.connect(loop: t.loop, to: SocketAddress(host: "127.0.0.1", port: port))
+            c.onConnected = { c in c.write(Array("hello".utf8)) }
+            c.onRead = { c in
+                var buf: [UInt8] = []
+                c.read(appendingTo: &buf)
+                let all = received.withLock { $0 += buf; return $0 }
+                if all.count >= 5 { c.close() }
+            }
+            c.onClose = { _, end in closed.withLock { $0 = end }; sem.signal() }
+        }
+        XCTAssertEqual(sem.wait(timeout: .now() + 5), .success)
+        XCTAssertEqual(received.withLock { $0 }, Array("hello".utf8))
+        XCTAssertEqual(closed.withLock { $0 }, .closedLocally)
+    }
+
+    func testConnectFailureIsReported() throws {
+        let t = try LoopThread()
+        defer { t.stop() }
+        let end = Mutex<Connection.End?>(nil)
+        let sem = DispatchSemaphore(value: 0)
+        try t.sync {
+            // Port 1 on loopback: nothing listens there.
+            let c = try Connection.connect(loop: t.loop, to: SocketAddress(host: "127.0.0.1", port: 1))
+            c.onClose = { _, e in end.withLock { $0 = e }; sem.signal() }
+        }
+        XCTAssertEqual(sem.wait(timeout: .now() + 5), .success)
+        guard case .connectFailed = end.withLock({ $0 }) else { return XCTFail("\(String(describing: end.withLock { $0 }))") }
+    }
+
+    func testHTTPServerAnswersAndHoldsRequests() throws {
+        let t = try LoopThread()
+        defer { t.stop() }
+        let port = try t.sync { () -> UInt16 in
+            let h = try HTTPServer(loop: t.loop, address: SocketAddress(host: "127.0.0.1", port: 0)) { req in
+                if req.path == "/later" {
+                    Timer(loop: t.loop, afterMs: 20) { req.respond(status: 200, text: "late \(req.query["x"] ?? "")") }
+                } else {
+                    req.respond(status: 404, text: "nope")
+                }
+            }
+            return h.address.port
+        }
+        XCTAssertEqual(try httpGet(port: port, path: "/later?x=1"), "late 1")
+        XCTAssertEqual(try httpGet(port: port, path: "/other"), "nope")
+    }
+
+    func testInvalidAddresses() {
+        XCTAssertThrowsError(try SocketAddress(parsing: "nohost"))
+        XCTAssertThrowsError(try SocketAddress(parsing: "example.com:80"))
+        XCTAssertThrowsError(try SocketAddress(parsing: "127.0.0.1:99999"))
+        XCTAssertEqual(try SocketAddress(parsing: "localhost:7"), SocketAddress(host: "127.0.0.1", port: 7))
+    }
+
+    private func httpGet(port: UInt16, path: String) throws -> String {
+        try HTTPClient.get(host: "127.0.0.1", port: port, path: path).text
+    }
+}

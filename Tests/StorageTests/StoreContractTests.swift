@@ -1,0 +1,161 @@
+import XCTest
+@testable import Storage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `KVStore` contract, run against RocksDB (both memtable kinds) and the in-memory store.
+final class StoreContractTests: XCTestCase {
+    private var dirs: [String] = []
+
+    override func tearDown() {
+        for d in dirs { _ = try? FileManagerLite.removeTree(d) }
+        dirs.removeAll()
+    }
+
+    private func tempDir() -> String {
+        var template = Array("/tmp/chainstore-store-XXXXXX".utf8CString)
+        let p = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        dirs.append(p)
+        return p
+    }
+
+    private func stores() throws -> [(String, any KVStore)] {
+        [("rocksdb", try RocksStore(path: tempDir())),
+         ("rocksdb-hashed", try RocksStore(path: tempDir(), hashPrefixLength: 5)),
+         ("memory", MemoryStore())]
+    }
+
+    private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+    func testPutGetDelete() throws {
+        for (name, s) in try stores() {
+            XCTAssertNil(try s.get(b("key-a")), name)
+            try s.put(b("key-a"), b("1"))
+            try s.put(b("key-b"), [])
+            XCTAssertEqual(try s.get(b("key-a")), b("1"), name)
+            XCTAssertEqual(try s.get(b("key-b")), [], "\(name): empty value is not missing")
+            try s.delete(b("key-a"))
+            XCTAssertNil(try s.get(b("key-a")), name)
+            let binary: [UInt8] = [0, 1, 2, 255, 0, 13, 10]
+            try s.put(binary, binary)
+            XCTAssertEqual(try s.get(binary), binary, name)
+        }
+    }
+
+    func testBatchIsAtomicAndOrdered() throws {
+        for (name, s) in try stores() {
+            var batch = WriteBatch()
+            batch.put(b("key-1"), b("a"))
+            batch.put(b("key-1"), b("b"))
+            batch.put(b("key-2"), b("c"))
+            batch.delete(b("key-2"))
+            batch.put(b("key-3"), b("d"))
+            try s.write(batch, sync: true)
+            XCTAssertEqual(try s.get(b("key-1")), b("b"), name)
+            XCTAssertNil(try s.get(b("key-2")), name)
+            XCTAssertEqual(try s.get(b("key-3")), b("d"), name)
+        }
+    }
+
+    func testPrefixScanAndDeleteRange() throws {
+        for (name, s) in try stores() {
+            var batch = WriteBatch()
+            for i in 0..<50 { batch.put(b("aaaa\(i)"), b("v\(i)")) }
+            for i in 0..<5 { batch.put(b("bbbb\(i)"), b("w\(i)")) }
+            try s.write(batch, sync: false)
+            let all = try s.entries(prefix: b("aaaa"))
+            XCTAssertEqual(all.count, 50, name)
+            XCTAssertEqual(all.map(\.0), all.map(\.0).sorted { $0.lexicographicallyPrecedes($1) }, "\(name): in key order")
+            XCTAssertEqual(try s.entries(prefix: b("bbbb")).count, 5, name)
+            var seen = 0
+            try s.scan(prefix: b("aaaa"), from: b("aaaa3"), at: nil) { _, _ in seen += 1; return seen < 3 }
+            XCTAssertEqual(seen, 3, "\(name): stops when asked")
+            var range = WriteBatch()
+            range.deleteRange(from: b("aaaa"), to: prefixUpperBound(b("aaaa"))!)
+            try s.write(range, sync: false)
+            XCTAssertEqual(try s.entries(prefix: b("aaaa")).count, 0, name)
+            XCTAssertEqual(try s.entries(prefix: b("bbbb")).count, 5, name)
+        }
+    }
+
+    func testSnapshotIsStable() throws {
+        for (name, s) in try stores() {
+            try s.put(b("key-k"), b("old"))
+            let snap = s.snapshot()
+            try s.put(b("key-k"), b("new"))
+            try s.put(b("key-n"), b("x"))
+            XCTAssertEqual(try s.get(b("key-k"), at: snap), b("old"), name)
+            XCTAssertNil(try s.get(b("key-n"), at: snap), name)
+            XCTAssertEqual(try s.entries(prefix: b("key-"), at: snap).count, 1, name)
+            XCTAssertEqual(try s.get(b("key-k")), b("new"), name)
+        }
+    }
+
+    func testReopenKeepsData() throws {
+        let dir = tempDir()
+        do {
+            let s = try RocksStore(path: dir, hashPrefixLength: 5)
+            try s.put(b("durable"), b("yes"), sync: true)
+            try s.syncWAL()
+            s.close()
+        }
+        let again = try RocksStore(path: dir, hashPrefixLength: 5)
+        XCTAssertEqual(try again.get(b("durable")), b("yes"))
+        XCTAssertGreaterThanOrEqual(again.estimatedKeyCount, 1)
+    }
+
+    func testSecondOpenIsRefusedWithClearError() throws {
+        let dir = tempDir()
+        let first = try RocksStore(path: dir)
+        XCTAssertThrowsError(try RocksStore(path: dir)) { error in
+            XCTAssertEqual(error as? StoreError, .locked(path: dir))
+            XCTAssert("\(error)".contains("in use by another process"))
+        }
+        first.close()
+    }
+
+    func testUnusableDirectory() throws {
+        let dir = tempDir()
+        let file = dir + "/plain-file"
+        let fd = open(file, O_CREAT | O_WRONLY, 0o644)
+        close(fd)
+        XCTAssertThrowsError(try RocksStore(path: file)) { error in
+            guard case .unusableDirectory = error as? StoreError else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try RocksStore(path: file + "/sub")) { error in
+            guard case .unusableDirectory = error as? StoreError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testHashedStoreRefusesShortKeys() throws {
+        let s = try RocksStore(path: tempDir(), hashPrefixLength: 5)
+        XCTAssertThrowsError(try s.put(b("abc"), b("v"))) { XCTAssertEqual($0 as? StoreError, .keyTooShort(length: 3, minimum: 5)) }
+        XCTAssertThrowsError(try s.get(b("ab")))
+    }
+
+    func testClosedStoreFails() throws {
+        let s = try RocksStore(path: tempDir())
+        s.close()
+        XCTAssertThrowsError(try s.get(b("key-x"))) { XCTAssertEqual($0 as? StoreError, .closed) }
+    }
+}
+
+/// Recursive removal without Foundation.
+enum FileManagerLite {
+    static func removeTree(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if (st.st_mode & S_IFMT) == S_IFDIR, let d = opendir(path) {
+            while let e = readdir(d) {
+                let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+                if name == "." || name == ".." { continue }
+                try removeTree(path + "/" + name)
+            }
+            closedir(d)
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import XCTest
+import ChainClient
+
+/// Every command through the real `redis-cli`.
+final class RedisCliTests: ProcessTestCase {
+    func testEveryStringCommand() throws {
+        let s = try makeServer("cli", extraArgs: ["--durability", "memory"])
+        XCTAssertEqual(try s.cli("PING"), "PONG")
+        XCTAssertEqual(try s.cli("PING", "hi"), "hi")
+        XCTAssertEqual(try s.cli("ECHO", "hello world"), "hello world")
+        XCTAssertEqual(try s.cli("SET", "a", "b"), "OK")
+        XCTAssertEqual(try s.cli("GET", "a"), "b")
+        XCTAssertEqual(try s.cli("GET", "missing"), "")
+        XCTAssertEqual(try s.cli("SET", "a", "c", "NX"), "")
+        XCTAssertEqual(try s.cli("SET", "a", "c", "XX", "GET"), "b")
+        XCTAssertEqual(try s.cli("SET", "new", "v", "XX"), "")
+        XCTAssertEqual(try s.cli("SET", "new", "v", "NX"), "OK")
+        XCTAssertEqual(try s.cli("SET", "a", "x", "EX", "10"), "ERR chainstore does not support key expiry (EX/PX/EXAT/PXAT)")
+        XCTAssertEqual(try s.cli("SET", "a", "x", "NX", "XX"), "ERR syntax error")
+        XCTAssertEqual(try s.cli("EXISTS", "a", "new", "nope", "a"), "3")
+        XCTAssertEqual(try s.cli("DEL", "new", "nope"), "1")
+        XCTAssertEqual(try s.cli("MSET", "k1", "v1", "k2", "v2"), "OK")
+        XCTAssertEqual(try s.cli("MGET", "k1", "nope", "k2"), "v1\n\nv2")
+        XCTAssertEqual(try s.cli("INCR", "n"), "1")
+        XCTAssertEqual(try s.cli("INCRBY", "n", "41"), "42")
+        XCTAssertEqual(try s.cli("DECR", "n"), "41")
+        XCTAssertEqual(try s.cli("DECRBY", "n", "50"), "-9")
+        XCTAssertEqual(try s.cli("INCR", "a"), "ERR value is not an integer or out of range")
+        XCTAssertEqual(try s.cli("SET", "big", "9223372036854775807"), "OK")
+        XCTAssertEqual(try s.cli("INCR", "big"), "ERR increment or decrement would overflow")
+        XCTAssertEqual(try s.cli("APPEND", "s", "foo"), "3")
+        XCTAssertEqual(try s.cli("APPEND", "s", "bar"), "6")
+        XCTAssertEqual(try s.cli("STRLEN", "s"), "6")
+        XCTAssertEqual(try s.cli("STRLEN", "nope"), "0")
+        XCTAssertEqual(try s.cli("GET", "s"), "foobar")
+        XCTAssertEqual(try s.cli("SELECT", "0"), "OK")
+        XCTAssert(try s.cli("INFO").contains("chainstore_version:"))
+        XCTAssert(try s.cli("INFO", "keyspace").contains("db0:keys="))
+        XCTAssertEqual(try s.cli("COMMAND", "COUNT"), "\(22)")
+        XCTAssert(try s.cli("COMMAND", "INFO", "get").contains("readonly"))
+        XCTAssert(try s.cli("-3", "HELLO", "3").contains("proto"))
+        XCTAssertEqual(try s.cli("HELLO", "4"), "NOPROTO unsupported protocol version")
+        XCTAssertEqual(try s.cli("CONFIG", "GET", "appendonly"), "appendonly\nno")
+        XCTAssertEqual(try s.cli("CLIENT", "SETNAME", "me"), "OK")
+        XCTAssertEqual(try s.cli("QUIT"), "OK")
+    }
+
+    func testPipelinedSessionAndErrors() throws {
+        let s = try makeServer("cli-pipe", extraArgs: ["--durability", "memory"])
+        var script = ""
+        for i in 0..<200 { script += "SET key:\(i) value:\(i)\n" }
+        for i in 0..<200 { script += "GET key:\(i)\n" }
+        script += "NOSUCHCMD x\n"
+        let out = try Harness.run(Harness.redisCLI, ["-p", "\(s.port)"], stdin: script).out
+        let lines = out.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        XCTAssertEqual(lines.filter { $0 == "OK" }.count, 200)
+        for i in 0..<200 { XCTAssertEqual(lines[200 + i], "value:\(i)") }
+        XCTAssertEqual(lines[400], "ERR unknown command 'NOSUCHCMD', with args beginning with: 'x'")
+    }
+
+    func testRedisCliPipeMode() throws {
+        let s = try makeServer("cli-pipemode", extraArgs: ["--durability", "memory"])
+        var w = ""
+        for i in 0..<1000 { w += "*3\r\n$3\r\nSET\r\n$\(("p\(i)").utf8.count)\r\np\(i)\r\n$1\r\nx\r\n" }
+        let r = try Harness.run(Harness.redisCLI, ["-p", "\(s.port)", "--pipe"], stdin: w)
+        XCTAssert(r.out.contains("errors: 0, replies: 1000"), r.out + r.err)
+        XCTAssertEqual(try s.cli("GET", "p999"), "x")
+    }
+}

@@ -1,0 +1,193 @@
+/// One node's replica of one chain, as a pure state machine: inputs are `on…` calls, outputs are
+/// actions for the driver to carry out (apply to the store, send to a peer, answer a client). No
+/// sockets, clocks or disks inside, so a simulation can drive it deterministically.
+///
+/// Sequence numbers: the head numbers the chain's writes 1, 2, 3…; every member applies them
+/// strictly in order. Three positions matter at each member:
+/// - `applied`: the last update handed to the local store;
+/// - `persisted`: the last update the local store has made durable (reported by the driver);
+/// - `downstreamAck`: the last update the successor acknowledged, meaning every member after this
+///   one has persisted it.
+/// A member acknowledges upstream (and the head answers clients) up to `committed`: what it has
+/// persisted itself and, unless it is the tail, what its successor acknowledged. The tail is the
+/// commit point: its `committed` is its `persisted`.
+public struct ChainReplica: Sendable {
+    public enum Action: Sendable, Equatable {
+        /// Apply the update to the local store (in this order, in the same batch as the chain's
+        /// applied sequence and the update's idempotency record).
+        case apply(Update)
+        /// Send updates to the successor.
+        case forward(to: NodeID, epoch: Epoch, Update)
+        /// Send a cumulative acknowledgement to the predecessor.
+        case ack(to: NodeID, epoch: Epoch, seq: UInt64)
+        /// The write of client request `token` (update `seq`) committed: answer the client.
+        case committed(token: UInt64, seq: UInt64)
+        /// The write of client request `token` will not commit here (this node lost the head
+        /// role); the client must retry (with the same tag) at the new head.
+        case abandoned(token: UInt64)
+    }
+
+    public enum Rejection: Error, Equatable, Sendable {
+        /// Writes go to the head; this member is not it.
+        case notHead
+    }
+
+    public let chain: ChainID
+    public let me: NodeID
+    public private(set) var epoch: Epoch
+    public private(set) var members: [NodeID]
+    public private(set) var applied: UInt64
+    public private(set) var persisted: UInt64
+    public private(set) var downstreamAck: UInt64 = 0
+    /// Last `committed` value reported upstream or to clients.
+    public private(set) var reported: UInt64
+    /// Updates applied here and not yet acknowledged by the successor, kept to resend when the
+    /// successor changes.
+    public private(set) var unacked: [Update] = []
+    /// Head: client requests waiting for their update to commit, in sequence order.
+    private var waiting: [(seq: UInt64, token: UInt64)] = []
+    /// Updates dropped because they did not follow `applied` (a gap); the driver exposes this.
+    public private(set) var gapsSeen = 0
+
+    /// `applied` is the chain's sequence as recovered from the store (everything in the store
+    /// is persisted).
+    public init(chain: ChainID, me: NodeID, epoch: Epoch, members: [NodeID], applied: UInt64) {
+        self.chain = chain
+        self.me = me
+        self.epoch = epoch
+        self.members = members
+        self.applied = applied
+        self.persisted = applied
+        self.reported = applied
+    }
+
+    public var role: ChainRole {
+        guard let i = members.firstIndex(of: me) else { return .none }
+        if members.count == 1 { return .single }
+        if i == 0 { return .head }
+        return i == members.count - 1 ? .tail : .middle
+    }
+
+    public var successor: NodeID? {
+        guard let i = members.firstIndex(of: me), i + 1 < members.count else { return nil }
+        return members[i + 1]
+    }
+
+    public var predecessor: NodeID? {
+        guard let i = members.firstIndex(of: me), i > 0 else { return nil }
+        return members[i - 1]
+    }
+
+    public var isHead: Bool { role == .head || role == .single }
+    public var isTail: Bool { role == .tail || role == .single }
+
+    /// What this member may acknowledge: persisted here and, below a successor, acknowledged.
+    public var committed: UInt64 {
+        successor == nil ? persisted : min(persisted, downstreamAck)
+    }
+
+    /// Client requests waiting for commit (head).
+    public var waitingCount: Int { waiting.count }
+
+    // MARK: inputs
+
+    /// A client write at the head: the head already executed the command against its view of the
+    /// data and passes the resulting mutations and reply.
+    public mutating func onClientWrite(mutations: [Mutation], tag: RequestTag?, reply: [UInt8],
+                                       token: UInt64) throws(Rejection) -> [Action] {
+        guard isHead else { throw .notHead }
+        let update = Update(seq: applied + 1, mutations: mutations, tag: tag, reply: reply)
+        applied = update.seq
+        waiting.append((update.seq, token))
+        var actions: [Action] = [.apply(update)]
+        if let s = successor {
+            unacked.append(update)
+            actions.append(.forward(to: s, epoch: epoch, update))
+        }
+        return actions
+    }
+
+    /// Updates from the predecessor, in sequence order. Old duplicates are skipped; a gap stops
+    /// processing (the rest cannot be applied out of order).
+    public mutating func onUpdates(from sender: NodeID, epoch frameEpoch: Epoch, _ updates: [Update]) -> [Action] {
+        guard frameEpoch == epoch, sender == predecessor else { return [] }
+        var actions: [Action] = []
+        for u in updates {
+            if u.seq <= applied { continue }
+            guard u.seq == applied + 1 else { gapsSeen += 1; break }
+            applied = u.seq
+            actions.append(.apply(u))
+            if let s = successor {
+                unacked.append(u)
+                actions.append(.forward(to: s, epoch: epoch, u))
+            }
+        }
+        return actions
+    }
+
+    /// A cumulative acknowledgement from the successor.
+    public mutating func onAck(from sender: NodeID, epoch frameEpoch: Epoch, seq: UInt64) -> [Action] {
+        guard frameEpoch == epoch, sender == successor, seq > downstreamAck else { return [] }
+        downstreamAck = min(seq, applied)
+        if let cut = unacked.firstIndex(where: { $0.seq > downstreamAck }) {
+            unacked.removeFirst(cut)
+        } else {
+            unacked.removeAll()
+        }
+        return advance()
+    }
+
+    /// The local store made every update up to `seq` durable.
+    public mutating func onPersisted(upTo seq: UInt64) -> [Action] {
+        guard seq > persisted else { return [] }
+        persisted = min(seq, applied)
+        return advance()
+    }
+
+    /// A new configuration for this chain. Handles the role changes the chain protocol allows:
+    /// a new successor gets every unacknowledged update again; a member that became the tail
+    /// commits what it holds; a member that lost the head role abandons its waiting clients.
+    public mutating func onConfiguration(epoch newEpoch: Epoch, members newMembers: [NodeID]) -> [Action] {
+        guard newEpoch > epoch else { return [] }
+        let oldSuccessor = successor
+        let oldPredecessor = predecessor
+        let wasHead = isHead
+        epoch = newEpoch
+        members = newMembers
+        var actions: [Action] = []
+        if wasHead && !isHead {
+            actions += waiting.map { .abandoned(token: $0.token) }
+            waiting.removeAll()
+        }
+        if let s = successor {
+            if s != oldSuccessor {
+                actions += unacked.map { .forward(to: s, epoch: epoch, $0) }
+            }
+        } else {
+            unacked.removeAll()
+        }
+        // The successor's acks were for the old configuration; a new one re-acknowledges.
+        if successor != oldSuccessor { downstreamAck = successor == nil ? applied : min(downstreamAck, applied) }
+        // A new predecessor learns where this member stands.
+        return actions + advance(reannounce: predecessor != oldPredecessor)
+    }
+
+    private mutating func advance(reannounce: Bool = false) -> [Action] {
+        let c = committed
+        guard c > reported || (reannounce && predecessor != nil) else { return [] }
+        if c > reported { reported = c }
+        var actions: [Action] = []
+        if let p = predecessor {
+            actions.append(.ack(to: p, epoch: epoch, seq: reported))
+        }
+        if isHead {
+            var n = 0
+            while n < waiting.count && waiting[n].seq <= reported { n += 1 }
+            if n > 0 {
+                actions += waiting[0..<n].map { .committed(token: $0.token, seq: $0.seq) }
+                waiting.removeFirst(n)
+            }
+        }
+        return actions
+    }
+}

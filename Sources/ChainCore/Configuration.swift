@@ -1,0 +1,107 @@
+public typealias NodeID = String
+public typealias ChainID = Int
+public typealias Epoch = UInt64
+
+/// A storage node's identity and its three addresses.
+public struct NodeInfo: Codable, Sendable, Equatable, Hashable {
+    public var id: NodeID
+    /// RESP clients.
+    public var client: String
+    /// Peer (chain) links.
+    public var peer: String
+    /// HTTP status and metrics.
+    public var http: String
+
+    public init(id: NodeID, client: String, peer: String, http: String) {
+        self.id = id
+        self.client = client
+        self.peer = peer
+        self.http = http
+    }
+}
+
+/// One chain: its members, head first, tail last.
+public struct ChainConfig: Codable, Sendable, Equatable {
+    public var id: ChainID
+    public var members: [NodeID]
+
+    public init(id: ChainID, members: [NodeID]) {
+        self.id = id
+        self.members = members
+    }
+
+    public var head: NodeID? { members.first }
+    public var tail: NodeID? { members.last }
+
+    public func successor(of node: NodeID) -> NodeID? {
+        guard let i = members.firstIndex(of: node), i + 1 < members.count else { return nil }
+        return members[i + 1]
+    }
+
+    public func predecessor(of node: NodeID) -> NodeID? {
+        guard let i = members.firstIndex(of: node), i > 0 else { return nil }
+        return members[i - 1]
+    }
+}
+
+/// A node's place in one chain.
+public enum ChainRole: String, Sendable, Equatable {
+    /// First member: takes writes and assigns sequence numbers.
+    case head
+    /// Neither first nor last: applies and forwards.
+    case middle
+    /// Last member: commits, acknowledges upstream, serves reads.
+    case tail
+    /// The only member: head and tail at once.
+    case single
+    /// Not a member.
+    case none
+}
+
+/// Everything a node or client needs to route: epoch, nodes, chains. Slots are divided evenly
+/// among chains in contiguous ranges and never move.
+public struct Configuration: Codable, Sendable, Equatable {
+    public var epoch: Epoch
+    public var replication: Int
+    public var nodes: [NodeInfo]
+    public var chains: [ChainConfig]
+
+    public init(epoch: Epoch, replication: Int, nodes: [NodeInfo], chains: [ChainConfig]) {
+        self.epoch = epoch
+        self.replication = replication
+        self.nodes = nodes
+        self.chains = chains
+    }
+
+    public func node(_ id: NodeID) -> NodeInfo? { nodes.first { $0.id == id } }
+
+    /// The chain owning `slot`: chain i owns slots [i·S/N, (i+1)·S/N).
+    public func chain(forSlot slot: Int) -> ChainID {
+        slot * chains.count / HashSlot.count
+    }
+
+    public func chain<C: Collection>(forKey key: C) -> ChainID where C.Element == UInt8, C.Index == Int {
+        chain(forSlot: HashSlot.of(key))
+    }
+
+    /// The slots of `chain`, as a half-open range.
+    public func slots(of chain: ChainID) -> Range<Int> {
+        Self.slots(of: chain, chainCount: chains.count)
+    }
+
+    public static func slots(of chain: ChainID, chainCount: Int) -> Range<Int> {
+        // Smallest slot s with s·N/S >= chain, i.e. ceil(chain·S/N).
+        let lo = (chain * HashSlot.count + chainCount - 1) / chainCount
+        let hi = ((chain + 1) * HashSlot.count + chainCount - 1) / chainCount
+        return lo..<hi
+    }
+
+    public func role(of node: NodeID, in chain: ChainID) -> ChainRole {
+        let m = chains[chain].members
+        guard let i = m.firstIndex(of: node) else { return .none }
+        if m.count == 1 { return .single }
+        if i == 0 { return .head }
+        if i == m.count - 1 { return .tail }
+        return .middle
+    }
+}

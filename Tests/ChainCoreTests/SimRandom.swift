@@ -1,0 +1,53 @@
+/// Deterministic generator: a failing simulation is replayed from its printed seed.
+struct SimRandom: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+/// A time-ordered event queue for simulations (ties broken by insertion order).
+struct EventQueue<E> {
+    private var heap: [(time: UInt64, order: UInt64, event: E)] = []
+    private var counter: UInt64 = 0
+
+    var isEmpty: Bool { heap.isEmpty }
+    var count: Int { heap.count }
+
+    mutating func push(_ time: UInt64, _ e: E) {
+        counter += 1
+        heap.append((time, counter, e))
+        var i = heap.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            if less(i, p) { heap.swapAt(i, p); i = p } else { break }
+        }
+    }
+
+    mutating func pop() -> (UInt64, E)? {
+        guard !heap.isEmpty else { return nil }
+        heap.swapAt(0, heap.count - 1)
+        let top = heap.removeLast()
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < heap.count && less(l, m) { m = l }
+            if r < heap.count && less(r, m) { m = r }
+            if m == i { break }
+            heap.swapAt(i, m)
+            i = m
+        }
+        return (top.time, top.event)
+    }
+
+    private func less(_ a: Int, _ b: Int) -> Bool {
+        heap[a].time != heap[b].time ? heap[a].time < heap[b].time : heap[a].order < heap[b].order
+    }
+}

@@ -19,14 +19,17 @@ let package = Package(
         // C libraries: module maps and shim headers only. Each is imported by exactly one Swift module.
         .systemLibrary(name: "CLibevent", path: "Sources/CLibevent", providers: [.apt(["libevent-dev"])]),
         .systemLibrary(name: "CRocksDB", path: "Sources/CRocksDB", providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", providers: [.apt(["libssl-dev"])]),
 
         // Drivers: the only importers of the C modules.
         .target(name: "EventLoop", dependencies: ["CLibevent"], swiftSettings: strict),
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strict),
+        .target(name: "ChainSecurity", dependencies: ["COpenSSL"], swiftSettings: strict),
 
         // Pure modules: no sockets, clocks or disks.
         .target(name: "RESP", swiftSettings: strict),
         .target(name: "ChainCore", swiftSettings: strict),
+        .target(name: "ChainWire", dependencies: ["ChainCore", "ChainSecurity"], swiftSettings: strict),
 
         // Shells and libraries.
         .target(name: "ChainServer", dependencies: [
@@ -45,6 +48,7 @@ let package = Package(
 
         .testTarget(name: "RESPTests", dependencies: ["RESP"], swiftSettings: strict),
         .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore"], swiftSettings: strict),
+        .testTarget(name: "ChainWireTests", dependencies: ["ChainWire", "ChainCore", "ChainSecurity"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "ChainClient"], swiftSettings: strict),
         .testTarget(name: "ChainServerTests", dependencies: ["ChainServer", "Storage", "RESP"], swiftSettings: strict),

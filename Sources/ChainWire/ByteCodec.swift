@@ -1,0 +1,77 @@
+/// Little helpers to write and read the binary peer frames: big-endian integers and
+/// length-prefixed byte strings.
+public struct ByteWriter: Sendable {
+    public var bytes: [UInt8] = []
+
+    public init(capacity: Int = 64) { bytes.reserveCapacity(capacity) }
+
+    public mutating func u8(_ v: UInt8) { bytes.append(v) }
+    public mutating func u32(_ v: UInt32) { for s in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(s))) } }
+    public mutating func u64(_ v: UInt64) { for s in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(s))) } }
+    public mutating func blob(_ b: [UInt8]) { u32(UInt32(b.count)); bytes.append(contentsOf: b) }
+    public mutating func string(_ s: String) { blob(Array(s.utf8)) }
+}
+
+public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
+    case truncated
+    case tooLarge(Int)
+    case badVersion(UInt8)
+    case unknownType(UInt8)
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .truncated: return "truncated frame"
+        case let .tooLarge(n): return "frame of \(n) bytes exceeds the limit"
+        case let .badVersion(v): return "unsupported frame version \(v)"
+        case let .unknownType(t): return "unknown frame type \(t)"
+        case let .malformed(m): return "malformed frame: \(m)"
+        }
+    }
+}
+
+public struct ByteReader {
+    private let bytes: ArraySlice<UInt8>
+    private var pos: Int
+
+    public init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        self.pos = bytes.startIndex
+    }
+
+    public var remaining: Int { bytes.endIndex - pos }
+
+    public mutating func u8() throws(WireError) -> UInt8 {
+        guard remaining >= 1 else { throw .truncated }
+        defer { pos += 1 }
+        return bytes[pos]
+    }
+
+    public mutating func u32() throws(WireError) -> UInt32 {
+        guard remaining >= 4 else { throw .truncated }
+        var v: UInt32 = 0
+        for i in 0..<4 { v = v << 8 | UInt32(bytes[pos + i]) }
+        pos += 4
+        return v
+    }
+
+    public mutating func u64() throws(WireError) -> UInt64 {
+        guard remaining >= 8 else { throw .truncated }
+        var v: UInt64 = 0
+        for i in 0..<8 { v = v << 8 | UInt64(bytes[pos + i]) }
+        pos += 8
+        return v
+    }
+
+    public mutating func blob(max: Int = 1 << 30) throws(WireError) -> [UInt8] {
+        let n = Int(try u32())
+        guard n <= max else { throw .tooLarge(n) }
+        guard remaining >= n else { throw .truncated }
+        defer { pos += n }
+        return Array(bytes[pos..<(pos + n)])
+    }
+
+    public mutating func string(max: Int = 4096) throws(WireError) -> String {
+        String(decoding: try blob(max: max), as: UTF8.self)
+    }
+}

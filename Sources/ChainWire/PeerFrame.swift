@@ -1,0 +1,164 @@
+import ChainCore
+import ChainSecurity
+
+/// Messages between storage nodes. On the wire: a 4-byte big-endian length (of what follows),
+/// a version byte, a type byte, then the payload.
+///
+/// Handshake (a fresh nonce on each side per connection, so a recorded handshake cannot be
+/// replayed): the dialing node sends `hello`; the listening node answers `challenge` proving it
+/// knows the cluster secret over both nonces; the dialer answers `auth` proving the same in the
+/// other direction. Only then are `updates` and `ack` accepted.
+public enum PeerFrame: Sendable, Equatable {
+    case hello(node: NodeID, nonce: [UInt8])
+    case challenge(node: NodeID, nonce: [UInt8], proof: [UInt8])
+    case auth(proof: [UInt8])
+    /// Updates of one chain, in sequence order.
+    case updates(epoch: Epoch, chain: ChainID, [Update])
+    /// Cumulative acknowledgement: every update of the chain up to `seq` is persisted downstream.
+    case ack(epoch: Epoch, chain: ChainID, seq: UInt64)
+    /// The sender refuses the connection or a frame; it closes after sending this.
+    case error(String)
+
+    public static let version: UInt8 = 1
+    /// Largest frame accepted (a batch of updates); bigger ones are a protocol error.
+    public static let maxFrameBytes = 64 << 20
+
+    enum Kind: UInt8 {
+        case hello = 1, challenge = 2, auth = 3, updates = 4, ack = 5, error = 6
+    }
+
+    public func encode(into w: inout ByteWriter) {
+        let start = w.bytes.count
+        w.u32(0)  // length, patched below
+        w.u8(Self.version)
+        switch self {
+        case let .hello(node, nonce):
+            w.u8(Kind.hello.rawValue); w.string(node); w.blob(nonce)
+        case let .challenge(node, nonce, proof):
+            w.u8(Kind.challenge.rawValue); w.string(node); w.blob(nonce); w.blob(proof)
+        case let .auth(proof):
+            w.u8(Kind.auth.rawValue); w.blob(proof)
+        case let .updates(epoch, chain, updates):
+            w.u8(Kind.updates.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u32(UInt32(updates.count))
+            for u in updates {
+                w.u64(u.seq)
+                if let t = u.tag { w.u8(1); w.u64(t.client); w.u64(t.request) } else { w.u8(0) }
+                w.blob(u.reply)
+                w.u32(UInt32(u.mutations.count))
+                for m in u.mutations {
+                    switch m {
+                    case let .put(k, v): w.u8(1); w.blob(k); w.blob(v)
+                    case let .delete(k): w.u8(2); w.blob(k)
+                    }
+                }
+            }
+        case let .ack(epoch, chain, seq):
+            w.u8(Kind.ack.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(seq)
+        case let .error(message):
+            w.u8(Kind.error.rawValue); w.string(message)
+        }
+        let len = UInt32(w.bytes.count - start - 4)
+        for i in 0..<4 { w.bytes[start + i] = UInt8(truncatingIfNeeded: len >> UInt32(24 - 8 * i)) }
+    }
+
+    public var encoded: [UInt8] {
+        var w = ByteWriter()
+        encode(into: &w)
+        return w.bytes
+    }
+
+    /// Decodes one frame body (after the length field).
+    public static func decode(_ body: ArraySlice<UInt8>) throws(WireError) -> PeerFrame {
+        var r = ByteReader(body)
+        let v = try r.u8()
+        guard v == version else { throw .badVersion(v) }
+        let t = try r.u8()
+        guard let kind = Kind(rawValue: t) else { throw .unknownType(t) }
+        let frame: PeerFrame
+        switch kind {
+        case .hello: frame = .hello(node: try r.string(), nonce: try r.blob(max: 64))
+        case .challenge: frame = .challenge(node: try r.string(), nonce: try r.blob(max: 64), proof: try r.blob(max: 64))
+        case .auth: frame = .auth(proof: try r.blob(max: 64))
+        case .updates:
+            let epoch = try r.u64()
+            let chain = ChainID(try r.u32())
+            let n = Int(try r.u32())
+            guard n <= r.remaining else { throw .malformed("update count \(n)") }
+            var updates: [Update] = []
+            updates.reserveCapacity(n)
+            for _ in 0..<n {
+                let seq = try r.u64()
+                var tag: RequestTag?
+                if try r.u8() == 1 { tag = RequestTag(client: try r.u64(), request: try r.u64()) }
+                let reply = try r.blob()
+                let m = Int(try r.u32())
+                guard m <= r.remaining else { throw .malformed("mutation count \(m)") }
+                var muts: [Mutation] = []
+                muts.reserveCapacity(m)
+                for _ in 0..<m {
+                    switch try r.u8() {
+                    case 1: muts.append(.put(key: try r.blob(), value: try r.blob()))
+                    case 2: muts.append(.delete(key: try r.blob()))
+                    case let op: throw .malformed("mutation op \(op)")
+                    }
+                }
+                updates.append(Update(seq: seq, mutations: muts, tag: tag, reply: reply))
+            }
+            frame = .updates(epoch: epoch, chain: chain, updates)
+        case .ack: frame = .ack(epoch: try r.u64(), chain: ChainID(try r.u32()), seq: try r.u64())
+        case .error: frame = .error(try r.string(max: 65536))
+        }
+        guard r.remaining == 0 else { throw .malformed("\(r.remaining) trailing bytes") }
+        return frame
+    }
+}
+
+/// Splits a byte stream into frames; feed it any split of the stream.
+public struct PeerFrameDecoder: Sendable {
+    private var buf: [UInt8] = []
+    private var pos = 0
+    public let maxFrameBytes: Int
+
+    public init(maxFrameBytes: Int = PeerFrame.maxFrameBytes) { self.maxFrameBytes = maxFrameBytes }
+
+    public mutating func append<C: Collection>(contentsOf bytes: C) where C.Element == UInt8 {
+        if pos == buf.count { buf.removeAll(keepingCapacity: true); pos = 0 }
+        else if pos > 65536 && pos * 2 > buf.count { buf.removeSubrange(0..<pos); pos = 0 }
+        buf.append(contentsOf: bytes)
+    }
+
+    public mutating func withAppendBuffer<R>(_ fill: (inout [UInt8]) -> R) -> R {
+        if pos == buf.count { buf.removeAll(keepingCapacity: true); pos = 0 }
+        else if pos > 65536 && pos * 2 > buf.count { buf.removeSubrange(0..<pos); pos = 0 }
+        return fill(&buf)
+    }
+
+    public mutating func next() throws(WireError) -> PeerFrame? {
+        guard buf.count - pos >= 4 else { return nil }
+        var len = 0
+        for i in 0..<4 { len = len << 8 | Int(buf[pos + i]) }
+        guard len <= maxFrameBytes else { throw .tooLarge(len) }
+        guard len >= 2 else { throw .truncated }
+        guard buf.count - pos - 4 >= len else { return nil }
+        let body = buf[(pos + 4)..<(pos + 4 + len)]
+        pos += 4 + len
+        return try PeerFrame.decode(body)
+    }
+}
+
+/// The proofs exchanged in the handshake.
+public enum PeerHandshake {
+    /// What the listening node proves: it knows `secret`, bound to both nonces and its id.
+    public static func serverProof(secret: [UInt8], clientNonce: [UInt8], serverNonce: [UInt8], server: NodeID) -> [UInt8] {
+        proof(secret, [UInt8(ascii: "S")] + clientNonce + serverNonce + Array(server.utf8))
+    }
+
+    /// What the dialing node proves, bound to both nonces and its id.
+    public static func clientProof(secret: [UInt8], clientNonce: [UInt8], serverNonce: [UInt8], client: NodeID) -> [UInt8] {
+        proof(secret, [UInt8(ascii: "C")] + serverNonce + clientNonce + Array(client.utf8))
+    }
+
+    private static func proof(_ secret: [UInt8], _ message: [UInt8]) -> [UInt8] {
+        Secrets.hmacSHA256(key: secret, message: message)
+    }
+}

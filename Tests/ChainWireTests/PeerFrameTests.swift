@@ -1,0 +1,94 @@
+import XCTest
+import ChainCore
+import ChainSecurity
+@testable import ChainWire
+
+final class PeerFrameTests: XCTestCase {
+    private let frames: [PeerFrame] = [
+        .hello(node: "n1", nonce: [1, 2, 3]),
+        .challenge(node: "n2", nonce: [4], proof: [UInt8](repeating: 9, count: 32)),
+        .auth(proof: [7, 7]),
+        .updates(epoch: 7, chain: 3, [
+            Update(seq: 1, mutations: [.put(key: [0, 255], value: []), .delete(key: Array("x".utf8))],
+                   tag: RequestTag(client: 42, request: 9), reply: Array("+OK\r\n".utf8)),
+            Update(seq: 2, mutations: [], tag: nil, reply: []),
+        ]),
+        .ack(epoch: UInt64.max, chain: 16383, seq: 123_456_789),
+        .error("wrong secret"),
+    ]
+
+    func testRoundTripWholeAndByteByByte() throws {
+        var all: [UInt8] = []
+        for f in frames { all += f.encoded }
+        var whole = PeerFrameDecoder()
+        whole.append(contentsOf: all)
+        var got: [PeerFrame] = []
+        while let f = try whole.next() { got.append(f) }
+        XCTAssertEqual(got, frames)
+
+        var slow = PeerFrameDecoder()
+        got = []
+        for b in all {
+            slow.append(contentsOf: [b])
+            while let f = try slow.next() { got.append(f) }
+        }
+        XCTAssertEqual(got, frames)
+    }
+
+    func testCorruptAndTruncatedFramesAreErrors() {
+        let good = PeerFrame.ack(epoch: 1, chain: 2, seq: 3).encoded
+        var badVersion = good; badVersion[4] = 99
+        var badType = good; badType[5] = 77
+        var longer = good; longer[3] += 1; longer.append(0)
+        let cases: [([UInt8], WireError)] = [
+            (badVersion, .badVersion(99)),
+            (badType, .unknownType(77)),
+            (longer, .malformed("1 trailing bytes")),
+            ([0, 0, 0, 1, 1], .truncated),
+            ([0x7f, 0xff, 0xff, 0xff], .tooLarge(0x7fff_ffff)),
+        ]
+        for (input, expected) in cases {
+            var d = PeerFrameDecoder()
+            d.append(contentsOf: input)
+            XCTAssertThrowsError(try d.next()) { XCTAssertEqual($0 as? WireError, expected) }
+        }
+        // A frame whose inner count claims more than it carries.
+        var w = ByteWriter()
+        w.u32(0); w.u8(1); w.u8(4); w.u64(1); w.u32(0); w.u32(1_000_000)
+        let n = UInt32(w.bytes.count - 4)
+        w.bytes[0] = UInt8(n >> 24); w.bytes[1] = UInt8((n >> 16) & 0xff); w.bytes[2] = UInt8((n >> 8) & 0xff); w.bytes[3] = UInt8(n & 0xff)
+        var d = PeerFrameDecoder()
+        d.append(contentsOf: w.bytes)
+        XCTAssertThrowsError(try d.next())
+    }
+
+    func testRandomCorruptionNeverCrashes() {
+        var rng = SystemRandomNumberGenerator()
+        var all: [UInt8] = []
+        for f in frames { all += f.encoded }
+        for _ in 0..<2000 {
+            var bytes = all
+            for _ in 0..<Int.random(in: 1...5, using: &rng) { bytes[Int.random(in: 0..<bytes.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng) }
+            var d = PeerFrameDecoder(maxFrameBytes: 1 << 16)
+            d.append(contentsOf: bytes)
+            for _ in 0..<10 { guard (try? d.next()) != nil else { break } }
+        }
+    }
+
+    func testHandshakeProofs() {
+        let secret = Array("s3cret".utf8)
+        let cn = Secrets.randomBytes(32), sn = Secrets.randomBytes(32)
+        XCTAssertNotEqual(cn, sn)
+        let p = PeerHandshake.serverProof(secret: secret, clientNonce: cn, serverNonce: sn, server: "n1")
+        XCTAssertEqual(p.count, 32)
+        XCTAssert(Secrets.constantTimeEqual(p, PeerHandshake.serverProof(secret: secret, clientNonce: cn, serverNonce: sn, server: "n1")))
+        XCTAssertFalse(Secrets.constantTimeEqual(p, PeerHandshake.serverProof(secret: Array("other".utf8), clientNonce: cn, serverNonce: sn, server: "n1")))
+        XCTAssertFalse(Secrets.constantTimeEqual(p, PeerHandshake.clientProof(secret: secret, clientNonce: cn, serverNonce: sn, client: "n1")),
+                       "the two directions' proofs differ, so one cannot be reflected as the other")
+        // RFC 4231 test case 2.
+        let mac = Secrets.hmacSHA256(key: Array("Jefe".utf8), message: Array("what do ya want for nothing?".utf8))
+        XCTAssertEqual(mac.map { String(format: "%02x", $0) }.joined(), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    }
+}
+
+import Foundation

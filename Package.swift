@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "chainserver", targets: ["chainserver"]),
+        .executable(name: "chainmaster", targets: ["chainmaster"]),
         .library(name: "ChainClient", targets: ["ChainClient"]),
     ],
     dependencies: [
@@ -37,11 +38,22 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
+        .target(name: "ChainMasterKit", dependencies: [
+            "EventLoop", "ChainCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ], swiftSettings: strict),
         .target(name: "ChainClient", dependencies: ["RESP", "ChainCore"], swiftSettings: strict),
 
         // Executables: flag parsing and start-up only.
         .executableTarget(name: "chainserver", dependencies: [
             "ChainServer", "ChainCore", "Storage", "EventLoop",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+
+        .executableTarget(name: "chainmaster", dependencies: [
+            "ChainMasterKit", "EventLoop",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

@@ -1,0 +1,86 @@
+/// The configuration master's durable state and its decisions, as a pure value: registrations in,
+/// configurations out. The shell persists it (before publishing anything new) and serves it.
+public struct MasterState: Codable, Sendable, Equatable {
+    public var replication: Int
+    /// Chains to create; nil means 4 × the number of nodes the table is first formed with.
+    public var requestedChains: Int?
+    /// Nodes to wait for before forming the table (at least `replication`).
+    public var initialNodes: Int
+    /// Every node that ever registered and was not removed.
+    public var nodes: [NodeInfo]
+    /// The current configuration; nil until the table is formed.
+    public var config: Configuration?
+
+    public init(replication: Int, chains: Int?, initialNodes: Int) {
+        self.replication = replication
+        self.requestedChains = chains
+        self.initialNodes = max(initialNodes, replication)
+        self.nodes = []
+        self.config = nil
+    }
+
+    public var epoch: Epoch { config?.epoch ?? 0 }
+
+    public enum RegisterOutcome: Equatable, Sendable {
+        /// Nothing changed (a node re-registering with the same addresses).
+        case unchanged
+        /// The node is new or moved; the state changed (persist it) but no new configuration.
+        case recorded
+        /// A new configuration was produced (persist, then publish).
+        case reconfigured(Epoch)
+    }
+
+    public enum RegisterError: Error, Equatable, Sendable, CustomStringConvertible {
+        case invalidID(String)
+        case addressInUse(String, by: NodeID)
+
+        public var description: String {
+            switch self {
+            case let .invalidID(id): return "invalid node id '\(id)': use 1-64 letters, digits, '-', '_' or '.'"
+            case let .addressInUse(a, by): return "address \(a) is already registered by node \(by)"
+            }
+        }
+    }
+
+    /// A node announces itself (at start-up, and again after a restart). The table is formed once
+    /// `initialNodes` nodes are known; a node whose addresses changed gets a new epoch so that
+    /// peers and clients learn them.
+    public mutating func register(_ node: NodeInfo) throws(RegisterError) -> RegisterOutcome {
+        guard Self.isValidID(node.id) else { throw .invalidID(node.id) }
+        for other in nodes where other.id != node.id {
+            for a in [node.client, node.peer, node.http] where [other.client, other.peer, other.http].contains(a) {
+                throw .addressInUse(a, by: other.id)
+            }
+        }
+        if let i = nodes.firstIndex(where: { $0.id == node.id }) {
+            guard nodes[i] != node else { return formIfReady() ?? .unchanged }
+            nodes[i] = node
+            if var c = config, let j = c.nodes.firstIndex(where: { $0.id == node.id }) {
+                c.nodes[j] = node
+                c.epoch += 1
+                config = c
+                return .reconfigured(c.epoch)
+            }
+            return formIfReady() ?? .recorded
+        }
+        nodes.append(node)
+        return formIfReady() ?? .recorded
+    }
+
+    private mutating func formIfReady() -> RegisterOutcome? {
+        guard config == nil, nodes.count >= initialNodes else { return nil }
+        let members = nodes.sorted { $0.id < $1.id }
+        let chains = requestedChains ?? 4 * members.count
+        guard let table = try? LayoutPlanner.initialLayout(nodes: members.map(\.id), chains: chains, replication: replication) else {
+            return nil
+        }
+        config = Configuration(epoch: 1, replication: replication, nodes: members, chains: table)
+        return .reconfigured(1)
+    }
+
+    public static func isValidID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 64 && id.utf8.allSatisfy {
+            ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 45 || $0 == 95 || $0 == 46
+        }
+    }
+}

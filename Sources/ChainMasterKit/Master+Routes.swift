@@ -1,0 +1,55 @@
+import ChainCore
+import EventLoop
+import Foundation
+
+/// The HTTP/JSON API. Bad input (wrong method, malformed JSON, unknown path) gets a 4xx with a
+/// one-line reason; nothing changes.
+extension Master {
+    func route(_ req: HTTPRequest) {
+        metrics.requests.increment()
+        switch (req.method, req.path) {
+        case ("POST", "/v1/nodes/register"):
+            guard let node = decode(NodeInfo.self, req) else { return }
+            register(node, req)
+        case ("POST", "/v1/nodes/heartbeat"):
+            guard let hb = decode(MasterAPI.Heartbeat.self, req) else { return }
+            heartbeat(hb, req)
+        case ("GET", "/v1/config"):
+            guard let after = Epoch(req.query["after"] ?? "0") else {
+                req.respond(status: 400, text: "after must be an epoch number\n")
+                return
+            }
+            watch(after: after, req)
+        case ("GET", "/v1/status"):
+            respondJSON(req, statusReport())
+        case ("GET", "/healthz"):
+            req.respond(status: 200, text: "ok\n")
+        case ("GET", "/metrics"):
+            metrics.nodes.set(to: Double(state.nodes.count))
+            req.respond(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render())
+        case (_, "/v1/nodes/register"), (_, "/v1/nodes/heartbeat"), (_, "/v1/config"), (_, "/v1/status"):
+            req.respond(status: 405, text: "method \(req.method) not allowed on \(req.path)\n")
+        default:
+            req.respond(status: 404, text: "not found: \(req.path)\n")
+        }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ req: HTTPRequest) -> T? {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(req.body))
+        } catch {
+            metrics.badRequests.increment()
+            req.respond(status: 400, text: "malformed JSON body for \(req.path): \(Self.describe(error))\n")
+            return nil
+        }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error {
+        case let DecodingError.keyNotFound(k, _): return "missing field '\(k.stringValue)'"
+        case let DecodingError.typeMismatch(_, c): return "wrong type at '\(c.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case DecodingError.dataCorrupted: return "not valid JSON"
+        default: return "\(error)"
+        }
+    }
+}

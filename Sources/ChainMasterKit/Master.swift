@@ -1,0 +1,250 @@
+import ChainCore
+import EventLoop
+import Foundation
+import Logging
+import Prometheus
+
+/// The configuration master: owns membership and the chain table, persists them before
+/// publishing, tracks node heartbeats, and serves the HTTP/JSON API. One event loop; the state
+/// file is written on a background queue. Loop-thread only.
+public final class Master {
+    let config: MasterConfig
+    let loop: EventLoop
+    let logger: Logger
+    private(set) var state: MasterState
+    private let file: StateFile
+    private var http: HTTPServer?
+    private var signals: [SignalWatcher] = []
+    /// Monotonic ms of each node's last heartbeat (not persisted: after a restart every node is
+    /// "unknown" until it speaks).
+    private var lastHeartbeat: [NodeID: UInt64] = [:]
+    private var progress: [NodeID: [MasterAPI.ChainProgress]] = [:]
+    /// Version of the state most recently handed to the file, and the last one on disk.
+    private var savedVersion = 0
+    private var durableVersion = 0
+    private var afterDurable: [(version: Int, run: () -> Void)] = []
+    /// Long polls waiting for an epoch newer than `after`.
+    private var watchers: [(after: Epoch, request: HTTPRequest)] = []
+    let metrics = MasterMetrics()
+    let startedAt = Master.nowMs()
+
+    public init(config: MasterConfig, loop: EventLoop, logger: Logger) throws {
+        self.config = config
+        self.loop = loop
+        self.logger = logger
+        try FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
+        file = StateFile(directory: config.dataDir)
+        if let data = try file.load() {
+            state = try JSONDecoder().decode(MasterState.self, from: data)
+            if state.replication != config.replication {
+                logger.warning("replication \(config.replication) from flags differs from the saved \(state.replication); keeping the saved value")
+            }
+            logger.info("loaded state", metadata: ["epoch": "\(state.epoch)", "nodes": "\(state.nodes.count)"])
+        } else {
+            state = MasterState(replication: config.replication, chains: config.chains,
+                                initialNodes: config.initialNodes)
+        }
+        durableVersion = 0
+        publishedEpoch = state.epoch
+    }
+
+    /// The last epoch whose configuration is durable and visible to nodes and clients.
+    private(set) var publishedEpoch: Epoch
+
+    public func start() throws(EventLoopError) {
+        http = try HTTPServer(loop: loop, address: config.listen) { [unowned self] req in route(req) }
+        for sig in [SIGTERM, SIGINT] {
+            signals.append(SignalWatcher(loop: loop, signal: sig) { [unowned self] _ in
+                logger.info("shutting down")
+                http?.close()
+                for w in watchers { w.request.respond(status: 503, text: "master shutting down\n") }
+                watchers.removeAll()
+                loop.stop()
+            })
+        }
+        // Long polls are answered with 204 when they time out; sweep them periodically.
+        Timer(loop: loop, afterMs: 1000, repeating: true) { [unowned self] in expireWatchers() }
+        logger.info("chainmaster listening", metadata: ["http": "\(http!.address)", "epoch": "\(state.epoch)"])
+    }
+
+    public var address: SocketAddress? { http?.address }
+
+    /// Waits for state writes still running (shutdown only, off the loop).
+    public func drain() { file.drain() }
+
+    static func nowMs() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+    }
+
+    // MARK: state changes
+
+    /// Persists the current state; `then` runs once it is durable.
+    private func persist(then: @escaping () -> Void) {
+        savedVersion += 1
+        let version = savedVersion
+        afterDurable.append((version, then))
+        let data: Data
+        do { data = try JSONEncoder().encode(state) } catch {
+            logger.critical("cannot encode state: \(error)")
+            return
+        }
+        let me = LoopBound(self, loop: loop)
+        file.save(data) { error in me.submit { $0.saved(version, error) } }
+    }
+
+    private func saved(_ version: Int, _ error: String?) {
+        if let error {
+            // Nothing new is published until a save succeeds: retry with the latest state.
+            metrics.stateSaveFailures.increment()
+            logger.error("saving state failed; retrying in 1s", metadata: ["error": "\(error)"])
+            Timer(loop: loop, afterMs: 1000) { [unowned self] in persist {} }
+            return
+        }
+        durableVersion = max(durableVersion, version)
+        let ready = afterDurable.filter { $0.version <= durableVersion }
+        afterDurable.removeAll { $0.version <= durableVersion }
+        if state.epoch > publishedEpoch {
+            publishedEpoch = state.epoch
+            metrics.epoch.set(to: Double(publishedEpoch))
+            logger.info("published configuration", metadata: ["epoch": "\(publishedEpoch)"])
+            answerWatchers()
+        }
+        for r in ready { r.run() }
+    }
+
+    /// The configuration nodes and clients may see (durable).
+    var publishedConfig: Configuration? {
+        guard let c = state.config, c.epoch <= publishedEpoch else { return nil }
+        return c
+    }
+
+    // MARK: node API
+
+    func register(_ node: NodeInfo, _ req: HTTPRequest) {
+        let outcome: MasterState.RegisterOutcome
+        do { outcome = try state.register(node) } catch {
+            req.respond(status: 409, text: "\(error)\n")
+            return
+        }
+        lastHeartbeat[node.id] = Self.nowMs()
+        metrics.registrations.increment()
+        logger.info("node registered", metadata: ["node": "\(node.id)", "client": "\(node.client)", "outcome": "\(outcome)"])
+        if outcome == .unchanged {
+            reply(req, lease: 0)
+        } else {
+            persist { [unowned self] in reply(req, lease: 0) }
+        }
+    }
+
+    func heartbeat(_ hb: MasterAPI.Heartbeat, _ req: HTTPRequest) {
+        guard state.nodes.contains(where: { $0.id == hb.id }) else {
+            req.respond(status: 404, text: "unknown node \(hb.id): register first\n")
+            return
+        }
+        lastHeartbeat[hb.id] = Self.nowMs()
+        progress[hb.id] = hb.chains
+        metrics.heartbeats.increment()
+        reply(req, lease: hb.epoch)
+    }
+
+    private func reply(_ req: HTTPRequest, lease knownEpoch: Epoch) {
+        let c = publishedConfig
+        let body = MasterAPI.LeaseReply(epoch: publishedEpoch, lease_ms: config.leaseMs, heartbeat_ms: config.heartbeatMs,
+                                        config: (c?.epoch ?? 0) > knownEpoch ? c : nil)
+        respondJSON(req, body)
+    }
+
+    // MARK: config watch
+
+    func watch(after: Epoch, _ req: HTTPRequest) {
+        if let c = publishedConfig, c.epoch > after {
+            respondJSON(req, c)
+            return
+        }
+        watchers.append((after, req))
+        watchDeadlines[ObjectIdentifier(req)] = Self.nowMs() + UInt64(min(Int(req.query["timeout_ms"] ?? "") ?? 25_000, 60_000))
+    }
+
+    private var watchDeadlines: [ObjectIdentifier: UInt64] = [:]
+
+    private func answerWatchers() {
+        guard let c = publishedConfig else { return }
+        let (ready, rest) = (watchers.filter { $0.after < c.epoch }, watchers.filter { $0.after >= c.epoch })
+        watchers = rest
+        for w in ready {
+            watchDeadlines.removeValue(forKey: ObjectIdentifier(w.request))
+            respondJSON(w.request, c)
+        }
+    }
+
+    private func expireWatchers() {
+        let now = Self.nowMs()
+        var keep: [(after: Epoch, request: HTTPRequest)] = []
+        for w in watchers {
+            let id = ObjectIdentifier(w.request)
+            if w.request.isAbandoned { watchDeadlines.removeValue(forKey: id); continue }
+            if let d = watchDeadlines[id], d <= now {
+                watchDeadlines.removeValue(forKey: id)
+                w.request.respond(status: 204, contentType: "application/json", body: [])
+            } else {
+                keep.append(w)
+            }
+        }
+        watchers = keep
+    }
+
+    // MARK: status
+
+    func statusReport() -> MasterAPI.Status {
+        let now = Self.nowMs()
+        var problems: [String] = []
+        let nodes: [MasterAPI.Status.Node] = state.nodes.sorted { $0.id < $1.id }.map { n in
+            let age = lastHeartbeat[n.id].map { Int(now - $0) }
+            let st: String
+            if let age { st = age <= config.leaseMs ? "up" : "down" } else { st = "unknown" }
+            if st != "up" { problems.append("node \(n.id) is \(st)") }
+            return .init(id: n.id, client: n.client, peer: n.peer, http: n.http, state: st, last_heartbeat_ms: age)
+        }
+        let up = Set(nodes.filter { $0.state == "up" }.map(\.id))
+        var chains: [MasterAPI.Status.Chain] = []
+        if let c = publishedConfig {
+            for ch in c.chains {
+                let full = ch.members.count >= c.replication
+                let allUp = ch.members.allSatisfy { up.contains($0) }
+                let inSync = chainInSync(ch)
+                let st = !full ? "degraded" : !allUp ? "member-down" : !inSync ? "syncing" : "ok"
+                if st != "ok" { problems.append("chain \(ch.id) is \(st)") }
+                let r = c.slots(of: ch.id)
+                chains.append(.init(id: ch.id, members: ch.members, state: st, slots: "\(r.lowerBound)-\(r.upperBound - 1)"))
+            }
+        } else {
+            problems.append("waiting for \(state.initialNodes) nodes to form the chain table (have \(state.nodes.count))")
+        }
+        return MasterAPI.Status(epoch: publishedEpoch, healthy: problems.isEmpty, replication: state.replication,
+                                problems: problems, nodes: nodes, chains: chains)
+    }
+
+    /// Every member reports the chain in the current epoch's role, and all have applied as far
+    /// as the head has committed (as of their last heartbeats).
+    private func chainInSync(_ ch: ChainConfig) -> Bool {
+        var applied: [UInt64] = []
+        for m in ch.members {
+            guard let p = progress[m]?.first(where: { $0.id == ch.id }) else { return false }
+            applied.append(p.applied)
+        }
+        guard let headCommitted = progress[ch.members[0]]?.first(where: { $0.id == ch.id })?.committed else { return false }
+        return applied.allSatisfy { $0 >= headCommitted }
+    }
+
+    func respondJSON<T: Encodable>(_ req: HTTPRequest, _ value: T, status: Int32 = 200) {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        guard let data = try? enc.encode(value) else {
+            req.respond(status: 500, text: "encoding failed\n")
+            return
+        }
+        req.respond(status: status, contentType: "application/json", body: Array(data))
+    }
+}

@@ -1,0 +1,16 @@
+import EventLoop
+
+public struct MasterConfig: Sendable {
+    public var listen: SocketAddress
+    public var dataDir: String
+    public var replication = 3
+    public var chains: Int?
+    public var initialNodes = 0
+    public var leaseMs = 2000
+    public var heartbeatMs = 500
+
+    public init(listen: SocketAddress, dataDir: String) {
+        self.listen = listen
+        self.dataDir = dataDir
+    }
+}

@@ -1,0 +1,32 @@
+import Prometheus
+
+final class MasterMetrics {
+    let registry = PrometheusCollectorRegistry()
+    let epoch: Gauge
+    let nodes: Gauge
+    let requests: Counter
+    let badRequests: Counter
+    let registrations: Counter
+    let heartbeats: Counter
+    let stateSaveFailures: Counter
+
+    private static func d(_ n: String, _ u: String, _ h: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "chainmaster", metricName: n, unitName: u, helpText: h)
+    }
+
+    init() {
+        epoch = registry.makeGauge(descriptor: Self.d("epoch", "", "Published configuration epoch"))
+        nodes = registry.makeGauge(descriptor: Self.d("nodes", "", "Registered nodes"))
+        requests = registry.makeCounter(descriptor: Self.d("http_requests", "total", "HTTP requests"))
+        badRequests = registry.makeCounter(descriptor: Self.d("bad_requests", "total", "Requests refused as malformed"))
+        registrations = registry.makeCounter(descriptor: Self.d("registrations", "total", "Node registrations"))
+        heartbeats = registry.makeCounter(descriptor: Self.d("heartbeats", "total", "Node heartbeats"))
+        stateSaveFailures = registry.makeCounter(descriptor: Self.d("state_save_failures", "total", "Failed writes of the state file"))
+    }
+
+    func render() -> [UInt8] {
+        var out: [UInt8] = []
+        registry.emit(into: &out)
+        return out
+    }
+}

@@ -34,7 +34,7 @@ let package = Package(
 
         // Shells and libraries.
         .target(name: "ChainServer", dependencies: [
-            "EventLoop", "Storage", "RESP", "ChainCore",
+            "EventLoop", "Storage", "RESP", "ChainCore", "ChainWire", "ChainSecurity", "ChainClient",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
@@ -47,7 +47,7 @@ let package = Package(
 
         // Executables: flag parsing and start-up only.
         .executableTarget(name: "chainserver", dependencies: [
-            "ChainServer", "ChainCore", "Storage", "EventLoop",
+            "ChainServer", "ChainCore", "Storage", "EventLoop", "ChainSecurity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

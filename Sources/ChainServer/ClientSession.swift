@@ -7,12 +7,15 @@ import Storage
 /// `DataView`); the server releases them at the end of each loop turn and after each WAL sync.
 /// Loop-thread only.
 final class ClientSession {
-    /// Replies produced by one read, waiting for update `tag` to be acknowledgeable.
+    /// Replies produced by one read, waiting for update `tag` to be acknowledgeable; or, with a
+    /// `slot`, the place of a reply that another part of the node will fill in later (a chain
+    /// write waiting for commit, a request forwarded to another node).
     private struct Held {
         var tag: UInt64
         var bytes: [UInt8]
         var commands: Int
         var startNanos: UInt64
+        var slot: UInt64?
     }
 
     let id: UInt64
@@ -61,7 +64,17 @@ final class ClientSession {
             }
             guard let cmd else { break }
             commands += 1
-            server.execute(cmd, session: self, into: &out)
+            if let slot = server.execute(cmd, session: self, into: &out) {
+                // The reply comes later: close the chunk so far and keep this reply's place.
+                if !out.isEmpty {
+                    held.append(Held(tag: server.data.currentSeq, bytes: out.bytes, commands: commands - 1, startNanos: start, slot: nil))
+                    heldBytes += out.bytes.count
+                    out = RESPWriter(version: protocolVersion)
+                }
+                commands = 0
+                held.append(Held(tag: 0, bytes: [], commands: 1, startNanos: start, slot: slot))
+                server.markPending(self)
+            }
             if out.bytes.count + heldBytes + conn.outputBytes > server.config.maxOutputBytes {
                 abort(.outputBufferLimit)
                 return
@@ -72,7 +85,7 @@ final class ClientSession {
             ending = .requestBufferLimit
         }
         if !out.isEmpty || ending != nil {
-            held.append(Held(tag: server.data.currentSeq, bytes: out.bytes, commands: commands, startNanos: start))
+            held.append(Held(tag: server.data.currentSeq, bytes: out.bytes, commands: commands, startNanos: start, slot: nil))
             heldBytes += out.bytes.count
             out = RESPWriter(version: protocolVersion)
             server.markPending(self)
@@ -84,12 +97,25 @@ final class ClientSession {
 
     var hasHeldReplies: Bool { !held.isEmpty }
 
+    /// Fills a deferred reply. `tag` is the update it depends on locally (0: none).
+    func fill(slot: UInt64, bytes: [UInt8], tag: UInt64) {
+        guard let i = held.firstIndex(where: { $0.slot == slot }) else { return }
+        var reply = bytes
+        // Replies recorded by a chain are RESP2; a RESP3 connection expects its null type.
+        if protocolVersion >= 3 && reply == RESPWriter.resp2Null { reply = RESPWriter.resp3Null }
+        held[i].bytes = reply
+        held[i].slot = nil
+        held[i].tag = tag
+        heldBytes += reply.count
+        server.markPending(self)
+    }
+
     /// Sends every held reply whose updates are acknowledgeable (`tag <= ackable`), in order.
     func release(upTo ackable: UInt64) {
         guard !isClosed else { return }
         var i = 0
         let now = monotonicNanos()
-        while i < held.count && held[i].tag <= ackable {
+        while i < held.count && held[i].slot == nil && held[i].tag <= ackable {
             let h = held[i]
             conn.write(h.bytes)
             server.metrics.bytesOut.increment(by: Int64(h.bytes.count))

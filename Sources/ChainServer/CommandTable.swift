@@ -29,6 +29,17 @@ enum CommandID: CaseIterable {
         }
     }
 
+    /// Commands on keys (the rest are about the connection or the server).
+    var isDataCommand: Bool { keySpec.0 > 0 }
+
+    /// The key arguments of `args`.
+    func keys(_ args: [[UInt8]]) -> [[UInt8]] {
+        let (first, last, step) = keySpec
+        guard first > 0, args.count > first else { return [] }
+        let end = last < 0 ? args.count + last : last
+        return stride(from: first, through: end, by: step).map { args[$0] }
+    }
+
     /// Flags as COMMAND reports them.
     var flags: [String] {
         if isWrite { return ["write", "denyoom"] }
@@ -61,5 +72,17 @@ enum CommandID: CaseIterable {
 
     func arityOK(_ count: Int) -> Bool {
         arity >= 0 ? count == arity : count >= -arity
+    }
+}
+
+/// Internal command wrappers (see `Server.execute`).
+enum Wrapper {
+    static let forward = Array("cs.fwd".utf8)
+    static let request = Array("cs.req".utf8)
+
+    static func matches(_ arg: [UInt8], _ name: [UInt8]) -> Bool {
+        guard arg.count == name.count else { return false }
+        for (a, b) in zip(arg, name) where (a >= 65 && a <= 90 ? a + 32 : a) != b { return false }
+        return true
     }
 }

@@ -1,3 +1,4 @@
+import ChainCore
 import EventLoop
 import Logging
 import RESP
@@ -15,7 +16,13 @@ public final class Server {
     let config: ServerConfig
     let loop: EventLoop
     let data: DataView
+    let direct: DirectKeyspace
     let metrics = ServerMetrics()
+    /// The cluster side of the node; nil in standalone mode.
+    var chainNode: ChainNode?
+    private var nextSlot: UInt64 = 1
+    /// Deferred replies: slot → the session waiting for it.
+    private var slots: [UInt64: ClientSession] = [:]
     let logger: Logger
     private let writer: StoreWriter
     private var listener: TCPListener?
@@ -36,6 +43,7 @@ public final class Server {
         self.loop = loop
         self.logger = logger
         self.data = DataView(store: store, cacheBytes: config.cacheBytes)
+        self.direct = DirectKeyspace(data)
         self.writer = StoreWriter(store: store, loop: loop, sync: config.durability == .fsync)
         writer.onPersisted = { [unowned self] seq in persisted(seq) }
         writer.onFailed = { [unowned self] error in storeFailed(error) }
@@ -43,6 +51,7 @@ public final class Server {
 
     /// Opens the listeners and signal handlers. Call on the loop thread before `loop.run()`.
     public func start() throws(EventLoopError) {
+        if config.cluster != nil { try startCluster() }
         listener = try TCPListener(loop: loop, address: config.listen) { [unowned self] conn in accept(conn) }
         if let h = config.httpListen {
             http = try HTTPServer(loop: loop, address: h) { [unowned self] req in handleHTTP(req) }
@@ -89,42 +98,90 @@ public final class Server {
         if shuttingDown && sessions.isEmpty { loop.stop() }
     }
 
-    /// Runs one parsed request and appends its reply.
-    func execute(_ cmd: RESPCommand, session: ClientSession, into out: inout RESPWriter) {
+    /// Runs one parsed request and appends its reply. Returns a slot id when the reply will be
+    /// filled in later (a chain write waiting for commit, a forwarded request).
+    func execute(_ cmd: RESPCommand, session: ClientSession, into out: inout RESPWriter) -> UInt64? {
         commandsTotal += 1
-        guard let id = CommandID.lookup(cmd.args[0]) else {
+        var args = cmd.args
+        var tag: RequestTag?
+        var forwarded = false
+        // Internal wrappers: `CS.FWD cmd…` marks a request another node forwarded (never forwarded
+        // again); `CS.REQ client request cmd…` tags a write for idempotent retries.
+        if Wrapper.matches(args[0], Wrapper.forward) {
+            forwarded = true
+            args.removeFirst()
+        }
+        if !args.isEmpty && Wrapper.matches(args[0], Wrapper.request) {
+            guard args.count >= 4, let c = UInt64(String(decoding: args[1], as: UTF8.self)),
+                  let r = UInt64(String(decoding: args[2], as: UTF8.self)) else {
+                out.error("ERR CS.REQ needs a numeric client id, a numeric request id and a command")
+                return nil
+            }
+            tag = RequestTag(client: c, request: r)
+            args.removeFirst(3)
+        }
+        guard !args.isEmpty else {
+            out.error("ERR empty command after a wrapper")
+            return nil
+        }
+        guard let id = CommandID.lookup(args[0]) else {
             metrics.command(nil)
             metrics.error("unknown_command")
-            let name = String(decoding: cmd.args[0].prefix(128), as: UTF8.self)
-            out.error("ERR unknown command '\(name)', with args beginning with: \(cmd.args.dropFirst().prefix(3).map { "'\(String(decoding: $0.prefix(64), as: UTF8.self))'" }.joined(separator: " "))")
-            return
+            let name = String(decoding: args[0].prefix(128), as: UTF8.self)
+            out.error("ERR unknown command '\(name)', with args beginning with: \(args.dropFirst().prefix(3).map { "'\(String(decoding: $0.prefix(64), as: UTF8.self))'" }.joined(separator: " "))")
+            return nil
         }
         metrics.command(id)
-        guard id.arityOK(cmd.args.count) else {
+        guard id.arityOK(args.count) else {
             metrics.error("wrong_arity")
             out.error("ERR wrong number of arguments for '\(id.name)' command")
-            return
+            return nil
         }
         if let big = cmd.oversized {
             metrics.error("value_too_large")
             out.error("ERR value too large: argument \(big.index) is \(big.length) bytes, the limit is \(config.maxValueBytes) (--max-value-bytes)")
-            return
+            return nil
         }
         if id.isWrite, let e = data.writeError {
             metrics.error("store_unavailable")
             out.error("ERR store unavailable, writes are refused until it recovers: \(e)")
-            return
+            return nil
         }
-        switch id {
-        case .get, .set, .del, .exists, .mget, .mset, .incr, .incrby, .decr, .decrby, .append, .strlen:
-            do {
-                try StringCommands(data: data, maxValueBytes: config.maxValueBytes).run(id, cmd.args, &out)
-            } catch {
-                metrics.error("store_read")
-                out.error("ERR store read failed: \(error)")
-            }
-        default:
-            runConnectionCommand(id, cmd.args, session: session, &out)
+        guard id.isDataCommand else {
+            runConnectionCommand(id, args, session: session, &out)
+            return nil
+        }
+        if let node = chainNode {
+            return node.handle(id, args, tag: tag, forwarded: forwarded, session: session, into: &out)
+        }
+        do {
+            try StringCommands(data: direct, maxValueBytes: config.maxValueBytes).run(id, args, &out)
+        } catch {
+            metrics.error("store_read")
+            out.error("ERR store read failed: \(error)")
+        }
+        return nil
+    }
+
+    /// Reserves a deferred reply for `session`.
+    func reserveSlot(for session: ClientSession) -> UInt64 {
+        let id = nextSlot
+        nextSlot += 1
+        slots[id] = session
+        return id
+    }
+
+    /// Fills a deferred reply (a no-op if its client went away).
+    func fillSlot(_ id: UInt64, bytes: [UInt8], tag: UInt64 = 0) {
+        guard let s = slots.removeValue(forKey: id), !s.isClosed else { return }
+        s.fill(slot: id, bytes: bytes, tag: tag)
+    }
+
+    /// Updates were applied outside a client read (chain replication): flush them this turn.
+    func markStoreDirty() {
+        if !endOfTurnQueued {
+            endOfTurnQueued = true
+            loop.atEndOfTurn { [unowned self] in endOfTurn() }
         }
     }
 
@@ -159,6 +216,7 @@ public final class Server {
 
     private func persisted(_ seq: UInt64) {
         data.persisted(upTo: seq)
+        chainNode?.persisted(upTo: seq)
         if config.durability == .fsync { metrics.walSyncs.increment() }
         if retryTimer != nil {
             logger.notice("store recovered; accepting writes again")

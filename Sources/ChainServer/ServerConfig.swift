@@ -26,10 +26,28 @@ public struct ServerConfig: Sendable {
     /// Memory for the value cache in front of RocksDB (0 disables it).
     public var cacheBytes = 256 << 20
     public var nodeID = "standalone"
+    /// Cluster mode: the master's address, the peer listener and the shared secret. Nil means
+    /// standalone.
+    public var cluster: ClusterSettings?
 
     public init(listen: SocketAddress, httpListen: SocketAddress?, dataDir: String) {
         self.listen = listen
         self.httpListen = httpListen
         self.dataDir = dataDir
+    }
+}
+
+/// What a node needs to join a cluster.
+public struct ClusterSettings: Sendable {
+    public var master: SocketAddress
+    public var peerListen: SocketAddress
+    public var secret: [UInt8]
+    /// Addresses announced to the master (default: the listen addresses).
+    public var advertise: (client: String, peer: String, http: String)?
+
+    public init(master: SocketAddress, peerListen: SocketAddress, secret: [UInt8]) {
+        self.master = master
+        self.peerListen = peerListen
+        self.secret = secret
     }
 }

@@ -18,6 +18,12 @@ final class ServerMetrics {
     let walSyncs: Counter
     let storeWrites: Counter
     let latency: DurationHistogram
+    let readsServed: Counter
+    let writesCommitted: Counter
+    let forwarded: Counter
+    let retriesAnswered: Counter
+    let peerLinksUp: Counter
+    let peerAuthFailures: Counter
     private let commandCounters: [CommandID: Counter]
     private let unknownCommands: Counter
     private var errorCounters: [String: Counter] = [:]
@@ -38,6 +44,12 @@ final class ServerMetrics {
             buckets: [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
                       .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
                       .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
+        readsServed = registry.makeCounter(descriptor: Self.desc("reads_served", "total", "Reads this node answered as a chain tail"))
+        writesCommitted = registry.makeCounter(descriptor: Self.desc("writes_committed", "total", "Writes this node took as a chain head and answered after commit"))
+        forwarded = registry.makeCounter(descriptor: Self.desc("forwarded", "total", "Requests relayed to the node that serves them"))
+        retriesAnswered = registry.makeCounter(descriptor: Self.desc("retries_answered", "total", "Tagged writes answered from the recorded first result"))
+        peerLinksUp = registry.makeCounter(descriptor: Self.desc("peer_links_established", "total", "Authenticated peer connections established"))
+        peerAuthFailures = registry.makeCounter(descriptor: Self.desc("peer_auth_failures", "total", "Peer connections refused (bad secret, bad frames, handshake timeout)"))
         var cc: [CommandID: Counter] = [:]
         for id in CommandID.allCases {
             cc[id] = registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", id.name)])

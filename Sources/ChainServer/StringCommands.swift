@@ -2,36 +2,36 @@ import ChainCore
 import RESP
 import Storage
 
-/// GET, SET and the other string commands, executed against the turn's `DataView`.
+/// GET, SET and the other string commands, executed against a `Keyspace` of user keys.
 struct StringCommands {
-    let data: DataView
+    let data: any Keyspace
     let maxValueBytes: Int
 
     func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
         switch id {
         case .get:
-            if let v = try data.get(KeyLayout.dataKey(args[1])) { out.bulk(v) } else { out.null() }
+            if let v = try data.get(args[1]) { out.bulk(v) } else { out.null() }
         case .set:
             try set(args, &out)
         case .del:
             var n = 0
             for k in args.dropFirst() {
-                let dk = KeyLayout.dataKey(k)
+                let dk = k
                 if try data.get(dk) != nil { data.delete(dk); n += 1 }
             }
             out.integer(n)
         case .exists:
             var n = 0
-            for k in args.dropFirst() where try data.get(KeyLayout.dataKey(k)) != nil { n += 1 }
+            for k in args.dropFirst() where try data.get(k) != nil { n += 1 }
             out.integer(n)
         case .mget:
             out.arrayHeader(args.count - 1)
             for k in args.dropFirst() {
-                if let v = try data.get(KeyLayout.dataKey(k)) { out.bulk(v) } else { out.null() }
+                if let v = try data.get(k) { out.bulk(v) } else { out.null() }
             }
         case .mset:
             guard args.count % 2 == 1 else { out.error("ERR wrong number of arguments for 'mset' command"); return }
-            for i in stride(from: 1, to: args.count, by: 2) { data.put(KeyLayout.dataKey(args[i]), args[i + 1]) }
+            for i in stride(from: 1, to: args.count, by: 2) { data.put(args[i], args[i + 1]) }
             out.ok()
         case .incr: try incr(args[1], by: 1, &out)
         case .decr: try incr(args[1], by: -1, &out)
@@ -44,7 +44,7 @@ struct StringCommands {
                 try incr(args[1], by: d, &out)
             }
         case .append:
-            let dk = KeyLayout.dataKey(args[1])
+            let dk = args[1]
             let old = try data.get(dk) ?? []
             guard old.count + args[2].count <= maxValueBytes else {
                 out.error("ERR string exceeds maximum allowed size (--max-value-bytes \(maxValueBytes))")
@@ -54,7 +54,7 @@ struct StringCommands {
             data.put(dk, new)
             out.integer(new.count)
         case .strlen:
-            out.integer(try data.get(KeyLayout.dataKey(args[1]))?.count ?? 0)
+            out.integer(try data.get(args[1])?.count ?? 0)
         default:
             preconditionFailure("not a string command: \(id)")
         }
@@ -79,7 +79,7 @@ struct StringCommands {
             }
         }
         if nx && xx { out.error("ERR syntax error"); return }
-        let dk = KeyLayout.dataKey(args[1])
+        let dk = args[1]
         let needOld = nx || xx || get
         let old = needOld ? try data.get(dk) : nil
         let apply = (!nx || old == nil) && (!xx || old != nil)
@@ -94,7 +94,7 @@ struct StringCommands {
     }
 
     private func incr(_ key: [UInt8], by delta: Int64, _ out: inout RESPWriter) throws(StoreError) {
-        let dk = KeyLayout.dataKey(key)
+        let dk = key
         var current: Int64 = 0
         if let old = try data.get(dk) {
             guard let v = Self.parseInt64(old) else { out.error("ERR value is not an integer or out of range"); return }

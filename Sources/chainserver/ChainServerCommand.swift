@@ -1,5 +1,7 @@
 import ArgumentParser
 import ChainCore
+import ChainSecurity
+import Foundation
 import ChainServer
 import EventLoop
 import Logging
@@ -21,8 +23,17 @@ struct ChainServerCommand: ParsableCommand {
     @Flag(help: "Run as a single node without a configuration master.")
     var standalone = false
 
-    @Option(help: "Stable node id.")
-    var id: String = "standalone"
+    @Option(help: "Stable node id (kept in the data directory; generated on first start if not given).")
+    var id: String?
+
+    @Option(help: "Configuration master (HOST:PORT); also $CHAIN_MASTER.")
+    var master: String?
+
+    @Option(name: .customLong("peer-listen"), help: "Address for chain links from other nodes (HOST:PORT).")
+    var peerListen: String = "127.0.0.1:7380"
+
+    @Option(name: .customLong("cluster-secret-file"), help: "File holding the secret shared by every node of the cluster.")
+    var clusterSecretFile: String?
 
     @Option(help: "Address for RESP clients (HOST:PORT).")
     var listen: String = "127.0.0.1:6380"
@@ -55,9 +66,17 @@ struct ChainServerCommand: ParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
-        guard standalone else {
-            throw ValidationError("cluster mode needs a configuration master, which this build does not have yet; run with --standalone")
+        if !standalone {
+            guard let m = masterAddress else { throw ValidationError("give --master HOST:PORT (or $CHAIN_MASTER), or run with --standalone") }
+            do { _ = try SocketAddress(parsing: m) } catch { throw ValidationError("--master: \(error)") }
+            do { _ = try SocketAddress(parsing: peerListen) } catch { throw ValidationError("--peer-listen: \(error)") }
+            guard let f = clusterSecretFile else { throw ValidationError("cluster mode needs --cluster-secret-file") }
+            guard let secret = try? String(contentsOfFile: f, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+                  secret.utf8.count >= 16 else {
+                throw ValidationError("--cluster-secret-file \(f) must be readable and hold at least 16 characters")
+            }
         }
+        if let id, !MasterState.isValidID(id) { throw ValidationError("--id: use 1-64 letters, digits, '-', '_' or '.'") }
         guard Durability(rawValue: durability) != nil else {
             throw ValidationError("--durability must be fsync or memory, not '\(durability)'")
         }
@@ -88,7 +107,6 @@ struct ChainServerCommand: ParsableCommand {
         config.maxClients = maxClients
         config.maxOutputBytes = maxOutputBytes
         config.maxRequestBytes = maxRequestBytes
-        config.nodeID = id
         config.cacheBytes = cacheBytes
 
         let store: RocksStore
@@ -96,6 +114,20 @@ struct ChainServerCommand: ParsableCommand {
             store = try RocksStore(path: dataDir, hashPrefixLength: KeyLayout.dataPrefixLength)
         } catch {
             fail("chainserver: \(error)", code: 2)
+        }
+        do {
+            config.nodeID = try Self.nodeID(store: store, requested: id, standalone: standalone)
+        } catch {
+            store.close()
+            fail("chainserver: \(error)", code: 2)
+        }
+        if !standalone {
+            var settings = ClusterSettings(master: try! SocketAddress(parsing: masterAddress!),
+                                           peerListen: try! SocketAddress(parsing: peerListen),
+                                           secret: Array(try! String(contentsOfFile: clusterSecretFile!, encoding: .utf8)
+                                               .trimmingCharacters(in: .whitespacesAndNewlines).utf8))
+            settings.advertise = nil
+            config.cluster = settings
         }
         let loop: EventLoop
         do { loop = try EventLoop() } catch { fail("chainserver: \(error)", code: 1) }
@@ -110,6 +142,28 @@ struct ChainServerCommand: ParsableCommand {
         server.drainBackgroundWork()
         store.close()
         logger.info("stopped")
+    }
+
+    private var masterAddress: String? { master ?? ProcessInfo.processInfo.environment["CHAIN_MASTER"] }
+
+    /// The node's id lives in its data directory: a restart keeps it, and a data directory
+    /// cannot be reused under another id by mistake.
+    static func nodeID(store: RocksStore, requested: String?, standalone: Bool) throws -> String {
+        let key = KeyLayout.metaKey("node/id")
+        let stored = try store.get(key).map { String(decoding: $0, as: UTF8.self) }
+        if let stored, let requested, stored != requested {
+            throw NodeIDMismatch(stored: stored, requested: requested)
+        }
+        if let stored { return stored }
+        let id = requested ?? (standalone ? "standalone" : "n-" + Secrets.randomBytes(4).map { String(format: "%02x", $0) }.joined())
+        try store.put(key, Array(id.utf8), sync: true)
+        return id
+    }
+
+    struct NodeIDMismatch: Error, CustomStringConvertible {
+        var stored: String
+        var requested: String
+        var description: String { "this data directory belongs to node '\(stored)', not '\(requested)'" }
     }
 
     private func fail(_ message: String, code: Int32) -> Never {

@@ -1,0 +1,272 @@
+import ChainCore
+import ChainWire
+import EventLoop
+import RESP
+import Storage
+
+/// The cluster side of a storage node, on the event loop: it holds the configuration and lease
+/// from the master, one `ChainReplica` per chain this node belongs to, and carries out their
+/// actions — applying updates to the store, batching frames to peers, answering clients when
+/// their writes commit. It also decides, per request, whether to serve it here or forward it.
+final class ChainNode {
+    unowned let server: Server
+    let me: NodeID
+    let settings: ClusterSettings
+    private(set) var config: Configuration?
+    private(set) var replicas: [ChainID: ChainReplica] = [:]
+    /// Monotonic ms until which the master's lease is valid.
+    private(set) var leaseUntilMs: UInt64 = 0
+    var peers: PeerLinks!
+    var forwarder: Forwarder!
+    var masterLink: MasterLink!
+    /// Head: replies waiting for their update to commit, by token.
+    private var waitingReplies: [UInt64: (slot: UInt64, reply: [UInt8])] = [:]
+    private var nextToken: UInt64 = 1
+    /// Per chain: (data view sequence, chain sequence) of applied updates not yet persisted.
+    private var persistTrack: [ChainID: [(UInt64, UInt64)]] = [:]
+    /// Frames from a newer epoch than ours wait here until the master tells us about it.
+    private var early: [(NodeID, PeerFrame)] = []
+    /// Frames produced this turn, coalesced per peer and chain, sent at the end of the turn.
+    private var outUpdates: [NodeID: [ChainID: [Update]]] = [:]
+    private var outAcks: [NodeID: [ChainID: UInt64]] = [:]
+    private var flushQueued = false
+
+    init(server: Server, me: NodeID, settings: ClusterSettings) {
+        self.server = server
+        self.me = me
+        self.settings = settings
+    }
+
+    var epoch: Epoch { config?.epoch ?? 0 }
+    var leaseValid: Bool { monotonicMillis() < leaseUntilMs }
+
+    // MARK: master
+
+    func renewLease(untilMs: UInt64) {
+        if untilMs > leaseUntilMs { leaseUntilMs = untilMs }
+    }
+
+    func install(_ new: Configuration) {
+        guard new.epoch > epoch else { return }
+        let old = config
+        config = new
+        server.logger.info("configuration installed", metadata: ["epoch": "\(new.epoch)", "chains": "\(new.chains.count)"])
+        for c in new.chains {
+            if replicas[c.id] != nil {
+                perform(c.id, replicas[c.id]!.onConfiguration(epoch: new.epoch, members: c.members))
+            } else if c.members.contains(me) {
+                let applied = ChainMetadata.decodeSeq(try? server.data.get(ChainMetadata.appliedKey(c.id)))
+                replicas[c.id] = ChainReplica(chain: c.id, me: me, epoch: new.epoch, members: c.members, applied: applied)
+            }
+        }
+        for id in replicas.keys where !(new.chains.first { $0.id == id }?.members.contains(me) ?? false) {
+            replicas.removeValue(forKey: id)
+        }
+        peers.configure(new, previous: old)
+        forwarder.configure(new)
+        let pending = early
+        early.removeAll()
+        for (from, frame) in pending { receive(frame, from: from) }
+        masterLink.update(knownEpoch: new.epoch)
+    }
+
+    // MARK: client requests
+
+    /// Serves a data command here, or forwards it to the node that serves it. Returns a slot
+    /// when the reply comes later.
+    func handle(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, forwarded: Bool,
+                session: ClientSession, into out: inout RESPWriter) -> UInt64? {
+        guard let config else {
+            server.metrics.error("no_config")
+            out.error("CLUSTERDOWN chainstore: this node has no configuration from the master yet")
+            return nil
+        }
+        guard leaseValid else {
+            server.metrics.error("no_lease")
+            out.error("CLUSTERDOWN chainstore: node \(me) has no valid lease from the master; it serves nothing until it reaches the master again")
+            return nil
+        }
+        let keys = id.keys(args)
+        let chain = config.chain(forKey: keys[0])
+        for k in keys.dropFirst() where config.chain(forKey: k) != chain {
+            server.metrics.error("crossslot")
+            out.error("CROSSSLOT Keys in request don't belong to the same chain")
+            return nil
+        }
+        let replica = replicas[chain]
+        let target = id.isWrite ? config.chains[chain].head : config.chains[chain].tail
+        if id.isWrite, replica?.isHead == true {
+            return headWrite(id, args, tag: tag, chain: chain, session: session, into: &out)
+        }
+        if !id.isWrite, replica?.isTail == true {
+            server.metrics.readsServed.increment()
+            do {
+                try StringCommands(data: server.direct, maxValueBytes: server.config.maxValueBytes).run(id, args, &out)
+            } catch {
+                out.error("ERR store read failed: \(error)")
+            }
+            return nil
+        }
+        guard !forwarded, let target, let addr = config.node(target)?.client else {
+            // A forwarded request reached a node that no longer serves it: the configuration
+            // changed on the way. The original client retries.
+            server.metrics.error("tryagain")
+            out.error("TRYAGAIN chainstore epoch \(config.epoch): chain \(chain) is served by \(target ?? "nobody") now; retry")
+            return nil
+        }
+        let slot = server.reserveSlot(for: session)
+        var fwd: [[UInt8]] = [Wrapper.forward]
+        if let tag { fwd += [Wrapper.request, Array(String(tag.client).utf8), Array(String(tag.request).utf8)] }
+        forwarder.forward(fwd + args, to: target, address: addr, slot: slot, protocolVersion: session.protocolVersion)
+        return slot
+    }
+
+    private func headWrite(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, chain: ChainID,
+                           session: ClientSession, into out: inout RESPWriter) -> UInt64? {
+        if let tag, let previous = recordedReply(chain: chain, tag: tag) {
+            server.metrics.retriesAnswered.increment()
+            out.bytes += previous
+            return nil
+        }
+        let recorder = RecordingKeyspace(server.data)
+        var reply = RESPWriter(version: 2)
+        do {
+            try StringCommands(data: recorder, maxValueBytes: server.config.maxValueBytes).run(id, args, &reply)
+        } catch {
+            out.error("ERR store read failed: \(error)")
+            return nil
+        }
+        // Every write goes down the chain, even one that changed nothing or failed: its reply
+        // depends on state that must be committed before the client may see it.
+        let token = nextToken
+        nextToken += 1
+        let slot = server.reserveSlot(for: session)
+        waitingReplies[token] = (slot, reply.bytes)
+        do {
+            let actions = try replicas[chain]!.onClientWrite(mutations: recorder.mutations, tag: tag, reply: reply.bytes, token: token)
+            perform(chain, actions)
+        } catch {
+            waitingReplies.removeValue(forKey: token)
+            server.fillSlot(slot, bytes: Array("-TRYAGAIN chainstore: not the head of chain \(chain)\r\n".utf8))
+        }
+        return slot
+    }
+
+    private func recordedReply(chain: ChainID, tag: RequestTag) -> [UInt8]? {
+        let entries = ChainMetadata.decodeRequests(try? server.data.get(ChainMetadata.requestsKey(chain, client: tag.client)))
+        return entries.first { $0.0 == tag.request }?.1
+    }
+
+    // MARK: replica actions
+
+    func perform(_ chain: ChainID, _ actions: [ChainReplica.Action]) {
+        for a in actions {
+            switch a {
+            case let .apply(u): apply(chain, u)
+            case let .forward(to, _, u): outUpdates[to, default: [:]][chain, default: []].append(u); queueFlush()
+            case let .ack(to, _, seq): outAcks[to, default: [:]][chain] = seq; queueFlush()
+            case let .committed(token, _):
+                guard let w = waitingReplies.removeValue(forKey: token) else { continue }
+                server.metrics.writesCommitted.increment()
+                server.fillSlot(w.slot, bytes: w.reply)
+            case let .abandoned(token):
+                guard let w = waitingReplies.removeValue(forKey: token) else { continue }
+                server.fillSlot(w.slot, bytes: Array("-TRYAGAIN chainstore: this node stopped being the head of chain \(chain) before the write committed; retry it with the same tag\r\n".utf8))
+            }
+        }
+    }
+
+    /// Applies an update to the store together with the chain's sequence and the client's
+    /// recorded result (one batch: the DataView turn batch).
+    private func apply(_ chain: ChainID, _ u: Update) {
+        let data = server.data
+        for m in u.mutations {
+            switch m {
+            case let .put(k, v): data.put(KeyLayout.dataKey(k), v)
+            case let .delete(k): data.delete(KeyLayout.dataKey(k))
+            }
+        }
+        data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodeSeq(u.seq))
+        if let tag = u.tag {
+            let key = ChainMetadata.requestsKey(chain, client: tag.client)
+            var entries = ChainMetadata.decodeRequests(try? data.get(key))
+            entries.append((tag.request, u.reply))
+            if entries.count > ChainMetadata.requestWindow { entries.removeFirst(entries.count - ChainMetadata.requestWindow) }
+            data.put(key, ChainMetadata.encodeRequests(entries))
+        }
+        persistTrack[chain, default: []].append((data.currentSeq, u.seq))
+        server.markStoreDirty()
+    }
+
+    /// The store persisted everything up to data view sequence `seq`.
+    func persisted(upTo seq: UInt64) {
+        for (chain, track) in persistTrack where !track.isEmpty {
+            var n = 0
+            var chainSeq: UInt64 = 0
+            while n < track.count && track[n].0 <= seq { chainSeq = track[n].1; n += 1 }
+            guard n > 0 else { continue }
+            persistTrack[chain]!.removeFirst(n)
+            if replicas[chain] != nil { perform(chain, replicas[chain]!.onPersisted(upTo: chainSeq)) }
+        }
+    }
+
+    // MARK: peers
+
+    func receive(_ frame: PeerFrame, from peer: NodeID) {
+        switch frame {
+        case let .updates(e, chain, updates):
+            if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
+            guard replicas[chain] != nil else { return }
+            perform(chain, replicas[chain]!.onUpdates(from: peer, epoch: e, updates))
+        case let .ack(e, chain, seq):
+            if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
+            guard replicas[chain] != nil else { return }
+            perform(chain, replicas[chain]!.onAck(from: peer, epoch: e, seq: seq))
+        default:
+            break
+        }
+    }
+
+    /// A link to `peer` (re)opened: frames in flight may have been lost, so resend what it may
+    /// be missing — unacknowledged updates if it is our successor, our acknowledgement if it is
+    /// our predecessor.
+    func linkUp(_ peer: NodeID) {
+        for (chain, r) in replicas {
+            if r.successor == peer {
+                for u in r.unacked { outUpdates[peer, default: [:]][chain, default: []].append(u) }
+            }
+            if r.predecessor == peer && r.reported > 0 { outAcks[peer, default: [:]][chain] = r.reported }
+        }
+        queueFlush()
+    }
+
+    private func queueFlush() {
+        guard !flushQueued else { return }
+        flushQueued = true
+        server.loop.atEndOfTurn { [unowned self] in flushFrames() }
+    }
+
+    private func flushFrames() {
+        flushQueued = false
+        let e = epoch
+        for (peer, chains) in outUpdates {
+            for (chain, updates) in chains { peers.send(.updates(epoch: e, chain: chain, updates), to: peer) }
+        }
+        for (peer, chains) in outAcks {
+            for (chain, seq) in chains { peers.send(.ack(epoch: e, chain: chain, seq: seq), to: peer) }
+        }
+        outUpdates.removeAll(keepingCapacity: true)
+        outAcks.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: reporting
+
+    var progress: [MasterAPI.ChainProgress] {
+        replicas.values.sorted { $0.chain < $1.chain }.map {
+            MasterAPI.ChainProgress(id: $0.chain, role: $0.role.rawValue, applied: $0.applied, committed: $0.committed)
+        }
+    }
+}
+
+/// Monotonic milliseconds (leases only; the protocol logic itself never reads a clock).
+func monotonicMillis() -> UInt64 { monotonicNanos() / 1_000_000 }

@@ -1,0 +1,116 @@
+import ChainClient
+import ChainCore
+import EventLoop
+import Foundation
+import Synchronization
+
+/// The node's conversation with the master, on two background threads with blocking HTTP (so the
+/// event loop never waits on the network): one registers and then heartbeats, renewing the lease;
+/// one long-polls for new configurations. Results are submitted to the loop.
+///
+/// The lease runs from the moment a heartbeat was *sent*, not answered, so the node's view of its
+/// lease always ends before the master's.
+final class MasterLink: Sendable {
+    private struct Shared {
+        var epoch: Epoch = 0
+        var progress: [MasterAPI.ChainProgress] = []
+        var heartbeatMs = 500
+        var stopped = false
+    }
+
+    private let master: SocketAddress
+    private let info: NodeInfo
+    private let node: LoopBound<ChainNode>
+    private let shared = Mutex(Shared())
+
+    init(master: SocketAddress, info: NodeInfo, node: LoopBound<ChainNode>) {
+        self.master = master
+        self.info = info
+        self.node = node
+    }
+
+    func start() {
+        Thread.detachNewThread { [self] in heartbeatLoop() }
+        Thread.detachNewThread { [self] in watchLoop() }
+    }
+
+    func stop() { shared.withLock { $0.stopped = true } }
+
+    /// Loop thread: the newest epoch installed, and the chain progress to report.
+    func update(knownEpoch: Epoch) { shared.withLock { $0.epoch = max($0.epoch, knownEpoch) } }
+    func report(_ progress: [MasterAPI.ChainProgress]) { shared.withLock { $0.progress = progress } }
+    /// A peer spoke of a newer epoch; the watch long-poll is already waiting for it.
+    func wakeWatch() {}
+
+    private var stopped: Bool { shared.withLock { $0.stopped } }
+
+    private func heartbeatLoop() {
+        var registered = false
+        var failures = 0
+        while !stopped {
+            let sentAt = monotonicMillis()
+            do {
+                let reply: MasterAPI.LeaseReply
+                if !registered {
+                    reply = try post("/v1/nodes/register", info)
+                    registered = true
+                    log("registered with the master at \(master)")
+                } else {
+                    let (epoch, progress) = shared.withLock { ($0.epoch, $0.progress) }
+                    reply = try post("/v1/nodes/heartbeat", MasterAPI.Heartbeat(id: info.id, epoch: epoch, chains: progress))
+                }
+                failures = 0
+                shared.withLock { $0.heartbeatMs = reply.heartbeat_ms }
+                let until = sentAt + UInt64(reply.lease_ms)
+                let config = reply.config
+                node.submit { n in
+                    n.renewLease(untilMs: until)
+                    if let config { n.install(config) }
+                }
+            } catch let e as MasterError where e.status == 404 {
+                registered = false
+            } catch {
+                failures += 1
+                if failures == 1 || failures % 20 == 0 { log("master unreachable (\(failures) tries): \(error)") }
+            }
+            let ms = shared.withLock { $0.heartbeatMs }
+            usleep(UInt32(max(ms, 10)) * 1000)
+        }
+    }
+
+    private func watchLoop() {
+        while !stopped {
+            let epoch = shared.withLock { $0.epoch }
+            do {
+                let r = try HTTPClient.get(host: master.host, port: master.port,
+                                           path: "/v1/config?after=\(epoch)&timeout_ms=20000", timeoutMs: 25_000)
+                if r.status == 200 {
+                    let config = try JSONDecoder().decode(Configuration.self, from: Data(r.body))
+                    shared.withLock { $0.epoch = max($0.epoch, config.epoch) }
+                    node.submit { $0.install(config) }
+                    continue
+                }
+                if r.status != 204 { usleep(500_000) }
+            } catch {
+                usleep(500_000)
+            }
+        }
+    }
+
+    struct MasterError: Error, CustomStringConvertible {
+        var status: Int
+        var message: String
+        var description: String { "master answered \(status): \(message)" }
+    }
+
+    private func post<B: Encodable>(_ path: String, _ body: B) throws -> MasterAPI.LeaseReply {
+        let data = try JSONEncoder().encode(body)
+        let r = try HTTPClient.request(method: "POST", host: master.host, port: master.port, path: path, body: Array(data), timeoutMs: 3000)
+        guard r.status == 200 else { throw MasterError(status: r.status, message: r.text.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return try JSONDecoder().decode(MasterAPI.LeaseReply.self, from: Data(r.body))
+    }
+
+    private func log(_ message: String) {
+        node.submit { $0.server.logger.notice("\(message)") }
+    }
+}

@@ -1,0 +1,242 @@
+import ChainCore
+import ChainSecurity
+import ChainWire
+import EventLoop
+
+/// The node's authenticated connections to other nodes: one per node pair, carrying every chain
+/// in both directions. The node with the smaller id dials; both sides prove knowledge of the
+/// cluster secret over fresh nonces before any other frame is accepted. Frames for a peer whose
+/// link is not up wait in a bounded queue (when it overflows the oldest are dropped: the chain
+/// protocol resends whatever is unacknowledged when the link comes up).
+final class PeerLinks {
+    unowned let node: ChainNode
+    let loop: EventLoop
+    let me: NodeID
+    private let secret: [UInt8]
+    private var listener: TCPListener?
+    private var ready: [NodeID: PeerLink] = [:]
+    private var queued: [NodeID: [PeerFrame]] = [:]
+    private var dialing: Set<NodeID> = []
+    private var wanted: Set<NodeID> = []
+    private var addresses: [NodeID: String] = [:]
+    static let maxQueuedFrames = 10_000
+    static let handshakeTimeoutMs = 5000
+
+    init(node: ChainNode, loop: EventLoop, me: NodeID, secret: [UInt8]) {
+        self.node = node
+        self.loop = loop
+        self.me = me
+        self.secret = secret
+    }
+
+    func listen(on address: SocketAddress) throws(EventLoopError) {
+        listener = try TCPListener(loop: loop, address: address) { [unowned self] conn in
+            let link = PeerLink(conn: conn, links: self, dialedPeer: nil)
+            link.start()
+        }
+    }
+
+    var listenAddress: SocketAddress? { listener?.address }
+    var connectedPeers: [NodeID] { ready.keys.sorted() }
+
+    /// Learns which peers this node exchanges frames with (its neighbours in any chain) and
+    /// dials the ones it is responsible for.
+    func configure(_ config: Configuration, previous: Configuration?) {
+        addresses = Dictionary(uniqueKeysWithValues: config.nodes.map { ($0.id, $0.peer) })
+        var w: Set<NodeID> = []
+        for c in config.chains where c.members.contains(me) {
+            if let s = c.successor(of: me) { w.insert(s) }
+            if let p = c.predecessor(of: me) { w.insert(p) }
+        }
+        // A peer whose address changed must be redialed.
+        if let previous {
+            for n in config.nodes where previous.node(n.id)?.peer != n.peer { ready[n.id]?.close(reason: "address changed") }
+        }
+        wanted = w
+        for p in wanted where me < p { dialIfNeeded(p) }
+    }
+
+    func send(_ frame: PeerFrame, to peer: NodeID) {
+        if let link = ready[peer] {
+            link.send(frame)
+            return
+        }
+        var q = queued[peer, default: []]
+        q.append(frame)
+        if q.count > Self.maxQueuedFrames { q.removeFirst(q.count - Self.maxQueuedFrames) }
+        queued[peer] = q
+        if me < peer { dialIfNeeded(peer) }
+    }
+
+    private func dialIfNeeded(_ peer: NodeID) {
+        guard ready[peer] == nil, !dialing.contains(peer), let text = addresses[peer],
+              let addr = try? SocketAddress(parsing: text) else { return }
+        dialing.insert(peer)
+        do {
+            let conn = try Connection.connect(loop: loop, to: addr)
+            PeerLink(conn: conn, links: self, dialedPeer: peer).start()
+        } catch {
+            dialing.remove(peer)
+            retryLater(peer)
+        }
+    }
+
+    private func retryLater(_ peer: NodeID) {
+        Timer(loop: loop, afterMs: 200) { [unowned self] in
+            if wanted.contains(peer) || queued[peer] != nil { dialIfNeeded(peer) }
+        }
+    }
+
+    // MARK: callbacks from links
+
+    func authenticated(_ link: PeerLink, peer: NodeID) {
+        dialing.remove(peer)
+        if let old = ready[peer], old !== link { old.close(reason: "replaced by a newer connection") }
+        ready[peer] = link
+        node.server.metrics.peerLinksUp.increment()
+        for f in queued.removeValue(forKey: peer) ?? [] { link.send(f) }
+        node.linkUp(peer)
+    }
+
+    func closed(_ link: PeerLink, peer: NodeID?, dialed: NodeID?) {
+        if let d = dialed { dialing.remove(d) }
+        if let p = peer, ready[p] === link { ready.removeValue(forKey: p) }
+        if let p = peer ?? dialed, me < p, wanted.contains(p) || queued[p] != nil { retryLater(p) }
+    }
+
+    func received(_ frame: PeerFrame, from peer: NodeID) { node.receive(frame, from: peer) }
+
+    func authFailed(_ reason: String) {
+        node.server.metrics.peerAuthFailures.increment()
+        node.server.logger.warning("peer refused: \(reason)")
+    }
+
+    // MARK: handshake values
+
+    var secretBytes: [UInt8] { secret }
+}
+
+/// One peer connection and its handshake state.
+final class PeerLink {
+    enum State {
+        /// Listening side, waiting for the dialer's hello.
+        case awaitingHello
+        /// Dialing side, hello sent with `nonce`, waiting for the challenge.
+        case awaitingChallenge(nonce: [UInt8])
+        /// Listening side, challenge sent, waiting for the dialer's proof.
+        case awaitingAuth(peer: NodeID, clientNonce: [UInt8], serverNonce: [UInt8])
+        /// Authenticated: frames flow.
+        case ready(peer: NodeID)
+        case closed
+    }
+
+    let conn: Connection
+    unowned let links: PeerLinks
+    let dialedPeer: NodeID?
+    private var state: State
+    private var decoder = PeerFrameDecoder()
+
+    init(conn: Connection, links: PeerLinks, dialedPeer: NodeID?) {
+        self.conn = conn
+        self.links = links
+        self.dialedPeer = dialedPeer
+        self.state = dialedPeer == nil ? .awaitingHello : .awaitingChallenge(nonce: Secrets.randomBytes(32))
+    }
+
+    func start() {
+        conn.context = self
+        conn.onConnected = { [unowned self] _ in
+            if case let .awaitingChallenge(nonce) = state { write(.hello(node: links.me, nonce: nonce)) }
+        }
+        conn.onRead = { [unowned self] _ in readable() }
+        conn.onClose = { [unowned self] _, _ in
+            let peer: NodeID? = if case let .ready(p) = state { p } else { nil }
+            state = .closed
+            links.closed(self, peer: peer, dialed: dialedPeer)
+        }
+        Timer(loop: conn.loop, afterMs: PeerLinks.handshakeTimeoutMs) { [weak self] in
+            guard let self else { return }
+            switch state {
+            case .ready, .closed: break
+            default: fail("handshake timed out")
+            }
+        }
+    }
+
+    func send(_ frame: PeerFrame) {
+        guard case .ready = state else { return }
+        write(frame)
+    }
+
+    func close(reason: String) {
+        conn.close()
+    }
+
+    private func write(_ frame: PeerFrame) {
+        var w = ByteWriter(capacity: 256)
+        frame.encode(into: &w)
+        conn.write(w.bytes)
+    }
+
+    private func fail(_ reason: String) {
+        links.authFailed(reason)
+        write(.error(reason))
+        state = .closed
+        conn.closeAfterFlush()
+    }
+
+    private func readable() {
+        _ = decoder.withAppendBuffer { conn.read(appendingTo: &$0) }
+        while true {
+            let frame: PeerFrame?
+            do { frame = try decoder.next() } catch {
+                fail("bad frame: \(error)")
+                return
+            }
+            guard let frame else { return }
+            handle(frame)
+            if case .closed = state { return }
+        }
+    }
+
+    private func handle(_ frame: PeerFrame) {
+        let secret = links.secretBytes
+        switch (state, frame) {
+        case let (.awaitingHello, .hello(peer, clientNonce)):
+            guard MasterState.isValidID(peer), clientNonce.count == 32 else { fail("malformed hello"); return }
+            let serverNonce = Secrets.randomBytes(32)
+            let proof = PeerHandshake.serverProof(secret: secret, clientNonce: clientNonce, serverNonce: serverNonce, server: links.me)
+            state = .awaitingAuth(peer: peer, clientNonce: clientNonce, serverNonce: serverNonce)
+            write(.challenge(node: links.me, nonce: serverNonce, proof: proof))
+        case let (.awaitingChallenge(clientNonce), .challenge(peer, serverNonce, proof)):
+            let expected = PeerHandshake.serverProof(secret: secret, clientNonce: clientNonce, serverNonce: serverNonce, server: peer)
+            guard peer == dialedPeer, serverNonce.count == 32, Secrets.constantTimeEqual(proof, expected) else {
+                fail("peer \(peer) failed to prove the cluster secret")
+                return
+            }
+            write(.auth(proof: PeerHandshake.clientProof(secret: secret, clientNonce: clientNonce, serverNonce: serverNonce, client: links.me)))
+            state = .ready(peer: peer)
+            links.authenticated(self, peer: peer)
+        case let (.awaitingAuth(peer, clientNonce, serverNonce), .auth(proof)):
+            let expected = PeerHandshake.clientProof(secret: secret, clientNonce: clientNonce, serverNonce: serverNonce, client: peer)
+            guard Secrets.constantTimeEqual(proof, expected) else {
+                fail("node \(peer) failed to prove the cluster secret")
+                return
+            }
+            state = .ready(peer: peer)
+            links.authenticated(self, peer: peer)
+        case let (.ready(peer), f):
+            if case let .error(msg) = f {
+                links.node.server.logger.warning("peer \(peer) reported: \(msg)")
+                return
+            }
+            links.received(f, from: peer)
+        case (_, .error(let msg)):
+            links.authFailed("peer refused the connection: \(msg)")
+            state = .closed
+            conn.close()
+        default:
+            fail("unexpected frame before authentication")
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import ChainCore
+import EventLoop
+
+/// Cluster-mode start-up: the chain node, its peer listener and its link to the master.
+extension Server {
+    func startCluster() throws(EventLoopError) {
+        guard let settings = config.cluster else { return }
+        let node = ChainNode(server: self, me: config.nodeID, settings: settings)
+        let peers = PeerLinks(node: node, loop: loop, me: config.nodeID, secret: settings.secret)
+        try peers.listen(on: settings.peerListen)
+        node.peers = peers
+        node.forwarder = Forwarder(server: self)
+        let adv = settings.advertise
+        let info = NodeInfo(id: config.nodeID,
+                            client: adv?.client ?? "\(config.listen)",
+                            peer: adv?.peer ?? "\(peers.listenAddress ?? settings.peerListen)",
+                            http: adv?.http ?? (config.httpListen.map { "\($0)" } ?? ""))
+        node.masterLink = MasterLink(master: settings.master, info: info, node: LoopBound(node, loop: loop))
+        chainNode = node
+        node.masterLink.start()
+        // Chain progress for heartbeats, refreshed on the loop (the heartbeat thread reads a copy).
+        Timer(loop: loop, afterMs: 100, repeating: true) { [unowned node] in
+            node.masterLink.report(node.progress)
+        }
+    }
+}

@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "chainserver", targets: ["chainserver"]),
         .executable(name: "chainmaster", targets: ["chainmaster"]),
+        .executable(name: "chainctl", targets: ["chainctl"]),
         .library(name: "ChainClient", targets: ["ChainClient"]),
     ],
     dependencies: [
@@ -43,7 +44,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
-        .target(name: "ChainClient", dependencies: ["RESP", "ChainCore"], swiftSettings: strict),
+        .target(name: "ChainClient", dependencies: ["RESP", "ChainCore", "ChainSecurity"], swiftSettings: strict),
 
         // Executables: flag parsing and start-up only.
         .executableTarget(name: "chainserver", dependencies: [
@@ -58,12 +59,19 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
+        .executableTarget(name: "chainctl", dependencies: [
+            "ChainClient", "ChainCore", "RESP",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+
         .testTarget(name: "RESPTests", dependencies: ["RESP"], swiftSettings: strict),
         .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore"], swiftSettings: strict),
         .testTarget(name: "ChainWireTests", dependencies: ["ChainWire", "ChainCore", "ChainSecurity"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "ChainClient"], swiftSettings: strict),
         .testTarget(name: "ChainServerTests", dependencies: ["ChainServer", "Storage", "RESP"], swiftSettings: strict),
-        .testTarget(name: "ProcessTests", dependencies: ["ChainClient", "RESP", "chainserver"], swiftSettings: strict),
+        .testTarget(name: "ProcessTests", dependencies: [
+            "ChainClient", "ChainCore", "ChainWire", "ChainSecurity", "RESP", "chainserver", "chainmaster", "chainctl",
+        ], swiftSettings: strict),
     ]
 )

@@ -130,6 +130,20 @@ public final class RESPClient {
         return out
     }
 
+    /// Waits for the next bytes from the server and returns them (raw protocol tests).
+    public func readAvailable() throws(Failure) -> [UInt8] {
+        guard fd >= 0 else { throw .closed }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 { return Array(buf[0..<n]) }
+            if n == 0 { throw .closed }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { throw .timeout }
+            throw .io("recv", errno)
+        }
+    }
+
     private func fill() throws(Failure) {
         guard fd >= 0 else { throw .closed }
         var buf = [UInt8](repeating: 0, count: 65536)

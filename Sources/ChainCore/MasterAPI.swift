@@ -22,12 +22,15 @@ public enum MasterAPI {
         public var role: String
         public var applied: UInt64
         public var committed: UInt64
+        /// Authenticated links to this member's predecessor and successor are up.
+        public var linked: Bool?
 
-        public init(id: ChainID, role: String, applied: UInt64, committed: UInt64) {
+        public init(id: ChainID, role: String, applied: UInt64, committed: UInt64, linked: Bool) {
             self.id = id
             self.role = role
             self.applied = applied
             self.committed = committed
+            self.linked = linked
         }
     }
 

@@ -231,7 +231,7 @@ public final class Master {
     private func chainInSync(_ ch: ChainConfig) -> Bool {
         var applied: [UInt64] = []
         for m in ch.members {
-            guard let p = progress[m]?.first(where: { $0.id == ch.id }) else { return false }
+            guard let p = progress[m]?.first(where: { $0.id == ch.id }), p.linked != false else { return false }
             applied.append(p.applied)
         }
         guard let headCommitted = progress[ch.members[0]]?.first(where: { $0.id == ch.id })?.committed else { return false }

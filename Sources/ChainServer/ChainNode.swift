@@ -263,7 +263,8 @@ final class ChainNode {
 
     var progress: [MasterAPI.ChainProgress] {
         replicas.values.sorted { $0.chain < $1.chain }.map {
-            MasterAPI.ChainProgress(id: $0.chain, role: $0.role.rawValue, applied: $0.applied, committed: $0.committed)
+            MasterAPI.ChainProgress(id: $0.chain, role: $0.role.rawValue, applied: $0.applied, committed: $0.committed,
+                                    linked: [$0.predecessor, $0.successor].compactMap { $0 }.allSatisfy(peers.isReady))
         }
     }
 }

@@ -38,6 +38,7 @@ final class PeerLinks {
 
     var listenAddress: SocketAddress? { listener?.address }
     var connectedPeers: [NodeID] { ready.keys.sorted() }
+    func isReady(_ peer: NodeID) -> Bool { ready[peer] != nil }
 
     /// Learns which peers this node exchanges frames with (its neighbours in any chain) and
     /// dials the ones it is responsible for.

@@ -22,17 +22,48 @@ extension Server {
         var cache_misses: Int
         var resp: String
         var data_dir: String
+        var cluster: ClusterStatus?
+    }
+
+    struct ClusterStatus: Encodable {
+        struct Chain: Encodable {
+            var id: Int
+            var role: String
+            var members: [String]
+            var applied: UInt64
+            var persisted: UInt64
+            var committed: UInt64
+            var unacked: Int
+            var waiting: Int
+        }
+        var epoch: UInt64
+        var lease_remaining_ms: Int
+        var peers_connected: [String]
+        var chains: [Chain]
+    }
+
+    var clusterStatus: ClusterStatus? {
+        guard let node = chainNode else { return nil }
+        let now = monotonicMillis()
+        return ClusterStatus(
+            epoch: node.epoch,
+            lease_remaining_ms: node.leaseUntilMs > now ? Int(node.leaseUntilMs - now) : 0,
+            peers_connected: node.peers.connectedPeers,
+            chains: node.replicas.values.sorted { $0.chain < $1.chain }.map {
+                .init(id: $0.chain, role: $0.role.rawValue, members: $0.members, applied: $0.applied,
+                      persisted: $0.persisted, committed: $0.committed, unacked: $0.unacked.count, waiting: $0.waitingCount)
+            })
     }
 
     var status: Status {
-        Status(node_id: config.nodeID, mode: "standalone", version: Server.version, uptime_s: uptimeSeconds,
+        Status(node_id: config.nodeID, mode: chainNode == nil ? "standalone" : "cluster", version: Server.version, uptime_s: uptimeSeconds,
                durability: config.durability.rawValue, healthy: data.writeError == nil,
                store_error: data.writeError.map { "\($0)" }, connections: sessions.count,
                commands_processed: commandsTotal, keys_estimate: data.store.estimatedKeyCount,
                current_seq: data.currentSeq, persisted_seq: data.persistedSeq,
                cache_entries: data.cache.count, cache_bytes: data.cache.bytes,
                cache_hits: data.cache.hits, cache_misses: data.cache.misses,
-               resp: "\(listenAddress)", data_dir: config.dataDir)
+               resp: "\(listenAddress)", data_dir: config.dataDir, cluster: clusterStatus)
     }
 
     func handleHTTP(_ req: HTTPRequest) {
@@ -49,11 +80,13 @@ extension Server {
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             let body = (try? enc.encode(status)) ?? Data("{}".utf8)
             req.respond(status: 200, contentType: "application/json", body: Array(body) + [10])
+        case "/digests":
+            digests(req)
         case "/metrics":
             metrics.keysEstimate.set(to: Double(data.store.estimatedKeyCount))
             req.respond(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render())
         default:
-            req.respond(status: 404, text: "not found; try /healthz, /status or /metrics\n")
+            req.respond(status: 404, text: "not found; try /healthz, /status, /digests or /metrics\n")
         }
     }
 }

@@ -1,0 +1,164 @@
+import Foundation
+import XCTest
+import ChainClient
+import ChainCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A local cluster of real processes: one `chainmaster` and N `chainserver`s on free loopback
+/// ports, sharing a secret file. Every process is tracked by PID and killed in `shutdown`.
+final class LocalCluster {
+    final class Proc {
+        let name: String
+        let args: [String]
+        let binary: String
+        let log: String
+        var process: Process?
+        init(name: String, binary: String, args: [String], log: String) {
+            self.name = name
+            self.binary = binary
+            self.args = args
+            self.log = log
+        }
+
+        func start() throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = args
+            if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
+            let h = FileHandle(forWritingAtPath: log)!
+            h.seekToEndOfFile()
+            p.standardOutput = h
+            p.standardError = h
+            try p.run()
+            process = p
+        }
+
+        var isRunning: Bool { process?.isRunning ?? false }
+        var pid: Int32 { process?.processIdentifier ?? 0 }
+
+        func signal(_ s: Int32) { if isRunning { kill(pid, s) } }
+
+        func stop(_ sig: Int32 = SIGTERM) {
+            guard let p = process, p.isRunning else { return }
+            kill(p.processIdentifier, sig)
+            if !Harness.waitFor(10, { !p.isRunning }) { kill(p.processIdentifier, SIGKILL) }
+            p.waitUntilExit()
+        }
+    }
+
+    struct NodePorts {
+        var client: UInt16
+        var peer: UInt16
+        var http: UInt16
+    }
+
+    let dir: String
+    let masterPort: UInt16
+    var master: Proc!
+    var nodes: [String: Proc] = [:]
+    var ports: [String: NodePorts] = [:]
+    let secretFile: String
+
+    init(label: String) {
+        dir = Harness.tempDir("cluster-\(label)")
+        masterPort = Harness.freePort()
+        secretFile = dir + "/secret"
+        try? "test-cluster-secret-0123456789\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+    }
+
+    var masterAddress: String { "127.0.0.1:\(masterPort)" }
+
+    func startMaster(replication: Int = 3, chains: Int? = nil, extra: [String] = []) throws {
+        var args = ["--listen", masterAddress, "--data-dir", dir + "/master", "--replication", "\(replication)",
+                    "--heartbeat-ms", "100", "--lease-ms", "1000"]
+        if let chains { args += ["--chains", "\(chains)"] }
+        master = Proc(name: "master", binary: Harness.binary("chainmaster"), args: args + extra, log: dir + "/master.log")
+        try master.start()
+        guard Harness.waitFor(10, { (try? HTTPClient.get(host: "127.0.0.1", port: self.masterPort, path: "/healthz"))?.status == 200 }) else {
+            throw XCTSkip("master did not start: \(tail(dir + "/master.log"))")
+        }
+    }
+
+    @discardableResult
+    func startNode(_ id: String, durability: String = "memory", secretFile: String? = nil, extra: [String] = []) throws -> Proc {
+        let p = ports[id] ?? NodePorts(client: Harness.freePort(), peer: Harness.freePort(), http: Harness.freePort())
+        ports[id] = p
+        let args = ["--id", id, "--master", masterAddress, "--listen", "127.0.0.1:\(p.client)",
+                    "--peer-listen", "127.0.0.1:\(p.peer)", "--http-listen", "127.0.0.1:\(p.http)",
+                    "--data-dir", dir + "/" + id, "--cluster-secret-file", secretFile ?? self.secretFile,
+                    "--durability", durability] + extra
+        let proc = Proc(name: id, binary: Harness.binary("chainserver"), args: args, log: dir + "/\(id).log")
+        nodes[id] = proc
+        try proc.start()
+        return proc
+    }
+
+    /// Starts a master and `n` nodes and waits until `chainctl wait --healthy` says so.
+    static func start(label: String, nodes n: Int = 3, replication: Int = 3, chains: Int? = nil,
+                      durability: String = "memory") throws -> LocalCluster {
+        let c = LocalCluster(label: label)
+        try c.startMaster(replication: replication, chains: chains)
+        for i in 1...n { try c.startNode("n\(i)", durability: durability) }
+        try c.waitHealthy()
+        return c
+    }
+
+    func waitHealthy(timeout: Double = 20) throws {
+        let r = try ctl(["wait", "--healthy", "--timeout", "\(timeout)"])
+        guard r.code == 0 else {
+            throw NSError(domain: "cluster", code: 1, userInfo: [NSLocalizedDescriptionKey: "cluster not healthy: \(r.err) \(logs())"])
+        }
+    }
+
+    func ctl(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
+        try Harness.run(Harness.binary("chainctl"), ["--master", masterAddress] + args)
+    }
+
+    func status() throws -> MasterAPI.Status {
+        let r = try HTTPClient.get(host: "127.0.0.1", port: masterPort, path: "/v1/status")
+        return try JSONDecoder().decode(MasterAPI.Status.self, from: Data(r.body))
+    }
+
+    func client(_ node: String, timeoutMs: Int = 5000) throws -> RESPClient {
+        try RESPClient(port: ports[node]!.client, timeoutMs: timeoutMs)
+    }
+
+    func smartClient() throws -> ClusterClient { try ClusterClient(master: masterAddress) }
+
+    func metric(_ node: String, _ sample: String) throws -> Double {
+        let r = try HTTPClient.get(host: "127.0.0.1", port: ports[node]!.http, path: "/metrics")
+        for line in r.text.split(separator: "\n") where line.hasPrefix(sample + " ") {
+            return Double(line.split(separator: " ").last!) ?? 0
+        }
+        return 0
+    }
+
+    struct Digest: Decodable, Equatable {
+        var id: Int
+        var keys: Int
+        var digest: String
+        var applied: UInt64
+    }
+
+    func digests(_ node: String) throws -> [Int: Digest] {
+        let r = try HTTPClient.get(host: "127.0.0.1", port: ports[node]!.http, path: "/digests")
+        let list = try JSONDecoder().decode([Digest].self, from: Data(r.body))
+        return Dictionary(uniqueKeysWithValues: list.map { ($0.id, $0) })
+    }
+
+    func logs() -> String {
+        ([master?.log].compactMap { $0 } + nodes.values.map(\.log)).map { "== \($0)\n" + tail($0) }.joined(separator: "\n")
+    }
+
+    func tail(_ path: String) -> String {
+        String(((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").suffix(1500))
+    }
+
+    func shutdown() {
+        for p in nodes.values { p.stop(SIGKILL) }
+        master?.stop(SIGKILL)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import XCTest
+import ChainClient
+import ChainCore
+import ChainWire
+import ChainSecurity
+import RESP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Master + 3 nodes as real processes on loopback.
+final class ClusterTests: XCTestCase {
+    private var cluster: LocalCluster?
+
+    override func tearDown() {
+        cluster?.shutdown()
+        cluster = nil
+        super.tearDown()
+    }
+
+    private func start(_ label: String, durability: String = "memory") throws -> LocalCluster {
+        let c = try LocalCluster.start(label: label, durability: durability)
+        cluster = c
+        return c
+    }
+
+    func testInterleavedTableAndStatus() throws {
+        let c = try start("table")
+        let s = try c.status()
+        XCTAssertTrue(s.healthy)
+        XCTAssertEqual(s.chains.count, 12, "default: 4 × the nodes it was formed with")
+        for n in ["n1", "n2", "n3"] {
+            XCTAssertEqual(s.chains.filter { $0.members.first == n }.count, 4)
+            XCTAssertEqual(s.chains.filter { $0.members.last == n }.count, 4)
+        }
+        let table = try c.ctl(["status"])
+        XCTAssertEqual(table.code, 0)
+        XCTAssert(table.out.contains("HEALTHY"), table.out)
+        XCTAssert(table.out.contains("n1 → n2 → n3"), table.out)
+        let json = try c.ctl(["status", "--json"])
+        let obj = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as! [String: Any]
+        XCTAssertEqual(obj["epoch"] as? Int, 1)
+        XCTAssertEqual(obj["healthy"] as? Bool, true)
+        let nodes = obj["nodes"] as! [[String: Any]]
+        XCTAssertEqual(Set(nodes.map { $0["state"] as! String }), ["up"])
+        XCTAssertNotNil(nodes[0]["last_heartbeat_ms"])
+        XCTAssertEqual(((obj["chains"] as! [[String: Any]])[0]["members"] as! [String]).count, 3)
+    }
+
+    /// Writes through every node (redis-cli and raw RESP) and through the smart client; every
+    /// acknowledged write is readable through every node, and every replica of every chain ends
+    /// with the same content.
+    func testWritesThroughEveryNodeReachEveryReplica() throws {
+        let c = try start("writes")
+        var expected: [String: String] = [:]
+        for (i, n) in ["n1", "n2", "n3"].enumerated() {
+            let cl = try c.client(n)
+            for k in 0..<150 {
+                let key = "key:\(i):\(k)", value = "v\(i)-\(k)"
+                XCTAssertEqual(try cl.call("SET", key, value), .simple("OK"), "via \(n)")
+                expected[key] = value
+            }
+        }
+        let smart = try c.smartClient()
+        for k in 0..<300 {
+            XCTAssertEqual(try smart.execute("SET", "smart:\(k)", "s\(k)"), .simple("OK"))
+            expected["smart:\(k)"] = "s\(k)"
+        }
+        XCTAssertEqual(try smart.execute("INCR", "counter"), .integer(1))
+        XCTAssertEqual(try c.client("n2").call("INCR", "counter"), .integer(2))
+        expected["counter"] = "2"
+        // redis-cli against any node.
+        let port = c.ports["n3"]!.client
+        XCTAssertEqual(try Harness.run(Harness.redisCLI, ["-p", "\(port)", "set", "cli-key", "cli-value"]).out, "OK\n")
+        expected["cli-key"] = "cli-value"
+        for n in ["n1", "n2", "n3"] {
+            XCTAssertEqual(try Harness.run(Harness.redisCLI, ["-p", "\(c.ports[n]!.client)", "get", "cli-key"]).out, "cli-value\n")
+            let cl = try c.client(n)
+            for (k, v) in expected.shuffled().prefix(200) { XCTAssertEqual(try cl.call("GET", k), .bulk(Array(v.utf8)), "\(k) via \(n)") }
+        }
+        for (k, v) in expected { XCTAssertEqual(try smart.execute("GET", k), .bulk(Array(v.utf8)), k) }
+
+        // Replicas identical: compare each chain's digest at every member (after persistence).
+        let status = try c.status()
+        var mismatches: [String] = []
+        let settled = Harness.waitFor(10) {
+            mismatches = []
+            guard let d = try? ["n1", "n2", "n3"].map({ try c.digests($0) }) else { return false }
+            for chain in status.chains {
+                let ds = chain.members.map { m in d[Int(m.dropFirst())! - 1][chain.id] }
+                if Set(ds.map { $0?.digest ?? "missing" }).count != 1 || Set(ds.map { $0?.applied ?? 0 }).count != 1 {
+                    mismatches.append("chain \(chain.id): \(ds)")
+                }
+            }
+            return mismatches.isEmpty
+        }
+        XCTAssert(settled, "replicas differ: \(mismatches.prefix(3))")
+        let total = try ["n1"].map { try c.digests($0).values.map(\.keys).reduce(0, +) }[0]
+        XCTAssertEqual(total, expected.count, "every key is at n1 (a member of every chain)")
+    }
+
+    /// Reads are served only by tails, and with uniform keys the interleaved table spreads them
+    /// over every node.
+    func testReadsServedByTailsAndSpreadEvenly() throws {
+        let c = try start("reads")
+        let smart = try c.smartClient()
+        for k in 0..<200 { _ = try smart.execute("SET", "u:\(k)", "x") }
+        let before = try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_reads_served_total") }
+        var rng = SystemRandomNumberGenerator()
+        let reads = 3000
+        for _ in 0..<reads { _ = try smart.execute("GET", "u:\(Int.random(in: 0..<100_000, using: &rng))") }
+        let after = try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_reads_served_total") }
+        let served = zip(after, before).map { $0 - $1 }
+        XCTAssertEqual(served.reduce(0, +), Double(reads), "every read was served by exactly one node: \(served)")
+        for (i, s) in served.enumerated() {
+            let share = s / Double(reads)
+            XCTAssert(share >= 0.25 && share <= 0.42, "n\(i + 1) served \(Int(share * 100))% of reads: \(served)")
+        }
+        // A read sent to a non-tail is forwarded, not served there.
+        let status = try c.status()
+        let chain0 = status.chains[0]
+        let config = Configuration(epoch: 1, replication: 3, nodes: [], chains: status.chains.map { ChainConfig(id: $0.id, members: $0.members) })
+        var key = ""
+        for i in 0..<10_000 where config.chain(forKey: Array("probe\(i)".utf8)) == 0 { key = "probe\(i)"; break }
+        let head = chain0.members[0], tail = chain0.members[2]
+        let headReads = try c.metric(head, "chainstore_reads_served_total")
+        let tailReads = try c.metric(tail, "chainstore_reads_served_total")
+        XCTAssertEqual(try c.client(head).call("GET", key), .bulk(nil))
+        XCTAssertEqual(try c.metric(head, "chainstore_reads_served_total"), headReads)
+        XCTAssertEqual(try c.metric(tail, "chainstore_reads_served_total"), tailReads + 1)
+    }
+
+    func testMultiKeyCommandsNeedOneChain() throws {
+        let c = try start("crossslot")
+        let cl = try c.client("n1")
+        guard case let .error(e) = try cl.call("MSET", "a", "1", "b", "2", "c", "3", "d", "4") else { return XCTFail("keys on different chains") }
+        XCTAssert(e.hasPrefix("CROSSSLOT"), e)
+        XCTAssertEqual(try cl.call("MSET", "{u1}a", "1", "{u1}b", "2"), .simple("OK"))
+        XCTAssertEqual(try c.client("n2").call("MGET", "{u1}a", "{u1}b", "{u1}c"), .array([.bulk(Array("1".utf8)), .bulk(Array("2".utf8)), .bulk(nil)]))
+    }
+
+    func testMasterRestartKeepsEpochAndLayout() throws {
+        let c = try start("master-restart")
+        let before = try c.status()
+        let smart = try c.smartClient()
+        XCTAssertEqual(try smart.execute("SET", "k", "v1"), .simple("OK"))
+        c.master.stop(SIGTERM)
+        // Nodes keep serving within their lease while the master is away.
+        XCTAssertEqual(try smart.execute("GET", "k"), .bulk(Array("v1".utf8)))
+        try c.master.start()
+        try c.waitHealthy()
+        let after = try c.status()
+        XCTAssertEqual(after.epoch, before.epoch)
+        XCTAssertEqual(after.chains.map(\.members), before.chains.map(\.members))
+        XCTAssertEqual(try smart.execute("SET", "k", "v2"), .simple("OK"))
+        XCTAssertEqual(try c.client("n1").call("GET", "k"), .bulk(Array("v2".utf8)))
+    }
+
+    /// A node that loses the master for longer than its lease stops serving, with a clear error.
+    func testNodeWithoutLeaseStopsServing() throws {
+        let c = try start("lease")
+        let cl = try c.client("n1")
+        XCTAssertEqual(try cl.call("SET", "x", "1"), .simple("OK"))
+        c.master.stop(SIGKILL)
+        XCTAssert(Harness.waitFor(5) {
+            if case let .error(e)? = try? cl.call("GET", "x") { return e.hasPrefix("CLUSTERDOWN") }
+            return false
+        }, "without its lease a node refuses to serve")
+        guard case let .error(e) = try cl.call("SET", "x", "2") else { return XCTFail("writes must be refused too") }
+        XCTAssert(e.contains("lease"), e)
+        try c.master.start()
+        XCTAssert(Harness.waitFor(10) { (try? cl.call("GET", "x")) == .bulk(Array("1".utf8)) }, "serving resumes with a new lease")
+    }
+
+    /// The peer port refuses anyone who cannot prove the cluster secret.
+    func testPeerWithWrongSecretIsRefused() throws {
+        let c = try start("secret")
+        let peerPort = c.ports["n2"]!.peer
+        let failuresBefore = try c.metric("n2", "chainstore_peer_auth_failures_total")
+        // Dial like a peer but with the wrong secret.
+        let raw = try RESPClient(port: peerPort, timeoutMs: 3000)
+        let nonce = Secrets.randomBytes(32)
+        try raw.send(PeerFrame.hello(node: "n1", nonce: nonce).encoded)
+        // Read the challenge, answer with a proof made from the wrong secret.
+        var decoder = PeerFrameDecoder()
+        var challenge: PeerFrame?
+        let deadline = Date().addingTimeInterval(5)
+        while challenge == nil && Date() < deadline {
+            let chunk = try raw.readAvailable()
+            decoder.append(contentsOf: chunk)
+            challenge = try decoder.next()
+        }
+        guard case let .challenge(server, serverNonce, _)? = challenge else { return XCTFail("no challenge: \(String(describing: challenge))") }
+        XCTAssertEqual(server, "n2")
+        let wrong = PeerHandshake.clientProof(secret: Array("not-the-secret".utf8), clientNonce: nonce, serverNonce: serverNonce, client: "n1")
+        try raw.send(PeerFrame.auth(proof: wrong).encoded)
+        let rest = try raw.readUntilClosed()
+        decoder.append(contentsOf: rest)
+        guard case let .error(msg)? = try decoder.next() else { return XCTFail("expected an error frame") }
+        XCTAssert(msg.contains("failed to prove the cluster secret"), msg)
+        XCTAssertEqual(try c.metric("n2", "chainstore_peer_auth_failures_total"), failuresBefore + 1)
+        // Frames before authentication are refused too.
+        let raw2 = try RESPClient(port: peerPort, timeoutMs: 3000)
+        try raw2.send(PeerFrame.ack(epoch: 1, chain: 0, seq: 99).encoded)
+        var d2 = PeerFrameDecoder()
+        d2.append(contentsOf: try raw2.readUntilClosed())
+        guard case .error? = try d2.next() else { return XCTFail("unauthenticated frame must be refused") }
+        // And the cluster still works.
+        XCTAssertEqual(try c.smartClient().execute("SET", "after", "ok"), .simple("OK"))
+    }
+
+    /// A node started with the wrong secret cannot link with the others, so the chains it is in
+    /// never become healthy and nothing it could send is accepted.
+    func testNodeWithWrongSecretCannotJoinChains() throws {
+        let c = LocalCluster(label: "wrongnode")
+        cluster = c
+        try c.startMaster()
+        let bad = c.dir + "/bad-secret"
+        try "a-different-secret-0123456789".write(toFile: bad, atomically: true, encoding: .utf8)
+        try c.startNode("n1")
+        try c.startNode("n2")
+        try c.startNode("n3", secretFile: bad)
+        XCTAssertNotEqual(try c.ctl(["wait", "--healthy", "--timeout", "3"]).code, 0)
+        XCTAssert(Harness.waitFor(5) { ((try? c.metric("n2", "chainstore_peer_auth_failures_total")) ?? 0) + ((try? c.metric("n3", "chainstore_peer_auth_failures_total")) ?? 0) >= 1 })
+        // A write to a chain through n3 never commits.
+        let smart = try c.smartClient()
+        smart.retryBudgetMs = 1500
+        XCTAssertThrowsError(try { for k in 0..<20 { _ = try smart.execute("SET", "k\(k)", "v") } }())
+    }
+}

@@ -1,78 +1,97 @@
 #!/usr/bin/env bash
-# Local chainstore for trying it out: `up` installs dependencies, builds release binaries and starts
-# a node in the background; `down` stops it; `status` and `logs` show what it does.
-#   env: CHAIN_DIR (default ./.chainstore-local), CHAIN_PORT (6380), CHAIN_HTTP_PORT (8380),
-#        CHAIN_DURABILITY (fsync)
-# Only processes this script started are stopped (by the PID it recorded).
+# A local chainstore cluster for trying it out: one chainmaster and NODES chainservers (default 3,
+# replication 3) on 127.0.0.1.
+#   up       install dependencies, build release binaries, start everything, show it working
+#   down     stop what `up` started (by the PIDs it recorded)
+#   status   chainctl status
+#   logs [N] the last N lines of every log
+# env: CHAIN_DIR (./.chainstore-local), NODES (3), REPLICATION (3), MASTER_PORT (7000),
+#      CLIENT_BASE (6380: node i listens on CLIENT_BASE+i), PEER_BASE (7380), HTTP_BASE (8380),
+#      CHAIN_DURABILITY (fsync)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 DIR=${CHAIN_DIR:-$ROOT/.chainstore-local}
-PORT=${CHAIN_PORT:-6380}
-HTTP_PORT=${CHAIN_HTTP_PORT:-8380}
+NODES=${NODES:-3}
+REPLICATION=${REPLICATION:-3}
+MASTER_PORT=${MASTER_PORT:-7000}
+CLIENT_BASE=${CLIENT_BASE:-6380}
+PEER_BASE=${PEER_BASE:-7380}
+HTTP_BASE=${HTTP_BASE:-8380}
 DURABILITY=${CHAIN_DURABILITY:-fsync}
+MASTER=127.0.0.1:$MASTER_PORT
+BIN=$ROOT/.build/release
 [[ -x /opt/swift/usr/bin/swift ]] && export PATH="/opt/swift/usr/bin:$PATH"
 
-pidfile="$DIR/chainserver.pid"
-running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+start_proc() { # start_proc NAME CMD...
+  local name=$1; shift
+  if alive "$DIR/$name.pid"; then echo "$name already running (pid $(cat "$DIR/$name.pid"))"; return; fi
+  "$@" >>"$DIR/$name.log" 2>&1 &
+  echo $! >"$DIR/$name.pid"
+}
 
 up() {
   deploy/install-deps.sh
-  echo "== building release binaries (first time: a few minutes)" >&2
-  swift build -c release --product chainserver 2>&1 | tail -n 3 >&2
+  echo "== building release binaries (the first build takes a few minutes)" >&2
+  swift build -c release --product chainserver 2>&1 | tail -n 1 >&2
+  swift build -c release --product chainmaster 2>&1 | tail -n 1 >&2
+  swift build -c release --product chainctl 2>&1 | tail -n 1 >&2
   mkdir -p "$DIR"
-  if running; then
-    echo "already running (pid $(cat "$pidfile"))" >&2
-  else
-    "$ROOT/.build/release/chainserver" --standalone --id local-1 --data-dir "$DIR/data" \
-      --listen "127.0.0.1:$PORT" --http-listen "127.0.0.1:$HTTP_PORT" --durability "$DURABILITY" \
-      >>"$DIR/chainserver.log" 2>&1 &
-    echo $! >"$pidfile"
-    for _ in $(seq 1 100); do
-      redis-cli -p "$PORT" ping >/dev/null 2>&1 && break
-      running || { echo "chainserver failed to start:" >&2; tail -n 20 "$DIR/chainserver.log" >&2; exit 1; }
-      sleep 0.1
-    done
+  [[ -s $DIR/secret ]] || { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/secret"; chmod 600 "$DIR/secret"; }
+  start_proc master "$BIN/chainmaster" --listen "$MASTER" --data-dir "$DIR/master" --replication "$REPLICATION"
+  for i in $(seq 1 "$NODES"); do
+    start_proc "n$i" "$BIN/chainserver" --id "n$i" --master "$MASTER" \
+      --listen "127.0.0.1:$((CLIENT_BASE + i))" --peer-listen "127.0.0.1:$((PEER_BASE + i))" \
+      --http-listen "127.0.0.1:$((HTTP_BASE + i))" --data-dir "$DIR/n$i" \
+      --cluster-secret-file "$DIR/secret" --durability "$DURABILITY"
+  done
+  if ! "$BIN/chainctl" --master "$MASTER" wait --healthy --timeout 30; then
+    echo "cluster did not become healthy; logs:" >&2; logs 20 >&2; exit 1
   fi
-  redis-cli -p "$PORT" ping >/dev/null || { echo "chainserver does not answer on $PORT" >&2; exit 1; }
+  export CHAIN_MASTER=$MASTER
   echo
-  echo "chainstore is running: RESP on 127.0.0.1:$PORT, HTTP on 127.0.0.1:$HTTP_PORT (data in $DIR/data)"
+  echo "\$ chainctl status"; "$BIN/chainctl" status
+  p1=$((CLIENT_BASE + 1)); p2=$((CLIENT_BASE + 2)); p3=$((CLIENT_BASE + NODES))
   echo
-  echo "\$ redis-cli -p $PORT set greeting hello"; redis-cli -p "$PORT" set greeting hello
-  echo "\$ redis-cli -p $PORT get greeting";       redis-cli -p "$PORT" get greeting
-  echo "\$ redis-cli -p $PORT incr visits";        redis-cli -p "$PORT" incr visits
-  echo "\$ curl -s 127.0.0.1:$HTTP_PORT/healthz";  curl -s "127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null || echo "(curl not installed)"
+  echo "Any node takes any key (writes go to the key's chain head, reads to its tail):"
+  echo "\$ redis-cli -p $p1 set greeting hello"; redis-cli -p "$p1" set greeting hello
+  echo "\$ redis-cli -p $p2 get greeting";       redis-cli -p "$p2" get greeting
+  echo "\$ redis-cli -p $p3 incr visits";        redis-cli -p "$p3" incr visits
+  echo "\$ chainctl get greeting";                "$BIN/chainctl" get greeting
   echo
-  echo "Try: redis-cli -p $PORT    |  curl 127.0.0.1:$HTTP_PORT/status  |  curl 127.0.0.1:$HTTP_PORT/metrics"
+  echo "Binaries: $BIN (chainctl, chainserver, chainmaster). Try:"
+  echo "  export CHAIN_MASTER=$MASTER PATH=$BIN:\$PATH"
+  echo "  chainctl status | chainctl chains | redis-cli -p $p1 | curl 127.0.0.1:$((HTTP_BASE + 1))/metrics"
   echo "Stop: deploy/cluster.sh down"
 }
 
 down() {
-  if running; then
-    pid=$(cat "$pidfile")
-    kill -TERM "$pid"
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    echo "stopped chainserver (pid $pid)"
-  else
-    echo "not running"
-  fi
-  rm -f "$pidfile"
+  local any=0
+  for f in "$DIR"/n*.pid "$DIR"/master.pid; do
+    [[ -f $f ]] || continue
+    if alive "$f"; then
+      pid=$(cat "$f"); kill -TERM "$pid"
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+      echo "stopped $(basename "$f" .pid) (pid $pid)"; any=1
+    fi
+    rm -f "$f"
+  done
+  [[ $any == 1 ]] || echo "nothing running"
 }
 
-status() {
-  if running; then
-    echo "chainserver running (pid $(cat "$pidfile")), RESP 127.0.0.1:$PORT"
-    curl -s "127.0.0.1:$HTTP_PORT/status" 2>/dev/null || true
-  else
-    echo "not running"; exit 1
-  fi
+logs() {
+  for f in "$DIR"/master.log "$DIR"/n*.log; do
+    [[ -f $f ]] && { echo "== $f"; tail -n "${1:-30}" "$f"; }
+  done
 }
 
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  status) status ;;
-  logs) tail -n "${2:-50}" "$DIR/chainserver.log" ;;
+  status) "$BIN/chainctl" --master "$MASTER" status ;;
+  logs) logs "${2:-30}" ;;
   *) echo "usage: deploy/cluster.sh up|down|status|logs [N]" >&2; exit 64 ;;
 esac

@@ -10,12 +10,14 @@ let package = Package(
         .executable(name: "chainserver", targets: ["chainserver"]),
         .executable(name: "chainmaster", targets: ["chainmaster"]),
         .executable(name: "chainctl", targets: ["chainctl"]),
+        .executable(name: "chainload", targets: ["chainload"]),
         .library(name: "ChainClient", targets: ["ChainClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // C libraries: module maps and shim headers only. Each is imported by exactly one Swift module.
@@ -59,6 +61,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
+        .target(name: "ChainLoadKit", dependencies: [
+            "ChainClient", "RESP",
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "chainload", dependencies: [
+            "ChainLoadKit", "ChainClient",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
         .executableTarget(name: "chainctl", dependencies: [
             "ChainClient", "ChainCore", "RESP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -67,6 +77,7 @@ let package = Package(
         .testTarget(name: "RESPTests", dependencies: ["RESP"], swiftSettings: strict),
         .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore"], swiftSettings: strict),
         .testTarget(name: "ChainWireTests", dependencies: ["ChainWire", "ChainCore", "ChainSecurity"], swiftSettings: strict),
+        .testTarget(name: "ChainLoadTests", dependencies: ["ChainLoadKit"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "ChainClient"], swiftSettings: strict),
         .testTarget(name: "ChainServerTests", dependencies: ["ChainServer", "Storage", "RESP"], swiftSettings: strict),

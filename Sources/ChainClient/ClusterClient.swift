@@ -101,7 +101,10 @@ public final class ClusterClient {
                 tag = RequestTag(client: clientID, request: nextRequest)
                 nextRequest += 1
             }
-            let wire = tag.map { [Array("CS.REQ".utf8), Array(String($0.client).utf8), Array(String($0.request).utf8)] + args } ?? args
+            // A first attempt is `CS.REQ`; later attempts are `CS.RETRY`, which makes the head look
+            // for the result of an attempt that committed without its reply arriving.
+            let wrapper = attempt == 1 ? "CS.REQ" : "CS.RETRY"
+            let wire = tag.map { [Array(wrapper.utf8), Array(String($0.client).utf8), Array(String($0.request).utf8)] + args } ?? args
             guard let reply = try send(wire, node: node, address: addr, lastProblem: &lastProblem) else { continue }
             if case let .error(e) = reply, e.hasPrefix("TRYAGAIN") || e.hasPrefix("CLUSTERDOWN") || e.hasPrefix("MOVED") {
                 lastProblem = e

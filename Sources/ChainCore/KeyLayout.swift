@@ -44,10 +44,15 @@ public enum KeyLayout {
         return Array(k[dataPrefixLength...])
     }
 
-    /// `m` + name: node-level and chain-level metadata. Names have at least four bytes so that
-    /// every key reaches `minimumKeyLength`.
+    /// `m` + a 4-byte hash of the name + the name: node-level and chain-level metadata. The hash
+    /// gives every metadata key its own memtable bucket; without it all of them would share the
+    /// bucket of their common first bytes, and with every write updating some of them (a chain's
+    /// applied sequence, a client's recorded results) that one bucket would grow long enough to
+    /// make every insert a linear walk.
     public static func metaKey(_ name: String) -> [UInt8] {
-        precondition(name.utf8.count >= minimumKeyLength - 1, "metadata names have at least four bytes")
-        return [metaTag] + Array(name.utf8)
+        let bytes = Array(name.utf8)
+        var h: UInt32 = 2_166_136_261
+        for b in bytes { h = (h ^ UInt32(b)) &* 16_777_619 }
+        return [metaTag, UInt8(h >> 24), UInt8((h >> 16) & 0xff), UInt8((h >> 8) & 0xff), UInt8(h & 0xff)] + bytes
     }
 }

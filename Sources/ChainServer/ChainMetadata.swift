@@ -7,12 +7,26 @@ enum ChainMetadata {
     /// The last applied sequence number of a chain.
     static func appliedKey(_ chain: ChainID) -> [UInt8] { KeyLayout.metaKey("chain/\(chain)/applied") }
 
-    /// The recent results of one client on one chain (for idempotent retries).
-    static func requestsKey(_ chain: ChainID, client: UInt64) -> [UInt8] { KeyLayout.metaKey("idem/\(chain)/\(client)") }
+    /// Where a tagged request's result is recorded on one chain: a ring of `requestWindow` slots
+    /// per client (slot = request mod window), each holding the request id and the reply. A new
+    /// request overwrites the slot of the one `requestWindow` before it, so records stay bounded
+    /// without deletions. A smart client numbers its requests 1, 2, 3… and retries only recent
+    /// ones, so a retry finds its first result.
+    static func requestKey(_ chain: ChainID, _ tag: RequestTag) -> [UInt8] {
+        KeyLayout.metaKey("idem/\(chain)/\(tag.client)/\(tag.request % requestWindow)")
+    }
 
-    /// Results kept per client and chain: a smart client keeps at most this many writes to one
-    /// chain in flight, so a retry always finds its first result.
-    static let requestWindow = 64
+    static let requestWindow: UInt64 = 4096
+
+    static func encodeRecord(_ request: UInt64, _ reply: [UInt8]) -> [UInt8] {
+        encodeSeq(request) + reply
+    }
+
+    /// The reply recorded for exactly `request`, nil if the slot holds another request.
+    static func decodeRecord(_ b: [UInt8]?, request: UInt64) -> [UInt8]? {
+        guard let b, b.count >= 8, decodeSeq(Array(b[0..<8])) == request else { return nil }
+        return Array(b[8...])
+    }
 
     static func encodeSeq(_ v: UInt64) -> [UInt8] {
         var w = ByteWriter(capacity: 8)
@@ -24,25 +38,5 @@ enum ChainMetadata {
         guard let b, b.count == 8 else { return 0 }
         var r = ByteReader(b[...])
         return (try? r.u64()) ?? 0
-    }
-
-    /// `[(request, reply)]`, oldest first.
-    static func decodeRequests(_ b: [UInt8]?) -> [(UInt64, [UInt8])] {
-        guard let b else { return [] }
-        var r = ByteReader(b[...])
-        var out: [(UInt64, [UInt8])] = []
-        guard let n = try? r.u32() else { return [] }
-        for _ in 0..<n {
-            guard let req = try? r.u64(), let reply = try? r.blob() else { return out }
-            out.append((req, reply))
-        }
-        return out
-    }
-
-    static func encodeRequests(_ entries: [(UInt64, [UInt8])]) -> [UInt8] {
-        var w = ByteWriter()
-        w.u32(UInt32(entries.count))
-        for (req, reply) in entries { w.u64(req); w.blob(reply) }
-        return w.bytes
     }
 }

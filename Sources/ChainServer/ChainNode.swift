@@ -30,6 +30,9 @@ final class ChainNode {
     private var outUpdates: [NodeID: [ChainID: [Update]]] = [:]
     private var outAcks: [NodeID: [ChainID: UInt64]] = [:]
     private var flushQueued = false
+    /// Chains that applied updates this turn, with the last sequence: written once per turn
+    /// (`beforeStoreFlush`), in the same batch as the updates.
+    private var appliedThisTurn: [ChainID: UInt64] = [:]
 
     init(server: Server, me: NodeID, settings: ClusterSettings) {
         self.server = server
@@ -74,7 +77,7 @@ final class ChainNode {
 
     /// Serves a data command here, or forwards it to the node that serves it. Returns a slot
     /// when the reply comes later.
-    func handle(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, forwarded: Bool,
+    func handle(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, retry: Bool, forwarded: Bool,
                 session: ClientSession, into out: inout RESPWriter) -> UInt64? {
         guard let config else {
             server.metrics.error("no_config")
@@ -96,7 +99,7 @@ final class ChainNode {
         let replica = replicas[chain]
         let target = id.isWrite ? config.chains[chain].head : config.chains[chain].tail
         if id.isWrite, replica?.isHead == true {
-            return headWrite(id, args, tag: tag, chain: chain, session: session, into: &out)
+            return headWrite(id, args, tag: tag, retry: retry, chain: chain, session: session, into: &out)
         }
         if !id.isWrite, replica?.isTail == true {
             server.metrics.readsServed.increment()
@@ -116,14 +119,16 @@ final class ChainNode {
         }
         let slot = server.reserveSlot(for: session)
         var fwd: [[UInt8]] = [Wrapper.forward]
-        if let tag { fwd += [Wrapper.request, Array(String(tag.client).utf8), Array(String(tag.request).utf8)] }
+        if let tag { fwd += [retry ? Wrapper.retry : Wrapper.request, Array(String(tag.client).utf8), Array(String(tag.request).utf8)] }
         forwarder.forward(fwd + args, to: target, address: addr, slot: slot, protocolVersion: session.protocolVersion)
         return slot
     }
 
-    private func headWrite(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, chain: ChainID,
+    private func headWrite(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, retry: Bool, chain: ChainID,
                            session: ClientSession, into out: inout RESPWriter) -> UInt64? {
-        if let tag, let previous = recordedReply(chain: chain, tag: tag) {
+        // Only a retry can have a recorded result (request ids are never reused), so first
+        // attempts skip the lookup.
+        if let tag, retry, let previous = recordedReply(chain: chain, tag: tag) {
             server.metrics.retriesAnswered.increment()
             out.bytes += previous
             return nil
@@ -153,8 +158,7 @@ final class ChainNode {
     }
 
     private func recordedReply(chain: ChainID, tag: RequestTag) -> [UInt8]? {
-        let entries = ChainMetadata.decodeRequests(try? server.data.get(ChainMetadata.requestsKey(chain, client: tag.client)))
-        return entries.first { $0.0 == tag.request }?.1
+        ChainMetadata.decodeRecord(try? server.data.get(ChainMetadata.requestKey(chain, tag), cached: false), request: tag.request)
     }
 
     // MARK: replica actions
@@ -186,16 +190,21 @@ final class ChainNode {
             case let .delete(k): data.delete(KeyLayout.dataKey(k))
             }
         }
-        data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodeSeq(u.seq))
+        appliedThisTurn[chain] = u.seq
         if let tag = u.tag {
-            let key = ChainMetadata.requestsKey(chain, client: tag.client)
-            var entries = ChainMetadata.decodeRequests(try? data.get(key))
-            entries.append((tag.request, u.reply))
-            if entries.count > ChainMetadata.requestWindow { entries.removeFirst(entries.count - ChainMetadata.requestWindow) }
-            data.put(key, ChainMetadata.encodeRequests(entries))
+            data.put(ChainMetadata.requestKey(chain, tag), ChainMetadata.encodeRecord(tag.request, u.reply), cached: false)
         }
         persistTrack[chain, default: []].append((data.currentSeq, u.seq))
         server.markStoreDirty()
+    }
+
+    /// Called by the server right before the turn's batch goes to the store writer.
+    func beforeStoreFlush() {
+        guard !appliedThisTurn.isEmpty else { return }
+        for (chain, seq) in appliedThisTurn {
+            server.data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodeSeq(seq), cached: false)
+        }
+        appliedThisTurn.removeAll(keepingCapacity: true)
     }
 
     /// The store persisted everything up to data view sequence `seq`.
@@ -246,15 +255,18 @@ final class ChainNode {
         server.loop.atEndOfTurn { [unowned self] in flushFrames() }
     }
 
+    /// Sends the turn's frames: all frames for one peer go out in one write.
     private func flushFrames() {
         flushQueued = false
         let e = epoch
+        var frames: [NodeID: [PeerFrame]] = [:]
         for (peer, chains) in outUpdates {
-            for (chain, updates) in chains { peers.send(.updates(epoch: e, chain: chain, updates), to: peer) }
+            for (chain, updates) in chains { frames[peer, default: []].append(.updates(epoch: e, chain: chain, updates)) }
         }
         for (peer, chains) in outAcks {
-            for (chain, seq) in chains { peers.send(.ack(epoch: e, chain: chain, seq: seq), to: peer) }
+            for (chain, seq) in chains { frames[peer, default: []].append(.ack(epoch: e, chain: chain, seq: seq)) }
         }
+        for (peer, fs) in frames { peers.send(fs, to: peer) }
         outUpdates.removeAll(keepingCapacity: true)
         outAcks.removeAll(keepingCapacity: true)
     }

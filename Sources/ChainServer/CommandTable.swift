@@ -79,6 +79,8 @@ enum CommandID: CaseIterable {
 enum Wrapper {
     static let forward = Array("cs.fwd".utf8)
     static let request = Array("cs.req".utf8)
+    /// Like `cs.req`, for a retry: the head first looks for the recorded result.
+    static let retry = Array("cs.retry".utf8)
 
     static func matches(_ arg: [UInt8], _ name: [UInt8]) -> Bool {
         guard arg.count == name.count else { return false }

@@ -30,29 +30,30 @@ final class DataView {
     var hasPending: Bool { !batch.isEmpty }
     var hasUnpersisted: Bool { currentSeq > persistedSeq }
 
-    func get(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
+    /// `cached: false` for keys read rarely (metadata): they neither fill nor pollute the cache.
+    func get(_ key: [UInt8], cached: Bool = true) throws(StoreError) -> [UInt8]? {
         let k = ByteKey(key)
         // Unpersisted updates first: the cache may have evicted one the store does not have yet.
         if let p = pending[k] { return p }
         for f in inFlight.reversed() { if let v = f.updates[k] { return v } }
-        if let c = cache.lookup(k) { return c }
+        if cached, let c = cache.lookup(k) { return c }
         let v = try store.get(key)
-        cache.store(k, v)
+        if cached { cache.store(k, v) }
         return v
     }
 
-    func put(_ key: [UInt8], _ value: [UInt8]) {
+    func put(_ key: [UInt8], _ value: [UInt8], cached: Bool = true) {
         let k = ByteKey(key)
         pending[k] = .some(value)
-        cache.store(k, value)
+        if cached { cache.store(k, value) } else { cache.remove(k) }
         batch.put(key, value)
         currentSeq += 1
     }
 
-    func delete(_ key: [UInt8]) {
+    func delete(_ key: [UInt8], cached: Bool = true) {
         let k = ByteKey(key)
         pending[k] = .some(nil)
-        cache.store(k, nil)
+        if cached { cache.store(k, nil) } else { cache.remove(k) }
         batch.delete(key)
         currentSeq += 1
     }

@@ -57,13 +57,13 @@ final class PeerLinks {
         for p in wanted where me < p { dialIfNeeded(p) }
     }
 
-    func send(_ frame: PeerFrame, to peer: NodeID) {
+    func send(_ frames: [PeerFrame], to peer: NodeID) {
         if let link = ready[peer] {
-            link.send(frame)
+            link.send(frames)
             return
         }
         var q = queued[peer, default: []]
-        q.append(frame)
+        q.append(contentsOf: frames)
         if q.count > Self.maxQueuedFrames { q.removeFirst(q.count - Self.maxQueuedFrames) }
         queued[peer] = q
         if me < peer { dialIfNeeded(peer) }
@@ -95,7 +95,7 @@ final class PeerLinks {
         if let old = ready[peer], old !== link { old.close(reason: "replaced by a newer connection") }
         ready[peer] = link
         node.server.metrics.peerLinksUp.increment()
-        for f in queued.removeValue(forKey: peer) ?? [] { link.send(f) }
+        if let q = queued.removeValue(forKey: peer) { link.send(q) }
         node.linkUp(peer)
     }
 
@@ -164,9 +164,12 @@ final class PeerLink {
         }
     }
 
-    func send(_ frame: PeerFrame) {
-        guard case .ready = state else { return }
-        write(frame)
+    /// Sends frames in one write (authenticated links only).
+    func send(_ frames: [PeerFrame]) {
+        guard case .ready = state, !frames.isEmpty else { return }
+        var w = ByteWriter(capacity: 512)
+        for f in frames { f.encode(into: &w) }
+        conn.write(w.bytes)
     }
 
     func close(reason: String) {

@@ -104,6 +104,7 @@ public final class Server {
         commandsTotal += 1
         var args = cmd.args
         var tag: RequestTag?
+        var retry = false
         var forwarded = false
         // Internal wrappers: `CS.FWD cmd…` marks a request another node forwarded (never forwarded
         // again); `CS.REQ client request cmd…` tags a write for idempotent retries.
@@ -111,10 +112,11 @@ public final class Server {
             forwarded = true
             args.removeFirst()
         }
-        if !args.isEmpty && Wrapper.matches(args[0], Wrapper.request) {
+        if !args.isEmpty && (Wrapper.matches(args[0], Wrapper.request) || Wrapper.matches(args[0], Wrapper.retry)) {
+            retry = Wrapper.matches(args[0], Wrapper.retry)
             guard args.count >= 4, let c = UInt64(String(decoding: args[1], as: UTF8.self)),
                   let r = UInt64(String(decoding: args[2], as: UTF8.self)) else {
-                out.error("ERR CS.REQ needs a numeric client id, a numeric request id and a command")
+                out.error("ERR CS.REQ and CS.RETRY need a numeric client id, a numeric request id and a command")
                 return nil
             }
             tag = RequestTag(client: c, request: r)
@@ -152,7 +154,7 @@ public final class Server {
             return nil
         }
         if let node = chainNode {
-            return node.handle(id, args, tag: tag, forwarded: forwarded, session: session, into: &out)
+            return node.handle(id, args, tag: tag, retry: retry, forwarded: forwarded, session: session, into: &out)
         }
         do {
             try StringCommands(data: direct, maxValueBytes: config.maxValueBytes).run(id, args, &out)
@@ -198,6 +200,7 @@ public final class Server {
     /// send every reply that does not wait for an update.
     private func endOfTurn() {
         endOfTurnQueued = false
+        chainNode?.beforeStoreFlush()
         if data.hasPending && data.writeError == nil {
             data.flush(to: writer)
             metrics.storeWrites.increment()

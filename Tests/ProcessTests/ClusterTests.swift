@@ -131,6 +131,20 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(try c.metric(tail, "chainstore_reads_served_total"), tailReads + 1)
     }
 
+    /// A retried tag returns the first result and applies nothing, through any node.
+    func testTaggedRetryReturnsFirstResult() throws {
+        let c = try start("idempotent")
+        let a = try c.client("n1"), b = try c.client("n3")
+        XCTAssertEqual(try a.call("CS.REQ", "77", "1", "INCR", "ctr"), .integer(1))
+        XCTAssertEqual(try b.call("CS.RETRY", "77", "1", "INCR", "ctr"), .integer(1), "same tag: the recorded result")
+        XCTAssertEqual(try a.call("GET", "ctr"), .bulk(Array("1".utf8)), "applied once")
+        XCTAssertEqual(try b.call("CS.RETRY", "77", "2", "INCR", "ctr"), .integer(2), "a retry of a request that never arrived applies")
+        XCTAssertEqual(try a.call("CS.REQ", "77", "4098", "INCR", "ctr"), .integer(3), "the ring slot of request 2 is reused")
+        XCTAssertEqual(try b.call("CS.RETRY", "77", "2", "INCR", "ctr"), .integer(4), "request 2's record was overwritten, so it applies again")
+        guard case let .error(e) = try a.call("CS.REQ", "x", "1", "SET", "k", "v") else { return XCTFail("bad tag accepted") }
+        XCTAssert(e.contains("numeric client id"), e)
+    }
+
     func testMultiKeyCommandsNeedOneChain() throws {
         let c = try start("crossslot")
         let cl = try c.client("n1")

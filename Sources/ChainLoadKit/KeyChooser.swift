@@ -1,0 +1,68 @@
+/// Picks keys from `0..<count`: uniformly, or Zipfian (YCSB's scrambled Zipfian: a few keys are
+/// hot, and which ones are scattered over the key space, not clustered at the low end).
+public struct KeyChooser: Sendable {
+    public enum Distribution: Sendable, Equatable {
+        case uniform
+        case zipfian(theta: Double)
+    }
+
+    public let count: Int
+    public let distribution: Distribution
+    private let zetan: Double
+    private let alpha: Double
+    private let eta: Double
+    private let theta: Double
+
+    public init(count: Int, distribution: Distribution) {
+        self.count = max(count, 1)
+        self.distribution = distribution
+        if case let .zipfian(t) = distribution {
+            theta = t
+            let n = Double(self.count)
+            var z = 0.0
+            for i in 1...self.count { z += 1.0 / pow(Double(i), t) }
+            zetan = z
+            let zeta2 = 1.0 + 1.0 / pow(2.0, t)
+            alpha = 1.0 / (1.0 - t)
+            eta = (1.0 - pow(2.0 / n, 1.0 - t)) / (1.0 - zeta2 / z)
+        } else {
+            theta = 0; zetan = 0; alpha = 0; eta = 0
+        }
+    }
+
+    public func next<G: RandomNumberGenerator>(using g: inout G) -> Int {
+        switch distribution {
+        case .uniform:
+            return Int.random(in: 0..<count, using: &g)
+        case .zipfian:
+            let u = Double.random(in: 0..<1, using: &g)
+            let uz = u * zetan
+            let rank: Int
+            if uz < 1.0 { rank = 0 }
+            else if uz < 1.0 + pow(0.5, theta) { rank = 1 }
+            else { rank = Int(Double(count) * pow(eta * u - eta + 1.0, alpha)) }
+            // Scramble so the hot keys are spread over the key space.
+            return Int(Self.fnv(UInt64(min(rank, count - 1))) % UInt64(count))
+        }
+    }
+
+    static func fnv(_ v: UInt64) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var x = v
+        for _ in 0..<8 {
+            h = (h ^ (x & 0xff)) &* 0x100_0000_01b3
+            x >>= 8
+        }
+        return h
+    }
+
+    /// The key's name on the wire (fixed width, like YCSB's `user…` keys).
+    public static func name(_ i: Int) -> [UInt8] {
+        let digits = String(i)
+        return Array(("key:" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits).utf8)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

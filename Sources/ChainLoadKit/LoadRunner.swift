@@ -1,0 +1,163 @@
+import Foundation
+import Histogram
+import Synchronization
+
+/// Runs a closed-loop load: `clients` threads, each with its own connection(s), each sending
+/// `pipeline` operations at a time and waiting for their replies. Latency is measured per
+/// operation from the moment its batch was sent. Operations completing during the warm-up are
+/// not counted. Every loop is bounded by the duration (and by `maxOps` when given).
+public final class LoadRunner: Sendable {
+    public struct Options: Sendable {
+        public var clients = 50
+        public var pipeline = 1
+        public var keys = 100_000
+        public var valueBytes = 100
+        public var distribution: KeyChooser.Distribution = .uniform
+        public var duration: Double = 10
+        public var warmup: Double = 1
+        public var maxOps: Int?
+        public var seed: UInt64?
+        public init() {}
+    }
+
+    private struct Totals {
+        var hist: [Operation: Histogram<UInt64>] = [:]
+        var errors: [Operation: [String: UInt64]] = [:]
+        var measuredOps: UInt64 = 0
+        var liveOps: UInt64 = 0
+        var liveErrors: UInt64 = 0
+    }
+
+    public let options: Options
+    public let workload: Workload
+    private let totals = Mutex(Totals())
+    private let stopFlag = Mutex(false)
+
+    public init(options: Options, workload: Workload) {
+        self.options = options
+        self.workload = workload
+    }
+
+    /// Asks every client to stop after its current batch (Ctrl-C).
+    public func stop() { stopFlag.withLock { $0 = true } }
+
+    /// Runs the load; `makeTarget` is called once per client thread; `progress` is called about
+    /// once a second with (elapsed s, ops/s in the last second, errors so far).
+    public func run(makeTarget: @escaping @Sendable () throws -> any LoadTarget,
+                    progress: @escaping @Sendable (Double, Double, UInt64) -> Void) throws -> (Report.Parameters) -> Report {
+        let start = Date()
+        let measureFrom = start.addingTimeInterval(options.warmup)
+        let end = measureFrom.addingTimeInterval(options.duration)
+        let group = DispatchGroup()
+        let setupErrors = Mutex<[String]>([])
+        let opsPerClient = options.maxOps.map { max(1, $0 / options.clients) }
+        for c in 0..<options.clients {
+            group.enter()
+            let t = Thread { [self] in
+                defer { group.leave() }
+                let target: any LoadTarget
+                do { target = try makeTarget() } catch {
+                    setupErrors.withLock { $0.append("\(error)") }
+                    return
+                }
+                clientLoop(client: c, target: target, measureFrom: measureFrom, end: end, opLimit: opsPerClient)
+            }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+        var last: UInt64 = 0
+        var lastTime = Date()
+        while group.wait(timeout: .now() + 1) == .timedOut {
+            let (ops, errs) = totals.withLock { ($0.liveOps, $0.liveErrors) }
+            let now = Date()
+            progress(now.timeIntervalSince(start), Double(ops - last) / now.timeIntervalSince(lastTime), errs)
+            last = ops
+            lastTime = now
+        }
+        if let first = setupErrors.withLock({ $0.first }), setupErrors.withLock({ $0.count }) == options.clients {
+            throw LoadError(message: "no client could connect: \(first)")
+        }
+        let measured = min(Date(), end).timeIntervalSince(measureFrom)
+        let t = totals.withLock { $0 }
+        return { params in
+            var ops: [String: Report.OpStats] = [:]
+            var total: UInt64 = 0
+            var errors: UInt64 = 0
+            for op in Operation.allCases {
+                guard let h = t.hist[op] else { continue }
+                let e = t.errors[op] ?? [:]
+                ops[op.rawValue] = Report.stats(h, errors: e, seconds: measured)
+                total += h.totalCount
+                errors += e.values.reduce(0, +)
+            }
+            return Report(parameters: params, elapsed_s: measured, ops_per_s: measured > 0 ? Double(total) / measured : 0,
+                          total_ops: total, total_errors: errors, operations: ops)
+        }
+    }
+
+    public struct LoadError: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    private func clientLoop(client: Int, target: any LoadTarget, measureFrom: Date, end: Date, opLimit: Int?) {
+        var rng = SeededGenerator(seed: (options.seed ?? UInt64.random(in: 0...UInt64.max)) &+ UInt64(client) &* 0x9E37_79B9)
+        let chooser = KeyChooser(count: options.keys, distribution: options.distribution)
+        let value = [UInt8](repeating: UInt8(ascii: "x"), count: options.valueBytes)
+        var hist: [Operation: Histogram<UInt64>] = [:]
+        var errors: [Operation: [String: UInt64]] = [:]
+        var done = 0
+        var sinceFlush: UInt64 = 0
+        var errSinceFlush: UInt64 = 0
+        while !stopFlag.withLock({ $0 }) {
+            if let opLimit, done >= opLimit { break }
+            let now = Date()
+            if now >= end { break }
+            let batch = (0..<options.pipeline).map { _ in
+                (workload.operation(for: Int.random(in: 0..<100, using: &rng)), KeyChooser.name(chooser.next(using: &rng)))
+            }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let results = target.performBatch(batch, value: value)
+            let micros = (DispatchTime.now().uptimeNanoseconds - t0) / 1000
+            done += batch.count
+            sinceFlush += UInt64(batch.count)
+            let measuring = now >= measureFrom
+            for (i, (op, _)) in batch.enumerated() {
+                if let e = results[i] {
+                    errSinceFlush += 1
+                    if measuring { errors[op, default: [:]][e, default: 0] += 1 }
+                } else if measuring {
+                    _ = hist[op, default: Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)].record(max(micros, 1))
+                }
+            }
+            if sinceFlush >= 64 {
+                let (n, e) = (sinceFlush, errSinceFlush)
+                totals.withLock { $0.liveOps += n; $0.liveErrors += e }
+                sinceFlush = 0
+                errSinceFlush = 0
+            }
+        }
+        let (n, e) = (sinceFlush, errSinceFlush)
+        totals.withLock { t in
+            t.liveOps += n
+            t.liveErrors += e
+            for (op, h) in hist {
+                if t.hist[op] == nil { t.hist[op] = h } else { t.hist[op]!.add(h) }
+            }
+            for (op, es) in errors { for (k, v) in es { t.errors[op, default: [:]][k, default: 0] += v } }
+        }
+    }
+}
+
+/// SplitMix64: seedable, so a run's key sequence can be repeated.
+public struct SeededGenerator: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

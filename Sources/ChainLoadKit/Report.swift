@@ -1,0 +1,75 @@
+import Foundation
+import Histogram
+
+/// The results of a run: the parameters and, per operation, counts, errors and latency
+/// percentiles. This is also the `--json` schema.
+public struct Report: Codable, Sendable {
+    public struct Parameters: Codable, Sendable {
+        public var target: String
+        public var workload: String
+        public var clients: Int
+        public var pipeline: Int
+        public var keys: Int
+        public var value_bytes: Int
+        public var distribution: String
+        public var duration_s: Double
+        public var warmup_s: Double
+        public var wait_replicas: Int
+
+        public init(target: String, workload: String, clients: Int, pipeline: Int, keys: Int, value_bytes: Int,
+                    distribution: String, duration_s: Double, warmup_s: Double, wait_replicas: Int) {
+            self.target = target
+            self.workload = workload
+            self.clients = clients
+            self.pipeline = pipeline
+            self.keys = keys
+            self.value_bytes = value_bytes
+            self.distribution = distribution
+            self.duration_s = duration_s
+            self.warmup_s = warmup_s
+            self.wait_replicas = wait_replicas
+        }
+    }
+
+    public struct OpStats: Codable, Sendable {
+        public var ops: UInt64
+        public var errors: [String: UInt64]
+        public var ops_per_s: Double
+        public var p50_ms: Double
+        public var p90_ms: Double
+        public var p99_ms: Double
+        public var p999_ms: Double
+        public var max_ms: Double
+        public var mean_ms: Double
+    }
+
+    public var parameters: Parameters
+    /// Measured seconds (after the warm-up).
+    public var elapsed_s: Double
+    public var ops_per_s: Double
+    public var total_ops: UInt64
+    public var total_errors: UInt64
+    public var operations: [String: OpStats]
+
+    static func stats(_ h: Histogram<UInt64>, errors: [String: UInt64], seconds: Double) -> OpStats {
+        let ms = { (v: UInt64) in Double(v) / 1000.0 }
+        return OpStats(ops: h.totalCount, errors: errors, ops_per_s: seconds > 0 ? Double(h.totalCount) / seconds : 0,
+                       p50_ms: ms(h.valueAtPercentile(50)), p90_ms: ms(h.valueAtPercentile(90)),
+                       p99_ms: ms(h.valueAtPercentile(99)), p999_ms: ms(h.valueAtPercentile(99.9)),
+                       max_ms: ms(h.maxRecorded), mean_ms: h.mean / 1000.0)
+    }
+
+    /// The human-readable table.
+    public var table: String {
+        var lines = ["\(parameters.target)  workload \(parameters.workload)  clients \(parameters.clients)  pipeline \(parameters.pipeline)  keys \(parameters.keys)  value \(parameters.value_bytes) B",
+                     String(format: "%.1f s measured: %.0f ops/s, %llu ops, %llu errors", elapsed_s, ops_per_s, total_ops, total_errors),
+                     "",
+                     "op     ops/s      p50 ms   p90 ms   p99 ms   p99.9 ms  max ms    errors"]
+        for (name, s) in operations.sorted(by: { $0.key < $1.key }) {
+            let errs = s.errors.isEmpty ? "0" : s.errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+            lines.append(name.padding(toLength: 7, withPad: " ", startingAt: 0)
+                + String(format: "%-10.0f %-8.3f %-8.3f %-8.3f %-9.3f %-9.3f ", s.ops_per_s, s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms) + errs)
+        }
+        return lines.joined(separator: "\n")
+    }
+}

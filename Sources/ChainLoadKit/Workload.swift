@@ -1,0 +1,62 @@
+/// What a load generator sends: a mix of operations over a key space.
+public enum Operation: String, Sendable, CaseIterable, Codable {
+    case get, set
+}
+
+public struct Workload: Sendable, Equatable {
+    /// Percent of each operation; sums to 100.
+    public var mix: [Operation: Int]
+    public var name: String
+
+    public init(mix: [Operation: Int], name: String) {
+        self.mix = mix
+        self.name = name
+    }
+
+    public enum ParseError: Error, CustomStringConvertible, Equatable {
+        case unknownWorkload(String)
+        case badMix(String)
+        public var description: String {
+            switch self {
+            case let .unknownWorkload(w): return "unknown workload '\(w)': use a (50/50), b (95/5), c (reads), w (writes) or --mix"
+            case let .badMix(m): return "bad --mix '\(m)': write it as get=90,set=10 (percentages adding up to 100)"
+            }
+        }
+    }
+
+    /// YCSB's core workloads A (50% reads, 50% updates), B (95/5), C (read only), plus `w`
+    /// (write only).
+    public static func named(_ name: String) throws(ParseError) -> Workload {
+        switch name.lowercased() {
+        case "a": return Workload(mix: [.get: 50, .set: 50], name: "a")
+        case "b": return Workload(mix: [.get: 95, .set: 5], name: "b")
+        case "c": return Workload(mix: [.get: 100], name: "c")
+        case "w": return Workload(mix: [.set: 100], name: "w")
+        default: throw .unknownWorkload(name)
+        }
+    }
+
+    /// `get=90,set=10`
+    public static func parseMix(_ text: String) throws(ParseError) -> Workload {
+        var mix: [Operation: Int] = [:]
+        for part in text.split(separator: ",") {
+            let kv = part.split(separator: "=")
+            guard kv.count == 2, let op = Operation(rawValue: String(kv[0]).lowercased()), let pct = Int(kv[1]), pct >= 0 else {
+                throw .badMix(text)
+            }
+            mix[op, default: 0] += pct
+        }
+        guard mix.values.reduce(0, +) == 100 else { throw .badMix(text) }
+        return Workload(mix: mix, name: "mix(\(text))")
+    }
+
+    /// The operation for a uniform draw in 0..<100.
+    public func operation(for draw: Int) -> Operation {
+        var acc = 0
+        for op in Operation.allCases {
+            acc += mix[op] ?? 0
+            if draw < acc { return op }
+        }
+        return .get
+    }
+}

@@ -1,0 +1,128 @@
+import ArgumentParser
+import ChainClient
+import ChainLoadKit
+import Foundation
+
+@main
+struct ChainLoad: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chainload",
+        abstract: "Load generator for chainstore (smart client) and any RESP server.",
+        discussion: """
+        Targets: --master HOST:PORT (a chainstore cluster, routed by the smart client) or --resp HOST:PORT \
+        (any RESP server; --resp-read sends reads elsewhere; --wait-replicas N follows each SET with WAIT N 0).
+        """)
+
+    @Option(help: "chainstore master (HOST:PORT); default $CHAIN_MASTER.") var master: String?
+    @Option(help: "A RESP endpoint (HOST:PORT) instead of a cluster.") var resp: String?
+    @Option(name: .customLong("resp-read"), help: "Send reads to this RESP endpoint (e.g. a Redis replica).") var respRead: String?
+    @Option(name: .customLong("wait-replicas"), help: "With --resp: follow every SET with WAIT N 0.") var waitReplicas: Int = 0
+    @Option(help: "a (50/50), b (95/5 reads/writes), c (read only), w (write only).") var workload: String = "b"
+    @Option(help: "A custom mix instead of --workload, e.g. get=90,set=10.") var mix: String?
+    @Option(help: "Measured seconds.") var duration: Double = 10
+    @Option(help: "Seconds of load before measuring.") var warmup: Double = 1
+    @Option(help: "Stop after about this many operations.") var ops: Int?
+    @Option(help: "Concurrent clients (one connection each).") var clients: Int = 50
+    @Option(help: "Operations in flight per client (RESP targets).") var pipeline: Int = 1
+    @Option(help: "Key space size.") var keys: Int = 100_000
+    @Option(name: .customLong("value-bytes"), help: "Value size.") var valueBytes: Int = 100
+    @Option(help: "uniform or zipfian[:THETA] (default theta 0.99).") var distribution: String = "uniform"
+    @Flag(help: "Write every key once before the measured run (not counted).") var preload = false
+    @Option(help: "Seed for key choices (runs with the same seed send the same keys).") var seed: UInt64?
+    @Option(help: "Write the report as JSON to this file.") var json: String?
+
+    func validate() throws {
+        guard (master != nil || ProcessInfo.processInfo.environment["CHAIN_MASTER"] != nil) != (resp != nil) || resp != nil else {
+            throw ValidationError("give --master HOST:PORT (or $CHAIN_MASTER) or --resp HOST:PORT")
+        }
+        if master != nil && resp != nil { throw ValidationError("--master and --resp exclude each other") }
+        for (n, v) in [("--clients", clients), ("--pipeline", pipeline), ("--keys", keys)] where v < 1 { throw ValidationError("\(n) must be at least 1") }
+        guard valueBytes >= 0, duration > 0, warmup >= 0 else { throw ValidationError("--value-bytes, --duration and --warmup must not be negative") }
+        if resp == nil && (pipeline > 1 || waitReplicas > 0) {
+            throw ValidationError("--pipeline and --wait-replicas apply to --resp targets only (the smart client sends one request at a time)")
+        }
+        if let r = resp, HostPort(r) == nil { throw ValidationError("--resp: invalid address '\(r)'") }
+        if let r = respRead, HostPort(r) == nil { throw ValidationError("--resp-read: invalid address '\(r)'") }
+        _ = try parsedWorkload()
+        _ = try parsedDistribution()
+    }
+
+    func parsedWorkload() throws -> Workload {
+        do { return try mix.map(Workload.parseMix) ?? Workload.named(workload) } catch { throw ValidationError("\(error)") }
+    }
+
+    func parsedDistribution() throws -> KeyChooser.Distribution {
+        if distribution == "uniform" { return .uniform }
+        if distribution.hasPrefix("zipfian") {
+            let parts = distribution.split(separator: ":")
+            let theta = parts.count > 1 ? Double(parts[1]) : 0.99
+            guard let theta, theta > 0, theta < 1 else { throw ValidationError("zipfian theta must be between 0 and 1") }
+            return .zipfian(theta: theta)
+        }
+        throw ValidationError("--distribution must be uniform or zipfian[:THETA]")
+    }
+
+    func run() throws {
+        let wl = try parsedWorkload()
+        var o = LoadRunner.Options()
+        o.clients = clients; o.pipeline = pipeline; o.keys = keys; o.valueBytes = valueBytes
+        o.distribution = try parsedDistribution(); o.duration = duration; o.warmup = warmup; o.maxOps = ops; o.seed = seed
+        let masterAddr = master ?? ProcessInfo.processInfo.environment["CHAIN_MASTER"]
+        let respAddr = resp.flatMap(HostPort.init)
+        let readAddr = respRead.flatMap(HostPort.init)
+        let wait = waitReplicas
+        let make: @Sendable () throws -> any LoadTarget = {
+            if let respAddr { return try RESPTarget(write: respAddr, read: readAddr, waitReplicas: wait) }
+            return try ClusterTarget(master: masterAddr!)
+        }
+        let targetName = respAddr.map { "resp \($0)" + (readAddr.map { " (reads \($0))" } ?? "") + (wait > 0 ? " WAIT \(wait)" : "") }
+            ?? "chainstore \(masterAddr!)"
+        if preload {
+            var p = o
+            p.duration = 3600; p.warmup = 0; p.maxOps = keys; p.pipeline = resp != nil ? 32 : 1
+            FileHandle.standardError.write(Data("preloading \(keys) keys…\n".utf8))
+            _ = try PreloadRunner.run(options: p, make: make)
+        }
+        let runner = LoadRunner(options: o, workload: wl)
+        let tty = isatty(2) != 0
+        let finish = try runner.run(makeTarget: make) { elapsed, rate, errs in
+            let line = String(format: "%5.0fs  %8.0f ops/s  errors %llu", elapsed, rate, errs)
+            FileHandle.standardError.write(Data((tty ? "\r" + line : line + "\n").utf8))
+        }
+        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+        let report = finish(Report.Parameters(
+            target: targetName, workload: wl.name, clients: clients, pipeline: pipeline, keys: keys, value_bytes: valueBytes,
+            distribution: distribution, duration_s: duration, warmup_s: warmup, wait_replicas: waitReplicas))
+        print(report.table)
+        if let json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try e.encode(report).write(to: URL(fileURLWithPath: json))
+        }
+    }
+}
+
+/// Writes every key once (sequentially per client over disjoint ranges).
+enum PreloadRunner {
+    static func run(options: LoadRunner.Options, make: @escaping @Sendable () throws -> any LoadTarget) throws -> Int {
+        let group = DispatchGroup()
+        let per = (options.keys + options.clients - 1) / options.clients
+        for c in 0..<options.clients {
+            group.enter()
+            Thread.detachNewThread {
+                defer { group.leave() }
+                guard let t = try? make() else { return }
+                let value = [UInt8](repeating: UInt8(ascii: "x"), count: options.valueBytes)
+                var k = c * per
+                let end = min(options.keys, (c + 1) * per)
+                while k < end {
+                    let n = min(options.pipeline, end - k)
+                    _ = t.performBatch((k..<(k + n)).map { (.set, KeyChooser.name($0)) }, value: value)
+                    k += n
+                }
+            }
+        }
+        group.wait()
+        return options.keys
+    }
+}

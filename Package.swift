@@ -62,7 +62,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .target(name: "ChainLoadKit", dependencies: [
-            "ChainClient", "RESP",
+            "ChainClient", "ChainCore", "RESP",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], swiftSettings: strict),
         .executableTarget(name: "chainload", dependencies: [
@@ -74,7 +74,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
-        .testTarget(name: "RESPTests", dependencies: ["RESP"], swiftSettings: strict),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "ChainCore"], swiftSettings: strict),
         .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore"], swiftSettings: strict),
         .testTarget(name: "ChainWireTests", dependencies: ["ChainWire", "ChainCore", "ChainSecurity"], swiftSettings: strict),
         .testTarget(name: "ChainLoadTests", dependencies: ["ChainLoadKit"], swiftSettings: strict),

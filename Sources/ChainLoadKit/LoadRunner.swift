@@ -1,3 +1,4 @@
+import ChainCore
 import Foundation
 import Histogram
 import Synchronization
@@ -149,15 +150,5 @@ public final class LoadRunner: Sendable {
     }
 }
 
-/// SplitMix64: seedable, so a run's key sequence can be repeated.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// Seedable generator: a run's key sequence can be repeated.
+public typealias SeededGenerator = SeededRandom

@@ -133,14 +133,7 @@ public final class HTTPServer {
             self.http = nil
             throw .call("HTTP listen on \(address)", errno: e)
         }
-        let fd = evhttp_bound_socket_get_fd(bound)
-        var sin = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        withUnsafeMutablePointer(to: &sin) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                if getsockname(fd, sa, &len) == 0, let b = SocketAddress.from(UnsafePointer(sa)) { self.address = b }
-            }
-        }
+        if let b = SocketAddress.local(of: evhttp_bound_socket_get_fd(bound)) { self.address = b }
         loop.retain(self)
     }
 

@@ -39,6 +39,17 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The local address a socket is bound to.
+    static func local(of fd: Int32) -> SocketAddress? {
+        var sin = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        return withUnsafeMutablePointer(to: &sin) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                getsockname(fd, sa, &len) == 0 ? from(UnsafePointer(sa)) : nil
+            }
+        }
+    }
+
     static func from(_ sa: UnsafePointer<sockaddr>?) -> SocketAddress? {
         guard let sa, Int32(sa.pointee.sa_family) == AF_INET else { return nil }
         return sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in

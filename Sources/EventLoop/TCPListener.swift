@@ -29,16 +29,7 @@ public final class TCPListener {
         listener = l
         // Accept errors (EMFILE and friends) must not stop the listener; they are transient.
         evconnlistener_set_error_cb(l, { _, _ in })
-        var sin = sockaddr_in()
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let fd = evconnlistener_get_fd(l)
-        withUnsafeMutablePointer(to: &sin) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-                if getsockname(fd, sa, &len) == 0, let bound = SocketAddress.from(UnsafePointer(sa)) {
-                    self.address = bound
-                }
-            }
-        }
+        if let bound = SocketAddress.local(of: evconnlistener_get_fd(l)) { self.address = bound }
         loop.retain(self)
     }
 

@@ -88,16 +88,7 @@ public struct RESPWriter: Sendable {
 
     /// Text meant for humans (INFO): verbatim `txt` in RESP3, a bulk string in RESP2.
     public mutating func verbatim(_ text: String) {
-        if version >= 3 {
-            let body = Array(("txt:" + text).utf8)
-            bytes.append(UInt8(ascii: "="))
-            decimal(Int64(body.count))
-            crlf()
-            bytes.append(contentsOf: body)
-            crlf()
-        } else {
-            bulk(text)
-        }
+        value(.verbatim(format: "txt", text: Array(text.utf8)))
     }
 
     /// Any value, in this writer's version (RESP3-only types are downgraded for RESP2).

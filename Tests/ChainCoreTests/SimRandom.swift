@@ -1,16 +1,7 @@
-/// Deterministic generator: a failing simulation is replayed from its printed seed.
-struct SimRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
+import ChainCore
+
+/// Simulations draw from `SeededRandom` (ChainCore) so a failing seed replays exactly.
+typealias SimRandom = SeededRandom
 
 /// A time-ordered event queue for simulations (ties broken by insertion order).
 struct EventQueue<E> {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import RESP
+import ChainCore
 
 final class CommandParserTests: XCTestCase {
     private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
@@ -60,7 +61,7 @@ final class CommandParserTests: XCTestCase {
         XCTAssertEqual(try parseAll(w.bytes), expected)
         XCTAssertEqual(try parseAll(w.bytes, chunks: [1]), expected)
         for seed in 0..<20 {
-            var g = SplitMix(seed: UInt64(seed))
+            var g = SeededRandom(seed: UInt64(seed))
             let chunks = (0..<50).map { _ in Int(g.next() % 97) + 1 }
             XCTAssertEqual(try parseAll(w.bytes, chunks: chunks), expected, "seed \(seed)")
         }
@@ -126,15 +127,3 @@ final class CommandParserTests: XCTestCase {
     }
 }
 
-/// Deterministic generator so a failing split pattern can be replayed from its seed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -144,13 +144,24 @@ public struct ChainReplica: Sendable {
         return advance()
     }
 
+    /// A client retried a write that this member already applied (as update `seq`): answer it
+    /// once that update commits — at once if it has.
+    public mutating func onClientWait(seq: UInt64, token: UInt64) throws(Rejection) -> [Action] {
+        guard isHead else { throw .notHead }
+        if seq <= reported { return [.committed(token: token, seq: seq)] }
+        let i = waiting.firstIndex { $0.seq > seq } ?? waiting.count
+        waiting.insert((seq, token), at: i)
+        return []
+    }
+
     /// A new configuration for this chain. Handles the role changes the chain protocol allows:
-    /// a new successor gets every unacknowledged update again; a member that became the tail
-    /// commits what it holds; a member that lost the head role abandons its waiting clients.
+    /// the successor gets every unacknowledged update again (it skips what it has; frames sent in
+    /// the old epoch may have been dropped, so this happens even when the successor stayed); a
+    /// member that became the tail commits what it holds; a member that lost the head role
+    /// abandons its waiting clients; the predecessor hears where this member stands.
     public mutating func onConfiguration(epoch newEpoch: Epoch, members newMembers: [NodeID]) -> [Action] {
         guard newEpoch > epoch else { return [] }
         let oldSuccessor = successor
-        let oldPredecessor = predecessor
         let wasHead = isHead
         epoch = newEpoch
         members = newMembers
@@ -160,16 +171,13 @@ public struct ChainReplica: Sendable {
             waiting.removeAll()
         }
         if let s = successor {
-            if s != oldSuccessor {
-                actions += unacked.map { .forward(to: s, epoch: epoch, $0) }
-            }
+            actions += unacked.map { .forward(to: s, epoch: epoch, $0) }
         } else {
             unacked.removeAll()
         }
-        // The successor's acks were for the old configuration; a new one re-acknowledges.
+        // A new successor acknowledges afresh; with none, this member is the commit point.
         if successor != oldSuccessor { downstreamAck = successor == nil ? applied : min(downstreamAck, applied) }
-        // A new predecessor learns where this member stands.
-        return actions + advance(reannounce: predecessor != oldPredecessor)
+        return actions + advance(reannounce: true)
     }
 
     private mutating func advance(reannounce: Bool = false) -> [Action] {

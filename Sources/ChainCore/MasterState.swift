@@ -10,6 +10,9 @@ public struct MasterState: Codable, Sendable, Equatable {
     public var nodes: [NodeInfo]
     /// The current configuration; nil until the table is formed.
     public var config: Configuration?
+    /// Nodes declared failed and spliced out of their chains (they stay registered, and may
+    /// come back as spares).
+    public var failed: [NodeID]?
 
     public init(replication: Int, chains: Int?, initialNodes: Int) {
         self.replication = replication
@@ -76,6 +79,38 @@ public struct MasterState: Codable, Sendable, Equatable {
         }
         config = Configuration(epoch: 1, replication: replication, nodes: members, chains: table)
         return .reconfigured(1)
+    }
+
+    /// Splices failed nodes out of their chains. One membership step per chain per epoch: a chain
+    /// loses at most one member here (a second failed member goes in the next call), and a
+    /// chain's last member is never removed — it may hold the only copy of the chain's data.
+    /// Returns the new epoch, or nil when nothing changed.
+    public mutating func spliceOut(_ dead: Set<NodeID>) -> Epoch? {
+        guard var c = config, !dead.isEmpty else { return nil }
+        var changed = false
+        var removed: Set<NodeID> = []
+        for i in c.chains.indices {
+            let members = c.chains[i].members
+            guard members.count > 1, let victim = members.first(where: { dead.contains($0) }) else { continue }
+            c.chains[i].members.removeAll { $0 == victim }
+            removed.insert(victim)
+            changed = true
+        }
+        var f = Set(failed ?? [])
+        for d in dead where !f.contains(d) { f.insert(d); changed = true }
+        failed = f.sorted()
+        guard changed else { return nil }
+        if !removed.isEmpty {
+            c.epoch += 1
+            config = c
+            return c.epoch
+        }
+        return nil
+    }
+
+    /// Nodes that are members of at least one chain.
+    public var members: Set<NodeID> {
+        Set(config?.chains.flatMap(\.members) ?? [])
     }
 
     public static func isValidID(_ id: String) -> Bool {

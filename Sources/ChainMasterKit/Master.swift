@@ -64,6 +64,7 @@ public final class Master {
         }
         // Long polls are answered with 204 when they time out; sweep them periodically.
         Timer(loop: loop, afterMs: 1000, repeating: true) { [unowned self] in expireWatchers() }
+        Timer(loop: loop, afterMs: config.heartbeatMs, repeating: true) { [unowned self] in detectFailures() }
         logger.info("chainmaster listening", metadata: ["http": "\(http!.address)", "epoch": "\(state.epoch)"])
     }
 
@@ -156,6 +157,26 @@ public final class Master {
         respondJSON(req, body)
     }
 
+    // MARK: failure detection
+
+    /// A member not heard from for the lease time has failed: splice it out of its chains. After
+    /// a (re)start the master waits out one lease first, so that nodes that were fine while it
+    /// was away have had the chance to heartbeat. Because a node's own lease starts when it sends
+    /// a heartbeat, it has stopped serving before the master's deadline passes: no two nodes
+    /// serve as tail of a chain at once.
+    private func detectFailures() {
+        let now = Self.nowMs()
+        guard now - startedAt >= UInt64(config.leaseMs), state.config != nil, savedVersion == durableVersion else { return }
+        let dead = state.members.filter { id in
+            guard let last = lastHeartbeat[id] else { return true }
+            return now - last > UInt64(config.leaseMs)
+        }
+        guard !dead.isEmpty, let epoch = state.spliceOut(Set(dead)) else { return }
+        metrics.failuresDetected.increment(by: Int64(dead.count))
+        logger.warning("nodes failed; splicing them out", metadata: ["nodes": "\(dead.sorted())", "epoch": "\(epoch)"])
+        persist {}
+    }
+
     // MARK: config watch
 
     func watch(after: Epoch, _ req: HTTPRequest) {
@@ -202,12 +223,14 @@ public final class Master {
         var problems: [String] = []
         let nodes: [MasterAPI.Status.Node] = state.nodes.sorted { $0.id < $1.id }.map { n in
             let age = lastHeartbeat[n.id].map { Int(now - $0) }
-            let st: String
+            var st: String
             if let age { st = age <= config.leaseMs ? "up" : "down" } else { st = "unknown" }
-            if st != "up" { problems.append("node \(n.id) is \(st)") }
+            if st != "up" && (state.failed ?? []).contains(n.id) { st = "failed" }
+            else if st == "up" && state.config != nil && !state.members.contains(n.id) { st = "spare" }
+            if st != "up" && st != "spare" { problems.append("node \(n.id) is \(st)") }
             return .init(id: n.id, client: n.client, peer: n.peer, http: n.http, state: st, last_heartbeat_ms: age)
         }
-        let up = Set(nodes.filter { $0.state == "up" }.map(\.id))
+        let up = Set(nodes.filter { $0.state == "up" || $0.state == "spare" }.map(\.id))
         var chains: [MasterAPI.Status.Chain] = []
         if let c = publishedConfig {
             for ch in c.chains {

@@ -9,6 +9,7 @@ final class MasterMetrics {
     let registrations: Counter
     let heartbeats: Counter
     let stateSaveFailures: Counter
+    let failuresDetected: Counter
 
     private static func d(_ n: String, _ u: String, _ h: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "chainmaster", metricName: n, unitName: u, helpText: h)
@@ -22,6 +23,7 @@ final class MasterMetrics {
         registrations = registry.makeCounter(descriptor: Self.d("registrations", "total", "Node registrations"))
         heartbeats = registry.makeCounter(descriptor: Self.d("heartbeats", "total", "Node heartbeats"))
         stateSaveFailures = registry.makeCounter(descriptor: Self.d("state_save_failures", "total", "Failed writes of the state file"))
+        failuresDetected = registry.makeCounter(descriptor: Self.d("node_failures", "total", "Nodes declared failed (silent for the lease time)"))
     }
 
     func render() -> [UInt8] {

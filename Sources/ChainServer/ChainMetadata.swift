@@ -18,14 +18,15 @@ enum ChainMetadata {
 
     static let requestWindow: UInt64 = 4096
 
-    static func encodeRecord(_ request: UInt64, _ reply: [UInt8]) -> [UInt8] {
-        encodeSeq(request) + reply
+    /// A record: the request id, the update's sequence in the chain, the reply.
+    static func encodeRecord(_ request: UInt64, seq: UInt64, _ reply: [UInt8]) -> [UInt8] {
+        encodeSeq(request) + encodeSeq(seq) + reply
     }
 
-    /// The reply recorded for exactly `request`, nil if the slot holds another request.
-    static func decodeRecord(_ b: [UInt8]?, request: UInt64) -> [UInt8]? {
-        guard let b, b.count >= 8, decodeSeq(Array(b[0..<8])) == request else { return nil }
-        return Array(b[8...])
+    /// The update and reply recorded for exactly `request`, nil if the slot holds another request.
+    static func decodeRecord(_ b: [UInt8]?, request: UInt64) -> (seq: UInt64, reply: [UInt8])? {
+        guard let b, b.count >= 16, decodeSeq(Array(b[0..<8])) == request else { return nil }
+        return (decodeSeq(Array(b[8..<16])), Array(b[16...]))
     }
 
     static func encodeSeq(_ v: UInt64) -> [UInt8] {

@@ -62,8 +62,11 @@ final class ChainNode {
                 replicas[c.id] = ChainReplica(chain: c.id, me: me, epoch: new.epoch, members: c.members, applied: applied)
             }
         }
+        // Chains this node left: answer its waiting clients (they retry elsewhere), then forget them.
         for id in replicas.keys where !(new.chains.first { $0.id == id }?.members.contains(me) ?? false) {
+            perform(id, replicas[id]!.onConfiguration(epoch: new.epoch, members: new.chains.first { $0.id == id }?.members ?? []))
             replicas.removeValue(forKey: id)
+            persistTrack.removeValue(forKey: id)
         }
         peers.configure(new, previous: old)
         forwarder.configure(new)
@@ -129,9 +132,20 @@ final class ChainNode {
         // Only a retry can have a recorded result (request ids are never reused), so first
         // attempts skip the lookup.
         if let tag, retry, let previous = recordedReply(chain: chain, tag: tag) {
+            // Applied here before: answer with the first result once that update has committed
+            // (this node may have applied it as a middle, before becoming head).
             server.metrics.retriesAnswered.increment()
-            out.bytes += previous
-            return nil
+            let token = nextToken
+            nextToken += 1
+            let slot = server.reserveSlot(for: session)
+            waitingReplies[token] = (slot, previous.reply)
+            do {
+                perform(chain, try replicas[chain]!.onClientWait(seq: previous.seq, token: token))
+            } catch {
+                waitingReplies.removeValue(forKey: token)
+                server.fillSlot(slot, bytes: Array("-TRYAGAIN chainstore: not the head of chain \(chain)\r\n".utf8))
+            }
+            return slot
         }
         let recorder = RecordingKeyspace(server.data)
         var reply = RESPWriter(version: 2)
@@ -157,7 +171,7 @@ final class ChainNode {
         return slot
     }
 
-    private func recordedReply(chain: ChainID, tag: RequestTag) -> [UInt8]? {
+    private func recordedReply(chain: ChainID, tag: RequestTag) -> (seq: UInt64, reply: [UInt8])? {
         ChainMetadata.decodeRecord(try? server.data.get(ChainMetadata.requestKey(chain, tag), cached: false), request: tag.request)
     }
 
@@ -192,7 +206,7 @@ final class ChainNode {
         }
         appliedThisTurn[chain] = u.seq
         if let tag = u.tag {
-            data.put(ChainMetadata.requestKey(chain, tag), ChainMetadata.encodeRecord(tag.request, u.reply), cached: false)
+            data.put(ChainMetadata.requestKey(chain, tag), ChainMetadata.encodeRecord(tag.request, seq: u.seq, u.reply), cached: false)
         }
         persistTrack[chain, default: []].append((data.currentSeq, u.seq))
         server.markStoreDirty()

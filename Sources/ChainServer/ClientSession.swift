@@ -26,6 +26,7 @@ final class ClientSession {
     private var parser: RESPCommandParser
     private var out = RESPWriter()
     private var held: [Held] = []
+    private var earlyFills: [UInt64: (bytes: [UInt8], tag: UInt64)] = [:]
     private var heldBytes = 0
     /// Set once the connection must end after its queued replies are sent.
     private var ending: CloseReason?
@@ -73,6 +74,7 @@ final class ClientSession {
                 }
                 commands = 0
                 held.append(Held(tag: 0, bytes: [], commands: 1, startNanos: start, slot: slot))
+                if let early = earlyFills.removeValue(forKey: slot) { fill(slot: slot, bytes: early.bytes, tag: early.tag) }
                 server.markPending(self)
             }
             if out.bytes.count + heldBytes + conn.outputBytes > server.config.maxOutputBytes {
@@ -97,9 +99,13 @@ final class ClientSession {
 
     var hasHeldReplies: Bool { !held.isEmpty }
 
-    /// Fills a deferred reply. `tag` is the update it depends on locally (0: none).
+    /// Fills a deferred reply. `tag` is the update it depends on locally (0: none). A reply may
+    /// be filled before `readable` has queued its slot (it was known at once); it waits here.
     func fill(slot: UInt64, bytes: [UInt8], tag: UInt64) {
-        guard let i = held.firstIndex(where: { $0.slot == slot }) else { return }
+        guard let i = held.firstIndex(where: { $0.slot == slot }) else {
+            earlyFills[slot] = (bytes, tag)
+            return
+        }
         var reply = bytes
         // Replies recorded by a chain are RESP2; a RESP3 connection expects its null type.
         if protocolVersion >= 3 && reply == RESPWriter.resp2Null { reply = RESPWriter.resp3Null }

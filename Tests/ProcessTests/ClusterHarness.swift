@@ -70,9 +70,10 @@ final class LocalCluster {
 
     var masterAddress: String { "127.0.0.1:\(masterPort)" }
 
-    func startMaster(replication: Int = 3, chains: Int? = nil, extra: [String] = []) throws {
+    func startMaster(replication: Int = 3, chains: Int? = nil, initialNodes: Int? = nil, extra: [String] = []) throws {
         var args = ["--listen", masterAddress, "--data-dir", dir + "/master", "--replication", "\(replication)",
                     "--heartbeat-ms", "100", "--lease-ms", "1000"]
+        if let initialNodes { args += ["--initial-nodes", "\(initialNodes)"] }
         if let chains { args += ["--chains", "\(chains)"] }
         master = Proc(name: "master", binary: Harness.binary("chainmaster"), args: args + extra, log: dir + "/master.log")
         try master.start()
@@ -99,7 +100,8 @@ final class LocalCluster {
     static func start(label: String, nodes n: Int = 3, replication: Int = 3, chains: Int? = nil,
                       durability: String = "memory") throws -> LocalCluster {
         let c = LocalCluster(label: label)
-        try c.startMaster(replication: replication, chains: chains)
+        // Every node is in the table from the start (none is left over as a spare).
+        try c.startMaster(replication: replication, chains: chains, initialNodes: max(n, replication))
         for i in 1...n { try c.startNode("n\(i)", durability: durability) }
         try c.waitHealthy()
         return c

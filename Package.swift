@@ -33,6 +33,7 @@ let package = Package(
         // Pure modules: no sockets, clocks or disks.
         .target(name: "RESP", swiftSettings: strict),
         .target(name: "ChainCore", swiftSettings: strict),
+        .target(name: "LinCheck", swiftSettings: strict),
         .target(name: "ChainWire", dependencies: ["ChainCore", "ChainSecurity"], swiftSettings: strict),
 
         // Shells and libraries.
@@ -77,12 +78,13 @@ let package = Package(
         .testTarget(name: "RESPTests", dependencies: ["RESP", "ChainCore"], swiftSettings: strict),
         .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore"], swiftSettings: strict),
         .testTarget(name: "ChainWireTests", dependencies: ["ChainWire", "ChainCore", "ChainSecurity"], swiftSettings: strict),
+        .testTarget(name: "LinCheckTests", dependencies: ["LinCheck"], swiftSettings: strict),
         .testTarget(name: "ChainLoadTests", dependencies: ["ChainLoadKit"], swiftSettings: strict),
         .testTarget(name: "StorageTests", dependencies: ["Storage"], swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "ChainClient"], swiftSettings: strict),
         .testTarget(name: "ChainServerTests", dependencies: ["ChainServer", "Storage", "RESP"], swiftSettings: strict),
         .testTarget(name: "ProcessTests", dependencies: [
-            "ChainClient", "ChainCore", "ChainWire", "ChainSecurity", "RESP", "chainserver", "chainmaster", "chainctl",
+            "ChainClient", "ChainCore", "ChainWire", "ChainSecurity", "RESP", "LinCheck", "chainserver", "chainmaster", "chainctl",
         ], swiftSettings: strict),
     ]
 )

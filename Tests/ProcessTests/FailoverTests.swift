@@ -3,6 +3,7 @@ import XCTest
 import ChainClient
 import ChainCore
 import RESP
+import LinCheck
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -88,6 +89,58 @@ final class FailoverTests: XCTestCase {
                 Set(ch.members.compactMap { m in d.first { $0.0 == m }?.1[ch.id]?.digest }).count == 1
             }
         }, "replicas differ after the failover")
+    }
+
+    /// Clients read and write a few keys through the smart client while a node is killed; the
+    /// recorded history (with unknown outcomes for requests that failed) must be linearizable.
+    func testHistoryStaysLinearizableAcrossAKill() throws {
+        let c = try LocalCluster.start(label: "lincheck", nodes: 4, durability: "memory")
+        cluster = c
+        let master = c.masterAddress
+        let recorder = HistoryRecorder()
+        let stop = Locked(false)
+        let group = DispatchGroup()
+        @Sendable func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+        for t in 0..<3 {
+            DispatchQueue.global().async(group: group) {
+                guard let client = try? ClusterClient(master: master) else { return }
+                client.retryBudgetMs = 4000
+                var rng = SystemRandomNumberGenerator()
+                var i = 0
+                while !stop.value && i < 400 {
+                    let key = "lin:\(Int.random(in: 0..<3, using: &rng))"
+                    let start = now()
+                    if Bool.random(using: &rng) {
+                        let value = "\(t)-\(i)"
+                        let r = try? client.execute("SET", key, value)
+                        recorder.record(HistoryOp(client: t, key: Array(key.utf8), kind: .write(Array(value.utf8)),
+                                                  invoked: start, completed: r == .simple("OK") ? now() : nil))
+                    } else {
+                        switch try? client.execute("GET", key) {
+                        case let .bulk(b)?:
+                            recorder.record(HistoryOp(client: t, key: Array(key.utf8), kind: .read(b), invoked: start, completed: now()))
+                        default:
+                            break  // an unknown read outcome says nothing
+                        }
+                    }
+                    i += 1
+                }
+            }
+        }
+        usleep(700_000)
+        c.nodes["n3"]!.stop(SIGKILL)
+        usleep(2_500_000)
+        stop.mutate { $0 = true }
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
+        let history = recorder.history
+        XCTAssertGreaterThan(history.count, 100)
+        let verdict = LinearizabilityChecker.check(history)
+        guard verdict == .linearizable else {
+            if case let .violation(key, ops, reason) = verdict {
+                return XCTFail("not linearizable on \(String(decoding: key, as: UTF8.self)): \(reason)\n" + ops.map(\.description).joined(separator: "\n"))
+            }
+            return XCTFail("checker gave up: \(verdict)")
+        }
     }
 
     /// A tail paused (SIGSTOP) for longer than its lease is replaced; when it resumes it must

@@ -36,6 +36,9 @@ public struct ChainReplica: Sendable {
     public let me: NodeID
     public private(set) var epoch: Epoch
     public private(set) var members: [NodeID]
+    /// A node catching up behind the tail: the tail forwards it every update (keeping them
+    /// unacknowledged until it acknowledges) but does not wait for it to commit.
+    public private(set) var joiner: NodeID?
     public private(set) var applied: UInt64
     public private(set) var persisted: UInt64
     public private(set) var downstreamAck: UInt64 = 0
@@ -51,18 +54,19 @@ public struct ChainReplica: Sendable {
 
     /// `applied` is the chain's sequence as recovered from the store (everything in the store
     /// is persisted).
-    public init(chain: ChainID, me: NodeID, epoch: Epoch, members: [NodeID], applied: UInt64) {
+    public init(chain: ChainID, me: NodeID, epoch: Epoch, members: [NodeID], joiner: NodeID? = nil, applied: UInt64) {
         self.chain = chain
         self.me = me
         self.epoch = epoch
         self.members = members
+        self.joiner = joiner
         self.applied = applied
         self.persisted = applied
         self.reported = applied
     }
 
     public var role: ChainRole {
-        guard let i = members.firstIndex(of: me) else { return .none }
+        guard let i = members.firstIndex(of: me) else { return me == joiner ? .joining : .none }
         if members.count == 1 { return .single }
         if i == 0 { return .head }
         return i == members.count - 1 ? .tail : .middle
@@ -74,8 +78,15 @@ public struct ChainReplica: Sendable {
     }
 
     public var predecessor: NodeID? {
+        if me == joiner && !members.contains(me) { return members.last }
         guard let i = members.firstIndex(of: me), i > 0 else { return nil }
         return members[i - 1]
+    }
+
+    /// Where this member forwards updates: its successor, or the joiner behind the tail.
+    public var downstream: NodeID? {
+        guard members.contains(me) else { return nil }
+        return successor ?? joiner
     }
 
     public var isHead: Bool { role == .head || role == .single }
@@ -100,10 +111,11 @@ public struct ChainReplica: Sendable {
         applied = update.seq
         waiting.append((update.seq, token))
         var actions: [Action] = [.apply(update)]
-        if let s = successor {
+        if let d = downstream {
             unacked.append(update)
-            actions.append(.forward(to: s, epoch: epoch, update))
+            actions.append(.forward(to: d, epoch: epoch, update))
         }
+        // A chain of one with nobody behind commits on persistence alone.
         return actions
     }
 
@@ -117,9 +129,9 @@ public struct ChainReplica: Sendable {
             guard u.seq == applied + 1 else { gapsSeen += 1; break }
             applied = u.seq
             actions.append(.apply(u))
-            if let s = successor {
+            if let d = downstream {
                 unacked.append(u)
-                actions.append(.forward(to: s, epoch: epoch, u))
+                actions.append(.forward(to: d, epoch: epoch, u))
             }
         }
         return actions
@@ -127,7 +139,9 @@ public struct ChainReplica: Sendable {
 
     /// A cumulative acknowledgement from the successor.
     public mutating func onAck(from sender: NodeID, epoch frameEpoch: Epoch, seq: UInt64) -> [Action] {
-        guard frameEpoch == epoch, sender == successor, seq > downstreamAck else { return [] }
+        // Acks from a joiner only trim `unacked`; they do not count for commit (`committed`
+        // ignores `downstreamAck` when there is no successor).
+        guard frameEpoch == epoch, sender == downstream, seq > downstreamAck else { return [] }
         downstreamAck = min(seq, applied)
         if let cut = unacked.firstIndex(where: { $0.seq > downstreamAck }) {
             unacked.removeFirst(cut)
@@ -159,24 +173,25 @@ public struct ChainReplica: Sendable {
     /// the old epoch may have been dropped, so this happens even when the successor stayed); a
     /// member that became the tail commits what it holds; a member that lost the head role
     /// abandons its waiting clients; the predecessor hears where this member stands.
-    public mutating func onConfiguration(epoch newEpoch: Epoch, members newMembers: [NodeID]) -> [Action] {
+    public mutating func onConfiguration(epoch newEpoch: Epoch, members newMembers: [NodeID], joiner newJoiner: NodeID? = nil) -> [Action] {
         guard newEpoch > epoch else { return [] }
-        let oldSuccessor = successor
+        let oldDownstream = downstream
         let wasHead = isHead
         epoch = newEpoch
         members = newMembers
+        joiner = newJoiner
         var actions: [Action] = []
         if wasHead && !isHead {
             actions += waiting.map { .abandoned(token: $0.token) }
             waiting.removeAll()
         }
-        if let s = successor {
-            actions += unacked.map { .forward(to: s, epoch: epoch, $0) }
+        if let d = downstream {
+            actions += unacked.map { .forward(to: d, epoch: epoch, $0) }
         } else {
             unacked.removeAll()
         }
-        // A new successor acknowledges afresh; with none, this member is the commit point.
-        if successor != oldSuccessor { downstreamAck = successor == nil ? applied : min(downstreamAck, applied) }
+        // A new downstream node acknowledges afresh (a promoted joiner keeps its acks).
+        if downstream != oldDownstream { downstreamAck = min(downstreamAck, applied) }
         return actions + advance(reannounce: true)
     }
 

@@ -20,14 +20,18 @@ public struct NodeInfo: Codable, Sendable, Equatable, Hashable {
     }
 }
 
-/// One chain: its members, head first, tail last.
+/// One chain: its members, head first, tail last, and possibly a node joining it.
 public struct ChainConfig: Codable, Sendable, Equatable {
     public var id: ChainID
     public var members: [NodeID]
+    /// A node catching up behind the tail (snapshot + live stream). It is not a member yet: it
+    /// neither commits nor serves; the master makes it the tail once it reports being in sync.
+    public var joining: NodeID?
 
-    public init(id: ChainID, members: [NodeID]) {
+    public init(id: ChainID, members: [NodeID], joining: NodeID? = nil) {
         self.id = id
         self.members = members
+        self.joining = joining
     }
 
     public var head: NodeID? { members.first }
@@ -54,6 +58,8 @@ public enum ChainRole: String, Sendable, Equatable {
     case tail
     /// The only member: head and tail at once.
     case single
+    /// Not a member yet: catching up behind the tail.
+    case joining
     /// Not a member.
     case none
 }

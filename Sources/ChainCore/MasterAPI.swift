@@ -24,13 +24,20 @@ public enum MasterAPI {
         public var committed: UInt64
         /// Authenticated links to this member's predecessor and successor are up.
         public var linked: Bool?
+        /// A joining node has the chain's snapshot and the live stream: it may be promoted.
+        public var synced: Bool?
+        /// A joining node's state transfer: bytes received so far.
+        public var transferred_bytes: Int?
 
-        public init(id: ChainID, role: String, applied: UInt64, committed: UInt64, linked: Bool) {
+        public init(id: ChainID, role: String, applied: UInt64, committed: UInt64, linked: Bool,
+                    synced: Bool? = nil, transferred_bytes: Int? = nil) {
             self.id = id
             self.role = role
             self.applied = applied
             self.committed = committed
             self.linked = linked
+            self.synced = synced
+            self.transferred_bytes = transferred_bytes
         }
     }
 
@@ -72,12 +79,16 @@ public enum MasterAPI {
             public var members: [NodeID]
             public var state: String
             public var slots: String
+            public var joining: NodeID?
+            public var transferred_bytes: Int?
 
-            public init(id: ChainID, members: [NodeID], state: String, slots: String) {
+            public init(id: ChainID, members: [NodeID], state: String, slots: String, joining: NodeID? = nil, transferred_bytes: Int? = nil) {
                 self.id = id
                 self.members = members
                 self.state = state
                 self.slots = slots
+                self.joining = joining
+                self.transferred_bytes = transferred_bytes
             }
         }
 

@@ -56,6 +56,12 @@ public struct MasterState: Codable, Sendable, Equatable {
             }
         }
         if let i = nodes.firstIndex(where: { $0.id == node.id }) {
+            // A failed node that starts again comes back as a spare (its old chains were spliced
+            // without it; it may join chains again, with a fresh copy of their data).
+            if let f = failed, f.contains(node.id) {
+                failed = f.filter { $0 != node.id }
+                if nodes[i] == node { return .recorded }
+            }
             guard nodes[i] != node else { return formIfReady() ?? .unchanged }
             nodes[i] = node
             if var c = config, let j = c.nodes.firstIndex(where: { $0.id == node.id }) {
@@ -90,6 +96,11 @@ public struct MasterState: Codable, Sendable, Equatable {
         var changed = false
         var removed: Set<NodeID> = []
         for i in c.chains.indices {
+            if let j = c.chains[i].joining, dead.contains(j) {
+                c.chains[i].joining = nil
+                removed.insert(j)
+                changed = true
+            }
             let members = c.chains[i].members
             guard members.count > 1, let victim = members.first(where: { dead.contains($0) }) else { continue }
             c.chains[i].members.removeAll { $0 == victim }
@@ -108,9 +119,48 @@ public struct MasterState: Codable, Sendable, Equatable {
         return nil
     }
 
-    /// Nodes that are members of at least one chain.
+    /// Nodes that are members of at least one chain, or joining one.
     public var members: Set<NodeID> {
-        Set(config?.chains.flatMap(\.members) ?? [])
+        Set(config?.chains.flatMap { $0.members + ($0.joining.map { [$0] } ?? []) } ?? [])
+    }
+
+    /// Restores the replication factor: a chain short of members gets a live node that is not
+    /// in it as a joiner (one step per chain per epoch). Nodes are picked least loaded first, and
+    /// none takes more than `maxJoinsPerNode` joins at once. Returns the new epoch, if any.
+    public mutating func repair(alive: Set<NodeID>, maxJoinsPerNode: Int) -> Epoch? {
+        guard var c = config else { return nil }
+        var load: [NodeID: Int] = [:]
+        var joins: [NodeID: Int] = [:]
+        for ch in c.chains {
+            for m in ch.members { load[m, default: 0] += 1 }
+            if let j = ch.joining { load[j, default: 0] += 1; joins[j, default: 0] += 1 }
+        }
+        var changed = false
+        for i in c.chains.indices where c.chains[i].members.count < c.replication && c.chains[i].joining == nil {
+            let candidates = alive.filter { !c.chains[i].members.contains($0) && (joins[$0] ?? 0) < maxJoinsPerNode }
+                .sorted { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }
+            guard let pick = candidates.first else { continue }
+            c.chains[i].joining = pick
+            load[pick, default: 0] += 1
+            joins[pick, default: 0] += 1
+            changed = true
+        }
+        guard changed else { return nil }
+        // Peers and clients find the joiners' addresses in the configuration.
+        c.nodes = nodes.sorted { $0.id < $1.id }
+        c.epoch += 1
+        config = c
+        return c.epoch
+    }
+
+    /// A joining node reported being in sync: it becomes the chain's tail.
+    public mutating func promote(chain: ChainID, node: NodeID) -> Epoch? {
+        guard var c = config, c.chains.indices.contains(chain), c.chains[chain].joining == node else { return nil }
+        c.chains[chain].members.append(node)
+        c.chains[chain].joining = nil
+        c.epoch += 1
+        config = c
+        return c.epoch
     }
 
     public static func isValidID(_ id: String) -> Bool {

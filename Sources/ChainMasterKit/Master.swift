@@ -148,6 +148,7 @@ public final class Master {
         progress[hb.id] = hb.chains
         metrics.heartbeats.increment()
         reply(req, lease: hb.epoch)
+        promoteSynced(hb.id, hb.chains)
     }
 
     private func reply(_ req: HTTPRequest, lease knownEpoch: Epoch) {
@@ -171,10 +172,32 @@ public final class Master {
             guard let last = lastHeartbeat[id] else { return true }
             return now - last > UInt64(config.leaseMs)
         }
-        guard !dead.isEmpty, let epoch = state.spliceOut(Set(dead)) else { return }
-        metrics.failuresDetected.increment(by: Int64(dead.count))
-        logger.warning("nodes failed; splicing them out", metadata: ["nodes": "\(dead.sorted())", "epoch": "\(epoch)"])
-        persist {}
+        if !dead.isEmpty, let epoch = state.spliceOut(Set(dead)) {
+            metrics.failuresDetected.increment(by: Int64(dead.count))
+            logger.warning("nodes failed; splicing them out", metadata: ["nodes": "\(dead.sorted())", "epoch": "\(epoch)"])
+            persist {}
+            return
+        }
+        // Restore the replication factor with live nodes (spares, returning nodes).
+        let alive = Set(state.nodes.map(\.id).filter { id in lastHeartbeat[id].map { now - $0 <= UInt64(config.leaseMs) } ?? false })
+        if let epoch = state.repair(alive: alive, maxJoinsPerNode: config.maxJoinsPerNode) {
+            metrics.joinsStarted.increment()
+            logger.notice("chains below the replication factor get joining nodes", metadata: ["epoch": "\(epoch)"])
+            persist {}
+        }
+    }
+
+    /// A joining node that reports being in sync becomes its chain's tail.
+    private func promoteSynced(_ node: NodeID, _ chains: [MasterAPI.ChainProgress]) {
+        guard savedVersion == durableVersion, let c = state.config else { return }
+        for p in chains where p.synced == true && c.chains.indices.contains(p.id) && c.chains[p.id].joining == node {
+            if let epoch = state.promote(chain: p.id, node: node) {
+                metrics.promotions.increment()
+                logger.notice("joining node in sync: promoted to tail", metadata: ["node": "\(node)", "chain": "\(p.id)", "epoch": "\(epoch)"])
+                persist {}
+                return  // one change per save; the next heartbeat promotes the next chain
+            }
+        }
     }
 
     // MARK: config watch
@@ -221,6 +244,7 @@ public final class Master {
     func statusReport() -> MasterAPI.Status {
         let now = Self.nowMs()
         var problems: [String] = []
+        var chainProblems = 0
         let nodes: [MasterAPI.Status.Node] = state.nodes.sorted { $0.id < $1.id }.map { n in
             let age = lastHeartbeat[n.id].map { Int(now - $0) }
             var st: String
@@ -236,29 +260,28 @@ public final class Master {
             for ch in c.chains {
                 let full = ch.members.count >= c.replication
                 let allUp = ch.members.allSatisfy { up.contains($0) }
-                let inSync = chainInSync(ch)
-                let st = !full ? "degraded" : !allUp ? "member-down" : !inSync ? "syncing" : "ok"
-                if st != "ok" { problems.append("chain \(ch.id) is \(st)") }
+                let linked = chainLinked(ch)
+                let st = !full ? "degraded" : !allUp ? "member-down" : !linked ? "unlinked" : "ok"
+                if st != "ok" { problems.append("chain \(ch.id) is \(st)"); chainProblems += 1 }
                 let r = c.slots(of: ch.id)
-                chains.append(.init(id: ch.id, members: ch.members, state: st, slots: "\(r.lowerBound)-\(r.upperBound - 1)"))
+                let moved = ch.joining.flatMap { j in progress[j]?.first { $0.id == ch.id }?.transferred_bytes }
+                chains.append(.init(id: ch.id, members: ch.members, state: ch.joining != nil && st != "ok" ? "joining" : st,
+                                    slots: "\(r.lowerBound)-\(r.upperBound - 1)", joining: ch.joining, transferred_bytes: moved))
             }
         } else {
             problems.append("waiting for \(state.initialNodes) nodes to form the chain table (have \(state.nodes.count))")
+            chainProblems += 1
         }
-        return MasterAPI.Status(epoch: publishedEpoch, healthy: problems.isEmpty, replication: state.replication,
+        // Healthy: every chain at full replication with every member up and in sync. A failed
+        // node that is in no chain any more is listed as a problem but does not count.
+        return MasterAPI.Status(epoch: publishedEpoch, healthy: chainProblems == 0, replication: state.replication,
                                 problems: problems, nodes: nodes, chains: chains)
     }
 
-    /// Every member reports the chain in the current epoch's role, and all have applied as far
-    /// as the head has committed (as of their last heartbeats).
-    private func chainInSync(_ ch: ChainConfig) -> Bool {
-        var applied: [UInt64] = []
-        for m in ch.members {
-            guard let p = progress[m]?.first(where: { $0.id == ch.id }), p.linked != false else { return false }
-            applied.append(p.applied)
-        }
-        guard let headCommitted = progress[ch.members[0]]?.first(where: { $0.id == ch.id })?.committed else { return false }
-        return applied.allSatisfy { $0 >= headCommitted }
+    /// Every member reports the chain, with authenticated links to its neighbours. (Members are
+    /// in sync by construction — a node catching up is a joiner, not a member.)
+    private func chainLinked(_ ch: ChainConfig) -> Bool {
+        ch.members.allSatisfy { m in progress[m]?.first(where: { $0.id == ch.id }).map { $0.linked != false } ?? false }
     }
 
     func respondJSON<T: Encodable>(_ req: HTTPRequest, _ value: T, status: Int32 = 200) {

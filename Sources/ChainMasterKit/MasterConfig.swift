@@ -8,6 +8,8 @@ public struct MasterConfig: Sendable {
     public var initialNodes = 0
     public var leaseMs = 2000
     public var heartbeatMs = 500
+    /// Chains one node may be joining at once (repairs run in parallel up to this).
+    public var maxJoinsPerNode = 4
 
     public init(listen: SocketAddress, dataDir: String) {
         self.listen = listen

@@ -10,6 +10,8 @@ final class MasterMetrics {
     let heartbeats: Counter
     let stateSaveFailures: Counter
     let failuresDetected: Counter
+    let joinsStarted: Counter
+    let promotions: Counter
 
     private static func d(_ n: String, _ u: String, _ h: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "chainmaster", metricName: n, unitName: u, helpText: h)
@@ -23,6 +25,8 @@ final class MasterMetrics {
         registrations = registry.makeCounter(descriptor: Self.d("registrations", "total", "Node registrations"))
         heartbeats = registry.makeCounter(descriptor: Self.d("heartbeats", "total", "Node heartbeats"))
         stateSaveFailures = registry.makeCounter(descriptor: Self.d("state_save_failures", "total", "Failed writes of the state file"))
+        joinsStarted = registry.makeCounter(descriptor: Self.d("repairs", "total", "Reconfigurations that added joining nodes to chains"))
+        promotions = registry.makeCounter(descriptor: Self.d("promotions", "total", "Joining nodes promoted to tail"))
         failuresDetected = registry.makeCounter(descriptor: Self.d("node_failures", "total", "Nodes declared failed (silent for the lease time)"))
     }
 

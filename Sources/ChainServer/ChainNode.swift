@@ -13,7 +13,7 @@ final class ChainNode {
     let me: NodeID
     let settings: ClusterSettings
     private(set) var config: Configuration?
-    private(set) var replicas: [ChainID: ChainReplica] = [:]
+    var replicas: [ChainID: ChainReplica] = [:]
     /// Monotonic ms until which the master's lease is valid.
     private(set) var leaseUntilMs: UInt64 = 0
     var peers: PeerLinks!
@@ -23,13 +23,24 @@ final class ChainNode {
     private var waitingReplies: [UInt64: (slot: UInt64, reply: [UInt8])] = [:]
     private var nextToken: UInt64 = 1
     /// Per chain: (data view sequence, chain sequence) of applied updates not yet persisted.
-    private var persistTrack: [ChainID: [(UInt64, UInt64)]] = [:]
+    var persistTrack: [ChainID: [(UInt64, UInt64)]] = [:]
     /// Frames from a newer epoch than ours wait here until the master tells us about it.
     private var early: [(NodeID, PeerFrame)] = []
     /// Frames produced this turn, coalesced per peer and chain, sent at the end of the turn.
     private var outUpdates: [NodeID: [ChainID: [Update]]] = [:]
     private var outAcks: [NodeID: [ChainID: UInt64]] = [:]
     private var flushQueued = false
+    /// Joins in progress here (joiner side), by chain.
+    var joins: [ChainID: JoinProgress] = [:]
+    /// Snapshot streams running from here (tail side), by chain.
+    var streams: [ChainID: SnapshotStream] = [:]
+    /// Tail side: a joiner asked for the chain's data; the snapshot waits until everything this
+    /// node applied before is persisted (so the snapshot covers what was not forwarded live).
+    var snapshotWaits: [ChainID: (joiner: NodeID, needs: UInt64, transfer: UInt64)] = [:]
+    var nextTransfer: UInt64 = 0
+    /// Promoted tails wait for the old tail's barrier before serving reads: chain → sequence
+    /// (nil while the barrier has not arrived).
+    var barriers: [ChainID: UInt64?] = [:]
     /// Chains that applied updates this turn, with the last sequence: written once per turn
     /// (`beforeStoreFlush`), in the same batch as the updates.
     private var appliedThisTurn: [ChainID: UInt64] = [:]
@@ -55,18 +66,41 @@ final class ChainNode {
         config = new
         server.logger.info("configuration installed", metadata: ["epoch": "\(new.epoch)", "chains": "\(new.chains.count)"])
         for c in new.chains {
-            if replicas[c.id] != nil {
-                perform(c.id, replicas[c.id]!.onConfiguration(epoch: new.epoch, members: c.members))
-            } else if c.members.contains(me) {
-                let applied = ChainMetadata.decodeSeq(try? server.data.get(ChainMetadata.appliedKey(c.id)))
-                replicas[c.id] = ChainReplica(chain: c.id, me: me, epoch: new.epoch, members: c.members, applied: applied)
+            let member = c.members.contains(me)
+            if let before = replicas[c.id] {
+                let wasTailFeedingJoiner = before.isTail && before.joiner != nil && before.joiner == c.members.last && before.successor == nil
+                let stepDownSeq = before.reported
+                let wasJoining = before.role == .joining
+                perform(c.id, replicas[c.id]!.onConfiguration(epoch: new.epoch, members: c.members, joiner: c.joining))
+                let r = replicas[c.id]!
+                if wasTailFeedingJoiner, let s = r.successor {
+                    // Promotion: the joiner is now the tail. Stepping down is done (this node has
+                    // installed the epoch); tell the new tail how far this node had committed.
+                    peers.send([.barrier(epoch: new.epoch, chain: c.id, seq: stepDownSeq)], to: s)
+                }
+                if wasJoining && r.isTail && barriers[c.id] == nil { barriers[c.id] = .some(nil) }
+            } else if member {
+                let applied = ChainMetadata.decodeSeq(try? server.data.get(ChainMetadata.appliedKey(c.id), cached: false))
+                replicas[c.id] = ChainReplica(chain: c.id, me: me, epoch: new.epoch, members: c.members, joiner: c.joining, applied: applied)
+            } else if c.joining == me, let tail = c.tail, joins[c.id]?.tail != tail {
+                // New join, or the tail changed under a join in progress: (re)start from the tail.
+                startJoin(chain: c.id, tail: tail, epoch: new.epoch)
             }
+            if streams[c.id] != nil && (c.joining == nil || c.tail != me) { streams.removeValue(forKey: c.id)?.cancel() }
         }
-        // Chains this node left: answer its waiting clients (they retry elsewhere), then forget them.
-        for id in replicas.keys where !(new.chains.first { $0.id == id }?.members.contains(me) ?? false) {
-            perform(id, replicas[id]!.onConfiguration(epoch: new.epoch, members: new.chains.first { $0.id == id }?.members ?? []))
+        // Chains this node left: answer its waiting clients (they retry elsewhere), forget them
+        // and delete their data.
+        for id in Array(replicas.keys) {
+            let c = new.chains.first { $0.id == id }
+            guard !(c?.members.contains(me) ?? false) && c?.joining != me else { continue }
+            perform(id, replicas[id]!.onConfiguration(epoch: new.epoch, members: c?.members ?? [], joiner: c?.joining))
             replicas.removeValue(forKey: id)
             persistTrack.removeValue(forKey: id)
+            dropChainData(id, config: new)
+        }
+        for id in Array(joins.keys) where new.chains.first(where: { $0.id == id })?.joining != me {
+            joins.removeValue(forKey: id)
+            if replicas[id] == nil { dropChainData(id, config: new) }
         }
         peers.configure(new, previous: old)
         forwarder.configure(new)
@@ -104,7 +138,7 @@ final class ChainNode {
         if id.isWrite, replica?.isHead == true {
             return headWrite(id, args, tag: tag, retry: retry, chain: chain, session: session, into: &out)
         }
-        if !id.isWrite, replica?.isTail == true {
+        if !id.isWrite, replica?.isTail == true, !awaitingBarrier(chain) {
             server.metrics.readsServed.increment()
             do {
                 try StringCommands(data: server.direct, maxValueBytes: server.config.maxValueBytes).run(id, args, &out)
@@ -231,6 +265,10 @@ final class ChainNode {
             persistTrack[chain]!.removeFirst(n)
             if replicas[chain] != nil { perform(chain, replicas[chain]!.onPersisted(upTo: chainSeq)) }
         }
+        for (chain, w) in snapshotWaits where (replicas[chain]?.persisted ?? 0) >= w.needs {
+            snapshotWaits.removeValue(forKey: chain)
+            startStream(chain: chain, joiner: w.joiner, transfer: w.transfer)
+        }
     }
 
     // MARK: peers
@@ -239,8 +277,22 @@ final class ChainNode {
         switch frame {
         case let .updates(e, chain, updates):
             if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
+            if joins[chain] != nil, replicas[chain] == nil {
+                // Chain updates are the chain's history whatever the epoch they travelled in.
+                if peer == joins[chain]!.tail { joins[chain]!.buffered += updates }
+                return
+            }
             guard replicas[chain] != nil else { return }
             perform(chain, replicas[chain]!.onUpdates(from: peer, epoch: e, updates))
+        case let .syncRequest(e, chain, transfer):
+            if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
+            syncRequested(chain: chain, by: peer, transfer: transfer)
+        case let .syncChunk(e, chain, transfer, snap, entries, last):
+            // Epochs move on for other chains during a transfer; the transfer id is what counts.
+            chunkReceived(chain: chain, from: peer, epoch: e, transfer: transfer, snapshotSeq: snap, entries: entries, last: last)
+        case let .barrier(e, chain, seq):
+            if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
+            if e == epoch, replicas[chain]?.predecessor == peer, barriers[chain] != nil { barriers[chain] = .some(seq) }
         case let .ack(e, chain, seq):
             if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
             guard replicas[chain] != nil else { return }
@@ -254,6 +306,10 @@ final class ChainNode {
     /// be missing — unacknowledged updates if it is our successor, our acknowledgement if it is
     /// our predecessor.
     func linkUp(_ peer: NodeID) {
+        // A transfer waiting for this link asks now; one interrupted by a broken link starts over.
+        for (chain, j) in joins where j.tail == peer && !j.complete {
+            if j.requested { startJoin(chain: chain, tail: peer, epoch: j.epoch) } else { requestSnapshot(chain) }
+        }
         for (chain, r) in replicas {
             if r.successor == peer {
                 for u in r.unacked { outUpdates[peer, default: [:]][chain, default: []].append(u) }
@@ -288,10 +344,19 @@ final class ChainNode {
     // MARK: reporting
 
     var progress: [MasterAPI.ChainProgress] {
-        replicas.values.sorted { $0.chain < $1.chain }.map {
-            MasterAPI.ChainProgress(id: $0.chain, role: $0.role.rawValue, applied: $0.applied, committed: $0.committed,
-                                    linked: [$0.predecessor, $0.successor].compactMap { $0 }.allSatisfy(peers.isReady))
+        var out = replicas.values.sorted { $0.chain < $1.chain }.map { r in
+            let join = joins[r.chain]
+            return MasterAPI.ChainProgress(
+                id: r.chain, role: r.role.rawValue, applied: r.applied, committed: r.committed,
+                linked: [r.predecessor, r.successor].compactMap { $0 }.allSatisfy(peers.isReady),
+                synced: join.map { $0.complete && r.persisted >= ($0.snapshotSeq ?? 0) },
+                transferred_bytes: join?.bytes)
         }
+        for (chain, j) in joins where replicas[chain] == nil {
+            out.append(MasterAPI.ChainProgress(id: chain, role: "joining", applied: 0, committed: 0,
+                                               linked: peers.isReady(j.tail), synced: false, transferred_bytes: j.bytes))
+        }
+        return out
     }
 }
 

@@ -58,6 +58,17 @@ final class DataView {
         currentSeq += 1
     }
 
+    /// Deletes every key in [start, end) (a chain's slot range). The cache is emptied: it cannot
+    /// tell which of its keys fall in the range.
+    func deleteRange(from start: [UInt8], to end: [UInt8]) {
+        batch.deleteRange(from: start, to: end)
+        for k in pending.keys where !k.bytes.lexicographicallyPrecedes(start) && k.bytes.lexicographicallyPrecedes(end) {
+            pending.removeValue(forKey: k)
+        }
+        cache.removeAll()
+        currentSeq += 1
+    }
+
     /// Hands the turn's batch to the writer.
     func flush(to writer: StoreWriter) {
         guard !batch.isEmpty else { return }

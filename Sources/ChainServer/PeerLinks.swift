@@ -39,15 +39,22 @@ final class PeerLinks {
     var listenAddress: SocketAddress? { listener?.address }
     var connectedPeers: [NodeID] { ready.keys.sorted() }
     func isReady(_ peer: NodeID) -> Bool { ready[peer] != nil }
+    /// Bytes queued on the link to `peer` (for flow control of state transfer).
+    func queuedBytes(to peer: NodeID) -> Int { ready[peer]?.conn.outputBytes ?? Int.max }
 
     /// Learns which peers this node exchanges frames with (its neighbours in any chain) and
     /// dials the ones it is responsible for.
     func configure(_ config: Configuration, previous: Configuration?) {
         addresses = Dictionary(uniqueKeysWithValues: config.nodes.map { ($0.id, $0.peer) })
         var w: Set<NodeID> = []
-        for c in config.chains where c.members.contains(me) {
-            if let s = c.successor(of: me) { w.insert(s) }
-            if let p = c.predecessor(of: me) { w.insert(p) }
+        for c in config.chains {
+            if c.members.contains(me) {
+                if let s = c.successor(of: me) { w.insert(s) }
+                if let p = c.predecessor(of: me) { w.insert(p) }
+                if let j = c.joining, c.tail == me { w.insert(j) }
+            } else if c.joining == me, let t = c.tail {
+                w.insert(t)
+            }
         }
         // A peer whose address changed must be redialed.
         if let previous {

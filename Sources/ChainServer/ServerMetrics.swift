@@ -24,6 +24,8 @@ final class ServerMetrics {
     let retriesAnswered: Counter
     let peerLinksUp: Counter
     let peerAuthFailures: Counter
+    let joinsStarted: Counter
+    let transferBytes: Counter
     private let commandCounters: [CommandID: Counter]
     private let unknownCommands: Counter
     private var errorCounters: [String: Counter] = [:]
@@ -50,6 +52,8 @@ final class ServerMetrics {
         retriesAnswered = registry.makeCounter(descriptor: Self.desc("retries_answered", "total", "Tagged writes answered from the recorded first result"))
         peerLinksUp = registry.makeCounter(descriptor: Self.desc("peer_links_established", "total", "Authenticated peer connections established"))
         peerAuthFailures = registry.makeCounter(descriptor: Self.desc("peer_auth_failures", "total", "Peer connections refused (bad secret, bad frames, handshake timeout)"))
+        joinsStarted = registry.makeCounter(descriptor: Self.desc("chain_joins", "total", "Chains this node started joining (state transfer in)"))
+        transferBytes = registry.makeCounter(descriptor: Self.desc("transfer_sent_bytes", "total", "Bytes of chain snapshots streamed to joining nodes"))
         var cc: [CommandID: Counter] = [:]
         for id in CommandID.allCases {
             cc[id] = registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", id.name)])

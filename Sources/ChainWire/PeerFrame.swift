@@ -9,6 +9,22 @@ import ChainSecurity
 /// knows the cluster secret over both nonces; the dialer answers `auth` proving the same in the
 /// other direction. Only then are `updates` and `ack` accepted.
 public enum PeerFrame: Sendable, Equatable {
+    public static func == (a: PeerFrame, b: PeerFrame) -> Bool {
+        switch (a, b) {
+        case let (.hello(n1, x1), .hello(n2, x2)): return n1 == n2 && x1 == x2
+        case let (.challenge(n1, x1, p1), .challenge(n2, x2, p2)): return n1 == n2 && x1 == x2 && p1 == p2
+        case let (.auth(p1), .auth(p2)): return p1 == p2
+        case let (.updates(e1, c1, u1), .updates(e2, c2, u2)): return e1 == e2 && c1 == c2 && u1 == u2
+        case let (.ack(e1, c1, s1), .ack(e2, c2, s2)): return e1 == e2 && c1 == c2 && s1 == s2
+        case let (.error(m1), .error(m2)): return m1 == m2
+        case let (.syncRequest(e1, c1, t1), .syncRequest(e2, c2, t2)): return e1 == e2 && c1 == c2 && t1 == t2
+        case let (.syncChunk(e1, c1, t1, s1, x1, l1), .syncChunk(e2, c2, t2, s2, x2, l2)):
+            return e1 == e2 && c1 == c2 && t1 == t2 && s1 == s2 && l1 == l2 && x1.count == x2.count && zip(x1, x2).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+        case let (.barrier(e1, c1, s1), .barrier(e2, c2, s2)): return e1 == e2 && c1 == c2 && s1 == s2
+        default: return false
+        }
+    }
+
     case hello(node: NodeID, nonce: [UInt8])
     case challenge(node: NodeID, nonce: [UInt8], proof: [UInt8])
     case auth(proof: [UInt8])
@@ -18,13 +34,21 @@ public enum PeerFrame: Sendable, Equatable {
     case ack(epoch: Epoch, chain: ChainID, seq: UInt64)
     /// The sender refuses the connection or a frame; it closes after sending this.
     case error(String)
+    /// A joining node asks the chain's tail for the chain's data; `transfer` names this attempt.
+    case syncRequest(epoch: Epoch, chain: ChainID, transfer: UInt64)
+    /// Part of a chain's data as of update `snapshotSeq` (user keys and values), for attempt
+    /// `transfer`; `last` ends it.
+    case syncChunk(epoch: Epoch, chain: ChainID, transfer: UInt64, snapshotSeq: UInt64, entries: [([UInt8], [UInt8])], last: Bool)
+    /// The old tail stepped down: it installed the epoch and had committed up to `seq`, so the
+    /// new tail may serve reads once it holds that much.
+    case barrier(epoch: Epoch, chain: ChainID, seq: UInt64)
 
     public static let version: UInt8 = 1
     /// Largest frame accepted (a batch of updates); bigger ones are a protocol error.
     public static let maxFrameBytes = 64 << 20
 
     enum Kind: UInt8 {
-        case hello = 1, challenge = 2, auth = 3, updates = 4, ack = 5, error = 6
+        case hello = 1, challenge = 2, auth = 3, updates = 4, ack = 5, error = 6, syncRequest = 7, syncChunk = 8, barrier = 9
     }
 
     public func encode(into w: inout ByteWriter) {
@@ -56,6 +80,14 @@ public enum PeerFrame: Sendable, Equatable {
             w.u8(Kind.ack.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(seq)
         case let .error(message):
             w.u8(Kind.error.rawValue); w.string(message)
+        case let .syncRequest(epoch, chain, transfer):
+            w.u8(Kind.syncRequest.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(transfer)
+        case let .syncChunk(epoch, chain, transfer, snap, entries, last):
+            w.u8(Kind.syncChunk.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(transfer); w.u64(snap); w.u8(last ? 1 : 0)
+            w.u32(UInt32(entries.count))
+            for (k, v) in entries { w.blob(k); w.blob(v) }
+        case let .barrier(epoch, chain, seq):
+            w.u8(Kind.barrier.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(seq)
         }
         let len = UInt32(w.bytes.count - start - 4)
         for i in 0..<4 { w.bytes[start + i] = UInt8(truncatingIfNeeded: len >> UInt32(24 - 8 * i)) }
@@ -107,6 +139,17 @@ public enum PeerFrame: Sendable, Equatable {
             frame = .updates(epoch: epoch, chain: chain, updates)
         case .ack: frame = .ack(epoch: try r.u64(), chain: ChainID(try r.u32()), seq: try r.u64())
         case .error: frame = .error(try r.string(max: 65536))
+        case .syncRequest: frame = .syncRequest(epoch: try r.u64(), chain: ChainID(try r.u32()), transfer: try r.u64())
+        case .syncChunk:
+            let epoch = try r.u64(), chain = ChainID(try r.u32()), transfer = try r.u64(), snap = try r.u64()
+            let last = try r.u8() == 1
+            let n = Int(try r.u32())
+            guard n <= r.remaining else { throw .malformed("entry count \(n)") }
+            var entries: [([UInt8], [UInt8])] = []
+            entries.reserveCapacity(n)
+            for _ in 0..<n { entries.append((try r.blob(), try r.blob())) }
+            frame = .syncChunk(epoch: epoch, chain: chain, transfer: transfer, snapshotSeq: snap, entries: entries, last: last)
+        case .barrier: frame = .barrier(epoch: try r.u64(), chain: ChainID(try r.u32()), seq: try r.u64())
         }
         guard r.remaining == 0 else { throw .malformed("\(r.remaining) trailing bytes") }
         return frame

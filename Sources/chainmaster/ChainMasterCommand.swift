@@ -34,6 +34,9 @@ struct ChainMasterCommand: ParsableCommand {
     @Option(name: .customLong("heartbeat-ms"), help: "How often nodes heartbeat.")
     var heartbeatMs: Int = 500
 
+    @Option(name: .customLong("max-joins-per-node"), help: "Chains one node may be catching up at once.")
+    var maxJoinsPerNode: Int = 4
+
     @Option(name: .customLong("log-level"))
     var logLevel: String = "info"
 
@@ -61,6 +64,7 @@ struct ChainMasterCommand: ParsableCommand {
         config.initialNodes = initialNodes ?? replication
         config.leaseMs = leaseMs
         config.heartbeatMs = heartbeatMs
+        config.maxJoinsPerNode = max(1, maxJoinsPerNode)
         let loop: EventLoop
         do { loop = try EventLoop() } catch { fail("chainmaster: \(error)", 1) }
         let master: Master

@@ -15,6 +15,10 @@ final class PeerFrameTests: XCTestCase {
         ]),
         .ack(epoch: UInt64.max, chain: 16383, seq: 123_456_789),
         .error("wrong secret"),
+        .syncRequest(epoch: 3, chain: 5, transfer: 7),
+        .syncChunk(epoch: 3, chain: 5, transfer: 7, snapshotSeq: 99, entries: [([1, 2], [3]), ([], [])], last: false),
+        .syncChunk(epoch: 3, chain: 5, transfer: 7, snapshotSeq: 99, entries: [], last: true),
+        .barrier(epoch: 4, chain: 5, seq: 120),
     ]
 
     func testRoundTripWholeAndByteByByte() throws {

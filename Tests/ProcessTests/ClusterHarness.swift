@@ -108,7 +108,7 @@ final class LocalCluster {
     }
 
     func waitHealthy(timeout: Double = 20) throws {
-        let r = try ctl(["wait", "--healthy", "--timeout", "\(timeout)"])
+        let r = try Harness.run(Harness.binary("chainctl"), ["--master", masterAddress, "wait", "--healthy", "--timeout", "\(timeout)"], timeout: timeout + 10)
         guard r.code == 0 else {
             throw NSError(domain: "cluster", code: 1, userInfo: [NSLocalizedDescriptionKey: "cluster not healthy: \(r.err) \(logs())"])
         }
@@ -161,6 +161,7 @@ final class LocalCluster {
     func shutdown() {
         for p in nodes.values { p.stop(SIGKILL) }
         master?.stop(SIGKILL)
-        try? FileManager.default.removeItem(atPath: dir)
+        // CHAIN_KEEP_LOGS=1 keeps the data and logs of a run for a post-mortem.
+        if ProcessInfo.processInfo.environment["CHAIN_KEEP_LOGS"] == nil { try? FileManager.default.removeItem(atPath: dir) }
     }
 }

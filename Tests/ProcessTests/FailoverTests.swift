@@ -183,3 +183,93 @@ final class FailoverTests: XCTestCase {
         XCTAssert(answers.contains("new"), "the resumed node forwards reads once it knows the new table: \(Set(answers))")
     }
 }
+
+/// Repair: chains that lost a member get a new one, which catches up by state transfer while
+/// writes continue, and is promoted to tail.
+final class RepairTests: XCTestCase {
+    private var cluster: LocalCluster?
+
+    override func tearDown() {
+        cluster?.shutdown()
+        cluster = nil
+        super.tearDown()
+    }
+
+    private func writeWhile(_ c: LocalCluster, _ body: () throws -> Void) throws -> [String: Int] {
+        let master = c.masterAddress
+        let acked = Locked<[String: Int]>([:])
+        let stop = Locked(false)
+        let errors = Locked(0)
+        let group = DispatchGroup()
+        for t in 0..<3 {
+            DispatchQueue.global().async(group: group) {
+                guard let client = try? ClusterClient(master: master) else { errors.mutate { $0 += 1 }; return }
+                var i = 0
+                while !stop.value && i < 50_000 {
+                    let key = "r\(t):\(i % 300)"
+                    if (try? client.execute("SET", key, "\(i)")) == .simple("OK") { acked.mutate { $0[key] = i } } else { errors.mutate { $0 += 1 } }
+                    i += 1
+                }
+            }
+        }
+        Harness.waitFor(5) { acked.value.count >= 300 }
+        try body()
+        stop.mutate { $0 = true }
+        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(errors.value, 0)
+        return acked.value
+    }
+
+    private func verify(_ c: LocalCluster, _ acked: [String: Int], nodes: [String]) throws {
+        let reader = try c.smartClient()
+        var lost: [String] = []
+        for (k, v) in acked {
+            guard case let .bulk(b?) = try reader.execute("GET", k), let got = Int(String(decoding: b, as: UTF8.self)), got >= v else {
+                lost.append(k)
+                continue
+            }
+        }
+        XCTAssertEqual(lost, [], "acknowledged writes lost")
+        let status = try c.status()
+        var mismatch: [String] = []
+        XCTAssert(Harness.waitFor(10) {
+            mismatch = []
+            guard let d = try? nodes.map({ (n: String) in (n, try c.digests(n)) }) else { return false }
+            for ch in status.chains {
+                let ds = ch.members.compactMap { m in d.first { $0.0 == m }?.1[ch.id] }
+                if ds.count != ch.members.count || Set(ds.map(\.digest)).count != 1 { mismatch.append("chain \(ch.id): \(ds)") }
+            }
+            return mismatch.isEmpty
+        }, "replicas differ after repair: \(mismatch.prefix(2))")
+    }
+
+    func testSpareNodeReplacesAFailedOne() throws {
+        let c = try LocalCluster.start(label: "repair-spare", nodes: 3, durability: "memory")
+        cluster = c
+        try c.startNode("n4")
+        XCTAssert(Harness.waitFor(10) { (try? c.status())?.nodes.first { $0.id == "n4" }?.state == "spare" })
+        let acked = try writeWhile(c) {
+            c.nodes["n2"]!.stop(SIGKILL)
+            XCTAssert(Harness.waitFor(10) { (try? c.status())?.chains.allSatisfy { !$0.members.contains("n2") } ?? false })
+            try c.waitHealthy(timeout: 30)
+        }
+        let status = try c.status()
+        XCTAssertTrue(status.healthy)
+        XCTAssertTrue(status.chains.allSatisfy { $0.members.count == 3 && !$0.members.contains("n2") && $0.members.contains("n4") })
+        XCTAssertGreaterThan(try c.metric("n4", "chainstore_chain_joins_total"), 0)
+        try verify(c, acked, nodes: ["n1", "n3", "n4"])
+    }
+
+    func testFailedNodeThatComesBackRejoins() throws {
+        let c = try LocalCluster.start(label: "repair-return", nodes: 3, durability: "fsync")
+        cluster = c
+        let acked = try writeWhile(c) {
+            c.nodes["n3"]!.stop(SIGKILL)
+            XCTAssert(Harness.waitFor(10) { (try? c.status())?.chains.allSatisfy { !$0.members.contains("n3") } ?? false })
+            try c.nodes["n3"]!.start()
+            try c.waitHealthy(timeout: 30)
+        }
+        XCTAssertTrue(try c.status().chains.allSatisfy { $0.members.count == 3 })
+        try verify(c, acked, nodes: ["n1", "n2", "n3"])
+    }
+}

@@ -22,8 +22,22 @@ enum Harness {
 
     static func binary(_ name: String) -> String { binDir + "/" + name }
 
-    /// A port nothing listens on right now (bind to 0, read it, close).
+    /// Ports handed out by `freePort` in this process: the kernel may offer a just-closed port
+    /// again, and two processes of one test must not get the same one.
+    private static let given = Locked<Set<UInt16>>([])
+
+    /// A port nothing listens on right now (bind to 0, read it, close), never the same twice.
     static func freePort() -> UInt16 {
+        for _ in 0..<100 {
+            let p = probePort()
+            var fresh = false
+            given.mutate { fresh = $0.insert(p).inserted }
+            if fresh { return p }
+        }
+        return probePort()
+    }
+
+    private static func probePort() -> UInt16 {
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(s) }
         var sin = sockaddr_in()

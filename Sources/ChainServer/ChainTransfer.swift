@@ -1,0 +1,85 @@
+import ChainCore
+import ChainWire
+import Dispatch
+import EventLoop
+import Storage
+import Synchronization
+
+/// State transfer for joins. The chain's tail streams a consistent snapshot of the chain's
+/// slots to the joining node in chunks, on a background thread, with flow control (it waits
+/// while the link has more than `window` bytes queued); meanwhile it forwards the live stream to
+/// the joiner, which buffers it until the snapshot is complete and then applies what follows the
+/// snapshot's sequence.
+enum ChainTransfer {
+    static let chunkBytes = 256 << 10
+    static let window = 8 << 20
+}
+
+/// One outgoing transfer (tail side).
+final class SnapshotStream: Sendable {
+    let chain: ChainID
+    let joiner: NodeID
+    let epoch: Epoch
+    let transfer: UInt64
+    private let cancelled = Mutex(false)
+
+    init(chain: ChainID, joiner: NodeID, epoch: Epoch, transfer: UInt64) {
+        self.chain = chain
+        self.joiner = joiner
+        self.epoch = epoch
+        self.transfer = transfer
+    }
+
+    func cancel() { cancelled.withLock { $0 = true } }
+    var isCancelled: Bool { cancelled.withLock { $0 } }
+
+    /// Scans the store's snapshot on a background queue and hands chunks to `send` on the loop.
+    /// `send` returns the bytes queued on the link afterwards, which paces the scan.
+    func start(store: any KVStore, slots: Range<Int>, node: LoopBound<ChainNode>) {
+        let chain = self.chain, joiner = self.joiner, epoch = self.epoch, transfer = self.transfer
+        DispatchQueue.global().async { [self] in
+            let snapshot = store.snapshot()
+            let snapSeq = ChainMetadata.decodeSeq(try? store.get(ChainMetadata.appliedKey(chain), at: snapshot))
+            var entries: [([UInt8], [UInt8])] = []
+            var bytes = 0
+            func flush(last: Bool) -> Bool {
+                let frame = PeerFrame.syncChunk(epoch: epoch, chain: chain, transfer: transfer, snapshotSeq: snapSeq, entries: entries, last: last)
+                entries = []
+                bytes = 0
+                // Hand the chunk to the loop and wait until the link has room again.
+                let room = DispatchSemaphore(value: 0)
+                node.submit { n in n.sendTransferChunk(frame, to: joiner, whenRoom: { room.signal() }) }
+                while room.wait(timeout: .now() + 1) == .timedOut { if isCancelled { return false } }
+                return !isCancelled
+            }
+            var ok = true
+            // One ordered pass over all data keys of the snapshot, keeping this chain's slots.
+            try? store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(slots.lowerBound), at: snapshot) { k, v in
+                guard k.count >= KeyLayout.dataPrefixLength else { return true }
+                let slot = Int(k[1]) << 8 | Int(k[2])
+                guard slot < slots.upperBound else { return false }
+                guard slots.contains(slot), let user = KeyLayout.userKey(fromDataKey: k) else { return true }
+                entries.append((user, v))
+                bytes += k.count + v.count
+                if bytes >= ChainTransfer.chunkBytes { ok = flush(last: false) }
+                return ok
+            }
+            if ok { _ = flush(last: true) }
+        }
+    }
+}
+
+/// One incoming transfer (joiner side).
+struct JoinProgress {
+    var epoch: Epoch
+    var tail: NodeID
+    /// Names this attempt; chunks of an earlier, abandoned attempt are ignored.
+    var transfer: UInt64
+    /// The request went out (it waits for the link to the tail).
+    var requested = false
+    /// Live updates from the tail, held until the snapshot is complete.
+    var buffered: [Update] = []
+    var snapshotSeq: UInt64?
+    var bytes = 0
+    var complete = false
+}

@@ -96,6 +96,31 @@ final class FailoverTests: XCTestCase {
     func testHistoryStaysLinearizableAcrossAKill() throws {
         let c = try LocalCluster.start(label: "lincheck", nodes: 4, durability: "memory")
         cluster = c
+        try checkHistory(c) {
+            usleep(700_000)
+            c.nodes["n3"]!.stop(SIGKILL)
+            usleep(2_500_000)
+        }
+    }
+
+    /// The same across a repair: a node dies, a spare joins its chains by state transfer and is
+    /// promoted to tail (the barrier keeps old and new tails from serving at once).
+    func testHistoryStaysLinearizableAcrossARepair() throws {
+        let c = try LocalCluster.start(label: "lincheck-repair", nodes: 3, durability: "memory")
+        cluster = c
+        try c.startNode("n4")
+        XCTAssert(Harness.waitFor(10) { (try? c.status())?.nodes.first { $0.id == "n4" }?.state == "spare" })
+        try checkHistory(c) {
+            usleep(500_000)
+            c.nodes["n1"]!.stop(SIGKILL)
+            XCTAssert(Harness.waitFor(10) { (try? c.status())?.chains.allSatisfy { !$0.members.contains("n1") } ?? false })
+            try? c.waitHealthy(timeout: 20)
+            usleep(500_000)
+        }
+        XCTAssertTrue(try c.status().chains.allSatisfy { $0.members.contains("n4") })
+    }
+
+    private func checkHistory(_ c: LocalCluster, during fault: () throws -> Void) throws {
         let master = c.masterAddress
         let recorder = HistoryRecorder()
         let stop = Locked(false)
@@ -107,7 +132,7 @@ final class FailoverTests: XCTestCase {
                 client.retryBudgetMs = 4000
                 var rng = SystemRandomNumberGenerator()
                 var i = 0
-                while !stop.value && i < 400 {
+                while !stop.value && i < 4000 {
                     let key = "lin:\(Int.random(in: 0..<3, using: &rng))"
                     let start = now()
                     if Bool.random(using: &rng) {
@@ -127,13 +152,12 @@ final class FailoverTests: XCTestCase {
                 }
             }
         }
-        usleep(700_000)
-        c.nodes["n3"]!.stop(SIGKILL)
-        usleep(2_500_000)
+        try fault()
         stop.mutate { $0 = true }
         XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
         let history = recorder.history
         XCTAssertGreaterThan(history.count, 100)
+        print("lincheck: \(history.count) operations recorded")
         let verdict = LinearizabilityChecker.check(history)
         guard verdict == .linearizable else {
             if case let .violation(key, ops, reason) = verdict {

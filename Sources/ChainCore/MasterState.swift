@@ -119,6 +119,34 @@ public struct MasterState: Codable, Sendable, Equatable {
         return nil
     }
 
+    public enum RemoveError: Error, Equatable, Sendable, CustomStringConvertible {
+        case unknown(NodeID)
+        case stillInChains(NodeID, [ChainID])
+
+        public var description: String {
+            switch self {
+            case let .unknown(id): return "no node '\(id)' is registered"
+            case let .stillInChains(id, chains):
+                return "node \(id) is still in chains \(chains.map(String.init).joined(separator: ", ")); it can be removed once it failed and was spliced out (or was drained)"
+            }
+        }
+    }
+
+    /// Forgets a node that is in no chain (failed and spliced out, or a spare). Returns the new
+    /// epoch (the configuration's node list changes).
+    public mutating func remove(_ id: NodeID) throws(RemoveError) -> Epoch? {
+        guard nodes.contains(where: { $0.id == id }) else { throw .unknown(id) }
+        let inChains = config?.chains.filter { $0.members.contains(id) || $0.joining == id }.map(\.id) ?? []
+        guard inChains.isEmpty else { throw .stillInChains(id, inChains) }
+        nodes.removeAll { $0.id == id }
+        failed = failed?.filter { $0 != id }
+        guard var c = config else { return nil }
+        c.nodes.removeAll { $0.id == id }
+        c.epoch += 1
+        config = c
+        return c.epoch
+    }
+
     /// Nodes that are members of at least one chain, or joining one.
     public var members: Set<NodeID> {
         Set(config?.chains.flatMap { $0.members + ($0.joining.map { [$0] } ?? []) } ?? [])

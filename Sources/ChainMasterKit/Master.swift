@@ -200,6 +200,20 @@ public final class Master {
         }
     }
 
+    /// `chainctl remove`: forget a node that is in no chain.
+    func remove(_ id: NodeID, _ req: HTTPRequest) {
+        do {
+            _ = try state.remove(id)
+        } catch {
+            req.respond(status: 409, text: "\(error)\n")
+            return
+        }
+        lastHeartbeat.removeValue(forKey: id)
+        progress.removeValue(forKey: id)
+        logger.notice("node removed", metadata: ["node": "\(id)"])
+        persist { [unowned self] in respondJSON(req, ["removed": id]) }
+    }
+
     // MARK: config watch
 
     func watch(after: Epoch, _ req: HTTPRequest) {

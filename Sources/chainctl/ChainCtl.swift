@@ -10,7 +10,7 @@ struct ChainCtl: ParsableCommand {
         commandName: "chainctl",
         abstract: "Administer a chainstore cluster.",
         discussion: "The master is --master HOST:PORT or $CHAIN_MASTER (default 127.0.0.1:7000). Exit codes: 0 success, 1 failure, 2 not healthy in time (wait), 64 bad usage.",
-        subcommands: [Status.self, Nodes.self, Chains.self, Get.self, SetKey.self, Del.self, Wait.self])
+        subcommands: [Status.self, Nodes.self, Chains.self, Get.self, SetKey.self, Del.self, Wait.self, Remove.self, Version.self])
 
     /// `chainctl --master X status` and `chainctl status --master X` both work: a global
     /// `--master` before the subcommand is moved after it, where the subcommands declare it.
@@ -209,4 +209,26 @@ struct Wait: ParsableCommand {
         FileHandle.standardError.write(Data("not healthy after \(timeout)s: \(last)\n".utf8))
         throw ExitCode(2)
     }
+}
+
+struct Remove: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Forget a node that is in no chain (failed and spliced out, or a spare).")
+    @OptionGroup var m: MasterOption
+    @Argument var id: String
+
+    func run() throws {
+        let a = try m.address
+        let body = Array("{\"id\":\"\(id.replacingOccurrences(of: "\"", with: ""))\"}".utf8)
+        let r: HTTPClient.Response
+        do { r = try HTTPClient.request(method: "POST", host: a.host, port: a.port, path: "/v1/nodes/remove", body: body) } catch {
+            throw CtlError("cannot reach the master at \(a): \(error)")
+        }
+        guard r.status == 200 else { throw CtlError(r.text.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        print("removed \(id)")
+    }
+}
+
+struct Version: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print chainctl's version.")
+    func run() { print("chainctl 0.1.0") }
 }

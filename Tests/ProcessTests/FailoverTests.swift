@@ -282,6 +282,17 @@ final class RepairTests: XCTestCase {
         XCTAssertTrue(status.chains.allSatisfy { $0.members.count == 3 && !$0.members.contains("n2") && $0.members.contains("n4") })
         XCTAssertGreaterThan(try c.metric("n4", "chainstore_chain_joins_total"), 0)
         try verify(c, acked, nodes: ["n1", "n3", "n4"])
+
+        // The failed node can now be forgotten; a node still in chains cannot.
+        let inUse = try c.ctl(["remove", "n1"])
+        XCTAssertNotEqual(inUse.code, 0)
+        XCTAssert(inUse.err.contains("still in chains"), inUse.err)
+        let unknown = try c.ctl(["remove", "nosuch"])
+        XCTAssertNotEqual(unknown.code, 0)
+        XCTAssert(unknown.err.contains("no node 'nosuch'"), unknown.err)
+        XCTAssertEqual(try c.ctl(["remove", "n2"]).code, 0)
+        XCTAssertFalse(try c.status().nodes.contains { $0.id == "n2" })
+        XCTAssertTrue(try c.status().healthy)
     }
 
     func testFailedNodeThatComesBackRejoins() throws {

@@ -13,6 +13,8 @@ public struct MasterState: Codable, Sendable, Equatable {
     /// Nodes declared failed and spliced out of their chains (they stay registered, and may
     /// come back as spares).
     public var failed: [NodeID]?
+    /// Nodes being drained: moved out of every chain, each chain first gaining a replacement.
+    public var draining: [NodeID]?
 
     public init(replication: Int, chains: Int?, initialNodes: Int) {
         self.replication = replication
@@ -140,6 +142,7 @@ public struct MasterState: Codable, Sendable, Equatable {
         guard inChains.isEmpty else { throw .stillInChains(id, inChains) }
         nodes.removeAll { $0.id == id }
         failed = failed?.filter { $0 != id }
+        draining = draining?.filter { $0 != id }
         guard var c = config else { return nil }
         c.nodes.removeAll { $0.id == id }
         c.epoch += 1
@@ -157,6 +160,7 @@ public struct MasterState: Codable, Sendable, Equatable {
     /// none takes more than `maxJoinsPerNode` joins at once. Returns the new epoch, if any.
     public mutating func repair(alive: Set<NodeID>, maxJoinsPerNode: Int) -> Epoch? {
         guard var c = config else { return nil }
+        let leaving = Set(draining ?? [])
         var load: [NodeID: Int] = [:]
         var joins: [NodeID: Int] = [:]
         for ch in c.chains {
@@ -164,8 +168,9 @@ public struct MasterState: Codable, Sendable, Equatable {
             if let j = ch.joining { load[j, default: 0] += 1; joins[j, default: 0] += 1 }
         }
         var changed = false
-        for i in c.chains.indices where c.chains[i].members.count < c.replication && c.chains[i].joining == nil {
-            let candidates = alive.filter { !c.chains[i].members.contains($0) && (joins[$0] ?? 0) < maxJoinsPerNode }
+        // A draining member does not count: its chain needs a replacement before it may leave.
+        for i in c.chains.indices where c.chains[i].members.filter({ !leaving.contains($0) }).count < c.replication && c.chains[i].joining == nil {
+            let candidates = alive.filter { !c.chains[i].members.contains($0) && !leaving.contains($0) && (joins[$0] ?? 0) < maxJoinsPerNode }
                 .sorted { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }
             guard let pick = candidates.first else { continue }
             c.chains[i].joining = pick
@@ -176,6 +181,51 @@ public struct MasterState: Codable, Sendable, Equatable {
         guard changed else { return nil }
         // Peers and clients find the joiners' addresses in the configuration.
         c.nodes = nodes.sorted { $0.id < $1.id }
+        c.epoch += 1
+        config = c
+        return c.epoch
+    }
+
+    public enum DrainError: Error, Equatable, Sendable, CustomStringConvertible {
+        case unknown(NodeID)
+        case noReplacement(NodeID, need: Int, have: Int)
+
+        public var description: String {
+            switch self {
+            case let .unknown(id): return "no node '\(id)' is registered"
+            case let .noReplacement(id, need, have):
+                return "draining \(id) would leave chains below replication \(need): only \(have) other live nodes can hold them; add a node first"
+            }
+        }
+    }
+
+    /// Starts draining a node: each of its chains first gets a replacement (a joiner, promoted
+    /// when in sync), then the node is spliced out of it — so no chain drops below the
+    /// replication factor. Refused when there are not enough other nodes to hold the chains.
+    public mutating func drain(_ id: NodeID, alive: Set<NodeID>) throws(DrainError) {
+        guard nodes.contains(where: { $0.id == id }) else { throw .unknown(id) }
+        var d = Set(draining ?? [])
+        let others = alive.subtracting(d).subtracting([id])
+        guard others.count >= replication || !(members.contains(id)) else {
+            throw .noReplacement(id, need: replication, have: others.count)
+        }
+        d.insert(id)
+        draining = d.sorted()
+    }
+
+    /// Splices draining nodes out of chains that have their full replication factor without them
+    /// (one member per chain per epoch). Returns the new epoch, if any.
+    public mutating func spliceDrained() -> Epoch? {
+        guard var c = config, let d = draining, !d.isEmpty else { return nil }
+        var changed = false
+        for i in c.chains.indices {
+            let m = c.chains[i].members
+            guard let victim = m.first(where: { d.contains($0) }),
+                  m.filter({ !d.contains($0) }).count >= c.replication else { continue }
+            c.chains[i].members.removeAll { $0 == victim }
+            changed = true
+        }
+        guard changed else { return nil }
         c.epoch += 1
         config = c
         return c.epoch

@@ -23,6 +23,9 @@ extension Master {
         case ("POST", "/v1/nodes/remove"):
             guard let r = decode(RemoveRequest.self, req) else { return }
             remove(r.id, req)
+        case ("POST", "/v1/nodes/drain"):
+            guard let r = decode(RemoveRequest.self, req) else { return }
+            drain(r.id, req)
         case ("GET", "/v1/status"):
             respondJSON(req, statusReport())
         case ("GET", "/healthz"):
@@ -30,7 +33,7 @@ extension Master {
         case ("GET", "/metrics"):
             metrics.nodes.set(to: Double(state.nodes.count))
             req.respond(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render())
-        case (_, "/v1/nodes/register"), (_, "/v1/nodes/heartbeat"), (_, "/v1/nodes/remove"), (_, "/v1/config"), (_, "/v1/status"):
+        case (_, "/v1/nodes/register"), (_, "/v1/nodes/heartbeat"), (_, "/v1/nodes/remove"), (_, "/v1/nodes/drain"), (_, "/v1/config"), (_, "/v1/status"):
             req.respond(status: 405, text: "method \(req.method) not allowed on \(req.path)\n")
         default:
             req.respond(status: 404, text: "not found: \(req.path)\n")

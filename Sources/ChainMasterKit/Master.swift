@@ -178,6 +178,11 @@ public final class Master {
             persist {}
             return
         }
+        if let epoch = state.spliceDrained() {
+            logger.notice("draining nodes left chains that have their replacement", metadata: ["epoch": "\(epoch)"])
+            persist {}
+            return
+        }
         // Restore the replication factor with live nodes (spares, returning nodes).
         let alive = Set(state.nodes.map(\.id).filter { id in lastHeartbeat[id].map { now - $0 <= UInt64(config.leaseMs) } ?? false })
         if let epoch = state.repair(alive: alive, maxJoinsPerNode: config.maxJoinsPerNode) {
@@ -198,6 +203,20 @@ public final class Master {
                 return  // one change per save; the next heartbeat promotes the next chain
             }
         }
+    }
+
+    /// `chainctl drain`: move a node out of every chain.
+    func drain(_ id: NodeID, _ req: HTTPRequest) {
+        let now = Self.nowMs()
+        let alive = Set(state.nodes.map(\.id).filter { lastHeartbeat[$0].map { now - $0 <= UInt64(config.leaseMs) } ?? false })
+        do {
+            try state.drain(id, alive: alive)
+        } catch {
+            req.respond(status: 409, text: "\(error)\n")
+            return
+        }
+        logger.notice("draining node", metadata: ["node": "\(id)"])
+        persist { [unowned self] in respondJSON(req, ["draining": id]) }
     }
 
     /// `chainctl remove`: forget a node that is in no chain.
@@ -264,11 +283,12 @@ public final class Master {
             var st: String
             if let age { st = age <= config.leaseMs ? "up" : "down" } else { st = "unknown" }
             if st != "up" && (state.failed ?? []).contains(n.id) { st = "failed" }
+            else if (state.draining ?? []).contains(n.id) { st = state.members.contains(n.id) ? "draining" : "drained" }
             else if st == "up" && state.config != nil && !state.members.contains(n.id) { st = "spare" }
-            if st != "up" && st != "spare" { problems.append("node \(n.id) is \(st)") }
+            if !["up", "spare", "draining", "drained"].contains(st) { problems.append("node \(n.id) is \(st)") }
             return .init(id: n.id, client: n.client, peer: n.peer, http: n.http, state: st, last_heartbeat_ms: age)
         }
-        let up = Set(nodes.filter { $0.state == "up" || $0.state == "spare" }.map(\.id))
+        let up = Set(nodes.filter { ["up", "spare", "draining", "drained"].contains($0.state) }.map(\.id))
         var chains: [MasterAPI.Status.Chain] = []
         if let c = publishedConfig {
             for ch in c.chains {

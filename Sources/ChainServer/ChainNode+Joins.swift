@@ -98,8 +98,9 @@ extension ChainNode {
     /// A promoted tail serves reads only after the old tail's barrier arrived and everything the
     /// old tail had committed is here.
     func awaitingBarrier(_ chain: ChainID) -> Bool {
-        guard let entry = barriers[chain] else { return false }
-        guard let seq = entry, (replicas[chain]?.applied ?? 0) >= seq else { return true }
+        guard let b = barriers[chain] else { return false }
+        let barrierMet = b.seq.map { (replicas[chain]?.applied ?? 0) >= $0 } ?? false
+        guard barrierMet || monotonicMillis() >= b.deadlineMs else { return true }
         barriers.removeValue(forKey: chain)
         joins.removeValue(forKey: chain)
         return false

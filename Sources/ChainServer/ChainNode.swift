@@ -38,9 +38,19 @@ final class ChainNode {
     /// node applied before is persisted (so the snapshot covers what was not forwarded live).
     var snapshotWaits: [ChainID: (joiner: NodeID, needs: UInt64, transfer: UInt64)] = [:]
     var nextTransfer: UInt64 = 0
-    /// Promoted tails wait for the old tail's barrier before serving reads: chain → sequence
-    /// (nil while the barrier has not arrived).
-    var barriers: [ChainID: UInt64?] = [:]
+    /// A promoted tail waits before serving reads until the old tail has certainly stopped:
+    /// its barrier arrived (and this node applied as far as it had committed), or one lease has
+    /// passed since this node learned of the promotion — any lease the old tail renewed after the
+    /// promotion was published came with the new configuration.
+    var barriers: [ChainID: Barrier] = [:]
+
+    struct Barrier {
+        var oldTail: NodeID
+        var seq: UInt64?
+        var deadlineMs: UInt64
+    }
+    /// The lease length the master announced (for the barrier's fallback).
+    var leaseMs: UInt64 = 2000
     /// Chains that applied updates this turn, with the last sequence: written once per turn
     /// (`beforeStoreFlush`), in the same batch as the updates.
     private var appliedThisTurn: [ChainID: UInt64] = [:]
@@ -56,8 +66,9 @@ final class ChainNode {
 
     // MARK: master
 
-    func renewLease(untilMs: UInt64) {
+    func renewLease(untilMs: UInt64, leaseMs: Int) {
         if untilMs > leaseUntilMs { leaseUntilMs = untilMs }
+        self.leaseMs = UInt64(leaseMs)
     }
 
     func install(_ new: Configuration) {
@@ -68,17 +79,20 @@ final class ChainNode {
         for c in new.chains {
             let member = c.members.contains(me)
             if let before = replicas[c.id] {
-                let wasTailFeedingJoiner = before.isTail && before.joiner != nil && before.joiner == c.members.last && before.successor == nil
+                let wasTail = before.isTail
                 let stepDownSeq = before.reported
                 let wasJoining = before.role == .joining
+                let oldTail = before.members.last
                 perform(c.id, replicas[c.id]!.onConfiguration(epoch: new.epoch, members: c.members, joiner: c.joining))
                 let r = replicas[c.id]!
-                if wasTailFeedingJoiner, let s = r.successor {
-                    // Promotion: the joiner is now the tail. Stepping down is done (this node has
-                    // installed the epoch); tell the new tail how far this node had committed.
-                    peers.send([.barrier(epoch: new.epoch, chain: c.id, seq: stepDownSeq)], to: s)
+                if wasTail && !r.isTail, let newTail = c.tail {
+                    // Stepped down (this node has installed the epoch): tell the new tail how far
+                    // this node had committed, so it may start serving.
+                    peers.send([.barrier(epoch: new.epoch, chain: c.id, seq: stepDownSeq)], to: newTail)
                 }
-                if wasJoining && r.isTail && barriers[c.id] == nil { barriers[c.id] = .some(nil) }
+                if wasJoining && r.isTail, let oldTail {
+                    barriers[c.id] = Barrier(oldTail: oldTail, seq: nil, deadlineMs: monotonicMillis() + leaseMs)
+                }
             } else if member {
                 let applied = ChainMetadata.decodeSeq(try? server.data.get(ChainMetadata.appliedKey(c.id), cached: false))
                 replicas[c.id] = ChainReplica(chain: c.id, me: me, epoch: new.epoch, members: c.members, joiner: c.joining, applied: applied)
@@ -292,7 +306,7 @@ final class ChainNode {
             chunkReceived(chain: chain, from: peer, epoch: e, transfer: transfer, snapshotSeq: snap, entries: entries, last: last)
         case let .barrier(e, chain, seq):
             if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
-            if e == epoch, replicas[chain]?.predecessor == peer, barriers[chain] != nil { barriers[chain] = .some(seq) }
+            if barriers[chain]?.oldTail == peer { barriers[chain]!.seq = seq }
         case let .ack(e, chain, seq):
             if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
             guard replicas[chain] != nil else { return }

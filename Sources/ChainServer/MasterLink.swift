@@ -63,8 +63,9 @@ final class MasterLink: Sendable {
                 shared.withLock { $0.heartbeatMs = reply.heartbeat_ms }
                 let until = sentAt + UInt64(reply.lease_ms)
                 let config = reply.config
+                let lease = reply.lease_ms
                 node.submit { n in
-                    n.renewLease(untilMs: until)
+                    n.renewLease(untilMs: until, leaseMs: lease)
                     if let config { n.install(config) }
                 }
             } catch let e as MasterError where e.status == 404 {

@@ -10,7 +10,7 @@ struct ChainCtl: ParsableCommand {
         commandName: "chainctl",
         abstract: "Administer a chainstore cluster.",
         discussion: "The master is --master HOST:PORT or $CHAIN_MASTER (default 127.0.0.1:7000). Exit codes: 0 success, 1 failure, 2 not healthy in time (wait), 64 bad usage.",
-        subcommands: [Status.self, Nodes.self, Chains.self, Get.self, SetKey.self, Del.self, Wait.self, Remove.self, Version.self])
+        subcommands: [Status.self, Nodes.self, Chains.self, Get.self, SetKey.self, Del.self, Wait.self, Drain.self, Remove.self, Version.self])
 
     /// `chainctl --master X status` and `chainctl status --master X` both work: a global
     /// `--master` before the subcommand is moved after it, where the subcommands declare it.
@@ -211,20 +211,55 @@ struct Wait: ParsableCommand {
     }
 }
 
+extension MasterOption {
+    /// POSTs `{"id": …}` to a node-administration endpoint; a refusal becomes a one-line error.
+    func postNode(_ path: String, _ id: String) throws {
+        let a = try address
+        let body = Array("{\"id\":\"\(id.replacingOccurrences(of: "\"", with: ""))\"}".utf8)
+        let r: HTTPClient.Response
+        do { r = try HTTPClient.request(method: "POST", host: a.host, port: a.port, path: path, body: body) } catch {
+            throw CtlError("cannot reach the master at \(a): \(error)")
+        }
+        guard r.status == 200 else { throw CtlError(r.text.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+}
+
 struct Remove: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Forget a node that is in no chain (failed and spliced out, or a spare).")
+    static let configuration = CommandConfiguration(abstract: "Forget a node that is in no chain (failed and spliced out, drained, or a spare).")
     @OptionGroup var m: MasterOption
     @Argument var id: String
 
     func run() throws {
-        let a = try m.address
-        let body = Array("{\"id\":\"\(id.replacingOccurrences(of: "\"", with: ""))\"}".utf8)
-        let r: HTTPClient.Response
-        do { r = try HTTPClient.request(method: "POST", host: a.host, port: a.port, path: "/v1/nodes/remove", body: body) } catch {
-            throw CtlError("cannot reach the master at \(a): \(error)")
-        }
-        guard r.status == 200 else { throw CtlError(r.text.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try m.postNode("/v1/nodes/remove", id)
         print("removed \(id)")
+    }
+}
+
+struct Drain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move a node out of every chain without any chain dropping below its replication factor.",
+        discussion: "Each chain of the node first gets a replacement that catches up and becomes its tail; then the node leaves it. With --wait, follow until the node is in no chain (exit 2 on timeout).")
+    @OptionGroup var m: MasterOption
+    @Argument var id: String
+    @Flag(help: "Wait until the node is drained.") var wait = false
+    @Option(help: "Seconds to wait at most with --wait.") var timeout: Double = 300
+
+    func run() throws {
+        try m.postNode("/v1/nodes/drain", id)
+        print("draining \(id)")
+        guard wait else { return }
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = -1
+        while Date() < deadline {
+            if let s = try? m.status() {
+                let left = s.chains.filter { $0.members.contains(id) }.count
+                if left != last { print("  \(id) is still in \(left) chain(s)"); last = left }
+                if left == 0 && s.healthy { print("drained \(id)"); return }
+            }
+            usleep(250_000)
+        }
+        FileHandle.standardError.write(Data("\(id) not drained after \(timeout)s\n".utf8))
+        throw ExitCode(2)
     }
 }
 

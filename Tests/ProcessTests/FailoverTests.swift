@@ -307,4 +307,31 @@ final class RepairTests: XCTestCase {
         XCTAssertTrue(try c.status().chains.allSatisfy { $0.members.count == 3 })
         try verify(c, acked, nodes: ["n1", "n2", "n3"])
     }
+
+    /// Drain: writers see no error while a node is moved out of every chain; afterwards every
+    /// chain still has three members and every acknowledged write is there.
+    func testDrainMovesANodeOutWithoutErrors() throws {
+        let c = try LocalCluster.start(label: "drain", nodes: 4, durability: "memory")
+        cluster = c
+        let acked = try writeWhile(c) {
+            let r = try Harness.run(Harness.binary("chainctl"), ["--master", c.masterAddress, "drain", "n1", "--wait", "--timeout", "30"], timeout: 40)
+            XCTAssertEqual(r.code, 0, r.out + r.err)
+            XCTAssert(r.out.contains("drained n1"), r.out)
+        }
+        let status = try c.status()
+        XCTAssertTrue(status.healthy)
+        XCTAssertTrue(status.chains.allSatisfy { $0.members.count == 3 && !$0.members.contains("n1") })
+        XCTAssertEqual(status.nodes.first { $0.id == "n1" }?.state, "drained")
+        try verify(c, acked, nodes: ["n2", "n3", "n4"])
+        XCTAssertEqual(try c.ctl(["remove", "n1"]).code, 0)
+    }
+
+    func testDrainRefusedWhenChainsWouldFallBelowReplication() throws {
+        let c = try LocalCluster.start(label: "drain-refused", nodes: 3, durability: "memory")
+        cluster = c
+        let r = try c.ctl(["drain", "n2"])
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssert(r.err.contains("would leave chains below replication 3"), r.err)
+        XCTAssertTrue(try c.status().chains.allSatisfy { $0.members.contains("n2") })
+    }
 }

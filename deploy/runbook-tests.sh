@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs every runbook in Docs/runbooks (deploy/runbook.sh) against its own fresh local cluster
+# (deploy/cluster.sh, 4 nodes, short leases) while chainload sends traffic; a runbook that no
+# longer works fails. Uses the binaries in CHAIN_BIN (default: the debug build).
+# Prints one line per runbook and a final "N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+export CHAIN_BIN=${CHAIN_BIN:-$ROOT/.build/debug}
+export PATH="$CHAIN_BIN:$PATH"
+passed=0; failed=0; n=0
+for rb in Docs/runbooks/*.md; do
+  n=$((n + 1))
+  name=$(basename "$rb" .md)
+  dir=$(mktemp -d /tmp/chainstore-runbook-XXXXXX)
+  base=$((30000 + (RANDOM % 300) * 100))
+  export CHAIN_DIR=$dir NODES=4 MASTER_PORT=$base CLIENT_BASE=$((base + 10)) PEER_BASE=$((base + 20)) \
+         HTTP_BASE=$((base + 30)) CHAIN_DURABILITY=memory CHAIN_MASTER_FLAGS="--lease-ms 1000 --heartbeat-ms 100" \
+         CHAIN_MASTER=127.0.0.1:$base
+  log=$dir/runbook.out
+  if deploy/cluster.sh up >"$dir/up.out" 2>&1; then
+    "$CHAIN_BIN/chainload" --master "$CHAIN_MASTER" --workload b --duration 60 --warmup 0 --clients 4 --keys 1000 \
+      --json "$dir/load.json" >/dev/null 2>&1 </dev/null &
+    load=$!
+    if timeout 300 deploy/runbook.sh "$rb" >"$log" 2>&1 </dev/null; then
+      kill -INT "$load" 2>/dev/null; wait "$load" 2>/dev/null
+      echo "runbook $name: ok"; passed=$((passed + 1))
+    else
+      kill -INT "$load" 2>/dev/null; wait "$load" 2>/dev/null
+      echo "runbook $name: FAILED"; sed 's/^/    /' "$log" | tail -n 30; deploy/cluster.sh logs 10 | sed 's/^/    /'
+      failed=$((failed + 1))
+    fi
+  else
+    echo "runbook $name: FAILED (cluster did not start)"; tail -n 20 "$dir/up.out" | sed 's/^/    /'
+    failed=$((failed + 1))
+  fi
+  deploy/cluster.sh down >/dev/null 2>&1 </dev/null
+  rm -rf "$dir"
+done
+echo "runbooks: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

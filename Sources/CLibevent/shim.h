@@ -1,5 +1,22 @@
 #ifndef CHAINSTORE_CLIBEVENT_SHIM_H
 #define CHAINSTORE_CLIBEVENT_SHIM_H
+// System headers first, on purpose: libevent's event-config.h defines _GNU_SOURCE, and if glibc's
+// headers were first parsed under it here, their types (fd_set's member names) would differ from
+// the ones in Swift's Glibc module and the two modules would clash. Included before any libevent
+// header, they come from the Glibc module as they are.
+#include <sys/types.h>
+#include <sys/time.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <errno.h>
+#include <time.h>
+
 // libevent core (event_base, timers, signals), bufferevents for connections, evconnlistener for
 // accepting, evhttp for the HTTP endpoints, and the pthreads glue so other threads may activate
 // events on a loop (the cross-thread submit path).

@@ -54,7 +54,7 @@ final class ChainReplicationSimulationTests: XCTestCase {
             }
         }
         var queue = EventQueue<Event>()
-        var linkBusy: [String: UInt64] = [:]
+        var links = SimLinks()
         var tokens: [UInt64: Pending] = [:]
         var nextToken: UInt64 = 1
         var remaining = Array(repeating: writesPerClient, count: clients)
@@ -63,10 +63,7 @@ final class ChainReplicationSimulationTests: XCTestCase {
         var now: UInt64 = 0
 
         func send(_ from: NodeID, _ to: NodeID, _ m: Message) {
-            // FIFO per link: never deliver before the previous message on the same link.
-            let link = from + ">" + to
-            let t = max(now + UInt64(1 + rng.below(50)), linkBusy[link] ?? 0)
-            linkBusy[link] = t
+            let t = links.arrival(from: from, to: to, now: now, maxDelay: 50, rng: &rng)
             queue.push(t, .deliver(from: from, to: to, m))
         }
 

@@ -59,7 +59,7 @@ final class FailoverSimulationTests: XCTestCase {
             }
         }
         var q = EventQueue<Event>()
-        var linkBusy: [String: UInt64] = [:]
+        var links = SimLinks()
         var cs = (0..<clients).map { _ in Client(remaining: writes) }
         var tokenOwner: [UInt64: (client: Int, attempt: Int)] = [:]
         var nextToken: UInt64 = 1
@@ -70,9 +70,7 @@ final class FailoverSimulationTests: XCTestCase {
         let lease: UInt64 = 300
 
         func send(_ from: NodeID, _ to: NodeID, _ m: Message) {
-            let link = from + ">" + to
-            let t = max(now + UInt64(1 + rng.below(40)), linkBusy[link] ?? 0)
-            linkBusy[link] = t
+            let t = links.arrival(from: from, to: to, now: now, maxDelay: 40, rng: &rng)
             q.push(t, .deliver(from: from, to: to, m))
         }
 

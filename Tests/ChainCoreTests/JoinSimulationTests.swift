@@ -47,7 +47,7 @@ final class JoinSimulationTests: XCTestCase {
             nodes[m]!.log[c.id] = []
         } }
         var q = EventQueue<Event>()
-        var linkBusy: [String: UInt64] = [:]
+        var links = SimLinks()
         var now: UInt64 = 0
         var failures: [String] = []
         var acked: [(ChainID, Update)] = []
@@ -58,9 +58,7 @@ final class JoinSimulationTests: XCTestCase {
         var dead: Set<NodeID> = []
 
         func send(_ from: NodeID, _ to: NodeID, _ m: Message) {
-            let link = from + ">" + to
-            let t = max(now + UInt64(1 + rng.below(30)), linkBusy[link] ?? 0)
-            linkBusy[link] = t
+            let t = links.arrival(from: from, to: to, now: now, maxDelay: 30, rng: &rng)
             q.push(t, .deliver(from: from, to: to, m))
         }
 

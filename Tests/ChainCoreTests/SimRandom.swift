@@ -42,3 +42,17 @@ struct EventQueue<E> {
         heap[a].time != heap[b].time ? heap[a].time < heap[b].time : heap[a].order < heap[b].order
     }
 }
+
+/// A simulated network: each link (from → to) is FIFO, with an independent random delay, so
+/// messages reorder across links but never on one link.
+struct SimLinks {
+    private var busyUntil: [String: UInt64] = [:]
+
+    /// When a message sent now on `from → to` arrives.
+    mutating func arrival(from: NodeID, to: NodeID, now: UInt64, maxDelay: Int, rng: inout SimRandom) -> UInt64 {
+        let link = from + ">" + to
+        let t = max(now + UInt64(1 + rng.below(maxDelay)), busyUntil[link] ?? 0)
+        busyUntil[link] = t
+        return t
+    }
+}

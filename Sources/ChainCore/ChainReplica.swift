@@ -25,6 +25,9 @@ public struct ChainReplica: Sendable {
         /// The write of client request `token` will not commit here (this node lost the head
         /// role); the client must retry (with the same tag) at the new head.
         case abandoned(token: UInt64)
+        /// Tail: tell the joiner how far this tail had committed when it started waiting for the
+        /// joiner's acknowledgements; the joiner may report being in sync only once it holds that.
+        case syncPoint(to: NodeID, epoch: Epoch, seq: UInt64)
     }
 
     public enum Rejection: Error, Equatable, Sendable {
@@ -51,6 +54,12 @@ public struct ChainReplica: Sendable {
     private var waiting: [(seq: UInt64, token: UInt64)] = []
     /// Updates dropped because they did not follow `applied` (a gap); the driver exposes this.
     public private(set) var gapsSeen = 0
+    /// Tail: the joiner has acknowledged once, so it holds the snapshot and follows the live
+    /// stream; from then on this tail commits only what the joiner also holds, and `syncPoint`
+    /// is how far it had committed before. Without this, a promoted joiner could lack updates the
+    /// old tail had already acknowledged upstream — which nobody would resend to it if the old
+    /// tail then left or crashed.
+    public private(set) var syncPoint: UInt64?
 
     /// `applied` is the chain's sequence as recovered from the store (everything in the store
     /// is persisted).
@@ -94,7 +103,7 @@ public struct ChainReplica: Sendable {
 
     /// What this member may acknowledge: persisted here and, below a successor, acknowledged.
     public var committed: UInt64 {
-        successor == nil ? persisted : min(persisted, downstreamAck)
+        successor == nil && syncPoint == nil ? persisted : min(persisted, downstreamAck)
     }
 
     /// Client requests waiting for commit (head).
@@ -141,14 +150,21 @@ public struct ChainReplica: Sendable {
     public mutating func onAck(from sender: NodeID, epoch frameEpoch: Epoch, seq: UInt64) -> [Action] {
         // Acks from a joiner only trim `unacked`; they do not count for commit (`committed`
         // ignores `downstreamAck` when there is no successor).
-        guard frameEpoch == epoch, sender == downstream, seq > downstreamAck else { return [] }
+        guard frameEpoch == epoch, sender == downstream else { return [] }
+        var actions: [Action] = []
+        if successor == nil, let j = joiner, sender == j, syncPoint == nil {
+            // (Even an acknowledgement of 0: the joiner of an empty chain needs its sync point.)
+            syncPoint = reported
+            actions.append(.syncPoint(to: j, epoch: epoch, seq: reported))
+        }
+        guard seq > downstreamAck else { return actions }
         downstreamAck = min(seq, applied)
         if let cut = unacked.firstIndex(where: { $0.seq > downstreamAck }) {
             unacked.removeFirst(cut)
         } else {
             unacked.removeAll()
         }
-        return advance()
+        return actions + advance()
     }
 
     /// The local store made every update up to `seq` durable.
@@ -195,8 +211,13 @@ public struct ChainReplica: Sendable {
         // a stale ack let a write commit that the promoted joiner did not have). A promoted
         // joiner is the same node and keeps its acknowledgements.
         if downstream != oldDownstream { downstreamAck = 0 }
+        if successor != nil || joiner == nil || downstream != oldDownstream { syncPoint = nil }
         return actions + advance(reannounce: true)
     }
+
+    /// Tells the predecessor where this replica stands (a joiner calls it once its snapshot is
+    /// installed, so that the tail starts counting it).
+    public mutating func announce() -> [Action] { advance(reannounce: true) }
 
     private mutating func advance(reannounce: Bool = false) -> [Action] {
         let c = committed

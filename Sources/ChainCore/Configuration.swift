@@ -27,11 +27,16 @@ public struct ChainConfig: Codable, Sendable, Equatable {
     /// A node catching up behind the tail (snapshot + live stream). It is not a member yet: it
     /// neither commits nor serves; the master makes it the tail once it reports being in sync.
     public var joining: NodeID?
+    /// Set (to the epoch it started in) while the chain pauses writes so that its members can be
+    /// reordered: the head refuses new writes until every member holds the same, committed
+    /// history, then the master publishes the new order.
+    public var frozen: Epoch?
 
-    public init(id: ChainID, members: [NodeID], joining: NodeID? = nil) {
+    public init(id: ChainID, members: [NodeID], joining: NodeID? = nil, frozen: Epoch? = nil) {
         self.id = id
         self.members = members
         self.joining = joining
+        self.frozen = frozen
     }
 
     public var head: NodeID? { members.first }

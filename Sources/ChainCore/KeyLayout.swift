@@ -44,6 +44,24 @@ public enum KeyLayout {
         return Array(k[dataPrefixLength...])
     }
 
+    public static let recordTag: UInt8 = UInt8(ascii: "i")
+
+    /// Where a tagged request's result is recorded in one chain: `i` + chain (2 bytes) + ring
+    /// slot (2 bytes) + client id (8 bytes), all big-endian. Per chain the records are one key
+    /// range, so a join copies them with the chain's data and a node that leaves deletes them;
+    /// the ring slot before the client id spreads one busy client's records over memtable
+    /// buckets (the hash prefix is the first 5 bytes).
+    public static func recordKey(chain: Int, ring: Int, client: UInt64) -> [UInt8] {
+        var k: [UInt8] = [recordTag, UInt8((chain >> 8) & 0xff), UInt8(chain & 0xff), UInt8((ring >> 8) & 0xff), UInt8(ring & 0xff)]
+        for i in stride(from: 56, through: 0, by: -8) { k.append(UInt8((client >> UInt64(i)) & 0xff)) }
+        return k
+    }
+
+    /// The prefix of every record of `chain`.
+    public static func recordPrefix(chain: Int) -> [UInt8] {
+        [recordTag, UInt8((chain >> 8) & 0xff), UInt8(chain & 0xff)]
+    }
+
     /// `m` + a 4-byte hash of the name + the name: node-level and chain-level metadata. The hash
     /// gives every metadata key its own memtable bucket; without it all of them would share the
     /// bucket of their common first bytes, and with every write updating some of them (a chain's

@@ -44,13 +44,48 @@ public enum MasterAPI {
     /// `POST /v1/nodes/heartbeat` body.
     public struct Heartbeat: Codable, Sendable {
         public var id: NodeID
+        /// The epoch `chains` was read at (a frozen chain counts as drained only on reports
+        /// from its freeze epoch or later).
         public var epoch: Epoch
         public var chains: [ChainProgress]
+        /// Approximate bytes of data the node stores (for plans: how much a join copies).
+        public var store_bytes: Int?
 
-        public init(id: NodeID, epoch: Epoch, chains: [ChainProgress]) {
+        public init(id: NodeID, epoch: Epoch, chains: [ChainProgress], store_bytes: Int? = nil) {
             self.id = id
             self.epoch = epoch
             self.chains = chains
+            self.store_bytes = store_bytes
+        }
+    }
+
+    /// `POST /v1/plan` body: what would happen if `action` ("add" or "drain") were applied to
+    /// node `id`. `POST /v1/nodes/add` and `/v1/nodes/drain` answer with the same plan.
+    public struct PlanRequest: Codable, Sendable {
+        public var action: String
+        public var id: NodeID
+
+        public init(action: String, id: NodeID) {
+            self.action = action
+            self.id = id
+        }
+    }
+
+    public struct Plan: Codable, Sendable {
+        public var action: String
+        public var id: NodeID
+        public var steps: [MasterState.Step]
+        /// Chain copies the plan makes (joins).
+        public var joins: Int
+        /// Estimated bytes those joins copy (from the members' reported store sizes).
+        public var estimated_bytes: Int
+
+        public init(action: String, id: NodeID, steps: [MasterState.Step], joins: Int, estimated_bytes: Int) {
+            self.action = action
+            self.id = id
+            self.steps = steps
+            self.joins = joins
+            self.estimated_bytes = estimated_bytes
         }
     }
 
@@ -81,14 +116,18 @@ public enum MasterAPI {
             public var slots: String
             public var joining: NodeID?
             public var transferred_bytes: Int?
+            /// Estimated size of the chain's data (what a join copies).
+            public var estimated_bytes: Int?
 
-            public init(id: ChainID, members: [NodeID], state: String, slots: String, joining: NodeID? = nil, transferred_bytes: Int? = nil) {
+            public init(id: ChainID, members: [NodeID], state: String, slots: String, joining: NodeID? = nil,
+                        transferred_bytes: Int? = nil, estimated_bytes: Int? = nil) {
                 self.id = id
                 self.members = members
                 self.state = state
                 self.slots = slots
                 self.joining = joining
                 self.transferred_bytes = transferred_bytes
+                self.estimated_bytes = estimated_bytes
             }
         }
 
@@ -98,14 +137,18 @@ public enum MasterAPI {
         public var problems: [String]
         public var nodes: [Node]
         public var chains: [Chain]
+        /// Membership steps still to come (joins, leaves, reorders), in order.
+        public var plan: [MasterState.Step]?
 
-        public init(epoch: Epoch, healthy: Bool, replication: Int, problems: [String], nodes: [Node], chains: [Chain]) {
+        public init(epoch: Epoch, healthy: Bool, replication: Int, problems: [String], nodes: [Node], chains: [Chain],
+                    plan: [MasterState.Step]? = nil) {
             self.epoch = epoch
             self.healthy = healthy
             self.replication = replication
             self.problems = problems
             self.nodes = nodes
             self.chains = chains
+            self.plan = plan
         }
     }
 }

@@ -15,6 +15,14 @@ public struct MasterState: Codable, Sendable, Equatable {
     public var failed: [NodeID]?
     /// Nodes being drained: moved out of every chain, each chain first gaining a replacement.
     public var draining: [NodeID]?
+    /// Nodes admitted to the layout (the initial ones, and those added with `add`): the
+    /// rebalancer spreads the chains over these plus any node already in a chain. A registered
+    /// node outside it is a spare, used only to restore the replication factor.
+    public var pool: [NodeID]?
+    /// The layout the master is moving to (see `converge`), and the node set it was computed
+    /// for; recomputed when that set changes.
+    public var target: [[NodeID]]?
+    public var targetNodes: [NodeID]?
 
     public init(replication: Int, chains: Int?, initialNodes: Int) {
         self.replication = replication
@@ -50,7 +58,9 @@ public struct MasterState: Codable, Sendable, Equatable {
     /// A node announces itself (at start-up, and again after a restart). The table is formed once
     /// `initialNodes` nodes are known; a node whose addresses changed gets a new epoch so that
     /// peers and clients learn them.
-    public mutating func register(_ node: NodeInfo) throws(RegisterError) -> RegisterOutcome {
+    /// With `admit`, a node new to a formed cluster joins the pool at once (the master's
+    /// auto-rebalance flag); otherwise it stays a spare until `add`.
+    public mutating func register(_ node: NodeInfo, admit: Bool = false) throws(RegisterError) -> RegisterOutcome {
         guard Self.isValidID(node.id) else { throw .invalidID(node.id) }
         for other in nodes where other.id != node.id {
             for a in [node.client, node.peer, node.http] where [other.client, other.peer, other.http].contains(a) {
@@ -75,6 +85,7 @@ public struct MasterState: Codable, Sendable, Equatable {
             return formIfReady() ?? .recorded
         }
         nodes.append(node)
+        if admit && config != nil { pool = (pool ?? []) + [node.id] }
         return formIfReady() ?? .recorded
     }
 
@@ -86,6 +97,7 @@ public struct MasterState: Codable, Sendable, Equatable {
             return nil
         }
         config = Configuration(epoch: 1, replication: replication, nodes: members, chains: table)
+        pool = members.map(\.id)
         return .reconfigured(1)
     }
 
@@ -143,6 +155,7 @@ public struct MasterState: Codable, Sendable, Equatable {
         nodes.removeAll { $0.id == id }
         failed = failed?.filter { $0 != id }
         draining = draining?.filter { $0 != id }
+        pool = pool?.filter { $0 != id }
         guard var c = config else { return nil }
         c.nodes.removeAll { $0.id == id }
         c.epoch += 1
@@ -153,37 +166,6 @@ public struct MasterState: Codable, Sendable, Equatable {
     /// Nodes that are members of at least one chain, or joining one.
     public var members: Set<NodeID> {
         Set(config?.chains.flatMap { $0.members + ($0.joining.map { [$0] } ?? []) } ?? [])
-    }
-
-    /// Restores the replication factor: a chain short of members gets a live node that is not
-    /// in it as a joiner (one step per chain per epoch). Nodes are picked least loaded first, and
-    /// none takes more than `maxJoinsPerNode` joins at once. Returns the new epoch, if any.
-    public mutating func repair(alive: Set<NodeID>, maxJoinsPerNode: Int) -> Epoch? {
-        guard var c = config else { return nil }
-        let leaving = Set(draining ?? [])
-        var load: [NodeID: Int] = [:]
-        var joins: [NodeID: Int] = [:]
-        for ch in c.chains {
-            for m in ch.members { load[m, default: 0] += 1 }
-            if let j = ch.joining { load[j, default: 0] += 1; joins[j, default: 0] += 1 }
-        }
-        var changed = false
-        // A draining member does not count: its chain needs a replacement before it may leave.
-        for i in c.chains.indices where c.chains[i].members.filter({ !leaving.contains($0) }).count < c.replication && c.chains[i].joining == nil {
-            let candidates = alive.filter { !c.chains[i].members.contains($0) && !leaving.contains($0) && (joins[$0] ?? 0) < maxJoinsPerNode }
-                .sorted { (load[$0] ?? 0, $0) < (load[$1] ?? 0, $1) }
-            guard let pick = candidates.first else { continue }
-            c.chains[i].joining = pick
-            load[pick, default: 0] += 1
-            joins[pick, default: 0] += 1
-            changed = true
-        }
-        guard changed else { return nil }
-        // Peers and clients find the joiners' addresses in the configuration.
-        c.nodes = nodes.sorted { $0.id < $1.id }
-        c.epoch += 1
-        config = c
-        return c.epoch
     }
 
     public enum DrainError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -211,24 +193,7 @@ public struct MasterState: Codable, Sendable, Equatable {
         }
         d.insert(id)
         draining = d.sorted()
-    }
-
-    /// Splices draining nodes out of chains that have their full replication factor without them
-    /// (one member per chain per epoch). Returns the new epoch, if any.
-    public mutating func spliceDrained() -> Epoch? {
-        guard var c = config, let d = draining, !d.isEmpty else { return nil }
-        var changed = false
-        for i in c.chains.indices {
-            let m = c.chains[i].members
-            guard let victim = m.first(where: { d.contains($0) }),
-                  m.filter({ !d.contains($0) }).count >= c.replication else { continue }
-            c.chains[i].members.removeAll { $0 == victim }
-            changed = true
-        }
-        guard changed else { return nil }
-        c.epoch += 1
-        config = c
-        return c.epoch
+        pool = pool?.filter { $0 != id }
     }
 
     /// A joining node reported being in sync: it becomes the chain's tail.

@@ -26,6 +26,12 @@ extension Master {
         case ("POST", "/v1/nodes/drain"):
             guard let r = decode(RemoveRequest.self, req) else { return }
             drain(r.id, req)
+        case ("POST", "/v1/nodes/add"):
+            guard let r = decode(RemoveRequest.self, req) else { return }
+            add(r.id, req)
+        case ("POST", "/v1/plan"):
+            guard let r = decode(MasterAPI.PlanRequest.self, req) else { return }
+            dryRun(r, req)
         case ("GET", "/v1/status"):
             respondJSON(req, statusReport())
         case ("GET", "/healthz"):
@@ -33,13 +39,14 @@ extension Master {
         case ("GET", "/metrics"):
             metrics.nodes.set(to: Double(state.nodes.count))
             req.respond(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render())
-        case (_, "/v1/nodes/register"), (_, "/v1/nodes/heartbeat"), (_, "/v1/nodes/remove"), (_, "/v1/nodes/drain"), (_, "/v1/config"), (_, "/v1/status"):
+        case (_, "/v1/nodes/register"), (_, "/v1/nodes/heartbeat"), (_, "/v1/nodes/remove"), (_, "/v1/nodes/drain"), (_, "/v1/nodes/add"), (_, "/v1/plan"), (_, "/v1/config"), (_, "/v1/status"):
             req.respond(status: 405, text: "method \(req.method) not allowed on \(req.path)\n")
         default:
             req.respond(status: 404, text: "not found: \(req.path)\n")
         }
     }
 
+    /// Body of remove, drain and add.
     struct RemoveRequest: Decodable { var id: String }
 
     private func decode<T: Decodable>(_ type: T.Type, _ req: HTTPRequest) -> T? {

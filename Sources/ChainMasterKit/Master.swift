@@ -19,6 +19,9 @@ public final class Master {
     /// "unknown" until it speaks).
     private var lastHeartbeat: [NodeID: UInt64] = [:]
     private var progress: [NodeID: [MasterAPI.ChainProgress]] = [:]
+    /// The epoch each node's last progress report was read at, and its store size.
+    private var reportedEpoch: [NodeID: Epoch] = [:]
+    private var storeBytes: [NodeID: Int] = [:]
     /// Version of the state most recently handed to the file, and the last one on disk.
     private var savedVersion = 0
     private var durableVersion = 0
@@ -125,7 +128,7 @@ public final class Master {
 
     func register(_ node: NodeInfo, _ req: HTTPRequest) {
         let outcome: MasterState.RegisterOutcome
-        do { outcome = try state.register(node) } catch {
+        do { outcome = try state.register(node, admit: config.autoRebalance) } catch {
             req.respond(status: 409, text: "\(error)\n")
             return
         }
@@ -146,6 +149,8 @@ public final class Master {
         }
         lastHeartbeat[hb.id] = Self.nowMs()
         progress[hb.id] = hb.chains
+        reportedEpoch[hb.id] = hb.epoch
+        storeBytes[hb.id] = hb.store_bytes
         metrics.heartbeats.increment()
         reply(req, lease: hb.epoch)
         promoteSynced(hb.id, hb.chains)
@@ -178,18 +183,34 @@ public final class Master {
             persist {}
             return
         }
-        if let epoch = state.spliceDrained() {
-            logger.notice("draining nodes left chains that have their replacement", metadata: ["epoch": "\(epoch)"])
+        // Then one step towards the target layout in every chain: restore the replication
+        // factor, move positions for drains and adds, reorder for balanced roles.
+        let before = state.config!
+        // (The closure reads `before`, not `state`: `converge` is mutating `state` meanwhile.)
+        let alive = aliveNodes(now: now)
+        if let epoch = state.converge(alive: alive, maxJoinsPerNode: config.maxJoinsPerNode, quiescent: { quiescent($0, in: before) }) {
+            let steps = MasterState.steps(from: before, to: state.config!)
+            metrics.joinsStarted.increment(by: Int64(steps.filter { $0.kind == .join }.count))
+            logger.notice("membership step", metadata: ["epoch": "\(epoch)", "steps": "\(steps.map(\.description))"])
             persist {}
-            return
         }
-        // Restore the replication factor with live nodes (spares, returning nodes).
-        let alive = Set(state.nodes.map(\.id).filter { id in lastHeartbeat[id].map { now - $0 <= UInt64(config.leaseMs) } ?? false })
-        if let epoch = state.repair(alive: alive, maxJoinsPerNode: config.maxJoinsPerNode) {
-            metrics.joinsStarted.increment()
-            logger.notice("chains below the replication factor get joining nodes", metadata: ["epoch": "\(epoch)"])
-            persist {}
+    }
+
+    func aliveNodes(now: UInt64 = Master.nowMs()) -> Set<NodeID> {
+        Set(state.nodes.map(\.id).filter { id in lastHeartbeat[id].map { now - $0 <= UInt64(config.leaseMs) } ?? false })
+    }
+
+    /// A frozen chain has drained when every member reported, at the freeze epoch or later, the
+    /// same applied sequence, and the head has all of it acknowledged down the chain.
+    private func quiescent(_ chain: ChainID, in c: Configuration) -> Bool {
+        guard let frozen = c.chains[chain].frozen, let head = c.chains[chain].head else { return false }
+        var seqs: Set<UInt64> = []
+        for m in c.chains[chain].members {
+            guard (reportedEpoch[m] ?? 0) >= frozen, let p = progress[m]?.first(where: { $0.id == chain }) else { return false }
+            seqs.insert(p.applied)
+            if m == head && p.committed != p.applied { return false }
         }
+        return seqs.count == 1
     }
 
     /// A joining node that reports being in sync becomes its chain's tail.
@@ -207,16 +228,64 @@ public final class Master {
 
     /// `chainctl drain`: move a node out of every chain.
     func drain(_ id: NodeID, _ req: HTTPRequest) {
-        let now = Self.nowMs()
-        let alive = Set(state.nodes.map(\.id).filter { lastHeartbeat[$0].map { now - $0 <= UInt64(config.leaseMs) } ?? false })
         do {
-            try state.drain(id, alive: alive)
+            try state.drain(id, alive: aliveNodes())
         } catch {
             req.respond(status: 409, text: "\(error)\n")
             return
         }
         logger.notice("draining node", metadata: ["node": "\(id)"])
-        persist { [unowned self] in respondJSON(req, ["draining": id]) }
+        let plan = planReport(action: "drain", id: id, state: state)
+        persist { [unowned self] in respondJSON(req, plan) }
+    }
+
+    /// `chainctl add`: admit a node to the layout; the master rebalances chains onto it.
+    func add(_ id: NodeID, _ req: HTTPRequest) {
+        do {
+            try state.add(id)
+        } catch {
+            req.respond(status: 409, text: "\(error)\n")
+            return
+        }
+        logger.notice("adding node", metadata: ["node": "\(id)"])
+        let plan = planReport(action: "add", id: id, state: state)
+        persist { [unowned self] in respondJSON(req, plan) }
+    }
+
+    /// `POST /v1/plan`: what `add` or `drain` would do, without doing it.
+    func dryRun(_ r: MasterAPI.PlanRequest, _ req: HTTPRequest) {
+        var s = state
+        do {
+            switch r.action {
+            case "add": try s.add(r.id)
+            case "drain": try s.drain(r.id, alive: aliveNodes())
+            default:
+                req.respond(status: 400, text: "action must be 'add' or 'drain', not '\(r.action)'\n")
+                return
+            }
+        } catch {
+            req.respond(status: 409, text: "\(error)\n")
+            return
+        }
+        respondJSON(req, planReport(action: r.action, id: r.id, state: s))
+    }
+
+    private func planReport(action: String, id: NodeID, state s: MasterState) -> MasterAPI.Plan {
+        let steps = s.plan(alive: aliveNodes(), maxJoinsPerNode: config.maxJoinsPerNode)
+        let joins = steps.filter { $0.kind == .join }
+        return MasterAPI.Plan(action: action, id: id, steps: steps, joins: joins.count,
+                              estimated_bytes: joins.reduce(0) { $0 + (estimatedBytes(chain: $1.chain) ?? 0) })
+    }
+
+    /// A chain's data size, estimated from its members' reported store sizes (each member's
+    /// store divided evenly over the chains it holds; keys hash uniformly over slots).
+    func estimatedBytes(chain: ChainID) -> Int? {
+        guard let c = state.config else { return nil }
+        let shares: [Int] = c.chains[chain].members.compactMap { m in
+            let held = c.chains.filter { $0.members.contains(m) }.count
+            return storeBytes[m].map { $0 / max(held, 1) }
+        }
+        return shares.isEmpty ? nil : shares.reduce(0, +) / shares.count
     }
 
     /// `chainctl remove`: forget a node that is in no chain.
@@ -295,12 +364,13 @@ public final class Master {
                 let full = ch.members.count >= c.replication
                 let allUp = ch.members.allSatisfy { up.contains($0) }
                 let linked = chainLinked(ch)
-                let st = !full ? "degraded" : !allUp ? "member-down" : !linked ? "unlinked" : "ok"
-                if st != "ok" { problems.append("chain \(ch.id) is \(st)"); chainProblems += 1 }
+                let st = !full ? "degraded" : !allUp ? "member-down" : !linked ? "unlinked" : ch.frozen != nil ? "reordering" : "ok"
+                if st != "ok" && st != "reordering" { problems.append("chain \(ch.id) is \(st)"); chainProblems += 1 }
                 let r = c.slots(of: ch.id)
                 let moved = ch.joining.flatMap { j in progress[j]?.first { $0.id == ch.id }?.transferred_bytes }
                 chains.append(.init(id: ch.id, members: ch.members, state: ch.joining != nil && st != "ok" ? "joining" : st,
-                                    slots: "\(r.lowerBound)-\(r.upperBound - 1)", joining: ch.joining, transferred_bytes: moved))
+                                    slots: "\(r.lowerBound)-\(r.upperBound - 1)", joining: ch.joining, transferred_bytes: moved,
+                                    estimated_bytes: estimatedBytes(chain: ch.id)))
             }
         } else {
             problems.append("waiting for \(state.initialNodes) nodes to form the chain table (have \(state.nodes.count))")
@@ -309,7 +379,8 @@ public final class Master {
         // Healthy: every chain at full replication with every member up and in sync. A failed
         // node that is in no chain any more is listed as a problem but does not count.
         return MasterAPI.Status(epoch: publishedEpoch, healthy: chainProblems == 0, replication: state.replication,
-                                problems: problems, nodes: nodes, chains: chains)
+                                problems: problems, nodes: nodes, chains: chains,
+                                plan: state.plan(alive: aliveNodes(now: now), maxJoinsPerNode: config.maxJoinsPerNode))
     }
 
     /// Every member reports the chain, with authenticated links to its neighbours. (Members are

@@ -10,6 +10,8 @@ public struct MasterConfig: Sendable {
     public var heartbeatMs = 500
     /// Chains one node may be joining at once (repairs run in parallel up to this).
     public var maxJoinsPerNode = 4
+    /// A node registering with a formed cluster is added to the layout at once (as `chainctl add`).
+    public var autoRebalance = false
 
     public init(listen: SocketAddress, dataDir: String) {
         self.listen = listen

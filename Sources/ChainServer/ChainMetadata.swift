@@ -13,7 +13,7 @@ enum ChainMetadata {
     /// without deletions. A smart client numbers its requests 1, 2, 3… and retries only recent
     /// ones, so a retry finds its first result.
     static func requestKey(_ chain: ChainID, _ tag: RequestTag) -> [UInt8] {
-        KeyLayout.metaKey("idem/\(chain)/\(tag.client)/\(tag.request % requestWindow)")
+        KeyLayout.recordKey(chain: chain, ring: Int(tag.request % requestWindow), client: tag.client)
     }
 
     static let requestWindow: UInt64 = 4096

@@ -25,10 +25,11 @@ extension ChainNode {
         peers.send([.syncRequest(epoch: j.epoch, chain: chain, transfer: j.transfer)], to: j.tail)
     }
 
-    /// Deletes the chain's slot range and its applied sequence.
+    /// Deletes the chain's slot range, its request records and its applied sequence.
     func dropChainData(_ chain: ChainID, config: Configuration) {
         let slots = config.slots(of: chain)
         server.data.deleteRange(from: KeyLayout.slotPrefix(slots.lowerBound), to: KeyLayout.slotPrefix(slots.upperBound))
+        server.data.deleteRange(from: KeyLayout.recordPrefix(chain: chain), to: KeyLayout.recordPrefix(chain: chain + 1))
         server.data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodeSeq(0), cached: false)
         server.markStoreDirty()
     }
@@ -71,11 +72,20 @@ extension ChainNode {
         guard var j = joins[chain], j.tail == tail, !j.complete, transfer == j.transfer else { return }
         if j.snapshotSeq == nil { j.snapshotSeq = snapshotSeq }
         guard j.snapshotSeq == snapshotSeq else { return }
+        guard let config else { return }
+        let slots = config.slots(of: chain)
+        let records = KeyLayout.recordPrefix(chain: chain)
         for (k, v) in entries {
-            server.data.put(KeyLayout.dataKey(k), v)
+            // Only this chain's keys: its data keys and its request records.
+            let isData = k.count >= KeyLayout.dataPrefixLength && k[0] == KeyLayout.dataTag && slots.contains(Int(k[1]) << 8 | Int(k[2]))
+            guard isData || k.starts(with: records) else {
+                server.metrics.error("transfer_foreign_key")
+                continue
+            }
+            server.data.put(k, v, cached: isData)
             j.bytes += k.count + v.count
         }
-        if last, let config {
+        if last {
             // The snapshot is in: become a replica at its sequence, then apply the live updates
             // that follow it (the replica skips those the snapshot already covers).
             j.complete = true
@@ -85,7 +95,7 @@ extension ChainNode {
             j.buffered = []
             joins[chain] = j
             server.data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodeSeq(snapshotSeq), cached: false)
-            let actions = r.onUpdates(from: tail, epoch: config.epoch, buffered)
+            let actions = r.onUpdates(from: tail, epoch: config.epoch, buffered) + r.announce()
             replicas[chain] = r
             perform(chain, actions)
             server.logger.notice("chain snapshot received", metadata: ["chain": "\(chain)", "bytes": "\(j.bytes)", "seq": "\(snapshotSeq)"])
@@ -93,6 +103,14 @@ extension ChainNode {
             joins[chain] = j
         }
         server.markStoreDirty()
+    }
+
+    /// A joiner with its snapshot but no sync point yet acknowledges again: its first
+    /// acknowledgement may have reached the tail in another epoch and been dropped.
+    func announceJoins() {
+        for (chain, j) in joins where j.complete && j.syncSeq == nil && replicas[chain] != nil {
+            perform(chain, replicas[chain]!.announce())
+        }
     }
 
     /// A promoted tail serves reads only after the old tail's barrier arrived and everything the

@@ -78,6 +78,15 @@ final class ChainNode {
         server.logger.info("configuration installed", metadata: ["epoch": "\(new.epoch)", "chains": "\(new.chains.count)"])
         for c in new.chains {
             let member = c.members.contains(me)
+            if replicas[c.id] != nil && !member && c.joining == me && joins[c.id]?.tail != c.tail {
+                // Joining with a copy from elsewhere — this node left the chain and joins it
+                // again (perhaps having missed the epochs in between), or the tail it copied from
+                // left — says nothing reliable about what the current tail has sent. Start over
+                // from the current tail (below).
+                perform(c.id, replicas[c.id]!.onConfiguration(epoch: new.epoch, members: c.members, joiner: c.joining))
+                replicas.removeValue(forKey: c.id)
+                persistTrack.removeValue(forKey: c.id)
+            }
             if let before = replicas[c.id] {
                 let wasTail = before.isTail
                 let stepDownSeq = before.reported
@@ -195,6 +204,12 @@ final class ChainNode {
             }
             return slot
         }
+        if config?.chains[chain].frozen != nil {
+            // The chain is draining for a reorder: no new update may start until it is published.
+            server.metrics.error("frozen")
+            out.error("TRYAGAIN chainstore epoch \(epoch): chain \(chain) pauses writes while its members are reordered; retry")
+            return nil
+        }
         let recorder = RecordingKeyspace(server.data)
         var reply = RESPWriter(version: 2)
         do {
@@ -235,6 +250,8 @@ final class ChainNode {
                 guard let w = waitingReplies.removeValue(forKey: token) else { continue }
                 server.metrics.writesCommitted.increment()
                 server.fillSlot(w.slot, bytes: w.reply)
+            case let .syncPoint(to, e, seq):
+                peers.send([.barrier(epoch: e, chain: chain, seq: seq)], to: to)
             case let .abandoned(token):
                 guard let w = waitingReplies.removeValue(forKey: token) else { continue }
                 server.fillSlot(w.slot, bytes: Array("-TRYAGAIN chainstore: this node stopped being the head of chain \(chain) before the write committed; retry it with the same tag\r\n".utf8))
@@ -307,6 +324,8 @@ final class ChainNode {
         case let .barrier(e, chain, seq):
             if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
             if barriers[chain]?.oldTail == peer { barriers[chain]!.seq = seq }
+            // From the tail to its joiner: the sync point (see `ChainReplica.syncPoint`).
+            if joins[chain]?.tail == peer && joins[chain]!.syncSeq == nil { joins[chain]!.syncSeq = seq }
         case let .ack(e, chain, seq):
             if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
             guard replicas[chain] != nil else { return }
@@ -329,6 +348,7 @@ final class ChainNode {
                 for u in r.unacked { outUpdates[peer, default: [:]][chain, default: []].append(u) }
             }
             if r.predecessor == peer && r.reported > 0 { outAcks[peer, default: [:]][chain] = r.reported }
+            if r.joiner == peer, let seq = r.syncPoint { peers.send([.barrier(epoch: epoch, chain: chain, seq: seq)], to: peer) }
         }
         queueFlush()
     }
@@ -363,7 +383,7 @@ final class ChainNode {
             return MasterAPI.ChainProgress(
                 id: r.chain, role: r.role.rawValue, applied: r.applied, committed: r.committed,
                 linked: [r.predecessor, r.successor].compactMap { $0 }.allSatisfy(peers.isReady),
-                synced: join.map { $0.complete && r.persisted >= ($0.snapshotSeq ?? 0) },
+                synced: join.map { $0.synced(persisted: r.persisted) },
                 transferred_bytes: join?.bytes)
         }
         for (chain, j) in joins where replicas[chain] == nil {

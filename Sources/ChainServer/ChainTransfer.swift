@@ -9,7 +9,8 @@ import Synchronization
 /// slots to the joining node in chunks, on a background thread, with flow control (it waits
 /// while the link has more than `window` bytes queued); meanwhile it forwards the live stream to
 /// the joiner, which buffers it until the snapshot is complete and then applies what follows the
-/// snapshot's sequence.
+/// snapshot's sequence. Chunk entries are store keys: the chain's data keys, then its request
+/// records; the joiner accepts only keys of the chain it is joining.
 enum ChainTransfer {
     static let chunkBytes = 256 << 10
     static let window = 8 << 20
@@ -53,16 +54,23 @@ final class SnapshotStream: Sendable {
                 return !isCancelled
             }
             var ok = true
-            // One ordered pass over all data keys of the snapshot, keeping this chain's slots.
+            func add(_ k: [UInt8], _ v: [UInt8]) -> Bool {
+                entries.append((k, v))
+                bytes += k.count + v.count
+                if bytes >= ChainTransfer.chunkBytes { ok = flush(last: false) }
+                return ok
+            }
+            // One ordered pass over all data keys of the snapshot, keeping this chain's slots;
+            // then the chain's recorded request results, so that a retry reaching the joiner
+            // once it heads the chain still finds its first result. Entries are store keys.
             try? store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(slots.lowerBound), at: snapshot) { k, v in
                 guard k.count >= KeyLayout.dataPrefixLength else { return true }
                 let slot = Int(k[1]) << 8 | Int(k[2])
                 guard slot < slots.upperBound else { return false }
-                guard slots.contains(slot), let user = KeyLayout.userKey(fromDataKey: k) else { return true }
-                entries.append((user, v))
-                bytes += k.count + v.count
-                if bytes >= ChainTransfer.chunkBytes { ok = flush(last: false) }
-                return ok
+                return slots.contains(slot) ? add(k, v) : true
+            }
+            if ok {
+                try? store.scan(prefix: KeyLayout.recordPrefix(chain: chain), from: nil, at: snapshot) { k, v in add(k, v) }
             }
             if ok { _ = flush(last: true) }
         }
@@ -82,4 +90,13 @@ struct JoinProgress {
     var snapshotSeq: UInt64?
     var bytes = 0
     var complete = false
+    /// How far the tail had committed when it began counting this joiner (its `syncPoint`):
+    /// the join is in sync once that much is persisted here.
+    var syncSeq: UInt64?
+
+    /// In sync: may be promoted to tail.
+    func synced(persisted: UInt64) -> Bool {
+        guard complete, let syncSeq else { return false }
+        return persisted >= max(syncSeq, snapshotSeq ?? 0)
+    }
 }

@@ -14,6 +14,8 @@ final class MasterLink: Sendable {
     private struct Shared {
         var epoch: Epoch = 0
         var progress: [MasterAPI.ChainProgress] = []
+        var progressEpoch: Epoch = 0
+        var storeBytes = 0
         var heartbeatMs = 500
         var stopped = false
     }
@@ -38,7 +40,14 @@ final class MasterLink: Sendable {
 
     /// Loop thread: the newest epoch installed, and the chain progress to report.
     func update(knownEpoch: Epoch) { shared.withLock { $0.epoch = max($0.epoch, knownEpoch) } }
-    func report(_ progress: [MasterAPI.ChainProgress]) { shared.withLock { $0.progress = progress } }
+    /// Loop thread: chain progress as of `epoch` (reports are tied to the epoch they were read at).
+    func report(_ progress: [MasterAPI.ChainProgress], epoch: Epoch, storeBytes: Int) {
+        shared.withLock {
+            $0.progress = progress
+            $0.progressEpoch = epoch
+            $0.storeBytes = storeBytes
+        }
+    }
     /// A peer spoke of a newer epoch; the watch long-poll is already waiting for it.
     func wakeWatch() {}
 
@@ -56,8 +65,10 @@ final class MasterLink: Sendable {
                     registered = true
                     log("registered with the master at \(master)")
                 } else {
-                    let (epoch, progress) = shared.withLock { ($0.epoch, $0.progress) }
-                    reply = try post("/v1/nodes/heartbeat", MasterAPI.Heartbeat(id: info.id, epoch: epoch, chains: progress))
+                    let hb = shared.withLock {
+                        MasterAPI.Heartbeat(id: info.id, epoch: $0.progressEpoch, chains: $0.progress, store_bytes: $0.storeBytes)
+                    }
+                    reply = try post("/v1/nodes/heartbeat", hb)
                 }
                 failures = 0
                 shared.withLock { $0.heartbeatMs = reply.heartbeat_ms }

@@ -19,8 +19,13 @@ extension Server {
         chainNode = node
         node.masterLink.start()
         // Chain progress for heartbeats, refreshed on the loop (the heartbeat thread reads a copy).
-        Timer(loop: loop, afterMs: 100, repeating: true) { [unowned node] in
-            node.masterLink.report(node.progress)
+        var ticks = 0
+        var storeBytes = 0
+        Timer(loop: loop, afterMs: 100, repeating: true) { [unowned self, unowned node] in
+            if ticks % 20 == 0 { storeBytes = data.store.estimatedDataBytes }
+            ticks += 1
+            node.announceJoins()
+            node.masterLink.report(node.progress, epoch: node.epoch, storeBytes: storeBytes)
         }
     }
 }

@@ -16,6 +16,8 @@ public protocol KVStore: AnyObject, Sendable {
               _ body: (_ key: [UInt8], _ value: [UInt8]) -> Bool) throws(StoreError)
     /// Approximate number of live keys (for status pages).
     var estimatedKeyCount: Int { get }
+    /// Approximate bytes of live data, memtables included (for plans and capacity figures).
+    var estimatedDataBytes: Int { get }
 }
 
 /// A point-in-time view. Released when the last reference goes away.

@@ -43,6 +43,7 @@ public final class MemoryStore: KVStore, Sendable {
     }
 
     public var estimatedKeyCount: Int { state.withLock { $0.count } }
+    public var estimatedDataBytes: Int { state.withLock { $0.reduce(0) { $0 + $1.key.count + $1.value.count } } }
 }
 
 final class MemorySnapshot: StoreSnapshot, @unchecked Sendable {

@@ -193,8 +193,14 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         if let message = Self.take(&err) { throw .rocksdb(operation: "iterate", message: message) }
     }
 
-    public var estimatedKeyCount: Int {
-        guard let db, let p = rocksdb_property_value(db, "rocksdb.estimate-num-keys") else { return 0 }
+    public var estimatedKeyCount: Int { property("rocksdb.estimate-num-keys") }
+
+    public var estimatedDataBytes: Int {
+        property("rocksdb.estimate-live-data-size") + property("rocksdb.cur-size-all-mem-tables")
+    }
+
+    private func property(_ name: String) -> Int {
+        guard let db, let p = rocksdb_property_value(db, name) else { return 0 }
         defer { rocksdb_free(p) }
         return Int(String(cString: p)) ?? 0
     }

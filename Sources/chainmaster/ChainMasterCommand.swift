@@ -37,6 +37,9 @@ struct ChainMasterCommand: ParsableCommand {
     @Option(name: .customLong("max-joins-per-node"), help: "Chains one node may be catching up at once.")
     var maxJoinsPerNode: Int = 4
 
+    @Flag(name: .customLong("auto-rebalance"), help: "Add every node that registers with a formed cluster to the layout at once (otherwise it waits as a spare for 'chainctl add').")
+    var autoRebalance = false
+
     @Option(name: .customLong("log-level"))
     var logLevel: String = "info"
 
@@ -65,6 +68,7 @@ struct ChainMasterCommand: ParsableCommand {
         config.leaseMs = leaseMs
         config.heartbeatMs = heartbeatMs
         config.maxJoinsPerNode = max(1, maxJoinsPerNode)
+        config.autoRebalance = autoRebalance
         let loop: EventLoop
         do { loop = try EventLoop() } catch { fail("chainmaster: \(error)", 1) }
         let master: Master

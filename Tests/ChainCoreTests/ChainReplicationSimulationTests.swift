@@ -86,6 +86,7 @@ final class ChainReplicationSimulationTests: XCTestCase {
                     forwards[to, default: []].append(u)
                 case let .ack(to, e, seq):
                     send(node, to, .ack(chain: chain, epoch: e, seq: seq))
+                case .syncPoint: break  // no joiners in this simulation
                 case let .committed(token, seq):
                     guard let p = tokens.removeValue(forKey: token) else {
                         outcome.failures.append("unknown token \(token)"); continue

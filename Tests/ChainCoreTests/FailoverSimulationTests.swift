@@ -86,6 +86,7 @@ final class FailoverSimulationTests: XCTestCase {
                     q.push(done, .persisted(node, chain, u.seq))
                 case let .forward(to, _, u): forwards[to, default: []].append(u)
                 case let .ack(to, e, seq): send(node, to, .ack(chain, e, seq))
+                case .syncPoint: break  // no joiners in this simulation
                 case let .committed(token, _):
                     guard let (c, attempt) = tokenOwner.removeValue(forKey: token), cs[c].waiting, cs[c].attempt == attempt else { continue }
                     cs[c].waiting = false

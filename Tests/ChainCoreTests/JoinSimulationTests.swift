@@ -1,17 +1,22 @@
 import XCTest
 @testable import ChainCore
 
-/// Seeded simulation of repair: a node crashes, the master (its real `spliceOut`, `repair` and
-/// `promote`) gives the affected chains a spare as joiner, the tail sends a snapshot of its
-/// persisted history while forwarding the live stream, the joiner installs the snapshot, applies
-/// what follows, and is promoted — all under concurrent writes with random delays. Afterwards the
-/// members of every chain hold identical histories containing every acknowledged write.
+/// Seeded simulation of membership changes driven by the master's real decisions (`spliceOut`,
+/// `converge`, `promote`): a node crashes and a spare replaces it; a node is added and chains
+/// are rebalanced onto it (joins, leaves, freezes and reorders); a node is drained; a node is
+/// added and another crashes half-way. Joiners get a snapshot of the tail's persisted history
+/// while the live stream continues, then are promoted — all under concurrent writes with random
+/// delays. Afterwards the layout is balanced and the members of every chain hold identical
+/// histories containing every acknowledged write.
 final class JoinSimulationTests: XCTestCase {
+    enum Scenario: CaseIterable { case crash, add, drain, addThenCrash }
+
     enum Message {
         case updates(ChainID, Epoch, [Update])
         case ack(ChainID, Epoch, UInt64)
         case syncRequest(ChainID, Epoch)
         case snapshot(ChainID, [Update])
+        case syncPoint(ChainID, Epoch, UInt64)
     }
 
     enum Event {
@@ -20,6 +25,8 @@ final class JoinSimulationTests: XCTestCase {
         case write(client: Int)
         case timeout(client: Int, attempt: Int)
         case crash(NodeID)
+        case add(NodeID)
+        case drain(NodeID)
         case master
         case install(NodeID, Configuration)
     }
@@ -27,17 +34,18 @@ final class JoinSimulationTests: XCTestCase {
     struct Node {
         var alive = true
         var epoch: Epoch = 1
+        var frozen: Set<ChainID> = []
         var replicas: [ChainID: ChainReplica] = [:]
         var log: [ChainID: [Update]] = [:]
-        var joining: [ChainID: (tail: NodeID, buffer: [Update])] = [:]
+        var joining: [ChainID: (tail: NodeID, buffer: [Update], sync: UInt64?)] = [:]
         var early: [(NodeID, Message)] = []
         var persistBusyUntil: UInt64 = 0
     }
 
-    func run(seed: UInt64) -> [String] {
+    func run(seed: UInt64, scenario: Scenario) -> [String] {
         var rng = SimRandom(seed: seed)
         let ids = ["n1", "n2", "n3", "n4"]
-        var master = MasterState(replication: 3, chains: 8, initialNodes: 3)
+        var master = MasterState(replication: 3, chains: 8, initialNodes: scenario == .drain ? 4 : 3)
         for id in ids { _ = try! master.register(NodeInfo(id: id, client: "c" + id, peer: "p" + id, http: "h" + id)) }
         var config = master.config!
         var nodes: [NodeID: Node] = [:]
@@ -80,6 +88,7 @@ final class JoinSimulationTests: XCTestCase {
                     pending[c] = nil
                     q.push(now + 1, .write(client: c))
                 case .abandoned: break
+                case let .syncPoint(to, e, seq): send(n, to, .syncPoint(chain, e, seq))
                 }
             }
             for (to, us) in fw { send(n, to, .updates(chain, nodes[n]!.epoch, us)) }
@@ -98,6 +107,8 @@ final class JoinSimulationTests: XCTestCase {
                 perform(head, chain, (try? nodes[head]!.replicas[chain]!.onClientWait(seq: seq, token: t)) ?? [])
                 return
             }
+            // A head that knows its chain is frozen starts no new update (the client retries).
+            if nodes[head]!.frozen.contains(chain) { return }
             let t = nextToken; nextToken += 1; tokenOwner[t] = (c, p.attempt)
             perform(head, chain, try! nodes[head]!.replicas[chain]!.onClientWrite(mutations: p.update, tag: p.tag, reply: [], token: t))
         }
@@ -127,19 +138,40 @@ final class JoinSimulationTests: XCTestCase {
                 } else {
                     q.push(now + 5, .deliver(from: from, to: n, m))
                 }
+            case let .syncPoint(chain, e, seq):
+                if e > nodes[n]!.epoch { nodes[n]!.early.append((from, m)); return }
+                if nodes[n]!.joining[chain]?.tail == from, nodes[n]!.joining[chain]!.sync == nil { nodes[n]!.joining[chain]!.sync = seq }
             case let .snapshot(chain, history):
                 guard let j = nodes[n]!.joining[chain], j.tail == from, nodes[n]!.replicas[chain] == nil else { return }
                 let c = config.chains[chain]
                 nodes[n]!.log[chain] = history
                 var r = ChainReplica(chain: chain, me: n, epoch: nodes[n]!.epoch, members: c.members, joiner: c.joining, applied: UInt64(history.count))
-                let actions = r.onUpdates(from: from, epoch: nodes[n]!.epoch, j.buffer)
+                let actions = r.onUpdates(from: from, epoch: nodes[n]!.epoch, j.buffer) + r.announce()
                 nodes[n]!.replicas[chain] = r
                 perform(n, chain, actions)
             }
         }
 
+        /// A chain as the master and each member and joiner see it (for failure messages).
+        func describe(_ chain: ChainID) -> String {
+            let ch = master.config!.chains[chain]
+            let views = (ch.members + (ch.joining.map { [$0] } ?? [])).map { m -> String in
+                guard let r = nodes[m]!.replicas[chain] else { return "\(m): no replica, join \(String(describing: nodes[m]!.joining[chain]?.tail))" }
+                return "\(m)@\(nodes[m]!.epoch): applied \(r.applied) persisted \(r.persisted) ack \(r.downstreamAck) reported \(r.reported) unacked \(r.unacked.count) sync \(String(describing: r.syncPoint))"
+            }
+            return "chain \(chain) \(ch.members) joining \(ch.joining ?? "-") frozen \(String(describing: ch.frozen)) | " + views.joined(separator: " | ")
+        }
+
         for c in 0..<remaining.count { q.push(UInt64(rng.below(10)), .write(client: c)) }
-        q.push(UInt64(100 + rng.below(300)), .crash(["n1", "n2", "n3"][rng.below(3)]))
+        switch scenario {
+        case .crash: q.push(UInt64(100 + rng.below(300)), .crash(["n1", "n2", "n3"][rng.below(3)]))
+        case .add: q.push(UInt64(100 + rng.below(300)), .add("n4"))
+        case .drain: q.push(UInt64(100 + rng.below(300)), .drain(ids[rng.below(4)]))
+        case .addThenCrash:
+            q.push(UInt64(100 + rng.below(100)), .add("n4"))
+            q.push(UInt64(250 + rng.below(500)), .crash(ids[rng.below(4)]))
+        }
+        q.push(50, .master)
         var steps = 0
         while let (t, e) = q.pop() {
             now = t
@@ -153,7 +185,7 @@ final class JoinSimulationTests: XCTestCase {
                               RequestTag(client: UInt64(c), request: UInt64(100 - remaining[c])))
                 attempt(c)
             case let .timeout(c, a):
-                if pending[c]?.attempt == a { if a > 80 { failures.append("client \(c) gave up"); pending[c] = nil } else { attempt(c) } }
+                if pending[c]?.attempt == a { if a > 80 { failures.append("client \(c) gave up at \(now): " + describe(config.chain(forKey: pending[c]!.update[0].key))); pending[c] = nil } else { attempt(c) } }
             case let .deliver(from, to, m):
                 if nodes[to]!.alive { receive(to, from, m) }
             case let .persisted(n, chain, seq):
@@ -161,34 +193,69 @@ final class JoinSimulationTests: XCTestCase {
             case let .crash(n):
                 nodes[n]!.alive = false
                 dead.insert(n)
-                q.push(now + 200, .master)
+            case let .add(n):
+                try! master.add(n)
+            case let .drain(n):
+                try! master.drain(n, alive: Set(ids.filter { nodes[$0]!.alive }))
             case .master:
+                // Like the real node's report timer: a joiner with its snapshot but no sync point yet
+                // announces itself again (its first acknowledgement may have met another epoch).
+                for id in ids where nodes[id]!.alive {
+                    for (chain, j) in nodes[id]!.joining where j.sync == nil && nodes[id]!.replicas[chain] != nil {
+                        perform(id, chain, nodes[id]!.replicas[chain]!.announce())
+                    }
+                }
                 // One master decision per round: splice, else promote a synced joiner, else repair.
                 var changed = master.spliceOut(dead) != nil
                 if !changed, let cfg = master.config {
                     for ch in cfg.chains {
-                        guard let j = ch.joining, let r = nodes[j]!.replicas[ch.id], r.persisted >= UInt64(nodes[j]!.log[ch.id]?.count ?? 0) else { continue }
+                        // The joiner's report: snapshot installed and the tail's sync point persisted.
+                        guard let j = ch.joining, let r = nodes[j]!.replicas[ch.id], let sync = nodes[j]!.joining[ch.id]?.sync,
+                              r.persisted >= sync else { continue }
                         if master.promote(chain: ch.id, node: j) != nil { changed = true; break }
                     }
                 }
                 if !changed {
-                    changed = master.repair(alive: Set(ids.filter { nodes[$0]!.alive }), maxJoinsPerNode: 2) != nil
+                    // Like the real master: a frozen chain is drained when every member has seen the
+                    // freeze and holds the same history, all of it acknowledged at the head.
+                    let quiescent = { (chain: ChainID) -> Bool in
+                        let ch = config.chains[chain]
+                        guard let f = ch.frozen, let head = ch.head, let hr = nodes[head]!.replicas[chain], hr.committed == hr.applied else { return false }
+                        return ch.members.allSatisfy { m in
+                            nodes[m]!.alive && nodes[m]!.epoch >= f && nodes[m]!.replicas[chain]?.applied == hr.applied
+                        }
+                    }
+                    changed = master.converge(alive: Set(ids.filter { nodes[$0]!.alive }), maxJoinsPerNode: 2, quiescent: quiescent) != nil
                 }
                 if changed {
                     config = master.config!
                     for id in ids where nodes[id]!.alive { q.push(now + UInt64(1 + rng.below(40)), .install(id, config)) }
                 }
-                if !q.isEmpty || master.config!.chains.contains(where: { $0.joining != nil || $0.members.count < 3 }) {
+                let settled = !master.config!.chains.contains { $0.joining != nil || $0.frozen != nil || $0.members.count < 3 }
+                    && master.plan(alive: Set(ids.filter { nodes[$0]!.alive }), maxJoinsPerNode: 2).isEmpty
+                if !q.isEmpty || !settled {
                     if steps < 1_900_000 { q.push(now + 50, .master) }
                 }
             case let .install(n, cfg):
                 guard nodes[n]!.alive, cfg.epoch > nodes[n]!.epoch else { continue }
                 nodes[n]!.epoch = cfg.epoch
+                nodes[n]!.frozen = Set(cfg.chains.filter { $0.frozen != nil }.map(\.id))
                 for ch in cfg.chains {
+                    if nodes[n]!.replicas[ch.id] != nil, !ch.members.contains(n), ch.joining != n || nodes[n]!.joining[ch.id]?.tail != ch.tail {
+                        // Left the chain (perhaps to join it again), or the tail it copied from left:
+                        // like the real node, drop the copy and start over.
+                        perform(n, ch.id, nodes[n]!.replicas[ch.id]!.onConfiguration(epoch: cfg.epoch, members: ch.members, joiner: ch.joining))
+                        nodes[n]!.replicas[ch.id] = nil
+                        nodes[n]!.log[ch.id] = nil
+                    }
+                    if nodes[n]!.joining[ch.id] != nil, ch.joining != n || nodes[n]!.joining[ch.id]!.tail != ch.tail {
+                        nodes[n]!.joining[ch.id] = nil
+                        if !ch.members.contains(n) { nodes[n]!.replicas[ch.id] = nil; nodes[n]!.log[ch.id] = nil }
+                    }
                     if nodes[n]!.replicas[ch.id] != nil {
                         perform(n, ch.id, nodes[n]!.replicas[ch.id]!.onConfiguration(epoch: cfg.epoch, members: ch.members, joiner: ch.joining))
                     } else if ch.joining == n, nodes[n]!.joining[ch.id]?.tail != ch.tail, let tail = ch.tail {
-                        nodes[n]!.joining[ch.id] = (tail, [])
+                        nodes[n]!.joining[ch.id] = (tail, [], nil)
                         send(n, tail, .syncRequest(ch.id, cfg.epoch))
                     }
                 }
@@ -199,8 +266,18 @@ final class JoinSimulationTests: XCTestCase {
         }
 
         let final = master.config!
+        let live = master.eligible.filter { !dead.contains($0) }
+        for pick in [{ (c: ChainConfig) in c.members }, { [$0.head!] }, { [$0.tail!] }] {
+            var n: [NodeID: Int] = [:]
+            for ch in final.chains { for m in pick(ch) { n[m, default: 0] += 1 } }
+            let v = live.map { n[$0] ?? 0 }
+            if v.max()! - v.min()! > 1 { failures.append("unbalanced layout \(v) over \(live): \(final.chains.map(\.members))") }
+        }
+        if scenario == .drain, let d = master.draining?.first, final.chains.contains(where: { $0.members.contains(d) }) {
+            failures.append("drained node \(d) still in a chain")
+        }
         for ch in final.chains {
-            if ch.members.count < 3 || ch.joining != nil { failures.append("chain \(ch.id) not repaired: \(ch.members) joining \(ch.joining ?? "-")") }
+            if ch.members.count < 3 || ch.joining != nil { failures.append("not repaired: " + describe(ch.id)) }
             let logs = ch.members.map { nodes[$0]!.log[ch.id] ?? [] }
             if Set(logs.map { $0.map(\.seq) }).count != 1 || zip(logs, logs.dropFirst()).contains(where: { $0 != $1 }) {
                 failures.append("chain \(ch.id): member histories differ")
@@ -215,14 +292,34 @@ final class JoinSimulationTests: XCTestCase {
         return failures
     }
 
-    func testRepairUnderLoadKeepsEveryAcknowledgedWrite() {
-        let seeds = UInt64(ProcessInfo.processInfo.environment["CHAIN_SIM_SEEDS"].flatMap(Int.init) ?? 25)
+    private func runSeeds(_ scenario: Scenario, default count: Int) {
+        let seeds = UInt64(ProcessInfo.processInfo.environment["CHAIN_SIM_SEEDS"].flatMap(Int.init) ?? count)
         for seed in 0..<seeds {
-            let f = run(seed: seed)
-            XCTAssert(f.isEmpty, "replay with run(seed: \(seed)): \(f.prefix(4))")
+            let f = run(seed: seed, scenario: scenario)
+            XCTAssert(f.isEmpty, "replay with run(seed: \(seed), scenario: .\(scenario)): \(f.prefix(4))")
             if !f.isEmpty { break }
         }
     }
+
+    func testRepairUnderLoadKeepsEveryAcknowledgedWrite() { runSeeds(.crash, default: 100) }
+    /// The joiner of a chain that never had a write still gets its sync point (its
+    /// acknowledgement is of sequence 0), so it can be promoted.
+    func testJoinerOfAnEmptyChainGetsItsSyncPoint() {
+        var tail = ChainReplica(chain: 0, me: "a", epoch: 1, members: ["a"], applied: 0)
+        _ = tail.onConfiguration(epoch: 2, members: ["a"], joiner: "j")
+        var joiner = ChainReplica(chain: 0, me: "j", epoch: 2, members: ["a"], joiner: "j", applied: 0)
+        let hello = joiner.announce()
+        XCTAssertEqual(hello, [.ack(to: "a", epoch: 2, seq: 0)])
+        XCTAssertEqual(tail.onAck(from: "j", epoch: 2, seq: 0), [.syncPoint(to: "j", epoch: 2, seq: 0)])
+        XCTAssertEqual(tail.syncPoint, 0)
+        // From then on the tail commits only what the joiner also holds.
+        _ = try? tail.onClientWrite(mutations: [.put(key: [1], value: [2])], tag: nil, reply: [], token: 1)
+        XCTAssertEqual(tail.onPersisted(upTo: 1), [], "not committed before the joiner acknowledges")
+        XCTAssertEqual(tail.onAck(from: "j", epoch: 2, seq: 1), [.committed(token: 1, seq: 1)])
+    }
+    func testRebalanceOntoAddedNodeUnderLoad() { runSeeds(.add, default: 100) }
+    func testDrainUnderLoad() { runSeeds(.drain, default: 100) }
+    func testAddThenCrashDuringRebalance() { runSeeds(.addThenCrash, default: 100) }
 }
 
 import Foundation

@@ -120,53 +120,6 @@ final class FailoverTests: XCTestCase {
         XCTAssertTrue(try c.status().chains.allSatisfy { $0.members.contains("n4") })
     }
 
-    private func checkHistory(_ c: LocalCluster, during fault: () throws -> Void) throws {
-        let master = c.masterAddress
-        let recorder = HistoryRecorder()
-        let stop = Locked(false)
-        let group = DispatchGroup()
-        @Sendable func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
-        for t in 0..<3 {
-            DispatchQueue.global().async(group: group) {
-                guard let client = try? ClusterClient(master: master) else { return }
-                client.retryBudgetMs = 4000
-                var rng = SystemRandomNumberGenerator()
-                var i = 0
-                while !stop.value && i < 4000 {
-                    let key = "lin:\(Int.random(in: 0..<3, using: &rng))"
-                    let start = now()
-                    if Bool.random(using: &rng) {
-                        let value = "\(t)-\(i)"
-                        let r = try? client.execute("SET", key, value)
-                        recorder.record(HistoryOp(client: t, key: Array(key.utf8), kind: .write(Array(value.utf8)),
-                                                  invoked: start, completed: r == .simple("OK") ? now() : nil))
-                    } else {
-                        switch try? client.execute("GET", key) {
-                        case let .bulk(b)?:
-                            recorder.record(HistoryOp(client: t, key: Array(key.utf8), kind: .read(b), invoked: start, completed: now()))
-                        default:
-                            break  // an unknown read outcome says nothing
-                        }
-                    }
-                    i += 1
-                }
-            }
-        }
-        try fault()
-        stop.mutate { $0 = true }
-        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
-        let history = recorder.history
-        XCTAssertGreaterThan(history.count, 100)
-        print("lincheck: \(history.count) operations recorded")
-        let verdict = LinearizabilityChecker.check(history)
-        guard verdict == .linearizable else {
-            if case let .violation(key, ops, reason) = verdict {
-                return XCTFail("not linearizable on \(String(decoding: key, as: UTF8.self)): \(reason)\n" + ops.map(\.description).joined(separator: "\n"))
-            }
-            return XCTFail("checker gave up: \(verdict)")
-        }
-    }
-
     /// A tail paused (SIGSTOP) for longer than its lease is replaced; when it resumes it must
     /// not answer a read with the value it held before — it has no lease and, once it learns
     /// the new configuration, forwards reads to the new tail.
@@ -219,53 +172,6 @@ final class RepairTests: XCTestCase {
         super.tearDown()
     }
 
-    private func writeWhile(_ c: LocalCluster, _ body: () throws -> Void) throws -> [String: Int] {
-        let master = c.masterAddress
-        let acked = Locked<[String: Int]>([:])
-        let stop = Locked(false)
-        let errors = Locked(0)
-        let group = DispatchGroup()
-        for t in 0..<3 {
-            DispatchQueue.global().async(group: group) {
-                guard let client = try? ClusterClient(master: master) else { errors.mutate { $0 += 1 }; return }
-                var i = 0
-                while !stop.value && i < 50_000 {
-                    let key = "r\(t):\(i % 300)"
-                    if (try? client.execute("SET", key, "\(i)")) == .simple("OK") { acked.mutate { $0[key] = i } } else { errors.mutate { $0 += 1 } }
-                    i += 1
-                }
-            }
-        }
-        Harness.waitFor(5) { acked.value.count >= 300 }
-        try body()
-        stop.mutate { $0 = true }
-        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
-        XCTAssertEqual(errors.value, 0)
-        return acked.value
-    }
-
-    private func verify(_ c: LocalCluster, _ acked: [String: Int], nodes: [String]) throws {
-        let reader = try c.smartClient()
-        var lost: [String] = []
-        for (k, v) in acked {
-            guard case let .bulk(b?) = try reader.execute("GET", k), let got = Int(String(decoding: b, as: UTF8.self)), got >= v else {
-                lost.append(k)
-                continue
-            }
-        }
-        XCTAssertEqual(lost, [], "acknowledged writes lost")
-        let status = try c.status()
-        var mismatch: [String] = []
-        XCTAssert(Harness.waitFor(10) {
-            mismatch = []
-            guard let d = try? nodes.map({ (n: String) in (n, try c.digests(n)) }) else { return false }
-            for ch in status.chains {
-                let ds = ch.members.compactMap { m in d.first { $0.0 == m }?.1[ch.id] }
-                if ds.count != ch.members.count || Set(ds.map(\.digest)).count != 1 { mismatch.append("chain \(ch.id): \(ds)") }
-            }
-            return mismatch.isEmpty
-        }, "replicas differ after repair: \(mismatch.prefix(2))")
-    }
 
     func testSpareNodeReplacesAFailedOne() throws {
         let c = try LocalCluster.start(label: "repair-spare", nodes: 3, durability: "memory")

@@ -1,0 +1,57 @@
+import ArgumentParser
+import ChainClient
+import ChainCore
+import Foundation
+
+/// `--master` and the master's HTTP API as chainctl uses it: every failure becomes one clear line.
+struct MasterOption: ParsableArguments {
+    @Option(name: .long, help: "Configuration master (HOST:PORT); default $CHAIN_MASTER or 127.0.0.1:7000.")
+    var master: String?
+
+    var address: HostPort {
+        get throws {
+            let text = master ?? ProcessInfo.processInfo.environment["CHAIN_MASTER"] ?? "127.0.0.1:7000"
+            guard let a = HostPort(text) else { throw ValidationError("invalid master address '\(text)' (expected HOST:PORT)") }
+            return a
+        }
+    }
+
+    /// One request to the master; a non-2xx answer becomes its one-line reason.
+    func call(_ method: String, _ path: String, body: [UInt8] = []) throws -> HTTPClient.Response {
+        let a = try address
+        let r: HTTPClient.Response
+        do { r = try HTTPClient.request(method: method, host: a.host, port: a.port, path: path, body: body, timeoutMs: 5000) } catch {
+            throw CtlError("cannot reach the master at \(a): \(error)")
+        }
+        guard (200..<300).contains(r.status) else {
+            let text = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw CtlError(r.status == 409 || r.status == 400 ? text : "master at \(a) answered \(r.status): \(text)")
+        }
+        return r
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ r: HTTPClient.Response) throws -> T {
+        do { return try JSONDecoder().decode(T.self, from: Data(r.body)) } catch {
+            throw CtlError("the master sent an answer this chainctl does not understand: \(error)")
+        }
+    }
+
+    func status() throws -> MasterAPI.Status {
+        try decode(MasterAPI.Status.self, try call("GET", "/v1/status"))
+    }
+
+    func configuration() throws -> Configuration {
+        let r = try call("GET", "/v1/config?after=0&timeout_ms=0")
+        guard r.status == 200 else { throw CtlError("the master has no configuration yet: not enough nodes have registered") }
+        return try decode(Configuration.self, r)
+    }
+
+    /// POSTs a JSON body and decodes the answer.
+    func post<B: Encodable, T: Decodable>(_ path: String, _ body: B, as type: T.Type) throws -> T {
+        try decode(T.self, try call("POST", path, body: Array(try JSONEncoder().encode(body))))
+    }
+
+    func client() throws -> ClusterClient {
+        do { return try ClusterClient(master: try address) } catch { throw CtlError("\(error)") }
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import ChainCore
+import Foundation
+
+struct Wait: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Wait for a condition; exit 0 once it holds, 2 if the timeout passed first.",
+        discussion: "--healthy: every chain at full replication, every member up and linked. --node-in-sync ID: the node is up, joins no chain, and every chain it is in is ok.")
+    @OptionGroup var m: MasterOption
+    @Flag(help: "Wait until the cluster is healthy.")
+    var healthy = false
+    @Option(name: .customLong("node-in-sync"), help: "Wait until this node has caught up in every chain it is in.")
+    var node: String?
+    @Option(help: "Seconds to wait at most.")
+    var timeout: Double = 30
+    @Flag(help: "Print the outcome as JSON.") var json = false
+
+    func validate() throws {
+        guard healthy || node != nil else { throw ValidationError("say what to wait for: --healthy or --node-in-sync ID") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+    }
+
+    /// Nil when the condition holds, else what is still missing.
+    func missing(_ s: MasterAPI.Status) -> String? {
+        if healthy && !s.healthy { return s.problems.first ?? "not healthy" }
+        if let node {
+            guard let n = s.nodes.first(where: { $0.id == node }) else { return "no node '\(node)' is registered" }
+            guard ["up", "spare", "draining", "drained"].contains(n.state) else { return "node \(node) is \(n.state)" }
+            if let c = s.chains.first(where: { $0.joining == node }) { return "node \(node) is still joining chain \(c.id)" }
+            if let c = s.chains.first(where: { $0.members.contains(node) && $0.state != "ok" }) { return "chain \(c.id) of node \(node) is \(c.state)" }
+        }
+        return nil
+    }
+
+    func run() throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = "no answer from the master"
+        repeat {
+            do {
+                let s = try m.status()
+                guard let why = missing(s) else {
+                    if json { try printJSON(["ok": "true", "epoch": "\(s.epoch)"]) }
+                    else { print(healthy ? "healthy at epoch \(s.epoch)" : "\(node!) in sync at epoch \(s.epoch)") }
+                    return
+                }
+                if why.hasPrefix("no node") { throw CtlError(why) }
+                last = why
+            } catch let e as CtlError where e.description.hasPrefix("no node") {
+                throw e
+            } catch {
+                last = "\(error)"
+            }
+            usleep(200_000)
+        } while Date() < deadline
+        FileHandle.standardError.write(Data("not done after \(timeout)s: \(last)\n".utf8))
+        throw ExitCode(2)
+    }
+}

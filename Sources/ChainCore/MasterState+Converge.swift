@@ -83,6 +83,17 @@ extension MasterState {
         return true
     }
 
+    /// A node marked failed is heard from again (it was cut off from the master, or paused, for
+    /// longer than its lease, and was spliced out meanwhile): it is live again and, if admitted,
+    /// eligible, so the next steps give it chains back with fresh copies. Returns true when it
+    /// was marked failed.
+    @discardableResult
+    public mutating func heardFrom(_ id: NodeID) -> Bool {
+        guard (failed ?? []).contains(id) else { return false }
+        failed = failed?.filter { $0 != id }
+        return true
+    }
+
     /// Nodes the layout should use: admitted or already in a chain, and neither failed nor
     /// draining.
     public var eligible: [NodeID] {

@@ -152,6 +152,13 @@ public final class Master {
         reportedEpoch[hb.id] = hb.epoch
         storeBytes[hb.id] = hb.store_bytes
         metrics.heartbeats.increment()
+        if state.heardFrom(hb.id) {
+            // It installs the configuration in this reply (which no longer has it in any chain)
+            // before it uses the lease, so it cannot serve from its old place.
+            logger.notice("failed node is heard from again: it may rejoin chains", metadata: ["node": "\(hb.id)"])
+            persist { [unowned self] in reply(req, lease: hb.epoch) }
+            return
+        }
         reply(req, lease: hb.epoch)
         promoteSynced(hb.id, hb.chains)
     }

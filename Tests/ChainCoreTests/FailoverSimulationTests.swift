@@ -2,11 +2,15 @@ import XCTest
 @testable import ChainCore
 
 /// Deterministic simulation of failures: nodes crash at random moments under concurrent client
-/// writes; after the lease the (simulated) master splices them out with `MasterState.spliceOut`
-/// and every survivor learns the new configuration after its own random delay. Clients that get
-/// no answer retry at the current head with the same tag, as the smart client does. After the
-/// run: every acknowledged write is in the log of every surviving member of its chain, no write
-/// was applied twice, and the surviving members of each chain hold identical histories.
+/// writes, links between nodes break for a while (messages on them are lost, and both ends
+/// resend on reconnection as the real peer links do), and nodes are cut off from the master
+/// (they stop serving clients — their lease runs out — and, cut for longer than the lease, are
+/// spliced out while still running; they learn it when the cut heals). After the lease the
+/// (simulated) master splices failed nodes out with `MasterState.spliceOut` and every survivor
+/// learns the new configuration after its own random delay. Clients that get no answer retry at
+/// the current head with the same tag, as the smart client does. After the run: every
+/// acknowledged write is in the log of every surviving member of its chain, no write was applied
+/// twice, and the surviving members of each chain hold identical histories.
 final class FailoverSimulationTests: XCTestCase {
     enum Message {
         case updates(ChainID, Epoch, [Update])
@@ -19,12 +23,18 @@ final class FailoverSimulationTests: XCTestCase {
         case send(client: Int)
         case timeout(client: Int, attempt: Int)
         case crash(NodeID)
+        case cutLink(NodeID, NodeID)
+        case healLink(NodeID, NodeID)
+        case cutMaster(NodeID)
+        case healMaster(NodeID)
         case detect
         case install(NodeID, Configuration)
     }
 
     struct Node {
         var alive = true
+        /// Cut off from the master since this time (no configurations, no lease).
+        var masterCutSince: UInt64?
         var epoch: Epoch = 1
         var replicas: [ChainID: ChainReplica] = [:]
         var log: [ChainID: [Update]] = [:]
@@ -43,7 +53,8 @@ final class FailoverSimulationTests: XCTestCase {
         var waiting = false
     }
 
-    func run(seed: UInt64, nodes n: Int = 5, chains: Int = 10, clients: Int = 12, writes: Int = 60, crashes: Int = 2) -> [String] {
+    func run(seed: UInt64, nodes n: Int = 5, chains: Int = 10, clients: Int = 12, writes: Int = 60, crashes: Int = 2,
+             linkCuts: Int = 0, masterCuts: Int = 0) -> [String] {
         var rng = SimRandom(seed: seed)
         let ids = (1...n).map { "n\($0)" }
         var master = MasterState(replication: 3, chains: chains, initialNodes: n)
@@ -69,9 +80,24 @@ final class FailoverSimulationTests: XCTestCase {
         var crashed: Set<NodeID> = []
         let lease: UInt64 = 300
 
+        /// Broken links (sorted pairs): what is sent on them, or in flight when they break, is lost.
+        var broken: Set<[NodeID]> = []
+        func isBroken(_ a: NodeID, _ b: NodeID) -> Bool { broken.contains([a, b].sorted()) }
+
         func send(_ from: NodeID, _ to: NodeID, _ m: Message) {
+            guard !isBroken(from, to) else { return }
             let t = links.arrival(from: from, to: to, now: now, maxDelay: 40, rng: &rng)
             q.push(t, .deliver(from: from, to: to, m))
+        }
+
+        /// A link came back: like `ChainNode.linkUp`, resend unacknowledged updates to a
+        /// successor and the last acknowledgement to a predecessor.
+        func linkUp(_ node: NodeID, _ peer: NodeID) {
+            guard nodes[node]!.alive else { return }
+            for (chain, r) in nodes[node]!.replicas {
+                if r.successor == peer && !r.unacked.isEmpty { send(node, peer, .updates(chain, r.epoch, r.unacked)) }
+                if r.predecessor == peer && r.reported > 0 { send(node, peer, .ack(chain, r.epoch, r.reported)) }
+            }
         }
 
         func perform(_ node: NodeID, _ chain: ChainID, _ actions: [ChainReplica.Action]) {
@@ -105,7 +131,8 @@ final class FailoverSimulationTests: XCTestCase {
             cs[c].waiting = true
             let chain = config.chain(forKey: cs[c].key)
             q.push(now + 400, .timeout(client: c, attempt: cs[c].attempt))
-            guard let head = config.chains[chain].head, nodes[head]!.alive, nodes[head]!.replicas[chain]?.isHead == true else { return }
+            guard let head = config.chains[chain].head, nodes[head]!.alive, nodes[head]!.masterCutSince == nil,
+                  nodes[head]!.replicas[chain]?.isHead == true else { return }
             let token = nextToken
             nextToken += 1
             tokenOwner[token] = (c, cs[c].attempt)
@@ -134,6 +161,20 @@ final class FailoverSimulationTests: XCTestCase {
 
         for c in 0..<clients { q.push(UInt64(rng.below(20)), .send(client: c)) }
         for _ in 0..<crashes { q.push(UInt64(200 + rng.below(2000)), .crash(ids[rng.below(n)])) }
+        for _ in 0..<linkCuts {
+            let a = ids[rng.below(n)], b = ids[rng.below(n)]
+            guard a != b else { continue }
+            let at = UInt64(100 + rng.below(2500))
+            q.push(at, .cutLink(a, b))
+            q.push(at + UInt64(20 + rng.below(600)), .healLink(a, b))
+        }
+        for _ in 0..<masterCuts {
+            let at = UInt64(100 + rng.below(2500))
+            let node = ids[rng.below(n)]
+            q.push(at, .cutMaster(node))
+            // Shorter or longer than the lease: a short cut only pauses the node's clients.
+            q.push(at + UInt64(100 + rng.below(2 * Int(lease))), .healMaster(node))
+        }
         var steps = 0
         while let (t, e) = q.pop() {
             now = t
@@ -154,7 +195,7 @@ final class FailoverSimulationTests: XCTestCase {
                     attempt(c)
                 }
             case let .deliver(from, to, m):
-                guard nodes[to]!.alive else { continue }
+                guard nodes[to]!.alive, !isBroken(from, to) else { continue }
                 receive(to, from: from, m)
             case let .persisted(node, chain, seq):
                 guard nodes[node]!.alive, nodes[node]!.replicas[chain] != nil else { continue }
@@ -167,14 +208,33 @@ final class FailoverSimulationTests: XCTestCase {
                 nodes[node]!.alive = false
                 crashed.insert(node)
                 q.push(now + lease, .detect)
+            case let .cutLink(a, b):
+                broken.insert([a, b].sorted())
+            case let .healLink(a, b):
+                broken.remove([a, b].sorted())
+                linkUp(a, b)
+                linkUp(b, a)
+            case let .cutMaster(node):
+                // As for crashes: keep a member of every chain in touch with the master.
+                guard nodes[node]!.masterCutSince == nil,
+                      config.chains.allSatisfy({ ch in ch.members.contains { $0 != node && nodes[$0]!.alive && nodes[$0]!.masterCutSince == nil } }) else { continue }
+                nodes[node]!.masterCutSince = now
+                q.push(now + lease, .detect)
+            case let .healMaster(node):
+                guard nodes[node]!.masterCutSince != nil else { continue }
+                nodes[node]!.masterCutSince = nil
+                q.push(now + UInt64(1 + rng.below(20)), .install(node, config))
             case .detect:
-                if let _ = master.spliceOut(crashed) {
+                let silent = crashed.union(ids.filter { nodes[$0]!.masterCutSince.map { now - $0 >= lease } ?? false })
+                if let _ = master.spliceOut(silent) {
                     config = master.config!
-                    for id in ids where nodes[id]!.alive { q.push(now + UInt64(1 + rng.below(60)), .install(id, config)) }
+                    for id in ids where nodes[id]!.alive && nodes[id]!.masterCutSince == nil {
+                        q.push(now + UInt64(1 + rng.below(60)), .install(id, config))
+                    }
                     q.push(now + 10, .detect)  // a second failed member of a chain goes in the next epoch
                 }
             case let .install(node, cfg):
-                guard nodes[node]!.alive, cfg.epoch > nodes[node]!.epoch else { continue }
+                guard nodes[node]!.alive, nodes[node]!.masterCutSince == nil, cfg.epoch > nodes[node]!.epoch else { continue }
                 nodes[node]!.epoch = cfg.epoch
                 for ch in cfg.chains where nodes[node]!.replicas[ch.id] != nil {
                     perform(node, ch.id, nodes[node]!.replicas[ch.id]!.onConfiguration(epoch: cfg.epoch, members: ch.members))
@@ -186,6 +246,7 @@ final class FailoverSimulationTests: XCTestCase {
         }
 
         // Checks.
+        // (Every link is healed by now; the last configuration reached every node in touch.)
         for a in acked {
             for m in config.chains[a.chain].members where nodes[m]!.alive {
                 let log = nodes[m]!.log[a.chain]!
@@ -216,6 +277,15 @@ final class FailoverSimulationTests: XCTestCase {
         for seed in 0..<seeds {
             let f = run(seed: seed)
             XCTAssert(f.isEmpty, "replay with run(seed: \(seed)): \(f.prefix(4))")
+            if !f.isEmpty { break }
+        }
+    }
+
+    func testPartitionsBetweenNodesAndFromTheMaster() {
+        let seeds = UInt64(ProcessInfo.processInfo.environment["CHAIN_SIM_SEEDS"].flatMap(Int.init) ?? 100)
+        for seed in UInt64(1000)..<(1000 + seeds) {
+            let f = run(seed: seed, crashes: Int(seed % 2), linkCuts: 4, masterCuts: 2)
+            XCTAssert(f.isEmpty, "replay with run(seed: \(seed), crashes: \(seed % 2), linkCuts: 4, masterCuts: 2): \(f.prefix(4))")
             if !f.isEmpty { break }
         }
     }

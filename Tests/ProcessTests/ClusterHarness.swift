@@ -83,10 +83,11 @@ final class LocalCluster {
     }
 
     @discardableResult
-    func startNode(_ id: String, durability: String = "memory", secretFile: String? = nil, extra: [String] = []) throws -> Proc {
+    func startNode(_ id: String, durability: String = "memory", secretFile: String? = nil, master: String? = nil,
+                   extra: [String] = []) throws -> Proc {
         let p = ports[id] ?? NodePorts(client: Harness.freePort(), peer: Harness.freePort(), http: Harness.freePort())
         ports[id] = p
-        let args = ["--id", id, "--master", masterAddress, "--listen", "127.0.0.1:\(p.client)",
+        let args = ["--id", id, "--master", master ?? masterAddress, "--listen", "127.0.0.1:\(p.client)",
                     "--peer-listen", "127.0.0.1:\(p.peer)", "--http-listen", "127.0.0.1:\(p.http)",
                     "--data-dir", dir + "/" + id, "--cluster-secret-file", secretFile ?? self.secretFile,
                     "--durability", durability] + extra

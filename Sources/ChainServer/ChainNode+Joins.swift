@@ -49,7 +49,7 @@ extension ChainNode {
         guard let config, replicas[chain]?.joiner == joiner else { return }
         let s = SnapshotStream(chain: chain, joiner: joiner, epoch: config.epoch, transfer: transfer)
         streams[chain] = s
-        s.start(store: server.data.store, slots: config.slots(of: chain), node: LoopBound(self, loop: server.loop))
+        s.start(store: server.data.store, slots: config.slots(of: chain), throttle: throttle, node: LoopBound(self, loop: server.loop))
     }
 
     /// Tail: queue one chunk and call `whenRoom` once the link has room for the next.

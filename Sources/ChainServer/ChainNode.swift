@@ -49,6 +49,8 @@ final class ChainNode {
         var seq: UInt64?
         var deadlineMs: UInt64
     }
+    /// Shared by every snapshot stream this node sends (`--transfer-rate-mb`).
+    lazy var throttle = TransferThrottle(bytesPerSecond: settings.transferRate)
     /// The lease length the master announced (for the barrier's fallback).
     var leaseMs: UInt64 = 2000
     /// Chains that applied updates this turn, with the last sequence: written once per turn

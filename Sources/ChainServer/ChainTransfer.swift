@@ -1,6 +1,7 @@
 import ChainCore
 import ChainWire
 import Dispatch
+import Foundation
 import EventLoop
 import Storage
 import Synchronization
@@ -14,6 +15,34 @@ import Synchronization
 enum ChainTransfer {
     static let chunkBytes = 256 << 10
     static let window = 8 << 20
+}
+
+/// The node-wide cap on transfer bandwidth (`--transfer-rate-mb`): every stream asks before it
+/// sends a chunk and sleeps (on its own background thread) until the chunk fits the rate. Keeps
+/// repairs and rebalancing from starving client traffic of network and disk.
+final class TransferThrottle: Sendable {
+    private let bytesPerSecond: Int
+    /// Monotonic nanoseconds from which the link is free again.
+    private let nextFree = Mutex<UInt64>(0)
+
+    init(bytesPerSecond: Int) { self.bytesPerSecond = bytesPerSecond }
+
+    /// Blocks until `bytes` may go; returns the nanoseconds waited.
+    @discardableResult
+    func take(_ bytes: Int) -> UInt64 {
+        guard bytesPerSecond > 0 else { return 0 }
+        let now = monotonicNanos()
+        let cost = UInt64(bytes) * 1_000_000_000 / UInt64(bytesPerSecond)
+        let start = nextFree.withLock { next -> UInt64 in
+            let s = max(next, now)
+            next = s + cost
+            return s
+        }
+        guard start > now else { return 0 }
+        let wait = start - now
+        usleep(UInt32(min(wait / 1000, UInt64(UInt32.max))))
+        return wait
+    }
 }
 
 /// One outgoing transfer (tail side).
@@ -36,7 +65,7 @@ final class SnapshotStream: Sendable {
 
     /// Scans the store's snapshot on a background queue and hands chunks to `send` on the loop.
     /// `send` returns the bytes queued on the link afterwards, which paces the scan.
-    func start(store: any KVStore, slots: Range<Int>, node: LoopBound<ChainNode>) {
+    func start(store: any KVStore, slots: Range<Int>, throttle: TransferThrottle, node: LoopBound<ChainNode>) {
         let chain = self.chain, joiner = self.joiner, epoch = self.epoch, transfer = self.transfer
         DispatchQueue.global().async { [self] in
             let snapshot = store.snapshot()
@@ -44,6 +73,7 @@ final class SnapshotStream: Sendable {
             var entries: [([UInt8], [UInt8])] = []
             var bytes = 0
             func flush(last: Bool) -> Bool {
+                throttle.take(bytes)
                 let frame = PeerFrame.syncChunk(epoch: epoch, chain: chain, transfer: transfer, snapshotSeq: snapSeq, entries: entries, last: last)
                 entries = []
                 bytes = 0

@@ -44,6 +44,8 @@ public struct ClusterSettings: Sendable {
     public var secret: [UInt8]
     /// Addresses announced to the master (default: the listen addresses).
     public var advertise: (client: String, peer: String, http: String)?
+    /// Bytes per second all state transfers sent from this node may use together; 0 = no cap.
+    public var transferRate = 0
 
     public init(master: SocketAddress, peerListen: SocketAddress, secret: [UInt8]) {
         self.master = master

@@ -62,6 +62,9 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("cache-bytes"), help: "Memory for the value cache in front of RocksDB; 0 disables it.")
     var cacheBytes: Int = 256 << 20
 
+    @Option(name: .customLong("transfer-rate-mb"), help: "Cap in MB/s on the chain copies this node sends to joining nodes (all together); 0 = no cap.")
+    var transferRateMB: Double = 0
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -76,6 +79,7 @@ struct ChainServerCommand: ParsableCommand {
                 throw ValidationError("--cluster-secret-file \(f) must be readable and hold at least 16 characters")
             }
         }
+        guard transferRateMB >= 0 && transferRateMB.isFinite else { throw ValidationError("--transfer-rate-mb must be 0 (no cap) or positive") }
         if let id, !MasterState.isValidID(id) { throw ValidationError("--id: use 1-64 letters, digits, '-', '_' or '.'") }
         guard Durability(rawValue: durability) != nil else {
             throw ValidationError("--durability must be fsync or memory, not '\(durability)'")
@@ -127,6 +131,7 @@ struct ChainServerCommand: ParsableCommand {
                                            secret: Array(try! String(contentsOfFile: clusterSecretFile!, encoding: .utf8)
                                                .trimmingCharacters(in: .whitespacesAndNewlines).utf8))
             settings.advertise = nil
+            settings.transferRate = Int(transferRateMB * 1_000_000)
             config.cluster = settings
         }
         let loop: EventLoop

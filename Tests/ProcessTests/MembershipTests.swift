@@ -112,6 +112,32 @@ final class MembershipTests: XCTestCase {
         }
     }
 
+    /// `--transfer-rate-mb` caps what each node sends to joiners: copying the data to an added
+    /// node takes at least bytes sent / (senders × cap).
+    func testTransferRateCapPacesChainCopies() throws {
+        let c = LocalCluster(label: "transfer-cap")
+        cluster = c
+        try c.startMaster(initialNodes: 3)
+        let cap = ["--transfer-rate-mb", "1"]
+        for i in 1...3 { try c.startNode("n\(i)", extra: cap) }
+        try c.waitHealthy()
+        try c.startNode("n4", extra: cap)
+        XCTAssert(Harness.waitFor(10) { (try? c.status())?.nodes.first { $0.id == "n4" }?.state == "spare" })
+        // About 16 MB of data: 1600 values of 10 kB.
+        let smart = try c.smartClient()
+        let value = String(repeating: "v", count: 10_000)
+        for i in 0..<1600 { XCTAssertEqual(try smart.execute("SET", "big\(i)", value), .simple("OK")) }
+        let start = Date()
+        let r = try c.ctl(["add", "n4", "--wait", "--timeout", "120"])
+        let elapsed = Date().timeIntervalSince(start)
+        XCTAssertEqual(r.code, 0, r.out + r.err)
+        let sent = try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_transfer_sent_bytes_total") }.reduce(0, +)
+        XCTAssertGreaterThan(sent, 8_000_000, "n4 copied its share of the data")
+        let floor = sent / (3 * 1_000_000)
+        print("transfer cap: \(Int(sent)) bytes copied in \(String(format: "%.1f", elapsed)) s at 1 MB/s per sender (floor \(String(format: "%.1f", floor)) s)")
+        XCTAssertGreaterThan(elapsed, floor * 0.9, "copies went faster than the cap allows")
+    }
+
     func testMembershipCommandErrors() throws {
         let c = try startWithSpare("add-errors")
         let unknown = try c.ctl(["add", "nosuch"])

@@ -9,6 +9,7 @@
 #   stop-node I     stop node nI gracefully (SIGTERM)
 #   kill-node I     kill node nI (SIGKILL), as a crash would
 #   restart-master  stop the master and start it again on the same data
+#   stop-master, start-master   the two halves (CHAIN_MASTER_FLAGS adds flags, e.g. --recover-nodes)
 # env: CHAIN_BIN (binaries to use instead of building release ones)
 # env: CHAIN_DIR (./.chainstore-local), NODES (3), REPLICATION (3), MASTER_PORT (7000),
 #      CLIENT_BASE (6380: node i listens on CLIENT_BASE+i), PEER_BASE (7380), HTTP_BASE (8380),
@@ -123,5 +124,7 @@ case "${1:-}" in
   kill-node) [[ ${2:-} =~ ^[0-9]+$ ]] || { echo "usage: deploy/cluster.sh kill-node I" >&2; exit 64; }
              stop_pidfile "$DIR/n$2.pid" KILL ;;
   restart-master) stop_pidfile "$DIR/master.pid" TERM; start_master; echo "master restarted" ;;
-  *) echo "usage: deploy/cluster.sh up|down|status|logs [N]|start-node I|stop-node I|kill-node I|restart-master" >&2; exit 64 ;;
+  stop-master) stop_pidfile "$DIR/master.pid" TERM ;;
+  start-master) start_master; echo "master started" ;;
+  *) echo "usage: deploy/cluster.sh up|down|status|logs [N]|start-node I|stop-node I|kill-node I|restart-master|stop-master|start-master" >&2; exit 64 ;;
 esac

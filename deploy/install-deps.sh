@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what chainstore needs to build, run and test, idempotently: Debian's libevent, RocksDB
-# and OpenSSL headers, and redis-tools (redis-cli, redis-benchmark). Runs apt only for missing
+# and OpenSSL headers, redis-tools (redis-cli, redis-benchmark), and systemd's tools (the tests
+# check the unit files in deploy/systemd with systemd-analyze). Runs apt only for missing
 # packages; uses sudo when not root. Never prompts (CI has no standard input).
 set -euo pipefail
 
-packages=(libevent-dev librocksdb-dev libssl-dev redis-tools pkg-config)
+packages=(libevent-dev librocksdb-dev libssl-dev redis-tools pkg-config systemd)
 [[ "${WITH_REDIS_SERVER:-0}" == 1 ]] && packages+=(redis-server)
 
 missing=()

@@ -27,8 +27,8 @@ fi
 [[ $status -ne 0 && $failed -eq 0 ]] && { tail -n 40 "$log"; failed=1; }
 
 echo "== runbooks" >&2
-rb_out=$(deploy/runbook-tests.sh 2>&1)
-rb_status=$?
+rb_status=0
+rb_out=$(deploy/runbook-tests.sh 2>&1) || rb_status=$?
 echo "$rb_out" | grep -v "^runbooks:"
 read -r rb_passed rb_failed < <(echo "$rb_out" | sed -n 's/^runbooks: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
 [[ -z ${rb_passed:-} ]] && { rb_passed=0; rb_failed=1; }

@@ -16,6 +16,27 @@ public enum MasterAPI {
         }
     }
 
+    /// `POST /v1/nodes/register` body: the node's identity and addresses and, when it has
+    /// been part of a cluster, the last configuration it installed (what a master that lost its
+    /// state recovers from; see `MasterState.recover`).
+    public struct Registration: Codable, Sendable {
+        public var id: NodeID
+        public var client: String
+        public var peer: String
+        public var http: String
+        public var last_config: Configuration?
+
+        public init(_ node: NodeInfo, lastConfig: Configuration?) {
+            id = node.id
+            client = node.client
+            peer = node.peer
+            http = node.http
+            last_config = lastConfig
+        }
+
+        public var node: NodeInfo { NodeInfo(id: id, client: client, peer: peer, http: http) }
+    }
+
     /// A chain as one node reports it in heartbeats.
     public struct ChainProgress: Codable, Sendable, Equatable {
         public var id: ChainID

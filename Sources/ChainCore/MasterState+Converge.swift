@@ -83,6 +83,29 @@ extension MasterState {
         return true
     }
 
+    /// A node that is in chains registered again: its process restarted, and its replicas lost
+    /// what they kept only in memory — above all the updates not yet acknowledged downstream,
+    /// which it would owe its successor — so it cannot simply carry on in place. It leaves every
+    /// chain that keeps another live member (and every join), without being marked failed: it
+    /// stays eligible and rejoins them with fresh copies. A chain where it is the last live
+    /// member keeps it (its successor, if any, is dead and will be spliced). Returns the new epoch.
+    public mutating func restarted(_ id: NodeID, alive: Set<NodeID>) -> Epoch? {
+        guard var c = config else { return nil }
+        var changed = false
+        for i in c.chains.indices {
+            if c.chains[i].joining == id { c.chains[i].joining = nil; changed = true }
+            let m = c.chains[i].members
+            guard m.contains(id), m.contains(where: { $0 != id && alive.contains($0) }) else { continue }
+            c.chains[i].members.removeAll { $0 == id }
+            c.chains[i].frozen = nil
+            changed = true
+        }
+        guard changed else { return nil }
+        c.epoch += 1
+        config = c
+        return c.epoch
+    }
+
     /// A node marked failed is heard from again (it was cut off from the master, or paused, for
     /// longer than its lease, and was spliced out meanwhile): it is live again and, if admitted,
     /// eligible, so the next steps give it chains back with fresh copies. Returns true when it

@@ -23,6 +23,9 @@ public struct MasterState: Codable, Sendable, Equatable {
     /// for; recomputed when that set changes.
     public var target: [[NodeID]]?
     public var targetNodes: [NodeID]?
+    /// While recovering a lost state from the nodes: who reported, and the newest table heard.
+    public var recoveryHeard: [NodeID]?
+    public var recoveryBest: Configuration?
 
     public init(replication: Int, chains: Int?, initialNodes: Int) {
         self.replication = replication
@@ -90,7 +93,8 @@ public struct MasterState: Codable, Sendable, Equatable {
     }
 
     private mutating func formIfReady() -> RegisterOutcome? {
-        guard config == nil, nodes.count >= initialNodes else { return nil }
+        // (Never while recovering: a fresh table would make nodes drop their chains.)
+        guard config == nil, recoveryHeard == nil, nodes.count >= initialNodes else { return nil }
         let members = nodes.sorted { $0.id < $1.id }
         let chains = requestedChains ?? 4 * members.count
         guard let table = try? LayoutPlanner.initialLayout(nodes: members.map(\.id), chains: chains, replication: replication) else {

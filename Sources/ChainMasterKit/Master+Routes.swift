@@ -9,8 +9,8 @@ extension Master {
         metrics.requests.increment()
         switch (req.method, req.path) {
         case ("POST", "/v1/nodes/register"):
-            guard let node = decode(NodeInfo.self, req) else { return }
-            register(node, req)
+            guard let r = decode(MasterAPI.Registration.self, req) else { return }
+            register(r.node, lastConfig: r.last_config, req)
         case ("POST", "/v1/nodes/heartbeat"):
             guard let hb = decode(MasterAPI.Heartbeat.self, req) else { return }
             heartbeat(hb, req)

@@ -126,11 +126,25 @@ public final class Master {
 
     // MARK: node API
 
-    func register(_ node: NodeInfo, _ req: HTTPRequest) {
-        let outcome: MasterState.RegisterOutcome
+    /// Nodes refused because they hold a table this master does not have (for status).
+    private var refusedNodes: [NodeID: String] = [:]
+
+    func register(_ node: NodeInfo, lastConfig: Configuration?, _ req: HTTPRequest) {
+        if state.config == nil, let last = lastConfig, last.epoch > 0 {
+            recoverFrom(node, last, req)
+            return
+        }
+        // A member registering again has restarted (checked before `register`, which may form the
+        // table with this very node).
+        let wasMember = state.members.contains(node.id)
+        var outcome: MasterState.RegisterOutcome
         do { outcome = try state.register(node, admit: config.autoRebalance) } catch {
             req.respond(status: 409, text: "\(error)\n")
             return
+        }
+        if wasMember, let epoch = state.restarted(node.id, alive: aliveNodes().subtracting([node.id])) {
+            logger.notice("node restarted: it leaves its chains and rejoins them with fresh copies", metadata: ["node": "\(node.id)", "epoch": "\(epoch)"])
+            outcome = .reconfigured(epoch)
         }
         lastHeartbeat[node.id] = Self.nowMs()
         metrics.registrations.increment()
@@ -138,6 +152,29 @@ public final class Master {
         if outcome == .unchanged {
             reply(req, lease: 0)
         } else {
+            persist { [unowned self] in reply(req, lease: 0) }
+        }
+    }
+
+    /// This master has no table and `node` has one: refuse, wait for more, or adopt it.
+    private func recoverFrom(_ node: NodeInfo, _ last: Configuration, _ req: HTTPRequest) {
+        guard MasterState.isValidID(node.id) else {
+            req.respond(status: 409, text: "\(MasterState.RegisterError.invalidID(node.id))\n")
+            return
+        }
+        switch state.recover(node, lastConfig: last, need: config.recoverNodes) {
+        case let .refused(reason):
+            refusedNodes[node.id] = reason
+            logger.error("refusing node", metadata: ["node": "\(node.id)", "reason": "\(reason)"])
+            req.respond(status: 409, text: reason + "\n")
+        case let .waiting(have, need):
+            lastHeartbeat[node.id] = Self.nowMs()
+            logger.notice("recovering: node reported its table", metadata: ["node": "\(node.id)", "epoch": "\(last.epoch)", "have": "\(have)", "need": "\(need)"])
+            persist { [unowned self] in reply(req, lease: 0) }
+        case let .recovered(epoch):
+            lastHeartbeat[node.id] = Self.nowMs()
+            refusedNodes.removeAll()
+            logger.notice("recovered the chain table from the nodes", metadata: ["epoch": "\(epoch)", "nodes": "\(state.nodes.count)"])
             persist { [unowned self] in reply(req, lease: 0) }
         }
     }
@@ -379,10 +416,14 @@ public final class Master {
                                     slots: "\(r.lowerBound)-\(r.upperBound - 1)", joining: ch.joining, transferred_bytes: moved,
                                     estimated_bytes: estimatedBytes(chain: ch.id)))
             }
+        } else if let heard = state.recoveryHeard {
+            problems.append("recovering the chain table from the nodes: \(heard.count) of \(config.recoverNodes) have reported")
+            chainProblems += 1
         } else {
             problems.append("waiting for \(state.initialNodes) nodes to form the chain table (have \(state.nodes.count))")
             chainProblems += 1
         }
+        for (_, reason) in refusedNodes.sorted(by: { $0.key < $1.key }) { problems.insert(reason, at: 0) }
         // Healthy: every chain at full replication with every member up and in sync. A failed
         // node that is in no chain any more is listed as a problem but does not count.
         return MasterAPI.Status(epoch: publishedEpoch, healthy: chainProblems == 0, replication: state.replication,

@@ -12,6 +12,9 @@ public struct MasterConfig: Sendable {
     public var maxJoinsPerNode = 4
     /// A node registering with a formed cluster is added to the layout at once (as `chainctl add`).
     public var autoRebalance = false
+    /// Recover a lost state from the nodes: adopt the newest table once this many nodes that
+    /// hold one have registered (0 = refuse such nodes; see `MasterState.recover`).
+    public var recoverNodes = 0
 
     public init(listen: SocketAddress, dataDir: String) {
         self.listen = listen

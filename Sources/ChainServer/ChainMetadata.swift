@@ -4,6 +4,9 @@ import ChainWire
 /// The per-chain metadata a node keeps in its store, written in the same batch as the data of
 /// the update it describes, so a crash never separates them.
 enum ChainMetadata {
+    /// The last configuration the node installed (JSON).
+    static let configKey = KeyLayout.metaKey("node/config")
+
     /// The last applied sequence number of a chain.
     static func appliedKey(_ chain: ChainID) -> [UInt8] { KeyLayout.metaKey("chain/\(chain)/applied") }
 

@@ -1,3 +1,4 @@
+import Foundation
 import ChainCore
 import ChainWire
 import EventLoop
@@ -133,6 +134,13 @@ final class ChainNode {
         early.removeAll()
         for (from, frame) in pending { receive(frame, from: from) }
         masterLink.update(knownEpoch: new.epoch)
+        masterLink.installed(new)
+        // Kept in the store (same turn batch as the data changes it caused) so that a master
+        // that lost its state can recover the table from the nodes.
+        if let json = try? JSONEncoder().encode(new) {
+            server.data.put(ChainMetadata.configKey, Array(json), cached: false)
+            server.markStoreDirty()
+        }
     }
 
     // MARK: client requests

@@ -16,6 +16,8 @@ final class MasterLink: Sendable {
         var progress: [MasterAPI.ChainProgress] = []
         var progressEpoch: Epoch = 0
         var storeBytes = 0
+        /// The last configuration installed (sent when registering).
+        var lastConfig: Configuration?
         var heartbeatMs = 500
         var stopped = false
     }
@@ -40,6 +42,8 @@ final class MasterLink: Sendable {
 
     /// Loop thread: the newest epoch installed, and the chain progress to report.
     func update(knownEpoch: Epoch) { shared.withLock { $0.epoch = max($0.epoch, knownEpoch) } }
+    /// Loop thread (and start-up): the configuration installed, kept for the next registration.
+    func installed(_ config: Configuration) { shared.withLock { $0.lastConfig = config } }
     /// Loop thread: chain progress as of `epoch` (reports are tied to the epoch they were read at).
     func report(_ progress: [MasterAPI.ChainProgress], epoch: Epoch, storeBytes: Int) {
         shared.withLock {
@@ -61,7 +65,7 @@ final class MasterLink: Sendable {
             do {
                 let reply: MasterAPI.LeaseReply
                 if !registered {
-                    reply = try post("/v1/nodes/register", info)
+                    reply = try post("/v1/nodes/register", MasterAPI.Registration(info, lastConfig: shared.withLock { $0.lastConfig }))
                     registered = true
                     log("registered with the master at \(master)")
                 } else {

@@ -1,5 +1,6 @@
 import ChainCore
 import EventLoop
+import Foundation
 
 /// Cluster-mode start-up: the chain node, its peer listener and its link to the master.
 extension Server {
@@ -16,6 +17,10 @@ extension Server {
                             peer: adv?.peer ?? "\(peers.listenAddress ?? settings.peerListen)",
                             http: adv?.http ?? (config.httpListen.map { "\($0)" } ?? ""))
         node.masterLink = MasterLink(master: settings.master, info: info, node: LoopBound(node, loop: loop))
+        if let json = try? data.store.get(ChainMetadata.configKey),
+           let last = try? JSONDecoder().decode(Configuration.self, from: Data(json)) {
+            node.masterLink.installed(last)
+        }
         chainNode = node
         node.masterLink.start()
         // Chain progress for heartbeats, refreshed on the loop (the heartbeat thread reads a copy).

@@ -36,11 +36,13 @@ public enum PeerFrame: Sendable, Equatable {
     case error(String)
     /// A joining node asks the chain's tail for the chain's data; `transfer` names this attempt.
     case syncRequest(epoch: Epoch, chain: ChainID, transfer: UInt64)
-    /// Part of a chain's data as of update `snapshotSeq` (user keys and values), for attempt
-    /// `transfer`; `last` ends it.
+    /// Part of a chain's data as of update `snapshotSeq` (store keys and values: the chain's data
+    /// keys, then its request records), for attempt `transfer`; `last` ends it.
     case syncChunk(epoch: Epoch, chain: ChainID, transfer: UInt64, snapshotSeq: UInt64, entries: [([UInt8], [UInt8])], last: Bool)
-    /// The old tail stepped down: it installed the epoch and had committed up to `seq`, so the
-    /// new tail may serve reads once it holds that much.
+    /// "Everything up to `seq` is committed here; hold it before you take over": from an old
+    /// tail that stepped down to the new tail (which serves reads only once it holds that much),
+    /// and from a tail to its joiner as the sync point (the joiner reports being in sync only
+    /// once it has persisted that much).
     case barrier(epoch: Epoch, chain: ChainID, seq: UInt64)
 
     public static let version: UInt8 = 1

@@ -5,7 +5,7 @@ import Foundation
 struct Wait: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Wait for a condition; exit 0 once it holds, 2 if the timeout passed first.",
-        discussion: "--healthy: every chain at full replication, every member up and linked. --node-in-sync ID: the node is up, joins no chain, and every chain it is in is ok.")
+        discussion: "--healthy: every chain at full replication, every member up and linked. --node-in-sync ID: the node is up, joins no chain, every chain it is in is ok, and no planned step involves it.")
     @OptionGroup var m: MasterOption
     @Flag(help: "Wait until the cluster is healthy.")
     var healthy = false
@@ -28,6 +28,7 @@ struct Wait: ParsableCommand {
             guard ["up", "spare", "draining", "drained"].contains(n.state) else { return "node \(node) is \(n.state)" }
             if let c = s.chains.first(where: { $0.joining == node }) { return "node \(node) is still joining chain \(c.id)" }
             if let c = s.chains.first(where: { $0.members.contains(node) && $0.state != "ok" }) { return "chain \(c.id) of node \(node) is \(c.state)" }
+            if let step = s.plan?.first(where: { $0.node == node || ($0.members ?? []).contains(node) }) { return "still to come: \(step)" }
         }
         return nil
     }

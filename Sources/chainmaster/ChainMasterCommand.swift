@@ -37,6 +37,9 @@ struct ChainMasterCommand: ParsableCommand {
     @Option(name: .customLong("max-joins-per-node"), help: "Chains one node may be catching up at once.")
     var maxJoinsPerNode: Int = 4
 
+    @Option(name: .customLong("recover-nodes"), help: "The master's state was lost: rebuild it from the nodes, adopting the newest chain table once this many nodes have registered (use the cluster's node count).")
+    var recoverNodes: Int = 0
+
     @Flag(name: .customLong("auto-rebalance"), help: "Add every node that registers with a formed cluster to the layout at once (otherwise it waits as a spare for 'chainctl add').")
     var autoRebalance = false
 
@@ -69,6 +72,7 @@ struct ChainMasterCommand: ParsableCommand {
         config.heartbeatMs = heartbeatMs
         config.maxJoinsPerNode = max(1, maxJoinsPerNode)
         config.autoRebalance = autoRebalance
+        config.recoverNodes = max(0, recoverNodes)
         let loop: EventLoop
         do { loop = try EventLoop() } catch { fail("chainmaster: \(error)", 1) }
         let master: Master

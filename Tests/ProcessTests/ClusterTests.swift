@@ -244,3 +244,42 @@ final class ClusterTests: XCTestCase {
         XCTAssertThrowsError(try { for k in 0..<20 { _ = try smart.execute("SET", "k\(k)", "v") } }())
     }
 }
+
+/// The master's data directory is lost: a fresh master refuses nodes of the existing cluster,
+/// and one started with `--recover-nodes` rebuilds the table from them with nothing lost.
+final class MasterRecoveryTests: XCTestCase {
+    private var cluster: LocalCluster?
+
+    override func tearDown() {
+        cluster?.shutdown()
+        cluster = nil
+        super.tearDown()
+    }
+
+    func testLostMasterStateIsRecoveredFromTheNodes() throws {
+        let c = try LocalCluster.start(label: "recover", nodes: 3, durability: "fsync")
+        cluster = c
+        let smart = try c.smartClient()
+        for i in 0..<200 { XCTAssertEqual(try smart.execute("SET", "dr\(i)", "v\(i)"), .simple("OK")) }
+        let before = try c.status()
+
+        // Lose the master and its state; a plain new master refuses the nodes.
+        c.master.stop(SIGKILL)
+        try FileManager.default.removeItem(atPath: c.dir + "/master")
+        try c.startMaster()
+        XCTAssert(Harness.waitFor(10) { (try? c.status())?.problems.contains { $0.contains("--recover-nodes") } ?? false },
+                  "the refusal is explained: \(String(describing: try? c.status().problems))")
+        XCTAssertNil(try? c.status().chains.first, "no fresh table was formed")
+
+        // Started to recover, it adopts the newest table the nodes hold.
+        c.master.stop(SIGTERM)
+        try c.startMaster(extra: ["--recover-nodes", "3"])
+        try c.waitHealthy(timeout: 30)
+        let after = try c.status()
+        XCTAssertGreaterThan(after.epoch, before.epoch + 999)
+        XCTAssertEqual(after.chains.map(\.members), before.chains.map(\.members), "same table")
+        let reader = try c.smartClient()
+        for i in 0..<200 { XCTAssertEqual(try reader.execute("GET", "dr\(i)"), .bulk(Array("v\(i)".utf8))) }
+        XCTAssertEqual(try reader.execute("SET", "dr-new", "x"), .simple("OK"))
+    }
+}

@@ -70,6 +70,8 @@ func bytesText(_ n: Int) -> String {
 
 struct Version: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print chainctl's version.")
+    /// Accepted (and unused) so that a global `--master` works with every command.
+    @OptionGroup var m: MasterOption
     @Flag(help: "Print as JSON.") var json = false
     func run() throws {
         if json { try printJSON(["version": ChainCtl.version]) } else { print("chainctl \(ChainCtl.version)") }

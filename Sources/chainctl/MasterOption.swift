@@ -52,6 +52,10 @@ struct MasterOption: ParsableArguments {
     }
 
     func client() throws -> ClusterClient {
-        do { return try ClusterClient(master: try address) } catch { throw CtlError("\(error)") }
+        let a = try address
+        do { return try ClusterClient(master: a) } catch {
+            if case let .master(m) = error { throw CtlError("cannot reach the master at \(a): \(m)") }
+            throw CtlError("\(error)")
+        }
     }
 }

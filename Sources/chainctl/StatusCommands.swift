@@ -120,9 +120,11 @@ struct Watch: ParsableCommand {
         let terminal = isatty(STDOUT_FILENO) == 1 && !json
         var lastLine = ""
         var n = 0
+        var lastFailed = false
         while count.map({ n < $0 }) ?? true {
             n += 1
             let stamp = ISO8601DateFormatter().string(from: Date())
+            lastFailed = false
             do {
                 let s = try m.status()
                 if json {
@@ -136,11 +138,14 @@ struct Watch: ParsableCommand {
                     if line != lastLine { print("\(stamp) \(line)"); lastLine = line }
                 }
             } catch {
+                lastFailed = true
                 if terminal { print("\u{1B}[H\u{1B}[2J\(stamp)  \(error)") } else { print("\(stamp) \(error)") }
             }
             fflush(nil)
             if count.map({ n < $0 }) ?? true { usleep(UInt32(interval * 1_000_000)) }
         }
+        // With --count, a script learns whether the last look succeeded.
+        if lastFailed { throw ExitCode.failure }
     }
 
     /// One line: epoch, health, counts, the first problem and the next step.

@@ -1,0 +1,69 @@
+import Foundation
+import XCTest
+import ChainCore
+
+/// Every chainctl command against a real local cluster, with its error paths: one clear line on
+/// stderr and a non-zero exit code.
+final class ChainctlTests: XCTestCase {
+    private var cluster: LocalCluster?
+
+    override func tearDown() {
+        cluster?.shutdown()
+        cluster = nil
+        super.tearDown()
+    }
+
+    func testEveryCommandAndItsErrors() throws {
+        let c = try LocalCluster.start(label: "chainctl", nodes: 3)
+        cluster = c
+        func ok(_ args: [String], _ expect: String...) throws -> String {
+            let r = try c.ctl(args)
+            XCTAssertEqual(r.code, 0, "\(args): \(r.err)")
+            for e in expect { XCTAssert(r.out.contains(e), "\(args) should print '\(e)': \(r.out)") }
+            return r.out
+        }
+        func fails(_ args: [String], code: Int32 = 1, _ message: String) throws {
+            let r = try c.ctl(args)
+            XCTAssertEqual(r.code, code, "\(args): \(r.out) \(r.err)")
+            XCTAssert(r.err.contains(message), "\(args) should say '\(message)': \(r.err)")
+        }
+
+        _ = try ok(["status"], "HEALTHY", "NODE", "CHAIN")
+        let status = try JSONDecoder().decode(MasterAPI.Status.self, from: Data(try ok(["status", "--json"]).utf8))
+        XCTAssertEqual(status.nodes.count, 3)
+        let nodes = try JSONSerialization.jsonObject(with: Data(try ok(["nodes", "--json"]).utf8)) as? [[String: Any]]
+        XCTAssertEqual(nodes?.count, 3)
+        _ = try ok(["chains", "--node", "n1"], "n1")
+        try fails(["chains", "--node", "nosuch"], "no node 'nosuch' is registered")
+        let config = try JSONDecoder().decode(Configuration.self, from: Data(try ok(["config", "--json"]).utf8))
+        XCTAssertEqual(config.epoch, status.epoch)
+        _ = try ok(["config"], "epoch \(status.epoch)", "FROZEN")
+        let watch = try ok(["watch", "--count", "2", "--interval", "0.1"], "HEALTHY")
+        XCTAssertEqual(watch.split(separator: "\n").count, 1, "not a terminal: one line per change")
+        _ = try ok(["wait", "--healthy", "--timeout", "5"], "healthy at epoch")
+        _ = try ok(["wait", "--node-in-sync", "n2", "--timeout", "5"], "n2 in sync")
+        try fails(["wait", "--node-in-sync", "nosuch", "--timeout", "2"], "no node 'nosuch'")
+        try fails(["wait"], code: 64, "--healthy or --node-in-sync")
+        _ = try ok(["set", "ctl-key", "v1"], "OK")
+        _ = try ok(["get", "ctl-key", "--json"], "\"value\" : \"v1\"")
+        _ = try ok(["del", "ctl-key"], "1")
+        _ = try ok(["get", "ctl-key"], "(nil)")
+        _ = try ok(["version", "--json"], "version")
+        _ = try ok(["--generate-completion-script", "bash"], "chainctl")
+        try fails(["drain", "n1"], "would leave chains below replication 3")
+        try fails(["remove", "n1"], "still in chains")
+        try fails(["add", "nosuch", "--dry-run"], "no node 'nosuch' is registered")
+        let unknown = try Harness.run(Harness.binary("chainctl"), ["frobnicate"])
+        XCTAssertEqual(unknown.code, 64, unknown.err)
+        XCTAssert(unknown.err.contains("frobnicate"), unknown.err)
+        try fails(["status", "--master", "not-an-address"], code: 64, "invalid master address")
+
+        // Master down: every command says so in one line and exits 1.
+        c.master.stop(SIGKILL)
+        for args in [["status"], ["nodes"], ["config"], ["add", "n1"], ["drain", "n1"], ["remove", "n1"], ["get", "k"]] {
+            try fails(args, "cannot reach the master")
+        }
+        XCTAssertEqual(try c.ctl(["watch", "--count", "1"]).code, 1, "the last look failed")
+        try fails(["wait", "--healthy", "--timeout", "1"], code: 2, "not done after")
+    }
+}

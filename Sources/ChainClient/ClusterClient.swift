@@ -80,6 +80,20 @@ public final class ClusterClient {
     /// the same tag until it gets an answer or the retry budget is spent. Error replies that are
     /// not about routing (`ERR …`) are returned, not retried.
     public func execute(_ args: [[UInt8]]) throws(Failure) -> RESPValue {
+        try run(args) { $0.route(args) }
+    }
+
+    /// Runs a read-only command at the tail of `chain` (for commands that name a chain rather
+    /// than a key, such as `CS.SCAN`), retrying through reconfigurations like `execute`.
+    public func executeAtTail(of chain: ChainID, _ args: [[UInt8]]) throws(Failure) -> RESPValue {
+        try run(args) { client in
+            guard let c = client.config, c.chains.indices.contains(chain), let tail = c.chains[chain].tail,
+                  let addr = c.node(tail)?.client else { return nil }
+            return (tail, addr, false)
+        }
+    }
+
+    private func run(_ args: [[UInt8]], routing: (ClusterClient) -> (node: NodeID, address: String, isWrite: Bool)?) throws(Failure) -> RESPValue {
         let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(retryBudgetMs) * 1_000_000
         var tag: RequestTag?
         var lastProblem = "no attempt"
@@ -91,7 +105,7 @@ public final class ClusterClient {
                 usleep(UInt32(min(50_000 * attempt, 500_000)))
                 try? refresh()
             }
-            guard let (node, addr, write) = route(args) else {
+            guard let (node, addr, write) = routing(self) else {
                 if config == nil { try refresh(); continue }
                 // Not a keyed command: any node answers it.
                 guard let any = config?.nodes.first else { throw .noConfiguration }

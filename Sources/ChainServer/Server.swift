@@ -126,6 +126,10 @@ public final class Server {
             out.error("ERR empty command after a wrapper")
             return nil
         }
+        if Wrapper.matches(args[0], Wrapper.scan) {
+            scanChain(args, into: &out)
+            return nil
+        }
         guard let id = CommandID.lookup(args[0]) else {
             metrics.command(nil)
             metrics.error("unknown_command")

@@ -14,7 +14,7 @@ struct ChainCtl: ParsableCommand {
             """,
         subcommands: [Status.self, Nodes.self, Chains.self, Watch.self, ConfigCommand.self,
                       Add.self, Drain.self, Remove.self, Wait.self,
-                      Get.self, SetKey.self, Del.self, Version.self])
+                      Get.self, SetKey.self, Del.self, Scan.self, Version.self])
 
     /// `chainctl --master X status` and `chainctl status --master X` both work: a global
     /// `--master` before the subcommand is moved after it, where the subcommands declare it.

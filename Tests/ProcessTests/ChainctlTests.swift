@@ -48,6 +48,20 @@ final class ChainctlTests: XCTestCase {
         _ = try ok(["get", "ctl-key", "--json"], "\"value\" : \"v1\"")
         _ = try ok(["del", "ctl-key"], "1")
         _ = try ok(["get", "ctl-key"], "(nil)")
+        // scan: every key of every chain, from the tails.
+        let smart = try c.smartClient()
+        for i in 0..<30 { XCTAssertEqual(try smart.execute("SET", "scan:\(i)", "v\(i)"), .simple("OK")) }
+        let listed = try ok(["scan", "--prefix", "scan:"]).split(separator: "\n").map(String.init)
+        XCTAssertEqual(Set(listed), Set((0..<30).map { "scan:\($0)" }))
+        XCTAssertEqual(try ok(["scan", "--prefix", "scan:", "--limit", "5"]).split(separator: "\n").count, 5)
+        let pairs = try JSONSerialization.jsonObject(with: Data(try ok(["scan", "--prefix", "scan:1", "--json"]).utf8)) as? [[String: String]]
+        XCTAssertEqual(pairs?.count, 11)
+        XCTAssertTrue(pairs?.allSatisfy { $0["value"] == "v" + $0["key"]!.dropFirst(5) } ?? false)
+        _ = try ok(["scan", "--prefix", "scan:7", "--values"], "scan:7\tv7")
+        let n1 = try c.client("n1")
+        guard case let .error(bad) = try n1.call("CS.SCAN", "x", "", "10") else { return XCTFail("bad CS.SCAN accepted") }
+        XCTAssert(bad.contains("chain number"), bad)
+
         _ = try ok(["version", "--json"], "version")
         _ = try ok(["--generate-completion-script", "bash"], "chainctl")
         try fails(["drain", "n1"], "would leave chains below replication 3")

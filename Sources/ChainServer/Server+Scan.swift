@@ -1,0 +1,72 @@
+import ChainCore
+import RESP
+import Storage
+
+extension Wrapper {
+    static let scan = Array("cs.scan".utf8)
+}
+
+/// `CS.SCAN chain cursor count`: iterate one chain's keys (what `chainctl scan` uses, chain by
+/// chain). Answers up to `count` (1–1000) key/value pairs of the chain in store order, after
+/// `cursor` — the first element of the previous reply, empty to start:
+/// `[next cursor (empty when done), [key, value, key, value, …]]`.
+///
+/// In a cluster only the chain's tail answers (like a read; others say `TRYAGAIN`), from its
+/// store: every committed write of the chain is there. Each call sees the chain's committed
+/// state at that moment; a whole scan is not one snapshot. A standalone node has one "chain" 0
+/// holding every slot.
+extension Server {
+    func scanChain(_ args: [[UInt8]], into out: inout RESPWriter) {
+        guard args.count == 4, let chain = Int(String(decoding: args[1], as: UTF8.self)),
+              let count = Int(String(decoding: args[3], as: UTF8.self)), (1...1000).contains(count) else {
+            out.error("ERR CS.SCAN needs a chain number, a cursor (empty to start) and a count of 1-1000")
+            return
+        }
+        let slots: Range<Int>
+        if let node = chainNode {
+            guard let config = node.config, config.chains.indices.contains(chain) else {
+                out.error("ERR no chain \(chain) in the current configuration")
+                return
+            }
+            guard node.leaseValid, node.replicas[chain]?.isTail == true, !node.awaitingBarrier(chain) else {
+                metrics.error("tryagain")
+                out.error("TRYAGAIN chainstore epoch \(config.epoch): chain \(chain) is served by \(config.chains[chain].tail ?? "nobody"); retry there")
+                return
+            }
+            slots = config.slots(of: chain)
+        } else {
+            guard chain == 0 else {
+                out.error("ERR a standalone node has only chain 0")
+                return
+            }
+            slots = 0..<HashSlot.count
+        }
+        let cursor = args[2]
+        if !cursor.isEmpty && (cursor.count < KeyLayout.dataPrefixLength || cursor[0] != KeyLayout.dataTag) {
+            out.error("ERR invalid CS.SCAN cursor")
+            return
+        }
+        var entries: [([UInt8], [UInt8])] = []
+        var last: [UInt8] = []
+        do {
+            try data.store.scan(prefix: [KeyLayout.dataTag], from: cursor.isEmpty ? KeyLayout.slotPrefix(slots.lowerBound) : cursor + [0],
+                                at: nil) { k, v in
+                guard k.count >= KeyLayout.dataPrefixLength, slots.contains(Int(k[1]) << 8 | Int(k[2])),
+                      let user = KeyLayout.userKey(fromDataKey: k) else { return false }
+                entries.append((user, v))
+                last = k
+                return entries.count < count
+            }
+        } catch {
+            out.error("ERR store read failed: \(error)")
+            return
+        }
+        out.arrayHeader(2)
+        out.bulk(entries.count == count ? last : [])
+        out.arrayHeader(entries.count * 2)
+        for (k, v) in entries {
+            out.bulk(k)
+            out.bulk(v)
+        }
+    }
+}

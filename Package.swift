@@ -63,7 +63,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .target(name: "ChainLoadKit", dependencies: [
-            "ChainClient", "ChainCore", "RESP",
+            "ChainClient", "ChainCore", "RESP", "LinCheck",
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], swiftSettings: strict),
         .executableTarget(name: "chainload", dependencies: [
@@ -84,7 +84,8 @@ let package = Package(
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "ChainClient"], swiftSettings: strict),
         .testTarget(name: "ChainServerTests", dependencies: ["ChainServer", "Storage", "RESP"], swiftSettings: strict),
         .testTarget(name: "ProcessTests", dependencies: [
-            "ChainClient", "ChainCore", "ChainWire", "ChainSecurity", "RESP", "LinCheck", "chainserver", "chainmaster", "chainctl",
+            "ChainClient", "ChainCore", "ChainWire", "ChainSecurity", "RESP", "LinCheck", "ChainLoadKit",
+            "chainserver", "chainmaster", "chainctl", "chainload",
         ], swiftSettings: strict),
     ]
 )

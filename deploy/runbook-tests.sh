@@ -17,7 +17,8 @@ for rb in "${books[@]}"; do
   n=$((n + 1))
   name=$(basename "$rb" .md)
   dir=$(mktemp -d /tmp/chainstore-runbook-XXXXXX)
-  base=$((30000 + (RANDOM % 300) * 100))
+  # Below the kernel's ephemeral range (32768+ by default), so no client socket can hold them.
+  base=$((20000 + (RANDOM % 120) * 100))
   export CHAIN_DIR=$dir NODES=4 MASTER_PORT=$base CLIENT_BASE=$((base + 10)) PEER_BASE=$((base + 20)) \
          HTTP_BASE=$((base + 30)) CHAIN_DURABILITY=memory CHAIN_MASTER_FLAGS="--lease-ms 1000 --heartbeat-ms 100" \
          CHAIN_MASTER=127.0.0.1:$base

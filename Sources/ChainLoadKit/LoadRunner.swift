@@ -1,6 +1,7 @@
 import ChainCore
 import Foundation
 import Histogram
+import LinCheck
 import Synchronization
 
 /// Runs a closed-loop load: `clients` threads, each with its own connection(s), each sending
@@ -18,6 +19,9 @@ public final class LoadRunner: Sendable {
         public var warmup: Double = 1
         public var maxOps: Int?
         public var seed: UInt64?
+        /// Record every operation (each SET writes a value of its own) for the linearizability
+        /// check at the end (`checkHistory`).
+        public var check = false
         public init() {}
     }
 
@@ -33,6 +37,8 @@ public final class LoadRunner: Sendable {
     public let workload: Workload
     private let totals = Mutex(Totals())
     private let stopFlag = Mutex(false)
+    /// Every client's operations, with invocation and completion times (`check` only).
+    private let history = Mutex<[HistoryOp]>([])
 
     public init(options: Options, workload: Workload) {
         self.options = options
@@ -91,8 +97,24 @@ public final class LoadRunner: Sendable {
                 total += h.totalCount
                 errors += e.values.reduce(0, +)
             }
-            return Report(parameters: params, elapsed_s: measured, ops_per_s: measured > 0 ? Double(total) / measured : 0,
+            return Report(parameters: params, check: nil, elapsed_s: measured, ops_per_s: measured > 0 ? Double(total) / measured : 0,
                           total_ops: total, total_errors: errors, operations: ops)
+        }
+    }
+
+    /// Checks the recorded history (a `check` run) with the linearizability checker, key by key.
+    public func checkHistory() -> Report.Check {
+        let ops = history.withLock { $0 }
+        let keys = Set(ops.map(\.key)).count
+        switch LinearizabilityChecker.check(ops) {
+        case .linearizable:
+            return Report.Check(verdict: "linearizable", operations: ops.count, keys: keys, anomaly: nil)
+        case let .violation(key, involved, reason):
+            let text = "key \(String(decoding: key, as: UTF8.self)): \(reason)\n" + involved.map { "  \($0)" }.joined(separator: "\n")
+            return Report.Check(verdict: "violation", operations: ops.count, keys: keys, anomaly: text)
+        case let .unknown(key):
+            return Report.Check(verdict: "unknown", operations: ops.count, keys: keys,
+                                anomaly: "the checker gave up on key \(String(decoding: key, as: UTF8.self)) (history too long or too concurrent for its budget: use more keys or fewer clients)")
         }
     }
 
@@ -110,21 +132,36 @@ public final class LoadRunner: Sendable {
         var done = 0
         var sinceFlush: UInt64 = 0
         var errSinceFlush: UInt64 = 0
+        var recorded: [HistoryOp] = []
         while !stopFlag.withLock({ $0 }) {
             if let opLimit, done >= opLimit { break }
             let now = Date()
             if now >= end { break }
-            let batch = (0..<options.pipeline).map { _ in
-                (workload.operation(for: Int.random(in: 0..<100, using: &rng)), KeyChooser.name(chooser.next(using: &rng)))
+            let batch = (0..<options.pipeline).map { i -> LoadOp in
+                let op = workload.operation(for: Int.random(in: 0..<100, using: &rng))
+                let key = KeyChooser.name(chooser.next(using: &rng))
+                // Checked runs write values that name their writer, so each read says which write it saw.
+                let v = options.check && op == .set ? Array("c\(client)-\(done + i)".utf8) : value
+                return LoadOp(op, key: key, value: v)
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let results = target.performBatch(batch, value: value)
-            let micros = (DispatchTime.now().uptimeNanoseconds - t0) / 1000
+            let results = target.performBatch(batch)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            let micros = (t1 - t0) / 1000
+            if options.check {
+                for (o, r) in zip(batch, results) {
+                    // A failed write may or may not have taken effect (no completion); a failed
+                    // read says nothing (the checker skips it).
+                    recorded.append(HistoryOp(client: client, key: o.key, kind: o.op == .get ? .read(r.value) : .write(o.value),
+                                              invoked: t0, completed: r.error == nil ? t1 : nil))
+                }
+            }
             done += batch.count
             sinceFlush += UInt64(batch.count)
             let measuring = now >= measureFrom
-            for (i, (op, _)) in batch.enumerated() {
-                if let e = results[i] {
+            for (i, o) in batch.enumerated() {
+                let op = o.op
+                if let e = results[i].error {
                     errSinceFlush += 1
                     if measuring { errors[op, default: [:]][e, default: 0] += 1 }
                 } else if measuring {
@@ -138,6 +175,7 @@ public final class LoadRunner: Sendable {
                 errSinceFlush = 0
             }
         }
+        if !recorded.isEmpty { history.withLock { $0 += recorded } }
         let (n, e) = (sinceFlush, errSinceFlush)
         totals.withLock { t in
             t.liveOps += n

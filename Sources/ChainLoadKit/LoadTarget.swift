@@ -1,13 +1,42 @@
 import ChainClient
 import RESP
 
+/// One operation of a batch: what, on which key, and the value a SET writes.
+public struct LoadOp: Sendable {
+    public var op: Operation
+    public var key: [UInt8]
+    public var value: [UInt8]
+
+    public init(_ op: Operation, key: [UInt8], value: [UInt8]) {
+        self.op = op
+        self.key = key
+        self.value = value
+    }
+}
+
+/// How one operation ended: its error kind (nil on success) and, for a successful GET, the
+/// value read (nil when the key was absent).
+public struct OpResult: Sendable, Equatable {
+    public var error: String?
+    public var value: [UInt8]?
+
+    public init(error: String?, value: [UInt8]? = nil) {
+        self.error = error
+        self.value = value
+    }
+
+    static func of(_ reply: RESPValue) -> OpResult {
+        if let e = ErrorKind.of(reply) { return OpResult(error: e) }
+        if case let .bulk(v) = reply { return OpResult(error: nil, value: v) }
+        return OpResult(error: nil)
+    }
+}
+
 /// One load-generating client's connection(s) to the system under test.
 public protocol LoadTarget: AnyObject {
-    /// Sends `op` on `key` and returns the error kind, or nil on success.
-    func perform(_ op: Operation, key: [UInt8], value: [UInt8]) -> String?
-    /// Sends a batch of operations (pipelined where the target allows) and returns each one's
-    /// error kind or nil.
-    func performBatch(_ ops: [(Operation, [UInt8])], value: [UInt8]) -> [String?]
+    /// Sends a batch of operations (pipelined where the target allows) and returns how each
+    /// one ended, in order.
+    func performBatch(_ ops: [LoadOp]) -> [OpResult]
 }
 
 /// Error kinds as counted in reports.
@@ -28,17 +57,14 @@ public final class ClusterTarget: LoadTarget {
         client = try ClusterClient(master: master)
     }
 
-    public func perform(_ op: Operation, key: [UInt8], value: [UInt8]) -> String? {
-        do {
-            let r = try client.execute(op == .get ? [Array("GET".utf8), key] : [Array("SET".utf8), key, value])
-            return ErrorKind.of(r)
-        } catch {
-            return "unavailable"
+    public func performBatch(_ ops: [LoadOp]) -> [OpResult] {
+        ops.map { o in
+            do {
+                return OpResult.of(try client.execute(o.op == .get ? [Array("GET".utf8), o.key] : [Array("SET".utf8), o.key, o.value]))
+            } catch {
+                return OpResult(error: "unavailable")
+            }
         }
-    }
-
-    public func performBatch(_ ops: [(Operation, [UInt8])], value: [UInt8]) -> [String?] {
-        ops.map { perform($0.0, key: $0.1, value: value) }
     }
 }
 
@@ -60,24 +86,20 @@ public final class RESPTarget: LoadTarget {
         self.waitReplicas = waitReplicas
     }
 
-    public func perform(_ op: Operation, key: [UInt8], value: [UInt8]) -> String? {
-        performBatch([(op, key)], value: value)[0]
-    }
-
-    public func performBatch(_ ops: [(Operation, [UInt8])], value: [UInt8]) -> [String?] {
+    public func performBatch(_ ops: [LoadOp]) -> [OpResult] {
         // Each connection gets its own pipeline; with one connection, reads and writes share it
         // and keep their order. `plan` remembers where each operation's reply will be.
         let shared = reader === writer
         var writes: [[[UInt8]]] = []
         var reads: [[[UInt8]]] = []
         var plan: [(read: Bool, index: Int, waits: Bool)] = []
-        for (op, key) in ops {
-            if op == .get {
-                if shared { plan.append((false, writes.count, false)); writes.append([Array("GET".utf8), key]) }
-                else { plan.append((true, reads.count, false)); reads.append([Array("GET".utf8), key]) }
+        for o in ops {
+            if o.op == .get {
+                if shared { plan.append((false, writes.count, false)); writes.append([Array("GET".utf8), o.key]) }
+                else { plan.append((true, reads.count, false)); reads.append([Array("GET".utf8), o.key]) }
             } else {
                 plan.append((false, writes.count, waitReplicas > 0))
-                writes.append([Array("SET".utf8), key, value])
+                writes.append([Array("SET".utf8), o.key, o.value])
                 if waitReplicas > 0 { writes.append([Array("WAIT".utf8), Array(String(waitReplicas).utf8), Array("0".utf8)]) }
             }
         }
@@ -86,12 +108,12 @@ public final class RESPTarget: LoadTarget {
             let rr = reads.isEmpty ? [] : try reader.pipeline(reads)
             return plan.map { p in
                 let replies = p.read ? rr : wr
-                var err = ErrorKind.of(replies[p.index])
-                if p.waits, err == nil, case let .integer(n) = replies[p.index + 1], n < waitReplicas { err = "wait_short" }
-                return err
+                var result = OpResult.of(replies[p.index])
+                if p.waits, result.error == nil, case let .integer(n) = replies[p.index + 1], n < waitReplicas { result.error = "wait_short" }
+                return result
             }
         } catch {
-            return ops.map { _ in "connection" }
+            return ops.map { _ in OpResult(error: "connection") }
         }
     }
 }

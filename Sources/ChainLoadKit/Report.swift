@@ -43,7 +43,18 @@ public struct Report: Codable, Sendable {
         public var mean_ms: Double
     }
 
+    /// `--check`: the linearizability verdict on the recorded history.
+    public struct Check: Codable, Sendable, Equatable {
+        /// "linearizable", "violation" or "unknown" (the checker's budget ran out).
+        public var verdict: String
+        public var operations: Int
+        public var keys: Int
+        /// The first anomaly, with the operations involved.
+        public var anomaly: String?
+    }
+
     public var parameters: Parameters
+    public var check: Check?
     /// Measured seconds (after the warm-up).
     public var elapsed_s: Double
     public var ops_per_s: Double
@@ -69,6 +80,11 @@ public struct Report: Codable, Sendable {
             let errs = s.errors.isEmpty ? "0" : s.errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             lines.append(name.padding(toLength: 7, withPad: " ", startingAt: 0)
                 + String(format: "%-10.0f %-8.3f %-8.3f %-8.3f %-9.3f %-9.3f ", s.ops_per_s, s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms) + errs)
+        }
+        if let check {
+            lines.append("")
+            lines.append("check: \(check.verdict) (\(check.operations) operations on \(check.keys) keys)")
+            if let a = check.anomaly { lines.append(a) }
         }
         return lines.joined(separator: "\n")
     }

@@ -2,7 +2,7 @@
 /// including the name, -N means at least N.
 enum CommandID: CaseIterable {
     case get, set, del, exists, mget, mset, incr, incrby, decr, decrby, append, strlen
-    case ping, echo, info, command, hello, quit, auth, select, config, client
+    case ping, echo, info, command, hello, quit, auth, select, config, client, cluster
 
     var name: String { "\(self)" }
 
@@ -17,7 +17,7 @@ enum CommandID: CaseIterable {
         case .quit: return -1
         case .auth: return -2
         case .select: return 2
-        case .config, .client: return -2
+        case .config, .client, .cluster: return -2
         }
     }
 

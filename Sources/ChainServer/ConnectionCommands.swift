@@ -27,6 +27,8 @@ extension Server {
             config(args, &out)
         case .client:
             client(args, session: session, &out)
+        case .cluster:
+            cluster(args, &out)
         default:
             preconditionFailure("not a connection command: \(id)")
         }

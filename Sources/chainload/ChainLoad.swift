@@ -2,6 +2,7 @@ import ArgumentParser
 import ChainClient
 import ChainLoadKit
 import Foundation
+import Synchronization
 
 @main
 struct ChainLoad: ParsableCommand {
@@ -30,6 +31,8 @@ struct ChainLoad: ParsableCommand {
     @Flag(help: "Write every key once before the measured run (not counted).") var preload = false
     @Option(help: "Seed for key choices (runs with the same seed send the same keys).") var seed: UInt64?
     @Option(help: "Write the report as JSON to this file.") var json: String?
+    @Flag(help: "Correctness mode: record every operation (each SET writes a value of its own) and check the history for linearizability at the end; prints the first anomaly, exits 1 on a violation. Use a small --keys so that keys see many concurrent operations.")
+    var check = false
 
     func validate() throws {
         guard (master != nil || ProcessInfo.processInfo.environment["CHAIN_MASTER"] != nil) != (resp != nil) || resp != nil else {
@@ -67,6 +70,7 @@ struct ChainLoad: ParsableCommand {
         var o = LoadRunner.Options()
         o.clients = clients; o.pipeline = pipeline; o.keys = keys; o.valueBytes = valueBytes
         o.distribution = try parsedDistribution(); o.duration = duration; o.warmup = warmup; o.maxOps = ops; o.seed = seed
+        o.check = check
         let masterAddr = master ?? ProcessInfo.processInfo.environment["CHAIN_MASTER"]
         let respAddr = resp.flatMap(HostPort.init)
         let readAddr = respRead.flatMap(HostPort.init)
@@ -84,21 +88,37 @@ struct ChainLoad: ParsableCommand {
             _ = try PreloadRunner.run(options: p, make: make)
         }
         let runner = LoadRunner(options: o, workload: wl)
+        // Ctrl-C: stop after the operations in flight and report what was measured; a second
+        // Ctrl-C exits at once.
+        signal(SIGINT, SIG_IGN)
+        let interrupts = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        let seen = Mutex(false)
+        interrupts.setEventHandler {
+            if seen.withLock({ let was = $0; $0 = true; return was }) { Foundation.exit(130) }
+            FileHandle.standardError.write(Data("\ninterrupted: finishing the operations in flight…\n".utf8))
+            runner.stop()
+        }
+        interrupts.resume()
         let tty = isatty(2) != 0
         let finish = try runner.run(makeTarget: make) { elapsed, rate, errs in
             let line = String(format: "%5.0fs  %8.0f ops/s  errors %llu", elapsed, rate, errs)
             FileHandle.standardError.write(Data((tty ? "\r" + line : line + "\n").utf8))
         }
         if tty { FileHandle.standardError.write(Data("\n".utf8)) }
-        let report = finish(Report.Parameters(
+        var report = finish(Report.Parameters(
             target: targetName, workload: wl.name, clients: clients, pipeline: pipeline, keys: keys, value_bytes: valueBytes,
             distribution: distribution, duration_s: duration, warmup_s: warmup, wait_replicas: waitReplicas))
+        if check {
+            FileHandle.standardError.write(Data("checking the history for linearizability…\n".utf8))
+            report.check = runner.checkHistory()
+        }
         print(report.table)
         if let json {
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys]
             try e.encode(report).write(to: URL(fileURLWithPath: json))
         }
+        if report.check?.verdict == "violation" { throw ExitCode(1) }
     }
 }
 
@@ -117,7 +137,7 @@ enum PreloadRunner {
                 let end = min(options.keys, (c + 1) * per)
                 while k < end {
                     let n = min(options.pipeline, end - k)
-                    _ = t.performBatch((k..<(k + n)).map { (.set, KeyChooser.name($0)) }, value: value)
+                    _ = t.performBatch((k..<(k + n)).map { LoadOp(.set, key: KeyChooser.name($0), value: value) })
                     k += n
                 }
             }

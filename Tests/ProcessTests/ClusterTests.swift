@@ -145,6 +145,33 @@ final class ClusterTests: XCTestCase {
         XCTAssert(e.contains("numeric client id"), e)
     }
 
+    /// Cluster-aware Redis clients can route: each chain is a shard, its head the master.
+    func testClusterSlotsAndShardsDescribeTheChains() throws {
+        let c = try start("cluster-slots")
+        let status = try c.status()
+        let n1 = try c.client("n1")
+        guard case let .array(slots?) = try n1.call("CLUSTER", "SLOTS") else { return XCTFail("CLUSTER SLOTS is not an array") }
+        XCTAssertEqual(slots.count, status.chains.count)
+        var covered = 0
+        for (entry, chain) in zip(slots, status.chains) {
+            guard case let .array(e?) = entry, e.count == 2 + chain.members.count,
+                  case let .integer(lo) = e[0], case let .integer(hi) = e[1],
+                  case let .array(master?) = e[2], master.count == 3 else { return XCTFail("malformed entry \(entry)") }
+            XCTAssertEqual(Int(lo), covered, "contiguous slot ranges")
+            covered = Int(hi) + 1
+            XCTAssertEqual(master[2], .bulk(Array(chain.members[0].utf8)), "the head is the master")
+            XCTAssertEqual(master[1], .integer(Int64(c.ports[chain.members[0]]!.client)))
+        }
+        XCTAssertEqual(covered, 16384)
+        guard case let .array(shards?) = try n1.call("CLUSTER", "SHARDS") else { return XCTFail("CLUSTER SHARDS is not an array") }
+        XCTAssertEqual(shards.count, status.chains.count)
+        let info = try n1.call("CLUSTER", "INFO").string ?? ""
+        XCTAssert(info.contains("cluster_state:ok"), info)
+        XCTAssertEqual(try n1.call("CLUSTER", "MYID"), .bulk(Array("n1".utf8)))
+        guard case let .error(e) = try n1.call("CLUSTER", "FAILOVER") else { return XCTFail("unknown subcommand accepted") }
+        XCTAssert(e.contains("SLOTS, SHARDS, INFO and MYID"), e)
+    }
+
     func testMultiKeyCommandsNeedOneChain() throws {
         let c = try start("crossslot")
         let cl = try c.client("n1")

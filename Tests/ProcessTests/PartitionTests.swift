@@ -36,51 +36,26 @@ final class PartitionTests: XCTestCase {
         let up = try sh("up 3")
         XCTAssertEqual(up.code, 0, up.out + up.err)
         let master = "10.77.0.1:7000"
-        let acked = Locked<[String: Int]>([:])
-        let errors = Locked(0)
-        let stop = Locked(false)
-        let group = DispatchGroup()
-        for t in 0..<3 {
-            DispatchQueue.global().async(group: group) {
-                guard let client = try? ClusterClient(master: master) else { errors.mutate { $0 += 1 }; return }
-                var i = 0
-                while !stop.value && i < 50_000 {
-                    let key = "p\(t):\(i % 100)"
-                    if (try? client.execute("SET", key, "\(i)")) == .simple("OK") { acked.mutate { $0[key] = i } } else { errors.mutate { $0 += 1 } }
-                    i += 1
-                }
-            }
+        let acked = try writeWhile(master: master) {
+            // A key whose chain does not use the n1–n2 link (n1 and n2 not adjacent in it).
+            let probe = try ClusterClient(master: HostPort(master)!)
+            let config = try XCTUnwrap(probe.config)
+            let free = try XCTUnwrap(config.chains.first { ch in
+                guard let a = ch.members.firstIndex(of: "n1"), let b = ch.members.firstIndex(of: "n2") else { return true }
+                return abs(a - b) != 1
+            })
+            let freeKey = try XCTUnwrap((0..<100_000).lazy.map { "free\($0)" }.first { config.chain(forKey: Array($0.utf8)) == free.id })
+            XCTAssertEqual(try sh("cut 1 2").code, 0)
+            usleep(300_000)
+            // Chains that do not need the cut link keep taking writes meanwhile.
+            let start = Date()
+            XCTAssertEqual(try probe.execute("SET", freeKey, "during-the-cut"), .simple("OK"))
+            XCTAssertLessThan(Date().timeIntervalSince(start), 1.0, "chain \(free.id) \(free.members) does not need n1–n2")
+            usleep(1_200_000)
+            XCTAssertEqual(try sh("heal 1 2").code, 0)
+            usleep(1_000_000)
         }
-        Harness.waitFor(5) { acked.value.count >= 200 }
-        // A key whose chain does not use the n1–n2 link (n1 and n2 not adjacent in it).
-        let probe = try ClusterClient(master: HostPort(master)!)
-        let config = try XCTUnwrap(probe.config)
-        let free = try XCTUnwrap(config.chains.first { ch in
-            guard let a = ch.members.firstIndex(of: "n1"), let b = ch.members.firstIndex(of: "n2") else { return true }
-            return abs(a - b) != 1
-        })
-        let freeKey = try XCTUnwrap((0..<100_000).lazy.map { "free\($0)" }.first { config.chain(forKey: Array($0.utf8)) == free.id })
-        XCTAssertEqual(try sh("cut 1 2").code, 0)
-        usleep(300_000)
-        // Chains that do not need the cut link keep taking writes meanwhile.
-        let start = Date()
-        XCTAssertEqual(try probe.execute("SET", freeKey, "during-the-cut"), .simple("OK"))
-        XCTAssertLessThan(Date().timeIntervalSince(start), 1.0, "chain \(free.id) \(free.members) does not need n1–n2")
-        usleep(1_200_000)
-        XCTAssertEqual(try sh("heal 1 2").code, 0)
-        usleep(1_000_000)
-        stop.mutate { $0 = true }
-        XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
-        XCTAssertEqual(errors.value, 0, "the smart client retried through the stall")
-        let reader = try ClusterClient(master: HostPort(master)!)
-        var lost: [String] = []
-        for (k, v) in acked.value {
-            guard case let .bulk(b?) = try reader.execute("GET", k), let got = Int(String(decoding: b, as: UTF8.self)), got >= v else {
-                lost.append(k)
-                continue
-            }
-        }
-        XCTAssertEqual(lost, [], "acknowledged writes lost")
+        try verifyAcked(master: master, acked)
         let healthy = try Harness.run(Harness.binary("chainctl"), ["--master", master, "wait", "--healthy", "--timeout", "10"])
         XCTAssertEqual(healthy.code, 0, healthy.err)
     }

@@ -67,7 +67,7 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ], swiftSettings: strict),
         .executableTarget(name: "chainload", dependencies: [
-            "ChainLoadKit", "ChainClient",
+            "ChainLoadKit", "ChainClient", "ChainCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "chainctl", dependencies: [

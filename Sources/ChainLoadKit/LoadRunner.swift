@@ -22,6 +22,8 @@ public final class LoadRunner: Sendable {
         /// Record every operation (each SET writes a value of its own) for the linearizability
         /// check at the end (`checkHistory`).
         public var check = false
+        /// Open loop: total operations per second over all clients (nil: closed loop).
+        public var rate: Double?
         public init() {}
     }
 
@@ -31,6 +33,9 @@ public final class LoadRunner: Sendable {
         var measuredOps: UInt64 = 0
         var liveOps: UInt64 = 0
         var liveErrors: UInt64 = 0
+        /// Per second since the start (warm-up included): latencies and errors, for the timeline.
+        var seconds: [Int: Histogram<UInt64>] = [:]
+        var secondErrors: [Int: UInt64] = [:]
     }
 
     public let options: Options
@@ -58,6 +63,8 @@ public final class LoadRunner: Sendable {
         let group = DispatchGroup()
         let setupErrors = Mutex<[String]>([])
         let opsPerClient = options.maxOps.map { max(1, $0 / options.clients) }
+        let startNanos = DispatchTime.now().uptimeNanoseconds
+        let schedule = options.rate.map { OpenLoopSchedule(start: startNanos, rate: $0, clients: options.clients) }
         for c in 0..<options.clients {
             group.enter()
             let t = Thread { [self] in
@@ -67,7 +74,8 @@ public final class LoadRunner: Sendable {
                     setupErrors.withLock { $0.append("\(error)") }
                     return
                 }
-                clientLoop(client: c, target: target, measureFrom: measureFrom, end: end, opLimit: opsPerClient)
+                clientLoop(client: c, target: target, measureFrom: measureFrom, end: end, opLimit: opsPerClient, schedule: schedule,
+                           startNanos: startNanos)
             }
             t.stackSize = 1 << 20
             t.start()
@@ -97,7 +105,7 @@ public final class LoadRunner: Sendable {
                 total += h.totalCount
                 errors += e.values.reduce(0, +)
             }
-            return Report(parameters: params, check: nil, elapsed_s: measured, ops_per_s: measured > 0 ? Double(total) / measured : 0,
+            return Report(parameters: params, check: nil, timeline: Self.timeline(t), events: nil, elapsed_s: measured, ops_per_s: measured > 0 ? Double(total) / measured : 0,
                           total_ops: total, total_errors: errors, operations: ops)
         }
     }
@@ -123,7 +131,8 @@ public final class LoadRunner: Sendable {
         public var description: String { message }
     }
 
-    private func clientLoop(client: Int, target: any LoadTarget, measureFrom: Date, end: Date, opLimit: Int?) {
+    private func clientLoop(client: Int, target: any LoadTarget, measureFrom: Date, end: Date, opLimit: Int?, schedule: OpenLoopSchedule?,
+                            startNanos: UInt64) {
         var rng = SeededGenerator(seed: (options.seed ?? UInt64.random(in: 0...UInt64.max)) &+ UInt64(client) &* 0x9E37_79B9)
         let chooser = KeyChooser(count: options.keys, distribution: options.distribution)
         let value = [UInt8](repeating: UInt8(ascii: "x"), count: options.valueBytes)
@@ -133,6 +142,8 @@ public final class LoadRunner: Sendable {
         var sinceFlush: UInt64 = 0
         var errSinceFlush: UInt64 = 0
         var recorded: [HistoryOp] = []
+        var seconds: [Int: Histogram<UInt64>] = [:]
+        var secondErrors: [Int: UInt64] = [:]
         while !stopFlag.withLock({ $0 }) {
             if let opLimit, done >= opLimit { break }
             let now = Date()
@@ -144,10 +155,21 @@ public final class LoadRunner: Sendable {
                 let v = options.check && op == .set ? Array("c\(client)-\(done + i)".utf8) : value
                 return LoadOp(op, key: key, value: v)
             }
-            let t0 = DispatchTime.now().uptimeNanoseconds
+            var t0 = DispatchTime.now().uptimeNanoseconds
+            if let schedule {
+                // Open loop: wait for this operation's send time, but never skip one; latency
+                // counts from the intended time.
+                let due = schedule.intended(client: client, op: done)
+                if due > t0 + UInt64(max(0, end.timeIntervalSinceNow) * 1e9) { break }
+                while case let n = DispatchTime.now().uptimeNanoseconds, n < due {
+                    if stopFlag.withLock({ $0 }) { break }
+                    usleep(UInt32(min((due - n) / 1000 + 1, 100_000)))
+                }
+                t0 = due
+            }
             let results = target.performBatch(batch)
             let t1 = DispatchTime.now().uptimeNanoseconds
-            let micros = (t1 - t0) / 1000
+            let micros = OpenLoopSchedule.latency(intended: t0, completed: t1) / 1000
             if options.check {
                 for (o, r) in zip(batch, results) {
                     // A failed write may or may not have taken effect (no completion); a failed
@@ -155,6 +177,11 @@ public final class LoadRunner: Sendable {
                     recorded.append(HistoryOp(client: client, key: o.key, kind: o.op == .get ? .read(r.value) : .write(o.value),
                                               invoked: t0, completed: r.error == nil ? t1 : nil))
                 }
+            }
+            let second = Int((t1 - startNanos) / 1_000_000_000)
+            for r in results {
+                if r.error != nil { secondErrors[second, default: 0] += 1 }
+                else { _ = seconds[second, default: Self.histogram()].record(max(micros, 1)) }
             }
             done += batch.count
             sinceFlush += UInt64(batch.count)
@@ -165,7 +192,7 @@ public final class LoadRunner: Sendable {
                     errSinceFlush += 1
                     if measuring { errors[op, default: [:]][e, default: 0] += 1 }
                 } else if measuring {
-                    _ = hist[op, default: Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)].record(max(micros, 1))
+                    _ = hist[op, default: Self.histogram()].record(max(micros, 1))
                 }
             }
             if sinceFlush >= 64 {
@@ -184,6 +211,26 @@ public final class LoadRunner: Sendable {
                 if t.hist[op] == nil { t.hist[op] = h } else { t.hist[op]!.add(h) }
             }
             for (op, es) in errors { for (k, v) in es { t.errors[op, default: [:]][k, default: 0] += v } }
+            for (sec, h) in seconds {
+                if t.seconds[sec] == nil { t.seconds[sec] = h } else { t.seconds[sec]!.add(h) }
+            }
+            for (sec, n) in secondErrors { t.secondErrors[sec, default: 0] += n }
+        }
+    }
+
+    /// Latencies in microseconds, up to a minute, three significant digits.
+    static func histogram() -> Histogram<UInt64> {
+        Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    }
+
+    /// One tick per second of the run, warm-up included.
+    private static func timeline(_ t: Totals) -> [Tick] {
+        let last = max(t.seconds.keys.max() ?? -1, t.secondErrors.keys.max() ?? -1)
+        guard last >= 0 else { return [] }
+        return (0...last).map { s in
+            let h = t.seconds[s]
+            return Tick(t: Double(s + 1), ops_per_s: Double(h?.totalCount ?? 0), p50_ms: h.map { Double($0.valueAtPercentile(50)) / 1000 } ?? 0,
+                        p99_ms: h.map { Double($0.valueAtPercentile(99)) / 1000 } ?? 0, errors: t.secondErrors[s] ?? 0)
         }
     }
 }

@@ -15,9 +15,11 @@ public struct Report: Codable, Sendable {
         public var duration_s: Double
         public var warmup_s: Double
         public var wait_replicas: Int
+        /// Open-loop target rate (operations per second), nil for a closed-loop run.
+        public var rate: Double?
 
         public init(target: String, workload: String, clients: Int, pipeline: Int, keys: Int, value_bytes: Int,
-                    distribution: String, duration_s: Double, warmup_s: Double, wait_replicas: Int) {
+                    distribution: String, duration_s: Double, warmup_s: Double, wait_replicas: Int, rate: Double? = nil) {
             self.target = target
             self.workload = workload
             self.clients = clients
@@ -28,6 +30,7 @@ public struct Report: Codable, Sendable {
             self.duration_s = duration_s
             self.warmup_s = warmup_s
             self.wait_replicas = wait_replicas
+            self.rate = rate
         }
     }
 
@@ -55,6 +58,10 @@ public struct Report: Codable, Sendable {
 
     public var parameters: Parameters
     public var check: Check?
+    /// Per second, warm-up included: throughput, p50/p99 latency, errors (what `--plot` draws).
+    public var timeline: [Tick]?
+    /// Reconfigurations seen during the run (cluster targets), seconds since the start.
+    public var events: [RunEvent]?
     /// Measured seconds (after the warm-up).
     public var elapsed_s: Double
     public var ops_per_s: Double
@@ -72,7 +79,8 @@ public struct Report: Codable, Sendable {
 
     /// The human-readable table.
     public var table: String {
-        var lines = ["\(parameters.target)  workload \(parameters.workload)  clients \(parameters.clients)  pipeline \(parameters.pipeline)  keys \(parameters.keys)  value \(parameters.value_bytes) B",
+        let shape = parameters.rate.map { String(format: "open loop %.0f ops/s", $0) } ?? "closed loop"
+        var lines = ["\(parameters.target)  workload \(parameters.workload)  clients \(parameters.clients)  pipeline \(parameters.pipeline)  keys \(parameters.keys)  value \(parameters.value_bytes) B  \(shape)",
                      String(format: "%.1f s measured: %.0f ops/s, %llu ops, %llu errors", elapsed_s, ops_per_s, total_ops, total_errors),
                      "",
                      "op     ops/s      p50 ms   p90 ms   p99 ms   p99.9 ms  max ms    errors"]

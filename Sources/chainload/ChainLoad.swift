@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChainClient
+import ChainCore
 import ChainLoadKit
 import Foundation
 import Synchronization
@@ -24,6 +25,8 @@ struct ChainLoad: ParsableCommand {
     @Option(help: "Seconds of load before measuring.") var warmup: Double = 1
     @Option(help: "Stop after about this many operations.") var ops: Int?
     @Option(help: "Concurrent clients (one connection each).") var clients: Int = 50
+    @Option(help: "Open loop: send this many operations per second in total, on schedule, and measure latency from each operation's intended send time (so stalls are not hidden). Default: closed loop.")
+    var rate: Double?
     @Option(help: "Operations in flight per client (RESP targets).") var pipeline: Int = 1
     @Option(help: "Key space size.") var keys: Int = 100_000
     @Option(name: .customLong("value-bytes"), help: "Value size.") var valueBytes: Int = 100
@@ -31,6 +34,8 @@ struct ChainLoad: ParsableCommand {
     @Flag(help: "Write every key once before the measured run (not counted).") var preload = false
     @Option(help: "Seed for key choices (runs with the same seed send the same keys).") var seed: UInt64?
     @Option(help: "Write the report as JSON to this file.") var json: String?
+    @Option(help: "Draw throughput and p50/p99 latency over time as an SVG picture, with configuration changes marked (cluster targets).")
+    var plot: String?
     @Flag(help: "Correctness mode: record every operation (each SET writes a value of its own) and check the history for linearizability at the end; prints the first anomaly, exits 1 on a violation. Use a small --keys so that keys see many concurrent operations.")
     var check = false
 
@@ -43,6 +48,10 @@ struct ChainLoad: ParsableCommand {
         guard valueBytes >= 0, duration > 0, warmup >= 0 else { throw ValidationError("--value-bytes, --duration and --warmup must not be negative") }
         if resp == nil && (pipeline > 1 || waitReplicas > 0) {
             throw ValidationError("--pipeline and --wait-replicas apply to --resp targets only (the smart client sends one request at a time)")
+        }
+        if let rate {
+            guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be a positive number of operations per second") }
+            guard pipeline == 1 else { throw ValidationError("--rate sends one operation at a time per client; leave --pipeline at 1") }
         }
         if let r = resp, HostPort(r) == nil { throw ValidationError("--resp: invalid address '\(r)'") }
         if let r = respRead, HostPort(r) == nil { throw ValidationError("--resp-read: invalid address '\(r)'") }
@@ -71,6 +80,7 @@ struct ChainLoad: ParsableCommand {
         o.clients = clients; o.pipeline = pipeline; o.keys = keys; o.valueBytes = valueBytes
         o.distribution = try parsedDistribution(); o.duration = duration; o.warmup = warmup; o.maxOps = ops; o.seed = seed
         o.check = check
+        o.rate = rate
         let masterAddr = master ?? ProcessInfo.processInfo.environment["CHAIN_MASTER"]
         let respAddr = resp.flatMap(HostPort.init)
         let readAddr = respRead.flatMap(HostPort.init)
@@ -100,6 +110,9 @@ struct ChainLoad: ParsableCommand {
         }
         interrupts.resume()
         let tty = isatty(2) != 0
+        // Cluster targets: note every new configuration epoch, to mark it in the timeline.
+        let runStart = Date()
+        let watcher = masterAddr.flatMap { resp == nil ? EpochWatcher(master: $0, start: runStart) : nil }
         let finish = try runner.run(makeTarget: make) { elapsed, rate, errs in
             let line = String(format: "%5.0fs  %8.0f ops/s  errors %llu", elapsed, rate, errs)
             FileHandle.standardError.write(Data((tty ? "\r" + line : line + "\n").utf8))
@@ -107,12 +120,18 @@ struct ChainLoad: ParsableCommand {
         if tty { FileHandle.standardError.write(Data("\n".utf8)) }
         var report = finish(Report.Parameters(
             target: targetName, workload: wl.name, clients: clients, pipeline: pipeline, keys: keys, value_bytes: valueBytes,
-            distribution: distribution, duration_s: duration, warmup_s: warmup, wait_replicas: waitReplicas))
+            distribution: distribution, duration_s: duration, warmup_s: warmup, wait_replicas: waitReplicas, rate: rate))
+        report.events = watcher?.stop()
         if check {
             FileHandle.standardError.write(Data("checking the history for linearizability…\n".utf8))
             report.check = runner.checkHistory()
         }
         print(report.table)
+        if let plot {
+            let svg = Plot.svg(title: "\(targetName) · workload \(wl.name) · \(clients) clients", timeline: report.timeline ?? [], events: report.events ?? [])
+            try Data(svg.utf8).write(to: URL(fileURLWithPath: plot))
+            FileHandle.standardError.write(Data("plot written to \(plot)\n".utf8))
+        }
         if let json {
             let e = JSONEncoder()
             e.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -144,5 +163,33 @@ enum PreloadRunner {
         }
         group.wait()
         return options.keys
+    }
+}
+
+/// Long-polls the master for new configurations during a run and records when each arrived.
+final class EpochWatcher: Sendable {
+    private let events = Mutex<[RunEvent]>([])
+    private let stopped = Mutex(false)
+
+    init?(master: String, start: Date) {
+        guard let m = HostPort(master) else { return nil }
+        Thread.detachNewThread { [self] in
+            var epoch: UInt64 = 0
+            while !stopped.withLock({ $0 }) {
+                guard let r = try? HTTPClient.get(host: m.host, port: m.port, path: "/v1/config?after=\(epoch)&timeout_ms=1000", timeoutMs: 3000),
+                      r.status == 200, let c = try? JSONDecoder().decode(Configuration.self, from: Data(r.body)) else {
+                    usleep(200_000)
+                    continue
+                }
+                if epoch != 0 { events.withLock { $0.append(RunEvent(t: Date().timeIntervalSince(start), label: "epoch \(c.epoch)")) } }
+                epoch = c.epoch
+            }
+        }
+    }
+
+    /// Ends the watch and returns what it saw.
+    func stop() -> [RunEvent] {
+        stopped.withLock { $0 = true }
+        return events.withLock { $0 }
     }
 }

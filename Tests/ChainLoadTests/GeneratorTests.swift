@@ -58,3 +58,46 @@ final class GeneratorTests: XCTestCase {
         XCTAssertEqual((0..<10).map { _ in a.next() }, (0..<10).map { _ in b.next() })
     }
 }
+
+final class OpenLoopScheduleTests: XCTestCase {
+    /// 1000 ops/s over 4 clients: each client every 4 ms, clients staggered by 1 ms, so the
+    /// merged send times are evenly 1 ms apart.
+    func testSendTimesSpreadTheRateEvenly() {
+        let s = OpenLoopSchedule(start: 1_000, rate: 1000, clients: 4)
+        XCTAssertEqual(s.interval, 4_000_000)
+        var times: [UInt64] = []
+        for c in 0..<4 { for k in 0..<25 { times.append(s.intended(client: c, op: k)) } }
+        times.sort()
+        XCTAssertEqual(times.first, 1_000)
+        for (a, b) in zip(times, times.dropFirst()) { XCTAssertEqual(b - a, 1_000_000) }
+        XCTAssertEqual(s.intended(client: 2, op: 3), 1_000 + 2_000_000 + 12_000_000)
+    }
+
+    /// Latency counts from the intended send time: an operation sent late because the client
+    /// was stuck on an earlier one carries that delay (no coordinated omission).
+    func testLatencyCountsFromTheIntendedTime() {
+        XCTAssertEqual(OpenLoopSchedule.latency(intended: 100, completed: 350), 250)
+        XCTAssertEqual(OpenLoopSchedule.latency(intended: 400, completed: 350), 0)
+        let s = OpenLoopSchedule(start: 0, rate: 100, clients: 1)  // every 10 ms
+        // The client stalled 1 s on op 0; ops 1…99 were due during the stall and complete just after it.
+        let stallEnd: UInt64 = 1_000_000_000
+        let delays = (1..<100).map { OpenLoopSchedule.latency(intended: s.intended(client: 0, op: $0), completed: stallEnd + UInt64($0) * 1000) }
+        XCTAssertGreaterThan(delays.first!, 980_000_000)
+        XCTAssertGreaterThan(delays.last!, 0)
+        XCTAssertEqual(delays.sorted(by: >), delays, "earlier intended sends waited longer")
+    }
+}
+
+final class PlotTests: XCTestCase {
+    /// The picture has the three series and a labelled line per event, and stays valid XML when
+    /// a label needs escaping.
+    func testSVGHasSeriesAndEvents() throws {
+        let ticks = (1...10).map { Tick(t: Double($0), ops_per_s: $0 == 5 ? 0 : 1000, p50_ms: 0.5, p99_ms: $0 == 5 ? 2000 : 3, errors: 0) }
+        let svg = Plot.svg(title: "run <1> & more", timeline: ticks, events: [RunEvent(t: 4.5, label: "epoch 7"), RunEvent(t: 6, label: "kill n2")])
+        XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 3)
+        XCTAssert(svg.contains("epoch 7") && svg.contains("kill n2"))
+        XCTAssert(svg.contains("run &lt;1&gt; &amp; more"))
+        XCTAssertEqual(svg.components(separatedBy: "stroke-dasharray").count - 1, 2)
+        XCTAssert(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
+    }
+}

@@ -52,6 +52,50 @@ final class ChainloadTests: ProcessTestCase {
         XCTAssert(r.out.contains("key "), "the anomaly names the key and lists the operations: \(r.out)")
     }
 
+    /// Open loop: the run sends at the requested rate, not as fast as the server answers.
+    func testOpenLoopSendsAtTheRequestedRate() throws {
+        let n = try makeServer("open-loop")
+        let json = Harness.tempDir("open-loop") + "/run.json"
+        let r = try Harness.run(Harness.binary("chainload"), ["--resp", "127.0.0.1:\(n.port)", "--rate", "300", "--duration", "2",
+                                                             "--warmup", "0", "--clients", "4", "--json", json], timeout: 60)
+        XCTAssertEqual(r.code, 0, r.out + r.err)
+        XCTAssert(r.out.contains("open loop 300 ops/s"), r.out)
+        let rep = try report(json)
+        XCTAssertEqual(rep.parameters.rate, 300)
+        // 600 intended operations; a loaded test machine may fall a little behind, never ahead.
+        XCTAssertLessThanOrEqual(rep.total_ops, 604)
+        XCTAssertGreaterThan(rep.total_ops, 400)
+        let bad = try Harness.run(Harness.binary("chainload"), ["--resp", "127.0.0.1:\(n.port)", "--rate", "0"])
+        XCTAssertEqual(bad.code, 64)
+        XCTAssert(bad.err.contains("--rate must be a positive"), bad.err)
+    }
+
+    /// `--plot` draws the run, and a reconfiguration during it (a drain) is marked.
+    func testPlotMarksReconfigurations() throws {
+        let c = try LocalCluster.start(label: "chainload-plot", nodes: 4)
+        cluster = c
+        let svg = c.dir + "/run.svg", json = c.dir + "/run.json"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Harness.binary("chainload"))
+        p.arguments = ["--master", c.masterAddress, "--workload", "b", "--duration", "4", "--warmup", "0", "--clients", "4",
+                       "--keys", "1000", "--plot", svg, "--json", json]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        usleep(1_000_000)
+        let drain = try c.ctl(["drain", "n4"])
+        XCTAssertEqual(drain.code, 0, drain.err)
+        let deadline = Date().addingTimeInterval(30)
+        while p.isRunning && Date() < deadline { usleep(100_000) }
+        if p.isRunning { p.terminate(); return XCTFail("chainload did not finish") }
+        XCTAssertEqual(p.terminationStatus, 0)
+        let rep = try report(json)
+        XCTAssertGreaterThanOrEqual(rep.timeline?.count ?? 0, 4, "one tick per second")
+        XCTAssertFalse(rep.events?.isEmpty ?? true, "the drain's configurations are marked")
+        let picture = try String(contentsOfFile: svg, encoding: .utf8)
+        XCTAssert(picture.contains("<polyline") && picture.contains("epoch "), "the picture shows the run and the epochs")
+    }
+
     /// SIGINT in the middle of a run: the report so far is printed and written.
     func testInterruptStillReports() throws {
         let n = try makeServer("chainload-int")

@@ -106,7 +106,10 @@ extension XCTestCase {
         XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
         let history = recorder.history
         XCTAssertGreaterThan(history.count, 100)
-        print("lincheck: \(history.count) operations recorded")
+        // The slowest completed operation: how long the fault kept a client waiting (its chain
+        // was unavailable at least that long minus one round trip).
+        let longest = history.compactMap { op in op.completed.map { Double($0 - op.invoked) / 1e9 } }.max() ?? 0
+        print("lincheck: \(history.count) operations recorded; longest operation \(String(format: "%.2f", longest)) s")
         let verdict = LinearizabilityChecker.check(history)
         guard verdict == .linearizable else {
             if case let .violation(key, ops, reason) = verdict {

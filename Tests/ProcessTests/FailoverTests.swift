@@ -251,6 +251,24 @@ final class RepairTests: XCTestCase {
         try verify(c, acked, nodes: ["n1", "n2", "n3"])
     }
 
+    /// Linearizability across a drain and across a quick restart (the membership changes that
+    /// move the head and tail roles without any failure).
+    func testHistoryStaysLinearizableAcrossADrainAndARestart() throws {
+        let c = try LocalCluster.start(label: "lincheck-drain", nodes: 4, durability: "memory")
+        cluster = c
+        try checkHistory(c) {
+            usleep(300_000)
+            let r = try c.ctl(["drain", "n2", "--wait", "--timeout", "60"])
+            XCTAssertEqual(r.code, 0, r.out + r.err)
+            c.nodes["n3"]!.stop(SIGKILL)
+            try c.nodes["n3"]!.start()
+            XCTAssert(Harness.waitFor(60) {
+                guard let s = try? c.status() else { return false }
+                return s.healthy && (s.plan ?? []).isEmpty && s.chains.allSatisfy { $0.members.contains("n3") }
+            }, "n3 back in every chain")
+        }
+    }
+
     func testDrainRefusedWhenChainsWouldFallBelowReplication() throws {
         let c = try LocalCluster.start(label: "drain-refused", nodes: 3, durability: "memory")
         cluster = c

@@ -36,6 +36,9 @@ public final class LoadRunner: Sendable {
         /// Per second since the start (warm-up included): latencies and errors, for the timeline.
         var seconds: [Int: Histogram<UInt64>] = [:]
         var secondErrors: [Int: UInt64] = [:]
+        /// Measured successful operations by serving node and by chain (cluster targets).
+        var byNode: [String: UInt64] = [:]
+        var byChain: [Int: UInt64] = [:]
     }
 
     public let options: Options
@@ -105,7 +108,11 @@ public final class LoadRunner: Sendable {
                 total += h.totalCount
                 errors += e.values.reduce(0, +)
             }
-            return Report(parameters: params, check: nil, timeline: Self.timeline(t), events: nil, elapsed_s: measured, ops_per_s: measured > 0 ? Double(total) / measured : 0,
+            let rate = { (n: UInt64) in measured > 0 ? Double(n) / measured : 0 }
+            return Report(parameters: params, check: nil, timeline: Self.timeline(t), events: nil,
+                          per_node: t.byNode.isEmpty ? nil : t.byNode.mapValues(rate),
+                          per_chain: t.byChain.isEmpty ? nil : Dictionary(uniqueKeysWithValues: t.byChain.map { ("\($0.key)", rate($0.value)) }),
+                          elapsed_s: measured, ops_per_s: measured > 0 ? Double(total) / measured : 0,
                           total_ops: total, total_errors: errors, operations: ops)
         }
     }
@@ -144,6 +151,8 @@ public final class LoadRunner: Sendable {
         var recorded: [HistoryOp] = []
         var seconds: [Int: Histogram<UInt64>] = [:]
         var secondErrors: [Int: UInt64] = [:]
+        var byNode: [String: UInt64] = [:]
+        var byChain: [Int: UInt64] = [:]
         while !stopFlag.withLock({ $0 }) {
             if let opLimit, done >= opLimit { break }
             let now = Date()
@@ -193,6 +202,11 @@ public final class LoadRunner: Sendable {
                     if measuring { errors[op, default: [:]][e, default: 0] += 1 }
                 } else if measuring {
                     _ = hist[op, default: Self.histogram()].record(max(micros, 1))
+                    // (Placement by the configuration the operation was routed with, or close to it.)
+                    if let (node, chain) = target.placement(of: o) {
+                        byNode[node, default: 0] += 1
+                        byChain[chain, default: 0] += 1
+                    }
                 }
             }
             if sinceFlush >= 64 {
@@ -215,6 +229,8 @@ public final class LoadRunner: Sendable {
                 if t.seconds[sec] == nil { t.seconds[sec] = h } else { t.seconds[sec]!.add(h) }
             }
             for (sec, n) in secondErrors { t.secondErrors[sec, default: 0] += n }
+            for (k, n) in byNode { t.byNode[k, default: 0] += n }
+            for (k, n) in byChain { t.byChain[k, default: 0] += n }
         }
     }
 

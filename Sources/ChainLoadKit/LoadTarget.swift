@@ -37,6 +37,13 @@ public protocol LoadTarget: AnyObject {
     /// Sends a batch of operations (pipelined where the target allows) and returns how each
     /// one ended, in order.
     func performBatch(_ ops: [LoadOp]) -> [OpResult]
+    /// Where an operation is served (node id and chain), for per-node and per-chain figures;
+    /// nil when the target has no such notion.
+    func placement(of op: LoadOp) -> (node: String, chain: Int)?
+}
+
+public extension LoadTarget {
+    func placement(of op: LoadOp) -> (node: String, chain: Int)? { nil }
 }
 
 /// Error kinds as counted in reports.
@@ -55,6 +62,13 @@ public final class ClusterTarget: LoadTarget {
 
     public init(master: String) throws {
         client = try ClusterClient(master: master)
+    }
+
+    public func placement(of op: LoadOp) -> (node: String, chain: Int)? {
+        guard let c = client.config else { return nil }
+        let chain = c.chain(forKey: op.key)
+        guard let node = op.op == .get ? c.chains[chain].tail : c.chains[chain].head else { return nil }
+        return (node, chain)
     }
 
     public func performBatch(_ ops: [LoadOp]) -> [OpResult] {

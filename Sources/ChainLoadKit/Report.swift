@@ -62,6 +62,10 @@ public struct Report: Codable, Sendable {
     public var timeline: [Tick]?
     /// Reconfigurations seen during the run (cluster targets), seconds since the start.
     public var events: [RunEvent]?
+    /// Cluster targets: successful operations per second by the node that served them (heads for
+    /// writes, tails for reads) and by chain.
+    public var per_node: [String: Double]?
+    public var per_chain: [String: Double]?
     /// Measured seconds (after the warm-up).
     public var elapsed_s: Double
     public var ops_per_s: Double
@@ -88,6 +92,10 @@ public struct Report: Codable, Sendable {
             let errs = s.errors.isEmpty ? "0" : s.errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             lines.append(name.padding(toLength: 7, withPad: " ", startingAt: 0)
                 + String(format: "%-10.0f %-8.3f %-8.3f %-8.3f %-9.3f %-9.3f ", s.ops_per_s, s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms) + errs)
+        }
+        if let per_node {
+            lines.append("")
+            lines.append("served by: " + per_node.sorted { $0.key < $1.key }.map { "\($0.key) " + String(format: "%.0f ops/s", $0.value) }.joined(separator: ", "))
         }
         if let check {
             lines.append("")

@@ -35,6 +35,13 @@ final class ChainloadTests: ProcessTestCase {
         let sets = try XCTUnwrap(rep.operations["set"]?.ops)
         XCTAssertGreaterThan(sets, 100)
         XCTAssertEqual(rep.check?.operations, Int(rep.total_ops), "every operation was recorded")
+        // Per node and per chain (8 keys: a few chains), the rates add up to the total.
+        let perNode = try XCTUnwrap(rep.per_node)
+        XCTAssertFalse(perNode.isEmpty)
+        XCTAssert(Set(perNode.keys).isSubset(of: ["n1", "n2", "n3"]), "\(perNode)")
+        XCTAssertEqual(perNode.values.reduce(0, +), rep.ops_per_s, accuracy: 1)
+        XCTAssertEqual(try XCTUnwrap(rep.per_chain).values.reduce(0, +), rep.ops_per_s, accuracy: 1)
+        XCTAssert(r.out.contains("served by: n"), r.out)
         // The heads committed exactly the writes chainload counted.
         let committed = try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_writes_committed_total") }.reduce(0, +)
         XCTAssertEqual(committed, Double(sets))

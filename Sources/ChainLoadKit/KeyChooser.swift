@@ -4,6 +4,9 @@ public struct KeyChooser: Sendable {
     public enum Distribution: Sendable, Equatable {
         case uniform
         case zipfian(theta: Double)
+        /// YCSB's "latest": Zipfian over recency — the newest keys are the hottest. `next`
+        /// returns how far back from the newest key to go (0 = the newest).
+        case latest
     }
 
     public let count: Int
@@ -16,7 +19,12 @@ public struct KeyChooser: Sendable {
     public init(count: Int, distribution: Distribution) {
         self.count = max(count, 1)
         self.distribution = distribution
-        if case let .zipfian(t) = distribution {
+        let skew: Double? = switch distribution {
+        case let .zipfian(t): t
+        case .latest: 0.99
+        case .uniform: nil
+        }
+        if let t = skew {
             theta = t
             let n = Double(self.count)
             var z = 0.0
@@ -35,15 +43,22 @@ public struct KeyChooser: Sendable {
         case .uniform:
             return Int.random(in: 0..<count, using: &g)
         case .zipfian:
-            let u = Double.random(in: 0..<1, using: &g)
-            let uz = u * zetan
-            let rank: Int
-            if uz < 1.0 { rank = 0 }
-            else if uz < 1.0 + pow(0.5, theta) { rank = 1 }
-            else { rank = Int(Double(count) * pow(eta * u - eta + 1.0, alpha)) }
             // Scramble so the hot keys are spread over the key space.
-            return Int(Self.fnv(UInt64(min(rank, count - 1))) % UInt64(count))
+            return Int(Self.fnv(UInt64(rank(using: &g))) % UInt64(count))
+        case .latest:
+            return rank(using: &g)
         }
+    }
+
+    /// A Zipfian rank in 0..<count (0 the most likely).
+    private func rank<G: RandomNumberGenerator>(using g: inout G) -> Int {
+        let u = Double.random(in: 0..<1, using: &g)
+        let uz = u * zetan
+        let r: Int
+        if uz < 1.0 { r = 0 }
+        else if uz < 1.0 + pow(0.5, theta) { r = 1 }
+        else { r = Int(Double(count) * pow(eta * u - eta + 1.0, alpha)) }
+        return min(r, count - 1)
     }
 
     static func fnv(_ v: UInt64) -> UInt64 {

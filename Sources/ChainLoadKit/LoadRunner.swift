@@ -47,10 +47,22 @@ public final class LoadRunner: Sendable {
     private let stopFlag = Mutex(false)
     /// Every client's operations, with invocation and completion times (`check` only).
     private let history = Mutex<[HistoryOp]>([])
+    /// Keys that exist: the preloaded key space plus inserts (YCSB D grows it).
+    private let keyCount: Mutex<Int>
 
     public init(options: Options, workload: Workload) {
         self.options = options
         self.workload = workload
+        keyCount = Mutex(options.keys)
+    }
+
+    /// The key an operation works on: a new one for an insert; with the `latest` distribution,
+    /// one counted back from the newest key; otherwise the chooser's pick.
+    private func key<G: RandomNumberGenerator>(for op: Operation, _ chooser: KeyChooser, _ rng: inout G) -> Int {
+        if op == .insert { return keyCount.withLock { n in defer { n += 1 }; return n } }
+        guard chooser.distribution == .latest else { return chooser.next(using: &rng) }
+        let newest = keyCount.withLock { $0 } - 1
+        return max(0, newest - chooser.next(using: &rng))
     }
 
     /// Asks every client to stop after its current batch (Ctrl-C).
@@ -159,9 +171,9 @@ public final class LoadRunner: Sendable {
             if now >= end { break }
             let batch = (0..<options.pipeline).map { i -> LoadOp in
                 let op = workload.operation(for: Int.random(in: 0..<100, using: &rng))
-                let key = KeyChooser.name(chooser.next(using: &rng))
+                let key = KeyChooser.name(self.key(for: op, chooser, &rng))
                 // Checked runs write values that name their writer, so each read says which write it saw.
-                let v = options.check && op == .set ? Array("c\(client)-\(done + i)".utf8) : value
+                let v = options.check && op != .get ? Array("c\(client)-\(done + i)".utf8) : value
                 return LoadOp(op, key: key, value: v)
             }
             var t0 = DispatchTime.now().uptimeNanoseconds
@@ -182,9 +194,15 @@ public final class LoadRunner: Sendable {
             if options.check {
                 for (o, r) in zip(batch, results) {
                     // A failed write may or may not have taken effect (no completion); a failed
-                    // read says nothing (the checker skips it).
-                    recorded.append(HistoryOp(client: client, key: o.key, kind: o.op == .get ? .read(r.value) : .write(o.value),
-                                              invoked: t0, completed: r.error == nil ? t1 : nil))
+                    // read says nothing (the checker skips it). A read-modify-write is its read
+                    // and its write.
+                    let done = r.error == nil ? t1 : nil
+                    if o.op == .get || o.op == .rmw {
+                        recorded.append(HistoryOp(client: client, key: o.key, kind: .read(r.value), invoked: t0, completed: done))
+                    }
+                    if o.op != .get {
+                        recorded.append(HistoryOp(client: client, key: o.key, kind: .write(o.value), invoked: t0, completed: done))
+                    }
                 }
             }
             let second = Int((t1 - startNanos) / 1_000_000_000)

@@ -74,7 +74,16 @@ public final class ClusterTarget: LoadTarget {
     public func performBatch(_ ops: [LoadOp]) -> [OpResult] {
         ops.map { o in
             do {
-                return OpResult.of(try client.execute(o.op == .get ? [Array("GET".utf8), o.key] : [Array("SET".utf8), o.key, o.value]))
+                let get = [Array("GET".utf8), o.key], set = [Array("SET".utf8), o.key, o.value]
+                switch o.op {
+                case .get: return OpResult.of(try client.execute(get))
+                case .set, .insert: return OpResult.of(try client.execute(set))
+                case .rmw:
+                    let read = OpResult.of(try client.execute(get))
+                    guard read.error == nil else { return read }
+                    let write = OpResult.of(try client.execute(set))
+                    return OpResult(error: write.error, value: read.value)
+                }
             } catch {
                 return OpResult(error: "unavailable")
             }
@@ -101,6 +110,16 @@ public final class RESPTarget: LoadTarget {
     }
 
     public func performBatch(_ ops: [LoadOp]) -> [OpResult] {
+        // A read-modify-write needs its read's answer before its write: such batches go one
+        // operation (and round trip) at a time.
+        if ops.contains(where: { $0.op == .rmw }) {
+            return ops.map { o in
+                guard o.op == .rmw else { return performBatch([o])[0] }
+                let read = performBatch([LoadOp(.get, key: o.key, value: [])])[0]
+                guard read.error == nil else { return read }
+                return OpResult(error: performBatch([LoadOp(.set, key: o.key, value: o.value)])[0].error, value: read.value)
+            }
+        }
         // Each connection gets its own pipeline; with one connection, reads and writes share it
         // and keep their order. `plan` remembers where each operation's reply will be.
         let shared = reader === writer

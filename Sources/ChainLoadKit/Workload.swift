@@ -1,6 +1,13 @@
 /// What a load generator sends: a mix of operations over a key space.
 public enum Operation: String, Sendable, CaseIterable, Codable {
-    case get, set
+    /// Read a key.
+    case get
+    /// Overwrite a key.
+    case set
+    /// Write a key that did not exist (YCSB D's inserts: the key space grows).
+    case insert
+    /// Read a key, then write it (YCSB F), timed as one operation.
+    case rmw
 }
 
 public struct Workload: Sendable, Equatable {
@@ -18,19 +25,22 @@ public struct Workload: Sendable, Equatable {
         case badMix(String)
         public var description: String {
             switch self {
-            case let .unknownWorkload(w): return "unknown workload '\(w)': use a (50/50), b (95/5), c (reads), w (writes) or --mix"
-            case let .badMix(m): return "bad --mix '\(m)': write it as get=90,set=10 (percentages adding up to 100)"
+            case let .unknownWorkload(w): return "unknown workload '\(w)': use a (50/50), b (95/5), c (reads), d (read latest), f (read-modify-write), w (writes) or --mix"
+            case let .badMix(m): return "bad --mix '\(m)': write it as get=90,set=10 (operations get, set, insert, rmw; percentages adding up to 100)"
             }
         }
     }
 
-    /// YCSB's core workloads A (50% reads, 50% updates), B (95/5), C (read only), plus `w`
-    /// (write only).
+    /// YCSB's core workloads A (50% reads, 50% updates), B (95/5), C (read only), D (95% reads
+    /// of the latest keys, 5% inserts — use with `--distribution latest`), F (50% reads, 50%
+    /// read-modify-writes), plus `w` (write only).
     public static func named(_ name: String) throws(ParseError) -> Workload {
         switch name.lowercased() {
         case "a": return Workload(mix: [.get: 50, .set: 50], name: "a")
         case "b": return Workload(mix: [.get: 95, .set: 5], name: "b")
         case "c": return Workload(mix: [.get: 100], name: "c")
+        case "d": return Workload(mix: [.get: 95, .insert: 5], name: "d")
+        case "f": return Workload(mix: [.get: 50, .rmw: 50], name: "f")
         case "w": return Workload(mix: [.set: 100], name: "w")
         default: throw .unknownWorkload(name)
         }

@@ -19,8 +19,8 @@ struct ChainLoad: ParsableCommand {
     @Option(help: "A RESP endpoint (HOST:PORT) instead of a cluster.") var resp: String?
     @Option(name: .customLong("resp-read"), help: "Send reads to this RESP endpoint (e.g. a Redis replica).") var respRead: String?
     @Option(name: .customLong("wait-replicas"), help: "With --resp: follow every SET with WAIT N 0.") var waitReplicas: Int = 0
-    @Option(help: "a (50/50), b (95/5 reads/writes), c (read only), w (write only).") var workload: String = "b"
-    @Option(help: "A custom mix instead of --workload, e.g. get=90,set=10.") var mix: String?
+    @Option(help: "YCSB a (50/50 reads/updates), b (95/5), c (read only), d (95% reads of the latest keys, 5% inserts), f (50% reads, 50% read-modify-writes), or w (write only).") var workload: String = "b"
+    @Option(help: "A custom mix instead of --workload, e.g. get=90,set=10 (operations get, set, insert, rmw).") var mix: String?
     @Option(help: "Measured seconds.") var duration: Double = 10
     @Option(help: "Seconds of load before measuring.") var warmup: Double = 1
     @Option(help: "Stop after about this many operations.") var ops: Int?
@@ -30,7 +30,7 @@ struct ChainLoad: ParsableCommand {
     @Option(help: "Operations in flight per client (RESP targets).") var pipeline: Int = 1
     @Option(help: "Key space size.") var keys: Int = 100_000
     @Option(name: .customLong("value-bytes"), help: "Value size.") var valueBytes: Int = 100
-    @Option(help: "uniform or zipfian[:THETA] (default theta 0.99).") var distribution: String = "uniform"
+    @Option(help: "uniform, zipfian[:THETA] (default theta 0.99) or latest (the newest keys are the hottest; for workload d).") var distribution: String = "uniform"
     @Flag(help: "Write every key once before the measured run (not counted).") var preload = false
     @Option(help: "Seed for key choices (runs with the same seed send the same keys).") var seed: UInt64?
     @Option(help: "Write the report as JSON to this file.") var json: String?
@@ -65,13 +65,14 @@ struct ChainLoad: ParsableCommand {
 
     func parsedDistribution() throws -> KeyChooser.Distribution {
         if distribution == "uniform" { return .uniform }
+        if distribution == "latest" { return .latest }
         if distribution.hasPrefix("zipfian") {
             let parts = distribution.split(separator: ":")
             let theta = parts.count > 1 ? Double(parts[1]) : 0.99
             guard let theta, theta > 0, theta < 1 else { throw ValidationError("zipfian theta must be between 0 and 1") }
             return .zipfian(theta: theta)
         }
-        throw ValidationError("--distribution must be uniform or zipfian[:THETA]")
+        throw ValidationError("--distribution must be uniform, zipfian[:THETA] or latest")
     }
 
     func run() throws {

@@ -101,3 +101,25 @@ final class PlotTests: XCTestCase {
         XCTAssert(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
     }
 }
+
+final class YCSBWorkloadTests: XCTestCase {
+    func testWorkloadsDAndF() throws {
+        XCTAssertEqual(try Workload.named("d").mix, [.get: 95, .insert: 5])
+        XCTAssertEqual(try Workload.named("f").mix, [.get: 50, .rmw: 50])
+        XCTAssertEqual(try Workload.parseMix("get=80,insert=10,rmw=10").mix, [.get: 80, .insert: 10, .rmw: 10])
+        XCTAssertThrowsError(try Workload.named("e"))
+    }
+
+    /// `latest`: draws count back from the newest key, mostly a short way.
+    func testLatestFavoursTheNewestKeys() {
+        let c = KeyChooser(count: 10_000, distribution: .latest)
+        var g = SeededGenerator(seed: 3)
+        let back = (0..<20_000).map { _ in c.next(using: &g) }
+        XCTAssert(back.allSatisfy { (0..<10_000).contains($0) })
+        XCTAssertGreaterThan(Double(back.filter { $0 < 10 }.count) / 20_000, 0.3, "the 10 newest keys get a large share")
+        var counts: [Int: Int] = [:]
+        for b in back { counts[b, default: 0] += 1 }
+        let top = counts.max { $0.value < $1.value }?.key
+        XCTAssertEqual(top, 0, "the newest key is the most frequent")
+    }
+}

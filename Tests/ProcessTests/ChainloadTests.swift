@@ -47,6 +47,26 @@ final class ChainloadTests: ProcessTestCase {
         XCTAssertEqual(committed, Double(sets))
     }
 
+    /// YCSB D (inserts, reads of the latest keys) and F (read-modify-writes, checked) on a cluster.
+    func testWorkloadsDAndF() throws {
+        let c = try LocalCluster.start(label: "chainload-df", nodes: 3)
+        cluster = c
+        let f = c.dir + "/f.json", d = c.dir + "/d.json"
+        let rf = try Harness.run(Harness.binary("chainload"), ["--master", c.masterAddress, "--workload", "f", "--duration", "2", "--warmup", "0",
+                                                              "--clients", "4", "--keys", "6", "--check", "--json", f], timeout: 120)
+        XCTAssertEqual(rf.code, 0, rf.out + rf.err)
+        let repF = try report(f)
+        XCTAssertGreaterThan(repF.operations["rmw"]?.ops ?? 0, 10)
+        XCTAssertEqual(repF.check?.verdict, "linearizable")
+        let rd = try Harness.run(Harness.binary("chainload"), ["--master", c.masterAddress, "--workload", "d", "--distribution", "latest",
+                                                              "--duration", "2", "--warmup", "0", "--clients", "4", "--keys", "200",
+                                                              "--preload", "--json", d], timeout: 120)
+        XCTAssertEqual(rd.code, 0, rd.out + rd.err)
+        let repD = try report(d)
+        XCTAssertGreaterThan(repD.operations["insert"]?.ops ?? 0, 0)
+        XCTAssertEqual(repD.total_errors, 0)
+    }
+
     /// `--check` catches a system that is not linearizable: writes go to one server, reads to
     /// another that never sees them (like reading from a lagging replica).
     func testCheckCatchesStaleReads() throws {

@@ -31,6 +31,9 @@ final class ClientSession {
     /// Set once the connection must end after its queued replies are sent.
     private var ending: CloseReason?
     private(set) var isClosed = false
+    /// Monotonic ns of the last bytes received, and since when a request has been incomplete.
+    private var lastReadNanos = monotonicNanos()
+    private var partialSinceNanos: UInt64?
 
     init(id: UInt64, conn: Connection, server: Server) {
         self.id = id
@@ -49,6 +52,7 @@ final class ClientSession {
     private func readable() {
         guard ending == nil else { return }
         let n = parser.withAppendBuffer { conn.read(appendingTo: &$0) }
+        lastReadNanos = monotonicNanos()
         server.metrics.bytesIn.increment(by: Int64(n))
         let start = monotonicNanos()
         var commands = 0
@@ -65,6 +69,7 @@ final class ClientSession {
             }
             guard let cmd else { break }
             commands += 1
+            partialSinceNanos = nil  // a request completed: the connection makes progress
             if let slot = server.execute(cmd, session: self, into: &out) {
                 // The reply comes later: close the chunk so far and keep this reply's place.
                 if !out.isEmpty {
@@ -139,6 +144,20 @@ final class ClientSession {
     }
 
     /// Ends the connection now, dropping queued replies.
+    /// Called about once a second: ends a connection that broke the idle or request timeout.
+    func checkTimeouts(now: UInt64) {
+        guard ending == nil, !isClosed else { return }
+        let c = server.config
+        if parser.bufferedBytes > 0 {
+            let since = partialSinceNanos ?? lastReadNanos
+            partialSinceNanos = since
+            if c.requestTimeoutMs > 0 && now - since > UInt64(c.requestTimeoutMs) * 1_000_000 { abort(.requestTimeout) }
+            return
+        }
+        partialSinceNanos = nil
+        if c.idleTimeoutMs > 0 && held.isEmpty && now - lastReadNanos > UInt64(c.idleTimeoutMs) * 1_000_000 { abort(.idleTimeout) }
+    }
+
     func abort(_ reason: CloseReason) {
         guard !isClosed else { return }
         ending = reason

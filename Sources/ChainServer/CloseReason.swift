@@ -17,4 +17,9 @@ enum CloseReason: String, CaseIterable {
     case shutdown = "shutdown"
     /// A socket error or timeout.
     case socketError = "socket_error"
+    /// No request for `--idle-timeout-s` and nothing pending.
+    case idleTimeout = "idle_timeout"
+    /// A request started but did not complete within `--request-timeout-s` (a slow or stuck
+    /// client, or a slow-loris attack).
+    case requestTimeout = "request_timeout"
 }

@@ -53,6 +53,7 @@ public final class Server {
     public func start() throws(EventLoopError) {
         if config.cluster != nil { try startCluster() }
         listener = try TCPListener(loop: loop, address: config.listen) { [unowned self] conn in accept(conn) }
+        startTimeoutSweep()
         if let h = config.httpListen {
             http = try HTTPServer(loop: loop, address: h) { [unowned self] req in handleHTTP(req) }
         }
@@ -250,6 +251,15 @@ public final class Server {
         logger.error("store write failed; refusing writes until it recovers", metadata: ["error": "\(error)"])
         guard retryTimer == nil else { return }
         retryTimer = Timer(loop: loop, afterMs: 1000, repeating: true) { [unowned self] in writer.retry() }
+    }
+
+    /// Once a second: end connections that broke the idle or request timeout.
+    func startTimeoutSweep() {
+        guard config.idleTimeoutMs > 0 || config.requestTimeoutMs > 0 else { return }
+        Timer(loop: loop, afterMs: 1000, repeating: true) { [unowned self] in
+            let now = monotonicNanos()
+            for s in Array(sessions.values) { s.checkTimeouts(now: now) }
+        }
     }
 
     /// Stops accepting, waits until every update is persisted, sends the replies that were

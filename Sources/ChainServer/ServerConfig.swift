@@ -23,6 +23,11 @@ public struct ServerConfig: Sendable {
     /// Bytes of partly received requests held per client; past this it is disconnected.
     public var maxRequestBytes = 256 << 20
     public var maxArrayLength = 1 << 20
+    /// Close a connection that sent nothing for this long and waits for nothing (0: never, as
+    /// Redis's default).
+    public var idleTimeoutMs = 0
+    /// Close a connection whose partly received request has not completed for this long.
+    public var requestTimeoutMs = 30_000
     /// Memory for the value cache in front of RocksDB (0 disables it).
     public var cacheBytes = 256 << 20
     public var nodeID = "standalone"

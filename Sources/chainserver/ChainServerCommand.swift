@@ -62,6 +62,12 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("cache-bytes"), help: "Memory for the value cache in front of RocksDB; 0 disables it.")
     var cacheBytes: Int = 256 << 20
 
+    @Option(name: .customLong("idle-timeout-s"), help: "Close a client connection idle this long (0 = never).")
+    var idleTimeout: Double = 0
+
+    @Option(name: .customLong("request-timeout-s"), help: "Close a client connection whose partly sent request has not completed for this long (slow or stuck clients); 0 = never.")
+    var requestTimeout: Double = 30
+
     @Option(name: .customLong("transfer-rate-mb"), help: "Cap in MB/s on the chain copies this node sends to joining nodes (all together); 0 = no cap.")
     var transferRateMB: Double = 0
 
@@ -78,6 +84,9 @@ struct ChainServerCommand: ParsableCommand {
                   secret.utf8.count >= 16 else {
                 throw ValidationError("--cluster-secret-file \(f) must be readable and hold at least 16 characters")
             }
+        }
+        guard idleTimeout >= 0 && requestTimeout >= 0 && idleTimeout.isFinite && requestTimeout.isFinite else {
+            throw ValidationError("--idle-timeout-s and --request-timeout-s must be 0 (never) or positive")
         }
         guard transferRateMB >= 0 && transferRateMB.isFinite else { throw ValidationError("--transfer-rate-mb must be 0 (no cap) or positive") }
         if let id, !MasterState.isValidID(id) { throw ValidationError("--id: use 1-64 letters, digits, '-', '_' or '.'") }
@@ -112,6 +121,8 @@ struct ChainServerCommand: ParsableCommand {
         config.maxOutputBytes = maxOutputBytes
         config.maxRequestBytes = maxRequestBytes
         config.cacheBytes = cacheBytes
+        config.idleTimeoutMs = Int(idleTimeout * 1000)
+        config.requestTimeoutMs = Int(requestTimeout * 1000)
 
         let store: RocksStore
         do {

@@ -90,6 +90,26 @@ final class BadInputTests: ProcessTestCase {
         XCTAssertEqual(try s.client().call("GET", "missing"), .bulk(nil), "other clients are still served")
     }
 
+    /// A slow-loris client (a request started and never finished) is cut off after
+    /// --request-timeout-s; with --idle-timeout-s an idle one is too; a busy client is not.
+    func testSlowAndIdleClientsAreCutOff() throws {
+        let s = try makeServer("timeouts", extraArgs: ["--request-timeout-s", "1", "--idle-timeout-s", "2"])
+        let loris = try s.client(timeoutMs: 5000)
+        try loris.send(Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\nabc".utf8))  // and nothing more
+        let idle = try s.client(timeoutMs: 5000)
+        XCTAssertEqual(try idle.call("PING"), .simple("PONG"))
+        let busy = try s.client(timeoutMs: 5000)
+        let deadline = Date().addingTimeInterval(4)
+        while Date() < deadline {
+            XCTAssertEqual(try busy.call("PING"), .simple("PONG"), "a client that keeps sending stays")
+            usleep(200_000)
+        }
+        XCTAssertEqual(try s.metric("chainstore_client_closes_total{reason=\"request_timeout\"}"), 1)
+        XCTAssertEqual(try s.metric("chainstore_client_closes_total{reason=\"idle_timeout\"}"), 1)
+        XCTAssertNil(try? loris.call("PING"), "the slow-loris connection is closed")
+        XCTAssertEqual(try s.client().call("GET", "k"), .bulk(nil), "nothing of the partial request was stored")
+    }
+
     func testBadFlagsExitWithMessage() throws {
         let bin = Harness.binary("chainserver")
         let dir = Harness.tempDir("flags")

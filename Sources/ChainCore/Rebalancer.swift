@@ -82,12 +82,16 @@ public enum Rebalancer {
             for h in c { for t in c where t != h && (h, t) != (c.first!, c.last!) { out.append((h, t)) } }
             return out
         }
-        /// Change of the objective when chain heads/tails change as listed.
+        /// Change of the objective when chains' heads and tails change as listed (one or two
+        /// chains; small arrays instead of dictionaries: this is the inner loop).
         func delta(_ changes: [(oldH: Int, oldT: Int, h: Int, t: Int)]) -> Int {
-            var dh: [Int: Int] = [:], dt: [Int: Int] = [:]
+            var dh: [(Int, Int)] = [], dt: [(Int, Int)] = []
+            func add(_ list: inout [(Int, Int)], _ n: Int, _ x: Int) {
+                if let k = list.firstIndex(where: { $0.0 == n }) { list[k].1 += x } else { list.append((n, x)) }
+            }
             for c in changes {
-                dh[c.oldH, default: 0] -= 1; dh[c.h, default: 0] += 1
-                dt[c.oldT, default: 0] -= 1; dt[c.t, default: 0] += 1
+                add(&dh, c.oldH, -1); add(&dh, c.h, 1)
+                add(&dt, c.oldT, -1); add(&dt, c.t, 1)
             }
             var d = 0
             for (n, x) in dh where x != 0 { d += (heads[n] + x) * (heads[n] + x) - heads[n] * heads[n] }
@@ -102,23 +106,30 @@ public enum Rebalancer {
         }
 
         for _ in 0..<(4 * chains.count + 16) {
-            if balanced(heads) && balanced(tails) { return }
+            let headsOK = balanced(heads), tailsOK = balanced(tails)
+            if headsOK && tailsOK { return }
+            let opts = chains.indices.map(options)
             var best: (d: Int, i: Int, h: Int, t: Int)?
             for i in chains.indices {
                 let c = chains[i]
-                for (h, t) in options(i) {
+                for (h, t) in opts[i] {
                     let d = delta([(c.first!, c.last!, h, t)])
                     if d < (best?.d ?? 0) { best = (d, i, h, t) }
                 }
             }
             if let b = best { apply(b.i, b.h, b.t); continue }
+            // No single reorder helps: try pairs. One of the two must take a role away from a
+            // node that has too many (the head or tail of a "hot" chain), which keeps this
+            // search far smaller than all pairs — it runs on the master's event loop.
+            let maxH = heads.max()!, maxT = tails.max()!
+            let hot = chains.indices.filter { (!headsOK && heads[chains[$0].first!] == maxH) || (!tailsOK && tails[chains[$0].last!] == maxT) }
             var pair: (d: Int, i: Int, h: Int, t: Int, j: Int, h2: Int, t2: Int)?
-            for i in chains.indices {
+            for i in hot {
                 let ci = chains[i]
-                for (h, t) in options(i) {
-                    for j in chains.indices where j > i {
+                for (h, t) in opts[i] {
+                    for j in chains.indices where j != i {
                         let cj = chains[j]
-                        for (h2, t2) in options(j) {
+                        for (h2, t2) in opts[j] {
                             let d = delta([(ci.first!, ci.last!, h, t), (cj.first!, cj.last!, h2, t2)])
                             if d < (pair?.d ?? 0) { pair = (d, i, h, t, j, h2, t2) }
                         }

@@ -18,7 +18,8 @@ public final class Master {
     /// Monotonic ms of each node's last heartbeat (not persisted: after a restart every node is
     /// "unknown" until it speaks).
     private var lastHeartbeat: [NodeID: UInt64] = [:]
-    private var progress: [NodeID: [MasterAPI.ChainProgress]] = [:]
+    /// Each node's last report, by chain.
+    private var progress: [NodeID: [ChainID: MasterAPI.ChainProgress]] = [:]
     /// The epoch each node's last progress report was read at, and its store size.
     private var reportedEpoch: [NodeID: Epoch] = [:]
     private var storeBytes: [NodeID: Int] = [:]
@@ -185,7 +186,7 @@ public final class Master {
             return
         }
         lastHeartbeat[hb.id] = Self.nowMs()
-        progress[hb.id] = hb.chains
+        progress[hb.id] = Dictionary(hb.chains.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         reportedEpoch[hb.id] = hb.epoch
         storeBytes[hb.id] = hb.store_bytes
         metrics.heartbeats.increment()
@@ -250,7 +251,7 @@ public final class Master {
         guard let frozen = c.chains[chain].frozen, let head = c.chains[chain].head else { return false }
         var seqs: Set<UInt64> = []
         for m in c.chains[chain].members {
-            guard (reportedEpoch[m] ?? 0) >= frozen, let p = progress[m]?.first(where: { $0.id == chain }) else { return false }
+            guard (reportedEpoch[m] ?? 0) >= frozen, let p = progress[m]?[chain] else { return false }
             seqs.insert(p.applied)
             if m == head && p.committed != p.applied { return false }
         }
@@ -317,19 +318,24 @@ public final class Master {
     private func planReport(action: String, id: NodeID, state s: MasterState) -> MasterAPI.Plan {
         let steps = s.plan(alive: aliveNodes(), maxJoinsPerNode: config.maxJoinsPerNode)
         let joins = steps.filter { $0.kind == .join }
+        let size = chainSizes()
         return MasterAPI.Plan(action: action, id: id, steps: steps, joins: joins.count,
-                              estimated_bytes: joins.reduce(0) { $0 + (estimatedBytes(chain: $1.chain) ?? 0) })
+                              estimated_bytes: joins.reduce(0) { $0 + (size($1.chain) ?? 0) })
     }
 
-    /// A chain's data size, estimated from its members' reported store sizes (each member's
-    /// store divided evenly over the chains it holds; keys hash uniformly over slots).
-    func estimatedBytes(chain: ChainID) -> Int? {
-        guard let c = state.config else { return nil }
-        let shares: [Int] = c.chains[chain].members.compactMap { m in
-            let held = c.chains.filter { $0.members.contains(m) }.count
-            return storeBytes[m].map { $0 / max(held, 1) }
+    /// Chain data sizes, estimated from the members' reported store sizes: each member's store
+    /// divided evenly over the chains it holds (keys hash uniformly over slots). Counts chains
+    /// per node once, so a status of many chains stays linear.
+    func chainSizes() -> (ChainID) -> Int? {
+        guard let c = state.config else { return { _ in nil } }
+        var held: [NodeID: Int] = [:]
+        for ch in c.chains { for m in ch.members { held[m, default: 0] += 1 } }
+        let bytes = storeBytes
+        return { chain in
+            guard c.chains.indices.contains(chain) else { return nil }
+            let shares = c.chains[chain].members.compactMap { m in bytes[m].map { $0 / max(held[m] ?? 1, 1) } }
+            return shares.isEmpty ? nil : shares.reduce(0, +) / shares.count
         }
-        return shares.isEmpty ? nil : shares.reduce(0, +) / shares.count
     }
 
     /// `chainctl remove`: forget a node that is in no chain.
@@ -391,19 +397,21 @@ public final class Master {
         let now = Self.nowMs()
         var problems: [String] = []
         var chainProblems = 0
+        let members = state.members
         let nodes: [MasterAPI.Status.Node] = state.nodes.sorted { $0.id < $1.id }.map { n in
             let age = lastHeartbeat[n.id].map { Int(now - $0) }
             var st: String
             if let age { st = age <= config.leaseMs ? "up" : "down" } else { st = "unknown" }
             if st != "up" && (state.failed ?? []).contains(n.id) { st = "failed" }
-            else if (state.draining ?? []).contains(n.id) { st = state.members.contains(n.id) ? "draining" : "drained" }
-            else if st == "up" && state.config != nil && !state.members.contains(n.id) { st = "spare" }
+            else if (state.draining ?? []).contains(n.id) { st = members.contains(n.id) ? "draining" : "drained" }
+            else if st == "up" && state.config != nil && !members.contains(n.id) { st = "spare" }
             if !["up", "spare", "draining", "drained"].contains(st) { problems.append("node \(n.id) is \(st)") }
             return .init(id: n.id, client: n.client, peer: n.peer, http: n.http, state: st, last_heartbeat_ms: age)
         }
         let up = Set(nodes.filter { ["up", "spare", "draining", "drained"].contains($0.state) }.map(\.id))
         var chains: [MasterAPI.Status.Chain] = []
         if let c = publishedConfig {
+            let size = chainSizes()
             for ch in c.chains {
                 let full = ch.members.count >= c.replication
                 let allUp = ch.members.allSatisfy { up.contains($0) }
@@ -411,10 +419,10 @@ public final class Master {
                 let st = !full ? "degraded" : !allUp ? "member-down" : !linked ? "unlinked" : ch.frozen != nil ? "reordering" : "ok"
                 if st != "ok" && st != "reordering" { problems.append("chain \(ch.id) is \(st)"); chainProblems += 1 }
                 let r = c.slots(of: ch.id)
-                let moved = ch.joining.flatMap { j in progress[j]?.first { $0.id == ch.id }?.transferred_bytes }
+                let moved = ch.joining.flatMap { j in progress[j]?[ch.id]?.transferred_bytes }
                 chains.append(.init(id: ch.id, members: ch.members, state: ch.joining != nil && st != "ok" ? "joining" : st,
                                     slots: "\(r.lowerBound)-\(r.upperBound - 1)", joining: ch.joining, transferred_bytes: moved,
-                                    estimated_bytes: estimatedBytes(chain: ch.id)))
+                                    estimated_bytes: size(ch.id)))
             }
         } else if let heard = state.recoveryHeard {
             problems.append("recovering the chain table from the nodes: \(heard.count) of \(config.recoverNodes) have reported")
@@ -434,7 +442,7 @@ public final class Master {
     /// Every member reports the chain, with authenticated links to its neighbours. (Members are
     /// in sync by construction — a node catching up is a joiner, not a member.)
     private func chainLinked(_ ch: ChainConfig) -> Bool {
-        ch.members.allSatisfy { m in progress[m]?.first(where: { $0.id == ch.id }).map { $0.linked != false } ?? false }
+        ch.members.allSatisfy { m in progress[m]?[ch.id].map { $0.linked != false } ?? false }
     }
 
     func respondJSON<T: Encodable>(_ req: HTTPRequest, _ value: T, status: Int32 = 200) {

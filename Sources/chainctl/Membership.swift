@@ -77,10 +77,17 @@ func follow(_ m: MasterOption, total: Int, timeout: Double, toStderr: Bool, done
     throw CtlTimeout("not done after \(Int(timeout))s; 'chainctl status' shows where it stands")
 }
 
-/// Exit code 2 with a one-line reason: something did not finish in time.
+/// Something did not finish in time: the command prints the reason and exits 2.
 struct CtlTimeout: Error {
-    init(_ message: String) {
-        FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+    var message: String
+    init(_ message: String) { self.message = message }
+
+    /// Runs `body`; a timeout becomes its one-line reason on stderr and exit code 2.
+    static func exitCode2(_ body: () throws -> Void) throws {
+        do { try body() } catch let t as CtlTimeout {
+            FileHandle.standardError.write(Data("Error: \(t.message)\n".utf8))
+            throw ExitCode(2)
+        }
     }
 }
 
@@ -97,11 +104,11 @@ struct Add: ParsableCommand {
     @OptionGroup var o: PlanOptions
 
     func run() throws {
-        do {
+        try CtlTimeout.exitCode2 {
             try changeMembership("add", id, m, o) { s in
                 s.healthy && s.chains.allSatisfy { $0.joining == nil && $0.state != "reordering" }
             }
-        } catch is CtlTimeout { throw ExitCode(2) }
+        }
     }
 }
 
@@ -114,11 +121,11 @@ struct Drain: ParsableCommand {
     @OptionGroup var o: PlanOptions
 
     func run() throws {
-        do {
+        try CtlTimeout.exitCode2 {
             try changeMembership("drain", id, m, o) { s in
                 s.healthy && !s.chains.contains { $0.members.contains(id) || $0.joining == id }
             }
-        } catch is CtlTimeout { throw ExitCode(2) }
+        }
     }
 }
 

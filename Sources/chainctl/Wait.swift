@@ -37,20 +37,20 @@ struct Wait: ParsableCommand {
         let deadline = Date().addingTimeInterval(timeout)
         var last = "no answer from the master"
         repeat {
-            do {
-                let s = try m.status()
-                guard let why = missing(s) else {
-                    if json { try printJSON(["ok": "true", "epoch": "\(s.epoch)"]) }
-                    else { print(healthy ? "healthy at epoch \(s.epoch)" : "\(node!) in sync at epoch \(s.epoch)") }
-                    return
-                }
-                if why.hasPrefix("no node") { throw CtlError(why) }
-                last = why
-            } catch let e as CtlError where e.description.hasPrefix("no node") {
-                throw e
-            } catch {
+            let s: MasterAPI.Status
+            do { s = try m.status() } catch {
                 last = "\(error)"
+                usleep(200_000)
+                continue
             }
+            guard let why = missing(s) else {
+                if json { try printJSON(["ok": "true", "epoch": "\(s.epoch)"]) }
+                else { print(healthy ? "healthy at epoch \(s.epoch)" : "\(node!) in sync at epoch \(s.epoch)") }
+                return
+            }
+            // Waiting cannot make an unknown node appear.
+            if why.hasPrefix("no node") { throw CtlError(why) }
+            last = why
             usleep(200_000)
         } while Date() < deadline
         FileHandle.standardError.write(Data("not done after \(timeout)s: \(last)\n".utf8))

@@ -65,6 +65,18 @@ final class RebalancerTests: XCTestCase {
         }
     }
 
+    /// A larger cluster (40 nodes, 160 chains): a node leaves and one joins; the narrowed pair
+    /// search (only pairs that take a role from an overloaded node) still reaches balance.
+    func testLargeClusterStaysBalanced() throws {
+        let nodes = (1...40).map { "n\($0)" }
+        let start = try LayoutPlanner.initialLayout(nodes: nodes, chains: 160, replication: 3).map(\.members)
+        let smaller = Array(nodes.dropFirst())
+        let t1 = try XCTUnwrap(Rebalancer.target(current: start, nodes: smaller, replication: 3))
+        check(t1, pool: smaller, r: 3, "40-1")
+        let t2 = try XCTUnwrap(Rebalancer.target(current: t1, nodes: smaller + ["new"], replication: 3))
+        check(t2, pool: smaller + ["new"], r: 3, "39+1")
+    }
+
     /// Arbitrary (unbalanced, degraded, over-full) layouts and pools still reach balance.
     func testRandomLayoutsReachBalance() {
         var rng = SeededRandom(seed: 7)

@@ -4,15 +4,7 @@ import ChainCore
 
 /// Every chainctl command against a real local cluster, with its error paths: one clear line on
 /// stderr and a non-zero exit code.
-final class ChainctlTests: XCTestCase {
-    private var cluster: LocalCluster?
-
-    override func tearDown() {
-        cluster?.shutdown()
-        cluster = nil
-        super.tearDown()
-    }
-
+final class ChainctlTests: ClusterTestCase {
     func testEveryCommandAndItsErrors() throws {
         let c = try LocalCluster.start(label: "chainctl", nodes: 3)
         cluster = c
@@ -61,6 +53,14 @@ final class ChainctlTests: XCTestCase {
         let n1 = try c.client("n1")
         guard case let .error(bad) = try n1.call("CS.SCAN", "x", "", "10") else { return XCTFail("bad CS.SCAN accepted") }
         XCTAssert(bad.contains("chain number"), bad)
+        // Only a chain's tail answers CS.SCAN; a bad cursor is refused.
+        let st = try c.status()
+        let notTail = try XCTUnwrap(st.chains.first { $0.members.last != "n1" })
+        guard case let .error(moved) = try n1.call("CS.SCAN", "\(notTail.id)", "", "10") else { return XCTFail("non-tail answered CS.SCAN") }
+        XCTAssert(moved.hasPrefix("TRYAGAIN"), moved)
+        let tailChain = try XCTUnwrap(st.chains.first { $0.members.last == "n1" })
+        guard case let .error(cursor) = try n1.call("CS.SCAN", "\(tailChain.id)", "zz", "10") else { return XCTFail("bad cursor accepted") }
+        XCTAssert(cursor.contains("invalid CS.SCAN cursor"), cursor)
 
         _ = try ok(["version", "--json"], "version")
         _ = try ok(["--generate-completion-script", "bash"], "chainctl")

@@ -5,16 +5,7 @@ import ChainLoadKit
 
 /// chainload against real processes: its report agrees with what the servers counted, Ctrl-C
 /// still produces a report, and `--check` proves a run linearizable.
-final class ChainloadTests: ProcessTestCase {
-    private var cluster: LocalCluster?
-
-    override func tearDown() {
-        cluster?.shutdown()
-        cluster = nil
-        super.tearDown()
-    }
-
-
+final class ChainloadTests: ClusterTestCase {
     private func report(_ path: String) throws -> Report {
         try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }

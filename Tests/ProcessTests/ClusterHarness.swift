@@ -166,3 +166,15 @@ final class LocalCluster {
         if ProcessInfo.processInfo.environment["CHAIN_KEEP_LOGS"] == nil { try? FileManager.default.removeItem(atPath: dir) }
     }
 }
+
+/// Base class of tests that start a `LocalCluster` (in `cluster`, shut down after each test)
+/// and possibly standalone servers (`ProcessTestCase`).
+class ClusterTestCase: ProcessTestCase {
+    var cluster: LocalCluster?
+
+    override func tearDown() {
+        cluster?.shutdown()
+        cluster = nil
+        super.tearDown()
+    }
+}

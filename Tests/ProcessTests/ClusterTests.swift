@@ -10,15 +10,7 @@ import Glibc
 #endif
 
 /// Master + 3 nodes as real processes on loopback.
-final class ClusterTests: XCTestCase {
-    private var cluster: LocalCluster?
-
-    override func tearDown() {
-        cluster?.shutdown()
-        cluster = nil
-        super.tearDown()
-    }
-
+final class ClusterTests: ClusterTestCase {
     private func start(_ label: String, durability: String = "memory") throws -> LocalCluster {
         let c = try LocalCluster.start(label: label, durability: durability)
         cluster = c
@@ -274,15 +266,7 @@ final class ClusterTests: XCTestCase {
 
 /// The master's data directory is lost: a fresh master refuses nodes of the existing cluster,
 /// and one started with `--recover-nodes` rebuilds the table from them with nothing lost.
-final class MasterRecoveryTests: XCTestCase {
-    private var cluster: LocalCluster?
-
-    override func tearDown() {
-        cluster?.shutdown()
-        cluster = nil
-        super.tearDown()
-    }
-
+final class MasterRecoveryTests: ClusterTestCase {
     func testLostMasterStateIsRecoveredFromTheNodes() throws {
         let c = try LocalCluster.start(label: "recover", nodes: 3, durability: "fsync")
         cluster = c

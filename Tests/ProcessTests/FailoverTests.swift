@@ -9,15 +9,7 @@ import Glibc
 #endif
 
 /// Real processes, real faults: SIGKILL and SIGSTOP of nodes under concurrent writes.
-final class FailoverTests: XCTestCase {
-    private var cluster: LocalCluster?
-
-    override func tearDown() {
-        cluster?.shutdown()
-        cluster = nil
-        super.tearDown()
-    }
-
+final class FailoverTests: ClusterTestCase {
     /// Writers keep writing while one node is SIGKILLed. In the interleaved table every node is
     /// head of some chains, middle of others and tail of the rest, so this splices out a head, a
     /// middle and a tail at once. Every acknowledged write must survive with its value (or a
@@ -155,16 +147,7 @@ final class FailoverTests: XCTestCase {
 
 /// Repair: chains that lost a member get a new one, which catches up by state transfer while
 /// writes continue, and is promoted to tail.
-final class RepairTests: XCTestCase {
-    private var cluster: LocalCluster?
-
-    override func tearDown() {
-        cluster?.shutdown()
-        cluster = nil
-        super.tearDown()
-    }
-
-
+final class RepairTests: ClusterTestCase {
     func testSpareNodeReplacesAFailedOne() throws {
         let c = try LocalCluster.start(label: "repair-spare", nodes: 3, durability: "memory")
         cluster = c

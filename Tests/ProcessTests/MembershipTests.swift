@@ -5,15 +5,7 @@ import ChainCore
 
 /// `chainctl add` and online rebalancing with the real binaries: a node added to a full cluster
 /// takes its share of chain positions and of head and tail roles while clients keep working.
-final class MembershipTests: XCTestCase {
-    private var cluster: LocalCluster?
-
-    override func tearDown() {
-        cluster?.shutdown()
-        cluster = nil
-        super.tearDown()
-    }
-
+final class MembershipTests: ClusterTestCase {
     private func startWithSpare(_ label: String) throws -> LocalCluster {
         let c = try LocalCluster.start(label: label, nodes: 3, durability: "memory")
         cluster = c

@@ -6,14 +6,11 @@ import RESP
 
 /// Partitions with the real binaries: a node reaches the master through a `FaultProxy` that the
 /// test cuts and heals.
-final class PartitionTests: XCTestCase {
-    private var cluster: LocalCluster?
+final class PartitionTests: ClusterTestCase {
     private var proxy: FaultProxy?
 
     override func tearDown() {
         proxy?.stop()
-        cluster?.shutdown()
-        cluster = nil
         super.tearDown()
     }
 

@@ -38,6 +38,7 @@ final class RedisCliTests: ProcessTestCase {
         XCTAssert(try s.cli("INFO").contains("chainstore_version:"))
         XCTAssert(try s.cli("INFO", "keyspace").contains("db0:keys="))
         XCTAssertEqual(try s.cli("COMMAND", "COUNT"), "\(23)")
+        XCTAssertEqual(try s.cli("CLUSTER", "SLOTS"), "ERR This instance has cluster support disabled")
         XCTAssert(try s.cli("COMMAND", "INFO", "get").contains("readonly"))
         XCTAssert(try s.cli("-3", "HELLO", "3").contains("proto"))
         XCTAssertEqual(try s.cli("HELLO", "4"), "NOPROTO unsupported protocol version")

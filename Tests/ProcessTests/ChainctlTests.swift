@@ -63,7 +63,13 @@ final class ChainctlTests: ClusterTestCase {
         XCTAssert(cursor.contains("invalid CS.SCAN cursor"), cursor)
 
         _ = try ok(["version", "--json"], "version")
-        _ = try ok(["--generate-completion-script", "bash"], "chainctl")
+        // As a user types it (no --master, which the completion parser does not accept) and with
+        // no $SHELL to fall back on, as under CI.
+        for shell in ["bash", "zsh", "fish"] {
+            let completion = try Harness.run("/usr/bin/env", ["-u", "SHELL", Harness.binary("chainctl"), "--generate-completion-script", shell])
+            XCTAssertEqual(completion.code, 0, "\(shell): \(completion.err)")
+            XCTAssert(completion.out.contains("chainctl"), completion.out)
+        }
         try fails(["drain", "n1"], "would leave chains below replication 3")
         try fails(["remove", "n1"], "still in chains")
         try fails(["add", "nosuch", "--dry-run"], "no node 'nosuch' is registered")

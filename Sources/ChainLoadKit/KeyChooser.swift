@@ -71,10 +71,37 @@ public struct KeyChooser: Sendable {
         return h
     }
 
-    /// The key's name on the wire (fixed width, like YCSB's `user…` keys).
+    /// The key's name on the wire (fixed width, like YCSB's `user…` keys): `key:` and twelve
+    /// digits (more for larger numbers).
     public static func name(_ i: Int) -> [UInt8] {
-        let digits = String(i)
-        return Array(("key:" + String(repeating: "0", count: max(0, 12 - digits.count)) + digits).utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(nameLength(i))
+        appendName(i, to: &out)
+        return out
+    }
+
+    private static let prefix: [UInt8] = Array("key:".utf8)
+
+    public static func nameLength(_ i: Int) -> Int {
+        var digits = 12
+        var limit = 1_000_000_000_000
+        while i >= limit && digits < 19 { digits += 1; limit = limit > Int.max / 10 ? Int.max : limit * 10 }
+        return 4 + digits
+    }
+
+    /// `name(i)` written straight into `out`, byte by byte: this runs for every operation.
+    public static func appendName(_ i: Int, to out: inout [UInt8]) {
+        let length = nameLength(i)
+        out.append(contentsOf: prefix)
+        let end = out.count + length - 4
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: length - 4))
+        var n = max(i, 0)
+        var d = end - 1
+        while n > 0 {
+            out[d] = UInt8(48 + n % 10)
+            n /= 10
+            d -= 1
+        }
     }
 }
 

@@ -10,6 +10,18 @@ public enum Operation: String, Sendable, CaseIterable, Codable {
     case rmw
 }
 
+extension Operation {
+    /// Position in `allCases`, for per-operation counters kept in arrays.
+    var index: Int {
+        switch self {
+        case .get: 0
+        case .set: 1
+        case .insert: 2
+        case .rmw: 3
+        }
+    }
+}
+
 public struct Workload: Sendable, Equatable {
     /// Percent of each operation; sums to 100.
     public var mix: [Operation: Int]
@@ -59,6 +71,9 @@ public struct Workload: Sendable, Equatable {
         guard mix.values.reduce(0, +) == 100 else { throw .badMix(text) }
         return Workload(mix: mix, name: "mix(\(text))")
     }
+
+    /// `operation(for:)` for every draw 0..<100, looked up instead of computed on the hot path.
+    public var table: [Operation] { (0..<100).map(operation(for:)) }
 
     /// The operation for a uniform draw in 0..<100.
     public func operation(for draw: Int) -> Operation {

@@ -99,6 +99,16 @@ public final class Connection {
         return n
     }
 
+    /// Hands every received byte to `body` in place (no copy into Swift memory), then drops them.
+    public func consumeInput(_ body: (UnsafeRawBufferPointer) -> Void) {
+        guard let bev else { return }
+        let input = bufferevent_get_input(bev)
+        let n = evbuffer_get_length(input)
+        guard n > 0, let p = evbuffer_pullup(input, -1) else { return }
+        body(UnsafeRawBufferPointer(start: p, count: n))
+        evbuffer_drain(input, n)
+    }
+
     /// Queues `bytes` for sending. When nothing is queued already, the bytes are first offered to
     /// the socket directly: in the common case they all fit, which saves the bufferevent a loop
     /// iteration and two epoll_ctl calls to watch for writability.

@@ -12,7 +12,12 @@ public final class Timer {
     private let body: () -> Void
 
     @discardableResult
-    public init(loop: EventLoop, afterMs: Int, repeating: Bool = false, _ body: @escaping () -> Void) {
+    public convenience init(loop: EventLoop, afterMs: Int, repeating: Bool = false, _ body: @escaping () -> Void) {
+        self.init(loop: loop, afterMicros: afterMs * 1000, repeating: repeating, body)
+    }
+
+    @discardableResult
+    public init(loop: EventLoop, afterMicros: Int, repeating: Bool = false, _ body: @escaping () -> Void) {
         loop.assertInLoop()
         self.loop = loop
         self.repeating = repeating
@@ -22,7 +27,8 @@ public final class Timer {
             let t = Unmanaged<Timer>.fromOpaque(arg!).takeUnretainedValue()
             withExtendedLifetime(t) { t.fire() }
         }, me)
-        var tv = timeval(tv_sec: afterMs / 1000, tv_usec: (afterMs % 1000) * 1000)
+        let us = max(afterMicros, 0)
+        var tv = timeval(tv_sec: us / 1_000_000, tv_usec: us % 1_000_000)
         event_add(event, &tv)
         loop.retain(self)
     }

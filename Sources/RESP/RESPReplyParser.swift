@@ -3,11 +3,15 @@
 /// has arrived.
 public struct RESPReplyParser: Sendable {
     public let limits: RESPLimits
+    /// Bulk replies come back as `.bulk([])` (still `.bulk(nil)` when null): for a load generator
+    /// that only counts replies, this saves copying every value it reads.
+    public let discardBulkBodies: Bool
     private var buf: [UInt8] = []
     private var pos = 0
 
-    public init(limits: RESPLimits = RESPLimits()) {
+    public init(limits: RESPLimits = RESPLimits(), discardBulkBodies: Bool = false) {
         self.limits = limits
+        self.discardBulkBodies = discardBulkBodies
     }
 
     public var bufferedBytes: Int { buf.count - pos }
@@ -38,8 +42,9 @@ public struct RESPReplyParser: Sendable {
         return nil
     }
 
+    /// `l` is a slice of `buf`: its indices are the buffer's (no copy; this runs for every reply).
     private func int(_ l: ArraySlice<UInt8>) throws(RESPProtocolError) -> Int {
-        guard let n = RESPCommandParser.parseInt(Array(l), from: 0, to: l.count) else { throw .invalidInteger }
+        guard let n = RESPCommandParser.parseInt(buf, from: l.startIndex, to: l.endIndex) else { throw .invalidInteger }
         return n
     }
 
@@ -49,7 +54,7 @@ public struct RESPReplyParser: Sendable {
         let type = buf[p]
         var q = p + 1
         guard let l = line(&q) else { return nil }
-        let text = String(decoding: l, as: UTF8.self)
+        var text: String { String(decoding: l, as: UTF8.self) }
         switch type {
         case UInt8(ascii: "+"): p = q; return .simple(text)
         case UInt8(ascii: "-"): p = q; return .error(text)
@@ -64,6 +69,10 @@ public struct RESPReplyParser: Sendable {
             guard n <= limits.maxBulkBytes else { throw .invalidBulkLength }
             guard buf.count - q >= n + 2 else { return nil }
             guard buf[q + n] == 13, buf[q + n + 1] == 10 else { throw .missingCRLF }
+            if discardBulkBodies && type == UInt8(ascii: "$") {
+                p = q + n + 2
+                return .bulk([])
+            }
             let body = Array(buf[q..<(q + n)])
             p = q + n + 2
             if type == UInt8(ascii: "!") { return .error(String(decoding: body, as: UTF8.self)) }

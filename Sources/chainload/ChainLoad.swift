@@ -27,7 +27,10 @@ struct ChainLoad: ParsableCommand {
     @Option(help: "Concurrent clients (one connection each).") var clients: Int = 50
     @Option(help: "Open loop: send this many operations per second in total, on schedule, and measure latency from each operation's intended send time (so stalls are not hidden). Default: closed loop.")
     var rate: Double?
-    @Option(help: "Operations in flight per client (RESP targets).") var pipeline: Int = 1
+    @Option(help: "Operations in flight per client.") var pipeline: Int = 1
+    @Option(help: "Event-loop threads the clients are spread over.") var threads: Int = 1
+    @Option(name: .customLong("timeout-ms"), help: "A request with no answer for this long fails (RESP targets) or is retried (clusters).")
+    var timeoutMs: Int = 5000
     @Option(help: "Key space size.") var keys: Int = 100_000
     @Option(name: .customLong("value-bytes"), help: "Value size.") var valueBytes: Int = 100
     @Option(help: "uniform, zipfian[:THETA] (default theta 0.99) or latest (the newest keys are the hottest; for workload d).") var distribution: String = "uniform"
@@ -44,10 +47,10 @@ struct ChainLoad: ParsableCommand {
             throw ValidationError("give --master HOST:PORT (or $CHAIN_MASTER) or --resp HOST:PORT")
         }
         if master != nil && resp != nil { throw ValidationError("--master and --resp exclude each other") }
-        for (n, v) in [("--clients", clients), ("--pipeline", pipeline), ("--keys", keys)] where v < 1 { throw ValidationError("\(n) must be at least 1") }
+        for (n, v) in [("--clients", clients), ("--pipeline", pipeline), ("--keys", keys), ("--threads", threads), ("--timeout-ms", timeoutMs)] where v < 1 { throw ValidationError("\(n) must be at least 1") }
         guard valueBytes >= 0, duration > 0, warmup >= 0 else { throw ValidationError("--value-bytes, --duration and --warmup must not be negative") }
-        if resp == nil && (pipeline > 1 || waitReplicas > 0) {
-            throw ValidationError("--pipeline and --wait-replicas apply to --resp targets only (the smart client sends one request at a time)")
+        if resp == nil && waitReplicas > 0 {
+            throw ValidationError("--wait-replicas applies to --resp targets only (a chain acknowledges a write once every replica has it)")
         }
         if let rate {
             guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be a positive number of operations per second") }
@@ -55,6 +58,7 @@ struct ChainLoad: ParsableCommand {
         }
         if let r = resp, HostPort(r) == nil { throw ValidationError("--resp: invalid address '\(r)'") }
         if let r = respRead, HostPort(r) == nil { throw ValidationError("--resp-read: invalid address '\(r)'") }
+        if let m = master, HostPort(m) == nil { throw ValidationError("--master: invalid address '\(m)'") }
         _ = try parsedWorkload()
         _ = try parsedDistribution()
     }
@@ -82,21 +86,21 @@ struct ChainLoad: ParsableCommand {
         o.distribution = try parsedDistribution(); o.duration = duration; o.warmup = warmup; o.maxOps = ops; o.seed = seed
         o.check = check
         o.rate = rate
+        o.threads = threads
+        o.requestTimeoutMs = timeoutMs
         let masterAddr = master ?? ProcessInfo.processInfo.environment["CHAIN_MASTER"]
-        let respAddr = resp.flatMap(HostPort.init)
-        let readAddr = respRead.flatMap(HostPort.init)
-        let wait = waitReplicas
-        let make: @Sendable () throws -> any LoadTarget = {
-            if let respAddr { return try RESPTarget(write: respAddr, read: readAddr, waitReplicas: wait) }
-            return try ClusterTarget(master: masterAddr!)
-        }
-        let targetName = respAddr.map { "resp \($0)" + (readAddr.map { " (reads \($0))" } ?? "") + (wait > 0 ? " WAIT \(wait)" : "") }
+        let runStart = Date()
+        // Cluster targets: the feed follows the configuration and notes every new epoch, to mark
+        // it in the timeline.
+        let feed = try resp == nil ? ConfigFeed(master: masterAddr!, start: runStart) : nil
+        let target = try feed.map(LoadTargetSpec.cluster) ?? LoadTargetSpec.checkedRESP(write: resp!, read: respRead, waitReplicas: waitReplicas)
+        let targetName = resp.map { "resp \($0)" + (respRead.map { " (reads \($0))" } ?? "") + (waitReplicas > 0 ? " WAIT \(waitReplicas)" : "") }
             ?? "chainstore \(masterAddr!)"
         if preload {
             var p = o
-            p.duration = 3600; p.warmup = 0; p.maxOps = keys; p.pipeline = resp != nil ? 32 : 1
+            p.duration = 3600; p.warmup = 0; p.maxOps = nil; p.pipeline = 32; p.sequentialKeys = true; p.rate = nil; p.check = false
             FileHandle.standardError.write(Data("preloading \(keys) keys…\n".utf8))
-            _ = try PreloadRunner.run(options: p, make: make)
+            _ = try LoadRunner(options: p, workload: Workload(mix: [.set: 100], name: "preload")).run(target: target) { _, _, _ in }
         }
         let runner = LoadRunner(options: o, workload: wl)
         // Ctrl-C: stop after the operations in flight and report what was measured; a second
@@ -112,9 +116,7 @@ struct ChainLoad: ParsableCommand {
         interrupts.resume()
         let tty = isatty(2) != 0
         // Cluster targets: note every new configuration epoch, to mark it in the timeline.
-        let runStart = Date()
-        let watcher = masterAddr.flatMap { resp == nil ? EpochWatcher(master: $0, start: runStart) : nil }
-        let finish = try runner.run(makeTarget: make) { elapsed, rate, errs in
+        let finish = try runner.run(target: target) { elapsed, rate, errs in
             let line = String(format: "%5.0fs  %8.0f ops/s  errors %llu", elapsed, rate, errs)
             FileHandle.standardError.write(Data((tty ? "\r" + line : line + "\n").utf8))
         }
@@ -122,7 +124,7 @@ struct ChainLoad: ParsableCommand {
         var report = finish(Report.Parameters(
             target: targetName, workload: wl.name, clients: clients, pipeline: pipeline, keys: keys, value_bytes: valueBytes,
             distribution: distribution, duration_s: duration, warmup_s: warmup, wait_replicas: waitReplicas, rate: rate))
-        report.events = watcher?.stop()
+        report.events = feed?.stop()
         if check {
             FileHandle.standardError.write(Data("checking the history for linearizability…\n".utf8))
             report.check = runner.checkHistory()
@@ -142,55 +144,3 @@ struct ChainLoad: ParsableCommand {
     }
 }
 
-/// Writes every key once (sequentially per client over disjoint ranges).
-enum PreloadRunner {
-    static func run(options: LoadRunner.Options, make: @escaping @Sendable () throws -> any LoadTarget) throws -> Int {
-        let group = DispatchGroup()
-        let per = (options.keys + options.clients - 1) / options.clients
-        for c in 0..<options.clients {
-            group.enter()
-            Thread.detachNewThread {
-                defer { group.leave() }
-                guard let t = try? make() else { return }
-                let value = [UInt8](repeating: UInt8(ascii: "x"), count: options.valueBytes)
-                var k = c * per
-                let end = min(options.keys, (c + 1) * per)
-                while k < end {
-                    let n = min(options.pipeline, end - k)
-                    _ = t.performBatch((k..<(k + n)).map { LoadOp(.set, key: KeyChooser.name($0), value: value) })
-                    k += n
-                }
-            }
-        }
-        group.wait()
-        return options.keys
-    }
-}
-
-/// Long-polls the master for new configurations during a run and records when each arrived.
-final class EpochWatcher: Sendable {
-    private let events = Mutex<[RunEvent]>([])
-    private let stopped = Mutex(false)
-
-    init?(master: String, start: Date) {
-        guard let m = HostPort(master) else { return nil }
-        Thread.detachNewThread { [self] in
-            var epoch: UInt64 = 0
-            while !stopped.withLock({ $0 }) {
-                guard let r = try? HTTPClient.get(host: m.host, port: m.port, path: "/v1/config?after=\(epoch)&timeout_ms=1000", timeoutMs: 3000),
-                      r.status == 200, let c = try? JSONDecoder().decode(Configuration.self, from: Data(r.body)) else {
-                    usleep(200_000)
-                    continue
-                }
-                if epoch != 0 { events.withLock { $0.append(RunEvent(t: Date().timeIntervalSince(start), label: "epoch \(c.epoch)")) } }
-                epoch = c.epoch
-            }
-        }
-    }
-
-    /// Ends the watch and returns what it saw.
-    func stop() -> [RunEvent] {
-        stopped.withLock { $0 = true }
-        return events.withLock { $0 }
-    }
-}

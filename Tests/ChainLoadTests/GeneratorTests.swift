@@ -51,6 +51,8 @@ final class GeneratorTests: XCTestCase {
     func testKeyNamesAreFixedWidth() {
         XCTAssertEqual(String(decoding: KeyChooser.name(42), as: UTF8.self), "key:000000000042")
         XCTAssertEqual(KeyChooser.name(0).count, KeyChooser.name(999_999).count)
+        XCTAssertEqual(String(decoding: KeyChooser.name(999_999_999_999), as: UTF8.self), "key:999999999999")
+        XCTAssertEqual(String(decoding: KeyChooser.name(1_234_567_890_123), as: UTF8.self), "key:1234567890123")
     }
 
     func testSeededRunsRepeat() {

@@ -1,0 +1,160 @@
+import ChainCore
+import ChainSecurity
+import EventLoop
+import RESP
+
+/// A chainstore cluster through the smart client's rules, event-driven: each command goes
+/// straight to the node that serves it (writes to the chain's head, reads to its tail) by the
+/// configuration the `ConfigFeed` follows; writes carry an idempotency tag (`CS.REQ client
+/// request …`); an answer that says the configuration moved on (`TRYAGAIN`, `CLUSTERDOWN`,
+/// `MOVED`), a lost connection or a timeout sends the operation again after a short pause
+/// (`CS.RETRY` with the same tag, so a write that committed is not applied twice), until the
+/// retry budget is spent (`unavailable`).
+final class ClusterDriver: LoadDriver {
+    private struct SlotState {
+        var tag: UInt64 = 0
+        var attempt = 0
+        var deadline: UInt64 = 0
+        /// A read-modify-write past its read.
+        var readDone = false
+        /// The key's bytes (routing hashes them; a tagged command carries them).
+        var key: [UInt8] = []
+    }
+
+    private unowned(unsafe) let session: LoadSession
+    private let loop: EventLoop
+    private let feed: ConfigFeed
+    private var version = -1
+    private var config: Configuration!
+    private var addresses: [NodeID: SocketAddress] = [:]
+    private var pipes: [NodeID: RESPPipe] = [:]
+    private var slots: [SlotState] = []
+    private let clientIDBytes: [UInt8]
+    private let keepValues: Bool
+    private var nextRequest: UInt64 = 1
+    private let timeoutNanos: UInt64
+    private let retryBudgetNanos: UInt64 = 10_000_000_000
+
+    init(session: LoadSession, loop: EventLoop, feed: ConfigFeed, timeoutMs: Int, keepValues: Bool) {
+        self.session = session
+        self.keepValues = keepValues
+        self.loop = loop
+        self.feed = feed
+        timeoutNanos = UInt64(timeoutMs) * 1_000_000
+        let clientID = Secrets.randomBytes(8).reduce(0) { $0 << 8 | UInt64($1) } & 0x7fff_ffff_ffff_ffff
+        clientIDBytes = Array(String(clientID).utf8)
+        refresh()
+    }
+
+    /// Takes the feed's newest configuration; connections to nodes whose address changed or
+    /// that left are closed (their waiting operations retry).
+    private func refresh() {
+        guard feed.version != version else { return }
+        let (v, c) = feed.current
+        version = v
+        config = c
+        var fresh: [NodeID: SocketAddress] = [:]
+        for n in c.nodes { fresh[n.id] = try? SocketAddress(parsing: n.client) }
+        for (id, pipe) in pipes where fresh[id] != pipe.address {
+            pipes.removeValue(forKey: id)
+            pipe.fail("connection")
+        }
+        addresses = fresh
+    }
+
+    private func pipe(for node: NodeID) -> RESPPipe? {
+        if let p = pipes[node] { return p }
+        guard let a = addresses[node] else { return nil }
+        let p = RESPPipe(loop: loop, address: a, keepValues: keepValues) { [unowned(unsafe) self] w, v in reply(w, v) }
+        pipes[node] = p
+        return p
+    }
+
+    func start(_ slot: Int) {
+        if slots.count < session.batch.count { slots = Array(repeating: SlotState(), count: session.batch.count) }
+        slots[slot] = SlotState(deadline: session.startedAt + retryBudgetNanos, key: KeyChooser.name(session.batch[slot].key))
+        attempt(slot)
+    }
+
+    private static let get = Array("GET".utf8), set = Array("SET".utf8), req = Array("CS.REQ".utf8), retry = Array("CS.RETRY".utf8)
+
+    /// Sends operation `slot` (or its write, for a read-modify-write past its read) to the node
+    /// that serves it now.
+    private func attempt(_ slot: Int) {
+        refresh()
+        let o = session.batch[slot]
+        let key = slots[slot].key
+        let write = o.op != .get && (o.op != .rmw || slots[slot].readDone)
+        slots[slot].attempt += 1
+        let chain = config.chains[config.chain(forKey: key)]
+        guard let node = write ? chain.head : chain.tail, let p = pipe(for: node) else {
+            return retryLater(slot)
+        }
+        let now = MonotonicClock.now()
+        if !write {
+            p.send(Self.get, key, waiter: .init(slot: Int32(slot), step: .get), now: now)
+            return
+        }
+        if slots[slot].tag == 0 {
+            slots[slot].tag = nextRequest
+            nextRequest += 1
+        }
+        // A first attempt is CS.REQ; later ones CS.RETRY, which makes the head look for the
+        // result of an attempt that committed without its reply arriving.
+        let wrapper = slots[slot].attempt == 1 ? Self.req : Self.retry
+        p.send([wrapper, clientIDBytes, Array(String(slots[slot].tag).utf8), Self.set, key, session.value(slot)],
+               waiter: .init(slot: Int32(slot), step: .set), now: now)
+    }
+
+    private func retryLater(_ slot: Int) {
+        let now = MonotonicClock.now()
+        guard now < slots[slot].deadline else { return session.complete(slot, error: "unavailable") }
+        let pause = min(50 * slots[slot].attempt, 500)
+        Timer(loop: loop, afterMs: pause) { [weak self] in
+            guard let self else { return }
+            attempt(slot)
+            flush()
+        }
+    }
+
+    private func reply(_ w: RESPPipe.Waiter, _ v: RESPValue) {
+        let slot = Int(w.slot)
+        if case let .error(e) = v {
+            for moved in ["TRYAGAIN", "CLUSTERDOWN", "MOVED", "connection", "timeout", "protocol"] where e.hasPrefix(moved) {
+                return retryLater(slot)
+            }
+        }
+        let error = ErrorKind.of(v)
+        let keep = !session.readValues.isEmpty
+        if session.batch[slot].op == .rmw {
+            if !slots[slot].readDone {
+                guard error == nil else { return session.complete(slot, error: error) }
+                if keep { session.readValues[slot] = v.bulkBytes }
+                // The write half: a new request with its own tag and attempts.
+                slots[slot] = SlotState(deadline: slots[slot].deadline, readDone: true, key: slots[slot].key)
+                attempt(slot)
+                return flush()
+            }
+            return session.complete(slot, error: error, value: keep ? session.readValues[slot] : nil)
+        }
+        session.complete(slot, error: error, value: v.bulkBytes)
+    }
+
+    func flush() {
+        for p in pipes.values { p.flush() }
+    }
+
+    func expire(now: UInt64) {
+        for p in pipes.values where p.pending > 0 && now > p.lastProgressAt + timeoutNanos { p.fail("timeout") }
+    }
+
+    func placement(of op: BatchOp) -> (node: String, chain: Int)? {
+        let chain = config.chain(forKey: KeyChooser.name(op.key))
+        guard let node = op.op == .get ? config.chains[chain].tail : config.chains[chain].head else { return nil }
+        return (node, chain)
+    }
+
+    func close() {
+        for p in pipes.values { p.close() }
+    }
+}

@@ -1,0 +1,67 @@
+import ChainClient
+import ChainCore
+import Foundation
+import Synchronization
+
+/// The cluster's configuration as the master publishes it, kept current by a background thread
+/// that long-polls `/v1/config?after=EPOCH` (so the event loops never wait on the master). Also
+/// the record of when each new epoch arrived, for the timeline's event marks.
+public final class ConfigFeed: Sendable {
+    public let master: HostPort
+    private let state: Mutex<(version: Int, config: Configuration)>
+    /// Bumped on every new configuration: loops compare it without taking the lock.
+    private let versionCounter = Atomic<Int>(0)
+    private let events = Mutex<[RunEvent]>([])
+    private let stopped = Atomic<Bool>(false)
+    private let start: Date
+
+    /// Fetches the first configuration (throws when the master cannot be reached or has none
+    /// yet), then follows the master until `stop()`.
+    public init(master: String, start: Date = Date()) throws {
+        guard let m = HostPort(master) else { throw LoadRunner.LoadError(message: "invalid master address '\(master)' (expected HOST:PORT)") }
+        self.master = m
+        self.start = start
+        guard let first = try Self.fetch(m, after: 0, waitMs: 0) else {
+            throw LoadRunner.LoadError(message: "the master at \(master) has no chain table yet (not enough nodes registered)")
+        }
+        state = Mutex((0, first))
+        Thread.detachNewThread { [self] in follow(from: first.epoch) }
+    }
+
+    public var version: Int { versionCounter.load(ordering: .acquiring) }
+
+    public var current: (version: Int, config: Configuration) { state.withLock { $0 } }
+
+    /// Ends the watch and returns the epochs seen after the first, with their arrival times.
+    public func stop() -> [RunEvent] {
+        stopped.store(true, ordering: .relaxed)
+        return events.withLock { $0 }
+    }
+
+    private func follow(from epoch: Epoch) {
+        var epoch = epoch
+        while !stopped.load(ordering: .relaxed) {
+            guard let c = try? Self.fetch(master, after: epoch, waitMs: 1000) else { continue }
+            guard c.epoch > epoch else { continue }
+            epoch = c.epoch
+            state.withLock { $0 = ($0.version + 1, c) }
+            versionCounter.add(1, ordering: .releasing)
+            events.withLock { $0.append(RunEvent(t: Date().timeIntervalSince(start), label: "epoch \(c.epoch)")) }
+        }
+    }
+
+    /// One long poll: the configuration newer than `after`, nil when none came (or none exists).
+    private static func fetch(_ m: HostPort, after: Epoch, waitMs: Int) throws -> Configuration? {
+        let r: HTTPClient.Response
+        do { r = try HTTPClient.get(host: m.host, port: m.port, path: "/v1/config?after=\(after)&timeout_ms=\(waitMs)", timeoutMs: waitMs + 3000) } catch {
+            usleep(200_000)
+            throw LoadRunner.LoadError(message: "master \(m): \(error)")
+        }
+        if r.status == 204 || r.status == 304 { return nil }
+        guard r.status == 200, let c = try? JSONDecoder().decode(Configuration.self, from: Data(r.body)) else {
+            usleep(200_000)
+            throw LoadRunner.LoadError(message: "master \(m): unexpected answer \(r.status)")
+        }
+        return c
+    }
+}

@@ -44,7 +44,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
         .target(name: "ChainMasterKit", dependencies: [
-            "EventLoop", "ChainCore",
+            "EventLoop", "ChainCore", "ChainSecurity",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
@@ -58,7 +58,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .executableTarget(name: "chainmaster", dependencies: [
-            "ChainMasterKit", "EventLoop",
+            "ChainMasterKit", "EventLoop", "ChainSecurity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -74,16 +74,17 @@ let package = Package(
             .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
         ]),
         .executableTarget(name: "chainload", dependencies: [
-            "ChainLoadKit", "ChainClient", "ChainCore",
+            "ChainLoadKit", "ChainClient", "ChainCore", "ChainSecurity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "chainctl", dependencies: [
-            "ChainClient", "ChainCore", "RESP",
+            "ChainClient", "ChainCore", "RESP", "ChainSecurity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         .testTarget(name: "RESPTests", dependencies: ["RESP", "ChainCore"], swiftSettings: strict),
         .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore"], swiftSettings: strict),
+        .testTarget(name: "FuzzTests", dependencies: ["RESP", "ChainCore", "ChainWire"], swiftSettings: strict),
         .testTarget(name: "ChainWireTests", dependencies: ["ChainWire", "ChainCore", "ChainSecurity"], swiftSettings: strict),
         .testTarget(name: "LinCheckTests", dependencies: ["LinCheck"], swiftSettings: strict),
         .testTarget(name: "ChainLoadTests", dependencies: ["ChainLoadKit"], swiftSettings: strict),

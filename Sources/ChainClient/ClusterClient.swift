@@ -29,14 +29,21 @@ public final class ClusterClient {
     private var nextRequest: UInt64 = 1
     private var connections: [NodeID: RESPClient] = [:]
     private let timeoutMs: Int
+    private let credentials: Credentials?
+    private let token: String?
     /// How long one command may keep retrying through reconfigurations.
     public var retryBudgetMs: Int
 
     /// Commands that change data (they go to the head and are tagged).
     public static let writeCommands: Set<String> = ["set", "del", "mset", "incr", "incrby", "decr", "decrby", "append"]
 
-    public init(master: HostPort, timeoutMs: Int = 3000, retryBudgetMs: Int = 10_000) throws(Failure) {
+    /// `credentials`: for nodes that require AUTH; `token`: the master's API token, when it
+    /// protects reads.
+    public init(master: HostPort, timeoutMs: Int = 3000, retryBudgetMs: Int = 10_000, credentials: Credentials? = nil,
+                token: String? = nil) throws(Failure) {
         self.master = master
+        self.credentials = credentials
+        self.token = token
         self.timeoutMs = timeoutMs
         self.retryBudgetMs = retryBudgetMs
         let r = Secrets.randomBytes(8)
@@ -52,10 +59,11 @@ public final class ClusterClient {
     /// Fetches the current configuration from the master.
     public func refresh() throws(Failure) {
         let r: HTTPClient.Response
-        do { r = try HTTPClient.get(host: master.host, port: master.port, path: "/v1/config?after=0&timeout_ms=0", timeoutMs: timeoutMs) } catch {
+        do { r = try HTTPClient.get(host: master.host, port: master.port, path: "/v1/config?after=0&timeout_ms=0", timeoutMs: timeoutMs, token: token) } catch {
             throw .master("\(error)")
         }
         if r.status == 204 { throw .noConfiguration }
+        if r.status == 401 { throw .master("the master wants its API token (--token-file)") }
         guard r.status == 200, let c = try? JSONDecoder().decode(Configuration.self, from: Data(r.body)) else {
             throw .master("unexpected answer \(r.status): \(r.text.prefix(200))")
         }
@@ -137,10 +145,13 @@ public final class ClusterClient {
             let c: RESPClient
             if let existing = connections[node], existing.isOpen { c = existing } else {
                 guard let a = HostPort(address) else { throw RESPClient.Failure.connect(address, 22) }
-                c = try RESPClient(host: a.host, port: a.port, timeoutMs: timeoutMs)
+                c = try RESPClient(host: a.host, port: a.port, timeoutMs: timeoutMs, credentials: credentials)
                 connections[node] = c
             }
             return try c.call(args)
+        } catch RESPClient.Failure.auth(let e) {
+            // Not a routing problem: retrying cannot help.
+            throw .unavailable("node \(node) at \(address) refused the credentials: \(e)")
         } catch {
             connections[node]?.close()
             connections.removeValue(forKey: node)

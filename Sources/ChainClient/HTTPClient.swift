@@ -25,12 +25,13 @@ public enum HTTPClient {
         }
     }
 
-    public static func get(host: String, port: UInt16, path: String, timeoutMs: Int = 5000) throws(Failure) -> Response {
-        try request(method: "GET", host: host, port: port, path: path, body: nil, timeoutMs: timeoutMs)
+    public static func get(host: String, port: UInt16, path: String, timeoutMs: Int = 5000, token: String? = nil) throws(Failure) -> Response {
+        try request(method: "GET", host: host, port: port, path: path, body: nil, timeoutMs: timeoutMs, token: token)
     }
 
+    /// `token`: sent as `Authorization: Bearer …` (the master's API token).
     public static func request(method: String, host: String, port: UInt16, path: String, body: [UInt8]?,
-                               contentType: String = "application/json", timeoutMs: Int = 5000) throws(Failure) -> Response {
+                               contentType: String = "application/json", timeoutMs: Int = 5000, token: String? = nil) throws(Failure) -> Response {
         let client: RESPClient
         do {
             client = try RESPClient(host: host, port: port, timeoutMs: timeoutMs)
@@ -41,6 +42,7 @@ public enum HTTPClient {
         defer { client.close() }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
         if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
+        if let token { head += "Authorization: Bearer \(token)\r\n" }
         head += "\r\n"
         let raw: [UInt8]
         do {

@@ -12,6 +12,8 @@ public final class RESPClient {
         case closed
         case timeout
         case protocolError(RESPProtocolError)
+        /// The server refused the credentials (its error reply).
+        case auth(String)
 
         public var description: String {
             switch self {
@@ -20,6 +22,7 @@ public final class RESPClient {
             case .closed: return "connection closed by server"
             case .timeout: return "timed out waiting for a reply"
             case let .protocolError(e): return "bad reply: \(e)"
+            case let .auth(e): return "authentication refused: \(e)"
             }
         }
     }
@@ -29,8 +32,9 @@ public final class RESPClient {
     private var fd: Int32 = -1
     private var parser = RESPReplyParser()
 
-    /// Connects with a timeout for the connect and for every later read and write.
-    public init(host: String = "127.0.0.1", port: UInt16, timeoutMs: Int = 5000) throws(Failure) {
+    /// Connects with a timeout for the connect and for every later read and write, and
+    /// authenticates first when given credentials.
+    public init(host: String = "127.0.0.1", port: UInt16, timeoutMs: Int = 5000, credentials: Credentials? = nil) throws(Failure) {
         self.host = host
         self.port = port
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -53,6 +57,10 @@ public final class RESPClient {
             throw .connect("\(host):\(port)", e)
         }
         fd = s
+        if let credentials, case let .error(e) = try call(credentials.authCommand) {
+            close()
+            throw .auth(e)
+        }
     }
 
     deinit { close() }

@@ -107,6 +107,28 @@ public struct Configuration: Codable, Sendable, Equatable {
         return lo..<hi
     }
 
+    /// What is wrong with a configuration that came from outside (a node's registration, which a
+    /// recovering master may adopt), or nil: every id valid and unique, chains numbered in order
+    /// with known, distinct members, and room left for the epochs to grow.
+    public var problem: String? {
+        guard epoch < Epoch.max / 2 else { return "epoch \(epoch) is out of range" }
+        guard (1...16).contains(replication) else { return "replication \(replication) is out of range" }
+        guard (1...16384).contains(chains.count) else { return "\(chains.count) chains is out of range" }
+        guard nodes.count <= 4096 else { return "too many nodes" }
+        var ids = Set<NodeID>()
+        for n in nodes {
+            guard MasterState.isValidID(n.id), ids.insert(n.id).inserted else { return "node id '\(n.id.prefix(64))' is invalid or repeated" }
+        }
+        for (i, c) in chains.enumerated() {
+            guard c.id == i else { return "chain \(c.id) is listed in position \(i)" }
+            guard c.members.count <= 16, Set(c.members).count == c.members.count, c.members.allSatisfy(ids.contains) else {
+                return "chain \(i) has unknown or repeated members"
+            }
+            if let j = c.joining, !ids.contains(j) { return "chain \(i) has an unknown joining node" }
+        }
+        return nil
+    }
+
     public func role(of node: NodeID, in chain: ChainID) -> ChainRole {
         let m = chains[chain].members
         guard let i = m.firstIndex(of: node) else { return .none }

@@ -24,6 +24,8 @@ extension MasterState {
     /// A node that installed `lastConfig` registers with a master that has no table.
     public mutating func recover(_ node: NodeInfo, lastConfig: Configuration, need: Int) -> RecoveryOutcome {
         guard config == nil else { return .waiting(have: 0, need: 0) }
+        guard Self.isValidID(node.id) else { return .refused("invalid node id") }
+        if let p = lastConfig.problem { return .refused("node \(node.id) sent a configuration that cannot be adopted: \(p)") }
         guard need > 0 else {
             return .refused("node \(node.id) holds epoch \(lastConfig.epoch) of an existing cluster, but this master has no state. "
                 + "If the master's data directory was lost, restart it with --recover-nodes N (N = the number of nodes in the cluster); "

@@ -1,3 +1,4 @@
+import ChainClient
 import ChainCore
 import ChainSecurity
 import EventLoop
@@ -31,11 +32,13 @@ final class ClusterDriver: LoadDriver {
     private var slots: [SlotState] = []
     private let clientIDBytes: [UInt8]
     private let keepValues: Bool
+    private let credentials: Credentials?
     private var nextRequest: UInt64 = 1
     private let timeoutNanos: UInt64
     private let retryBudgetNanos: UInt64 = 10_000_000_000
 
-    init(session: LoadSession, loop: EventLoop, feed: ConfigFeed, timeoutMs: Int, keepValues: Bool) {
+    init(session: LoadSession, loop: EventLoop, feed: ConfigFeed, timeoutMs: Int, keepValues: Bool, credentials: Credentials?) {
+        self.credentials = credentials
         self.session = session
         self.keepValues = keepValues
         self.loop = loop
@@ -65,7 +68,7 @@ final class ClusterDriver: LoadDriver {
     private func pipe(for node: NodeID) -> RESPPipe? {
         if let p = pipes[node] { return p }
         guard let a = addresses[node] else { return nil }
-        let p = RESPPipe(loop: loop, address: a, keepValues: keepValues) { [unowned(unsafe) self] w, v in reply(w, v) }
+        let p = RESPPipe(loop: loop, address: a, keepValues: keepValues, credentials: credentials) { [unowned(unsafe) self] w, v in reply(w, v) }
         pipes[node] = p
         return p
     }
@@ -120,6 +123,7 @@ final class ClusterDriver: LoadDriver {
     private func reply(_ w: RESPPipe.Waiter, _ v: RESPValue) {
         let slot = Int(w.slot)
         if case let .error(e) = v {
+            // (Refused credentials are not retried: no other node would accept them.)
             for moved in ["TRYAGAIN", "CLUSTERDOWN", "MOVED", "connection", "timeout", "protocol"] where e.hasPrefix(moved) {
                 return retryLater(slot)
             }

@@ -103,7 +103,7 @@ final class LoadWorker {
         let c = UInt16(errorNames.count)
         errorNames.append(kind)
         errorCodes[kind] = c
-        if ["connection", "timeout", "protocol"].contains(kind) { connectionErrors.insert(c) }
+        if ["connection", "timeout", "protocol", "auth"].contains(kind) { connectionErrors.insert(c) }
         return c
     }
 

@@ -1,3 +1,4 @@
+import ChainClient
 import DequeModule
 import EventLoop
 import RESP
@@ -25,6 +26,9 @@ final class RESPPipe {
     /// connection (`-connection …`).
     private let deliver: (Waiter, RESPValue) -> Void
     private let keepValues: Bool
+    private let credentials: Credentials?
+    /// The reply to this connection's AUTH has not arrived yet.
+    private var authPending = false
     private var connection: Connection?
     private var parser: RESPReplyParser
     private var waiters = Deque<Waiter>()
@@ -35,9 +39,10 @@ final class RESPPipe {
 
     /// `keepValues`: bulk replies carry their bytes (only `--check` and read-modify-writes need
     /// them; otherwise they come back empty and are not copied).
-    init(loop: EventLoop, address: SocketAddress, keepValues: Bool, deliver: @escaping (Waiter, RESPValue) -> Void) {
+    init(loop: EventLoop, address: SocketAddress, keepValues: Bool, credentials: Credentials?, deliver: @escaping (Waiter, RESPValue) -> Void) {
         self.loop = loop
         self.address = address
+        self.credentials = credentials
         self.keepValues = keepValues
         self.deliver = deliver
         parser = RESPReplyParser(discardBulkBodies: !keepValues)
@@ -116,6 +121,14 @@ final class RESPPipe {
     private func open() throws(EventLoopError) -> Connection {
         let c = try Connection.connect(loop: loop, to: address)
         parser = RESPReplyParser(discardBulkBodies: !keepValues)
+        if let credentials {
+            // Authenticate first; its reply is checked before any other.
+            var auth: [UInt8] = []
+            Self.appendHeader(UInt8(ascii: "*"), credentials.authCommand.count, &auth)
+            for a in credentials.authCommand { Self.appendBulk(a, &auth) }
+            c.write(auth)
+            authPending = true
+        }
         c.onRead = { [unowned self] c in readReplies(c) }
         c.onClose = { [unowned self] c, end in
             guard connection === c else { return }
@@ -135,6 +148,11 @@ final class RESPPipe {
             do { reply = try parser.next() } catch {
                 fail("protocol")
                 return
+            }
+            if authPending, let reply {
+                authPending = false
+                if case .error = reply { return fail("auth") }
+                continue
             }
             guard let reply, let w = waiters.popFirst() else {
                 if reply != nil { fail("protocol") }  // a reply nobody asked for

@@ -1,4 +1,5 @@
 import ChainCore
+import ChainSecurity
 import EventLoop
 import Foundation
 
@@ -7,6 +8,11 @@ import Foundation
 extension Master {
     func route(_ req: HTTPRequest) {
         metrics.requests.increment()
+        guard authorized(req) else {
+            metrics.unauthorized.increment()
+            req.respond(status: 401, text: "missing or wrong API token: send Authorization: Bearer TOKEN (chainctl --token-file)\n")
+            return
+        }
         switch (req.method, req.path) {
         case ("POST", "/v1/nodes/register"):
             guard let r = decode(MasterAPI.Registration.self, req) else { return }
@@ -44,6 +50,16 @@ extension Master {
         default:
             req.respond(status: 404, text: "not found: \(req.path)\n")
         }
+    }
+
+    /// With a token configured, every call that changes something (POST) needs it, and with
+    /// `protectReads` every read but the health check. Compared in constant time.
+    private func authorized(_ req: HTTPRequest) -> Bool {
+        guard let token = config.apiToken else { return true }
+        if req.method == "GET" && (!config.protectReads || req.path == "/healthz") { return true }
+        let prefix = "Bearer "
+        guard let h = req.authorization, h.hasPrefix(prefix) else { return false }
+        return Secrets.constantTimeEqual(Array(h.dropFirst(prefix.count).utf8), Array(token.utf8))
     }
 
     /// Body of remove, drain and add.

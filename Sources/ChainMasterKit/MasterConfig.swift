@@ -15,6 +15,11 @@ public struct MasterConfig: Sendable {
     /// Recover a lost state from the nodes: adopt the newest table once this many nodes that
     /// hold one have registered (0 = refuse such nodes; see `MasterState.recover`).
     public var recoverNodes = 0
+    /// The API token (`--api-token-file`): every POST (registration, heartbeats, membership
+    /// changes) must carry `Authorization: Bearer TOKEN`; with `protectReads`, every GET but
+    /// `/healthz` too. Nil: the API is open (loopback development).
+    public var apiToken: String?
+    public var protectReads = false
 
     public init(listen: SocketAddress, dataDir: String) {
         self.listen = listen

@@ -5,6 +5,7 @@ final class MasterMetrics {
     let epoch: Gauge
     let nodes: Gauge
     let requests: Counter
+    let unauthorized: Counter
     let badRequests: Counter
     let registrations: Counter
     let heartbeats: Counter
@@ -21,6 +22,7 @@ final class MasterMetrics {
         epoch = registry.makeGauge(descriptor: Self.d("epoch", "", "Published configuration epoch"))
         nodes = registry.makeGauge(descriptor: Self.d("nodes", "", "Registered nodes"))
         requests = registry.makeCounter(descriptor: Self.d("http_requests", "total", "HTTP requests"))
+        unauthorized = registry.makeCounter(descriptor: Self.d("http_unauthorized", "total", "HTTP requests refused for a missing or wrong API token"))
         badRequests = registry.makeCounter(descriptor: Self.d("bad_requests", "total", "Requests refused as malformed"))
         registrations = registry.makeCounter(descriptor: Self.d("registrations", "total", "Node registrations"))
         heartbeats = registry.makeCounter(descriptor: Self.d("heartbeats", "total", "Node heartbeats"))

@@ -23,6 +23,9 @@ final class ClientSession {
     unowned let server: Server
     var protocolVersion = 2
     var name: String?
+    /// Who this connection authenticated as (nil: nobody yet; only matters when the server has
+    /// users).
+    var user: UserTable.User?
     private var parser: RESPCommandParser
     private var out = RESPWriter()
     private var held: [Held] = []

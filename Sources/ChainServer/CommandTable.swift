@@ -70,6 +70,14 @@ enum CommandID: CaseIterable {
     private static let byName: [[UInt8]: CommandID] = Dictionary(
         uniqueKeysWithValues: CommandID.allCases.map { (Array($0.name.utf8), $0) })
 
+    /// What a connection may send before it authenticated.
+    static func allowedBeforeAuth(_ name: [UInt8]) -> Bool {
+        switch lookup(name) {
+        case .auth, .hello, .ping, .quit: return true
+        default: return false
+        }
+    }
+
     func arityOK(_ count: Int) -> Bool {
         arity >= 0 ? count == arity : count >= -arity
     }

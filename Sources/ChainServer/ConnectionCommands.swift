@@ -16,7 +16,9 @@ extension Server {
         case .select:
             if args[1] == [48] { out.ok() } else { out.error("ERR DB index is out of range") }
         case .auth:
-            out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+            guard args.count <= 3 else { return out.error("ERR syntax error") }
+            let user = args.count == 3 ? String(decoding: args[1], as: UTF8.self) : "default"
+            authenticate(session, user: user, password: args[args.count - 1], &out)
         case .hello:
             hello(args, session: session, &out)
         case .command:
@@ -34,6 +36,19 @@ extension Server {
         }
     }
 
+    /// AUTH and HELLO … AUTH: a wrong name or password gets the same answer either way.
+    private func authenticate(_ session: ClientSession, user: String, password: [UInt8], _ out: inout RESPWriter) {
+        guard let users = config.users, !users.isOpen else {
+            return out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+        }
+        guard let u = users.authenticate(user: user, password: password) else {
+            metrics.error("auth_failed")
+            return out.error("WRONGPASS invalid username-password pair or user is disabled.")
+        }
+        session.user = u
+        out.ok()
+    }
+
     private func hello(_ args: [[UInt8]], session: ClientSession, _ out: inout RESPWriter) {
         var version = session.protocolVersion
         var i = 1
@@ -49,8 +64,10 @@ extension Server {
         while i < args.count {
             let opt = String(decoding: args[i], as: UTF8.self).uppercased()
             if opt == "AUTH" && i + 2 < args.count {
-                out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-                return
+                var reply = RESPWriter(version: out.version)
+                authenticate(session, user: String(decoding: args[i + 1], as: UTF8.self), password: args[i + 2], &reply)
+                guard session.user != nil else { return out.bytes.append(contentsOf: reply.bytes) }
+                i += 3
             } else if opt == "SETNAME" && i + 1 < args.count {
                 name = String(decoding: args[i + 1], as: UTF8.self)
                 i += 2

@@ -38,6 +38,9 @@ final class ForwardTarget {
     private var waiting: [(slot: UInt64, version: Int)] = []
     private var waitingHead = 0
     private var failed = false
+    /// The reply to this connection's AUTH (sent first when clients must authenticate) has not
+    /// arrived yet.
+    private var authPending = false
 
     init(server: Server, node: NodeID, address: String) {
         self.server = server
@@ -48,6 +51,13 @@ final class ForwardTarget {
             c.onRead = { [unowned self] c in readable(c) }
             c.onClose = { [unowned self] _, end in fail("connection to \(node) at \(address) ended (\(end))") }
             conn = c
+            // Every node has the same users; forwarded requests run as the internal user, whose
+            // password derives from the cluster secret.
+            if let users = server.config.users, !users.isOpen, let secret = server.config.cluster?.secret {
+                c.write(RESPWriter.command([Array("AUTH".utf8), Array(UserTable.nodeUser.utf8),
+                                            Array(UserTable.forwardingPassword(secret: secret).utf8)]))
+                authPending = true
+            }
         } catch {
             failed = true
         }
@@ -68,6 +78,19 @@ final class ForwardTarget {
         var buf: [UInt8] = []
         c.read(appendingTo: &buf)
         parser.append(contentsOf: buf)
+        if authPending {
+            let v: RESPValue?
+            do { v = try parser.next() } catch {
+                fail("bad reply from \(node): \(error)")
+                return
+            }
+            guard let v else { return }
+            if case let .error(e) = v {
+                fail("node \(node) refused this node's forwarding credentials (\(e)): are the cluster secret and users the same on every node?")
+                return
+            }
+            authPending = false
+        }
         while waitingHead < waiting.count {
             let v: RESPValue?
             do { v = try parser.next() } catch {

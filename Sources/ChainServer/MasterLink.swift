@@ -25,10 +25,12 @@ final class MasterLink: Sendable {
     private let master: SocketAddress
     private let info: NodeInfo
     private let node: LoopBound<ChainNode>
+    private let token: String?
     private let shared = Mutex(Shared())
 
-    init(master: SocketAddress, info: NodeInfo, node: LoopBound<ChainNode>) {
+    init(master: SocketAddress, token: String?, info: NodeInfo, node: LoopBound<ChainNode>) {
         self.master = master
+        self.token = token
         self.info = info
         self.node = node
     }
@@ -85,6 +87,9 @@ final class MasterLink: Sendable {
                 }
             } catch let e as MasterError where e.status == 404 {
                 registered = false
+            } catch let e as MasterError where e.status == 401 {
+                failures += 1
+                if failures == 1 || failures % 20 == 0 { log("the master refused this node's API token (--master-token-file): \(e.message)") }
             } catch {
                 failures += 1
                 if failures == 1 || failures % 20 == 0 { log("master unreachable (\(failures) tries): \(error)") }
@@ -99,7 +104,7 @@ final class MasterLink: Sendable {
             let epoch = shared.withLock { $0.epoch }
             do {
                 let r = try HTTPClient.get(host: master.host, port: master.port,
-                                           path: "/v1/config?after=\(epoch)&timeout_ms=20000", timeoutMs: 25_000)
+                                           path: "/v1/config?after=\(epoch)&timeout_ms=20000", timeoutMs: 25_000, token: token)
                 if r.status == 200 {
                     let config = try JSONDecoder().decode(Configuration.self, from: Data(r.body))
                     shared.withLock { $0.epoch = max($0.epoch, config.epoch) }
@@ -121,7 +126,7 @@ final class MasterLink: Sendable {
 
     private func post<B: Encodable>(_ path: String, _ body: B) throws -> MasterAPI.LeaseReply {
         let data = try JSONEncoder().encode(body)
-        let r = try HTTPClient.request(method: "POST", host: master.host, port: master.port, path: path, body: Array(data), timeoutMs: 3000)
+        let r = try HTTPClient.request(method: "POST", host: master.host, port: master.port, path: path, body: Array(data), timeoutMs: 3000, token: token)
         guard r.status == 200 else { throw MasterError(status: r.status, message: r.text.trimmingCharacters(in: .whitespacesAndNewlines)) }
         return try JSONDecoder().decode(MasterAPI.LeaseReply.self, from: Data(r.body))
     }

@@ -104,6 +104,13 @@ public final class Server {
     func execute(_ cmd: RESPCommand, session: ClientSession, into out: inout RESPWriter) -> UInt64? {
         commandsTotal += 1
         var args = cmd.args
+        // With users configured, a connection that has not authenticated may only say hello,
+        // authenticate, ping or quit.
+        if let users = config.users, !users.isOpen, session.user == nil, !CommandID.allowedBeforeAuth(args[0]) {
+            metrics.error("noauth")
+            out.error("NOAUTH Authentication required.")
+            return nil
+        }
         var tag: RequestTag?
         var retry = false
         var forwarded = false
@@ -147,6 +154,11 @@ public final class Server {
         if let big = cmd.oversized {
             metrics.error("value_too_large")
             out.error("ERR value too large: argument \(big.index) is \(big.length) bytes, the limit is \(config.maxValueBytes) (--max-value-bytes)")
+            return nil
+        }
+        if id.isWrite, session.user?.permission == .readOnly {
+            metrics.error("noperm")
+            out.error("NOPERM User \(session.user!.name) has no permissions to run the '\(id.name)' command")
             return nil
         }
         if id.isWrite, let e = data.writeError {

@@ -34,6 +34,9 @@ public struct ServerConfig: Sendable {
     /// Cluster mode: the master's address, the peer listener and the shared secret. Nil means
     /// standalone.
     public var cluster: ClusterSettings?
+    /// Client authentication (`--requirepass-file`, `--users-file`); nil: every connection may
+    /// do everything, as in a Redis without a password.
+    public var users: UserTable?
 
     public init(listen: SocketAddress, httpListen: SocketAddress?, dataDir: String) {
         self.listen = listen
@@ -51,6 +54,9 @@ public struct ClusterSettings: Sendable {
     public var advertise: (client: String, peer: String, http: String)?
     /// Bytes per second all state transfers sent from this node may use together; 0 = no cap.
     public var transferRate = 0
+    /// The master's API token (`--master-token-file`), sent with registration, heartbeats and
+    /// configuration watches.
+    public var masterToken: String?
 
     public init(master: SocketAddress, peerListen: SocketAddress, secret: [UInt8]) {
         self.master = master

@@ -11,6 +11,8 @@ public final class HTTPRequest {
     public let path: String
     public let query: [String: String]
     public let body: [UInt8]
+    /// The `Authorization` header, if any.
+    public let authorization: String?
     public private(set) var isAbandoned = false
     public private(set) var isAnswered = false
     private var request: OpaquePointer?
@@ -53,6 +55,7 @@ public final class HTTPRequest {
             }
         }
         self.body = body
+        authorization = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization").map { String(cString: $0) }
     }
 
     public func respond(status: Int32, contentType: String, body: [UInt8]) {

@@ -16,13 +16,16 @@ struct ChainCtl: ParsableCommand {
                       Add.self, Drain.self, Remove.self, Wait.self,
                       Get.self, SetKey.self, Del.self, Scan.self, Version.self])
 
-    /// `chainctl --master X status` and `chainctl status --master X` both work: a global
-    /// `--master` before the subcommand is moved after it, where the subcommands declare it.
+    /// Options every subcommand takes (`MasterOption`).
+    static let globalOptions = ["--master", "--token-file", "--user", "--password-file"]
+
+    /// `chainctl --master X status` and `chainctl status --master X` both work: global options
+    /// before the subcommand are moved after it, where the subcommands declare them.
     static func main() {
         var args = Array(CommandLine.arguments.dropFirst())
         var moved: [String] = []
-        while let first = args.first, first.hasPrefix("--master") {
-            if first == "--master", args.count >= 2 { moved += args.prefix(2); args.removeFirst(2) }
+        while let first = args.first, let option = globalOptions.first(where: { first == $0 || first.hasPrefix($0 + "=") }) {
+            if first == option, args.count >= 2 { moved += args.prefix(2); args.removeFirst(2) }
             else { moved.append(first); args.removeFirst() }
         }
         if !moved.isEmpty, !args.isEmpty { args.insert(contentsOf: moved, at: 1) } else { args = moved + args }

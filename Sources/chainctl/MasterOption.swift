@@ -1,12 +1,22 @@
 import ArgumentParser
 import ChainClient
 import ChainCore
+import ChainSecurity
 import Foundation
 
 /// `--master` and the master's HTTP API as chainctl uses it: every failure becomes one clear line.
 struct MasterOption: ParsableArguments {
     @Option(name: .long, help: "Configuration master (HOST:PORT); default $CHAIN_MASTER or 127.0.0.1:7000.")
     var master: String?
+
+    @Option(name: .customLong("token-file"), help: "File holding the master's API token; default $CHAIN_MASTER_TOKEN_FILE.")
+    var tokenFile: String?
+
+    @Option(help: "User the data commands authenticate as on the nodes (default: the default user, when a password is given).")
+    var user: String?
+
+    @Option(name: .customLong("password-file"), help: "File holding the password for the nodes (get/set/del/scan); default $CHAIN_PASSWORD_FILE.")
+    var passwordFile: String?
 
     var address: HostPort {
         get throws {
@@ -16,15 +26,36 @@ struct MasterOption: ParsableArguments {
         }
     }
 
+    /// A secret from a file named by a flag or, failing that, an environment variable.
+    private func secret(_ flag: String, _ path: String?, env: String) throws -> String? {
+        guard let path = path ?? ProcessInfo.processInfo.environment[env] else { return nil }
+        guard let s = SecretFile.read(path) else { throw CtlError("\(flag) \(path) is not readable or is empty") }
+        return s
+    }
+
+    var token: String? { get throws { try secret("--token-file", tokenFile, env: "CHAIN_MASTER_TOKEN_FILE") } }
+
+    var credentials: Credentials? {
+        get throws {
+            guard let p = try secret("--password-file", passwordFile, env: "CHAIN_PASSWORD_FILE") else {
+                if user != nil { throw CtlError("--user needs --password-file") }
+                return nil
+            }
+            return Credentials(user: user, password: p)
+        }
+    }
+
     /// One request to the master; a non-2xx answer becomes its one-line reason.
     func call(_ method: String, _ path: String, body: [UInt8] = []) throws -> HTTPClient.Response {
         let a = try address
         let r: HTTPClient.Response
-        do { r = try HTTPClient.request(method: method, host: a.host, port: a.port, path: path, body: body, timeoutMs: 5000) } catch {
+        let t = try token
+        do { r = try HTTPClient.request(method: method, host: a.host, port: a.port, path: path, body: body, timeoutMs: 5000, token: t) } catch {
             throw CtlError("cannot reach the master at \(a): \(error)")
         }
         guard (200..<300).contains(r.status) else {
             let text = r.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if r.status == 401 { throw CtlError("the master at \(a) refused the request: \(text)") }
             throw CtlError(r.status == 409 || r.status == 400 ? text : "master at \(a) answered \(r.status): \(text)")
         }
         return r
@@ -53,7 +84,8 @@ struct MasterOption: ParsableArguments {
 
     func client() throws -> ClusterClient {
         let a = try address
-        do { return try ClusterClient(master: a) } catch {
+        let (c, t) = (try credentials, try token)
+        do { return try ClusterClient(master: a, credentials: c, token: t) } catch {
             if case let .master(m) = error { throw CtlError("cannot reach the master at \(a): \(m)") }
             throw CtlError("\(error)")
         }

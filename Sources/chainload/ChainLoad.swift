@@ -2,6 +2,7 @@ import ArgumentParser
 import ChainClient
 import ChainCore
 import ChainLoadKit
+import ChainSecurity
 import Foundation
 import Synchronization
 
@@ -31,6 +32,9 @@ struct ChainLoad: ParsableCommand {
     @Option(help: "Event-loop threads the clients are spread over.") var threads: Int = 1
     @Option(name: .customLong("timeout-ms"), help: "A request with no answer for this long fails (RESP targets) or is retried (clusters).")
     var timeoutMs: Int = 5000
+    @Option(name: .customLong("token-file"), help: "File holding the master's API token (when it protects reads).") var tokenFile: String?
+    @Option(help: "User to authenticate as on the nodes or the RESP server (with --password-file).") var user: String?
+    @Option(name: .customLong("password-file"), help: "File holding the password to AUTH with.") var passwordFile: String?
     @Option(help: "Key space size.") var keys: Int = 100_000
     @Option(name: .customLong("value-bytes"), help: "Value size.") var valueBytes: Int = 100
     @Option(help: "uniform, zipfian[:THETA] (default theta 0.99) or latest (the newest keys are the hottest; for workload d).") var distribution: String = "uniform"
@@ -59,6 +63,10 @@ struct ChainLoad: ParsableCommand {
         if let r = resp, HostPort(r) == nil { throw ValidationError("--resp: invalid address '\(r)'") }
         if let r = respRead, HostPort(r) == nil { throw ValidationError("--resp-read: invalid address '\(r)'") }
         if let m = master, HostPort(m) == nil { throw ValidationError("--master: invalid address '\(m)'") }
+        for (flag, path) in [("--token-file", tokenFile), ("--password-file", passwordFile)] {
+            if let path, SecretFile.read(path) == nil { throw ValidationError("\(flag) \(path) is not readable or is empty") }
+        }
+        if user != nil && passwordFile == nil { throw ValidationError("--user needs --password-file") }
         _ = try parsedWorkload()
         _ = try parsedDistribution()
     }
@@ -92,8 +100,10 @@ struct ChainLoad: ParsableCommand {
         let runStart = Date()
         // Cluster targets: the feed follows the configuration and notes every new epoch, to mark
         // it in the timeline.
-        let feed = try resp == nil ? ConfigFeed(master: masterAddr!, start: runStart) : nil
-        let target = try feed.map(LoadTargetSpec.cluster) ?? LoadTargetSpec.checkedRESP(write: resp!, read: respRead, waitReplicas: waitReplicas)
+        let credentials = passwordFile.flatMap(SecretFile.read).map { Credentials(user: user, password: $0) }
+        let feed = try resp == nil ? ConfigFeed(master: masterAddr!, token: tokenFile.flatMap(SecretFile.read), start: runStart) : nil
+        let target = try feed.map { LoadTargetSpec.cluster($0, credentials: credentials) }
+            ?? LoadTargetSpec.checkedRESP(write: resp!, read: respRead, waitReplicas: waitReplicas, credentials: credentials)
         let targetName = resp.map { "resp \($0)" + (respRead.map { " (reads \($0))" } ?? "") + (waitReplicas > 0 ? " WAIT \(waitReplicas)" : "") }
             ?? "chainstore \(masterAddr!)"
         if preload {

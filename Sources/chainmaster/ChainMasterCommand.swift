@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChainSecurity
 import ChainMasterKit
 import EventLoop
 import Logging
@@ -43,6 +44,12 @@ struct ChainMasterCommand: ParsableCommand {
     @Flag(name: .customLong("auto-rebalance"), help: "Add every node that registers with a formed cluster to the layout at once (otherwise it waits as a spare for 'chainctl add').")
     var autoRebalance = false
 
+    @Option(name: .customLong("api-token-file"), help: "File holding the API token: every POST (node registration, heartbeats, add/drain/remove) must send it as 'Authorization: Bearer TOKEN'. Without it the API is open.")
+    var apiTokenFile: String?
+
+    @Flag(name: .customLong("protect-reads"), help: "With --api-token-file: require the token for reads too (status, configuration, metrics); /healthz stays open.")
+    var protectReads = false
+
     @Option(name: .customLong("log-level"))
     var logLevel: String = "info"
 
@@ -55,6 +62,8 @@ struct ChainMasterCommand: ParsableCommand {
         if let n = initialNodes, n < replication { throw ValidationError("--initial-nodes must be at least --replication") }
         do { _ = try SocketAddress(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        if let f = apiTokenFile, SecretFile.read(f) == nil { throw ValidationError("--api-token-file \(f) must be readable and not empty") }
+        if protectReads && apiTokenFile == nil { throw ValidationError("--protect-reads needs --api-token-file") }
     }
 
     func run() throws {
@@ -73,6 +82,8 @@ struct ChainMasterCommand: ParsableCommand {
         config.maxJoinsPerNode = max(1, maxJoinsPerNode)
         config.autoRebalance = autoRebalance
         config.recoverNodes = max(0, recoverNodes)
+        config.apiToken = apiTokenFile.flatMap(SecretFile.read)
+        config.protectReads = protectReads
         let loop: EventLoop
         do { loop = try EventLoop() } catch { fail("chainmaster: \(error)", 1) }
         let master: Master

@@ -35,6 +35,15 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("cluster-secret-file"), help: "File holding the secret shared by every node of the cluster.")
     var clusterSecretFile: String?
 
+    @Option(name: .customLong("master-token-file"), help: "File holding the master's API token (when the master runs with --api-token-file).")
+    var masterTokenFile: String?
+
+    @Option(name: .customLong("requirepass-file"), help: "File holding the password of the default user; clients must AUTH before anything else.")
+    var requirepassFile: String?
+
+    @Option(name: .customLong("users-file"), help: "File of named users, one per line: NAME rw|ro PASSWORD (ro: reads only).")
+    var usersFile: String?
+
     @Option(help: "Address for RESP clients (HOST:PORT).")
     var listen: String = "127.0.0.1:6380"
 
@@ -85,6 +94,8 @@ struct ChainServerCommand: ParsableCommand {
                 throw ValidationError("--cluster-secret-file \(f) must be readable and hold at least 16 characters")
             }
         }
+        _ = try userTable()
+        if let f = masterTokenFile, SecretFile.read(f) == nil { throw ValidationError("--master-token-file \(f) must be readable and not empty") }
         guard idleTimeout >= 0 && requestTimeout >= 0 && idleTimeout.isFinite && requestTimeout.isFinite else {
             throw ValidationError("--idle-timeout-s and --request-timeout-s must be 0 (never) or positive")
         }
@@ -102,6 +113,21 @@ struct ChainServerCommand: ParsableCommand {
         do { _ = try SocketAddress(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
         if !httpListen.isEmpty {
             do { _ = try SocketAddress(parsing: httpListen) } catch { throw ValidationError("--http-listen: \(error)") }
+        }
+    }
+
+    /// The users from --requirepass-file and --users-file (nil when neither is given).
+    func userTable() throws -> UserTable? {
+        guard requirepassFile != nil || usersFile != nil else { return nil }
+        func read(_ path: String, _ flag: String) throws -> String {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("\(flag) \(path) is not readable") }
+            return text
+        }
+        let pass = try requirepassFile.map { try read($0, "--requirepass-file").trimmingCharacters(in: .whitespacesAndNewlines) }
+        let users = try usersFile.map { try read($0, "--users-file") }
+        let secret = try clusterSecretFile.map { Array(try read($0, "--cluster-secret-file").trimmingCharacters(in: .whitespacesAndNewlines).utf8) }
+        do { return try UserTable(requirepass: pass, usersFile: users, clusterSecret: secret) } catch {
+            throw ValidationError("\(requirepassFile != nil && pass?.isEmpty == true ? "--requirepass-file" : "--users-file"): \(error)")
         }
     }
 
@@ -123,6 +149,7 @@ struct ChainServerCommand: ParsableCommand {
         config.cacheBytes = cacheBytes
         config.idleTimeoutMs = Int(idleTimeout * 1000)
         config.requestTimeoutMs = Int(requestTimeout * 1000)
+        config.users = try userTable()
 
         let store: RocksStore
         do {
@@ -143,6 +170,7 @@ struct ChainServerCommand: ParsableCommand {
                                                .trimmingCharacters(in: .whitespacesAndNewlines).utf8))
             settings.advertise = nil
             settings.transferRate = Int(transferRateMB * 1_000_000)
+            settings.masterToken = masterTokenFile.flatMap(SecretFile.read)
             config.cluster = settings
         }
         let loop: EventLoop

@@ -137,4 +137,104 @@ final class ChainloadTests: ClusterTestCase {
         XCTAssertGreaterThan(rep.total_ops, 0)
         XCTAssertLessThan(rep.elapsed_s, 10, "stopped early")
     }
+
+    /// Against one standalone node, pipelined: every GET and SET chainload counted is one the
+    /// server executed (no warm-up, so nothing is left out).
+    func testStandaloneCountsMatchTheServer() throws {
+        let n = try makeServer("chainload-count")
+        let json = Harness.tempDir("chainload-count") + "/run.json"
+        let r = try Harness.run(Harness.binary("chainload"), ["--resp", "127.0.0.1:\(n.port)", "--workload", "a", "--duration", "2",
+                                                             "--warmup", "0", "--clients", "4", "--pipeline", "8", "--threads", "2",
+                                                             "--keys", "500", "--json", json], timeout: 60)
+        XCTAssertEqual(r.code, 0, r.out + r.err)
+        let rep = try report(json)
+        XCTAssertEqual(rep.total_errors, 0)
+        let gets = try XCTUnwrap(rep.operations["get"]?.ops), sets = try XCTUnwrap(rep.operations["set"]?.ops)
+        XCTAssertGreaterThan(gets, 1000)
+        XCTAssertEqual(try n.metric("chainstore_commands_total{cmd=\"get\"}"), Double(gets))
+        XCTAssertEqual(try n.metric("chainstore_commands_total{cmd=\"set\"}"), Double(sets))
+        XCTAssertEqual(rep.parameters.pipeline, 8)
+    }
+
+    /// The smart client pipelines too: with 8 writes in flight per client, the heads committed
+    /// exactly the writes chainload counted.
+    func testPipelinedClusterWritesAllCommit() throws {
+        let c = try LocalCluster.start(label: "chainload-pipe", nodes: 3)
+        cluster = c
+        let json = c.dir + "/run.json"
+        let r = try Harness.run(Harness.binary("chainload"), ["--master", c.masterAddress, "--workload", "w", "--duration", "2", "--warmup", "0",
+                                                             "--clients", "4", "--pipeline", "8", "--keys", "2000", "--json", json], timeout: 60)
+        XCTAssertEqual(r.code, 0, r.out + r.err)
+        let rep = try report(json)
+        XCTAssertEqual(rep.total_errors, 0)
+        let sets = try XCTUnwrap(rep.operations["set"]?.ops)
+        XCTAssertGreaterThan(sets, 200)
+        let committed = try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_writes_committed_total") }.reduce(0, +)
+        XCTAssertEqual(committed, Double(sets))
+    }
+
+    /// A server that dies mid-run: the lost operations are counted as `connection` errors, the
+    /// run still ends on time with a report; a stopped server's requests time out.
+    func testLostAndStalledServersAreCountedNotHidden() throws {
+        let dead = try makeServer("chainload-dead")
+        let json = Harness.tempDir("chainload-dead") + "/run.json"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Harness.binary("chainload"))
+        p.arguments = ["--resp", "127.0.0.1:\(dead.port)", "--duration", "3", "--warmup", "0", "--clients", "4", "--json", json]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        usleep(1_000_000)
+        kill(dead.pid, SIGKILL)
+        let deadline = Date().addingTimeInterval(20)
+        while p.isRunning && Date() < deadline { usleep(50_000) }
+        if p.isRunning { p.terminate(); return XCTFail("chainload did not finish after its server died") }
+        XCTAssertEqual(p.terminationStatus, 0)
+        let lost = try report(json)
+        XCTAssertGreaterThan(lost.total_ops, 0)
+        XCTAssertGreaterThan(lost.total_errors, 0)
+        let kinds = lost.operations.values.flatMap { $0.errors.keys }
+        XCTAssert(kinds.contains("connection"), "\(kinds)")
+
+        let stalled = try makeServer("chainload-stalled")
+        let json2 = Harness.tempDir("chainload-stalled") + "/run.json"
+        let q = Process()
+        q.executableURL = URL(fileURLWithPath: Harness.binary("chainload"))
+        q.arguments = ["--resp", "127.0.0.1:\(stalled.port)", "--duration", "2", "--warmup", "0", "--clients", "2", "--timeout-ms", "300", "--json", json2]
+        q.standardOutput = FileHandle.nullDevice
+        q.standardError = FileHandle.nullDevice
+        try q.run()
+        usleep(500_000)
+        kill(stalled.pid, SIGSTOP)
+        defer { kill(stalled.pid, SIGCONT) }
+        let deadline2 = Date().addingTimeInterval(20)
+        while q.isRunning && Date() < deadline2 { usleep(50_000) }
+        if q.isRunning { q.terminate(); return XCTFail("chainload did not finish against a stopped server") }
+        let timedOut = try report(json2)
+        XCTAssert(timedOut.operations.values.contains { ($0.errors["timeout"] ?? 0) > 0 }, "\(timedOut.operations)")
+    }
+
+    /// Bad flags: one clear line, exit 64; an address nobody answers: one clear line, exit 1.
+    func testBadFlags() throws {
+        let cases: [([String], String)] = [
+            (["--resp", "127.0.0.1:1", "--clients", "0"], "--clients must be at least 1"),
+            (["--resp", "127.0.0.1:1", "--threads", "0"], "--threads must be at least 1"),
+            (["--resp", "127.0.0.1:1", "--master", "127.0.0.1:2"], "exclude each other"),
+            (["--master", "127.0.0.1:2", "--wait-replicas", "2"], "--wait-replicas applies to --resp targets only"),
+            (["--resp", "nonsense"], "invalid address"),
+            (["--resp", "127.0.0.1:1", "--workload", "z"], "unknown workload"),
+            (["--resp", "127.0.0.1:1", "--distribution", "zipfian:2"], "theta"),
+        ]
+        for (args, message) in cases {
+            let r = try Harness.run(Harness.binary("chainload"), args)
+            XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+            XCTAssert(r.err.contains(message), "\(args) should say '\(message)': \(r.err)")
+        }
+        let nobody = try Harness.run(Harness.binary("chainload"), ["--resp", "127.0.0.1:1", "--duration", "1"])
+        XCTAssertEqual(nobody.code, 1)
+        XCTAssert(nobody.err.contains("cannot reach 127.0.0.1:1"), nobody.err)
+        let noMaster = try Harness.run(Harness.binary("chainload"), ["--master", "127.0.0.1:1", "--duration", "1"])
+        XCTAssertEqual(noMaster.code, 1)
+        XCTAssert(noMaster.err.contains("master 127.0.0.1:1"), noMaster.err)
+    }
 }

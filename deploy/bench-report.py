@@ -2,7 +2,8 @@
 """Turns deploy/bench.sh's RESULT lines into markdown tables: per configuration the median over
 the repeats, the [min-max] spread, and the ratios the issues set targets for.
 
-usage: bench-report.py RESULTS.log [--update Docs/BENCHMARKS.md]
+usage: bench-report.py RESULTS.log… [--update Docs/BENCHMARKS.md]
+Several logs (runs of different sections, or repeats on another day) are reported together.
 With --update the tables replace the text between the bench.sh markers in that file (appended
 with the markers when they are missing); otherwise they are printed.
 """
@@ -14,9 +15,9 @@ import sys
 BEGIN, END = "<!-- bench.sh:begin -->", "<!-- bench.sh:end -->"
 
 
-def parse(path):
+def parse(paths):
     rows = []
-    for line in open(path):
+    for line in (l for p in paths for l in open(p)):
         if not line.startswith("RESULT ") or "status=fail" in line:
             continue
         rows.append(dict(t.split("=", 1) for t in line.split()[1:] if "=" in t))
@@ -84,7 +85,7 @@ SYSTEMS = [("redis", "Redis, 1 node"), ("redis-wait2", "Redis primary+2, WAIT 2"
 
 
 def ycsb(rows):
-    out = ["### YCSB A / B / C", "",
+    out = ["### YCSB A / B / C and writes only (W)", "",
            "Throughput, median [min–max] over the repeats. chainstore: 3 nodes, R=3, 12 interleaved chains, smart client; "
            "Redis through chainload (`--wait-replicas 2` for the replicated setup); etcd through the harness's etcdload with "
            "linearizable gets, its mixes made of two loaders (get and put clients in the workload's proportion).", "",
@@ -94,7 +95,7 @@ def ycsb(rows):
            "| value | workload | " + " | ".join(n for _, n in SYSTEMS) + " |", "|---|---|" + "---|" * len(SYSTEMS)]
     added = False
     for vs in ("100", "4096"):
-        for wl in ("a", "b", "c"):
+        for wl in ("a", "b", "c", "w"):
             got = {s: values(rows, "ops_per_s", section="ycsb", system=s, workload=wl, value=vs) for s, _ in SYSTEMS}
             if not any(got.values()):
                 continue
@@ -181,10 +182,10 @@ def report(rows, source):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("results")
+    ap.add_argument("results", nargs="+")
     ap.add_argument("--update")
     a = ap.parse_args()
-    text = "\n".join(report(parse(a.results), a.results)) + "\n"
+    text = "\n".join(report(parse(a.results), ", ".join(a.results))) + "\n"
     if not a.update:
         sys.stdout.write(text)
         return

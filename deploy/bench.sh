@@ -3,7 +3,7 @@
 # node, Redis primary + 2 replicas with WAIT 2, a 3-member etcd cluster), all on this machine in
 # one run, every configuration repeated REPEATS times. Sections (default: all, in this order):
 #   loadgen   chainload vs redis-benchmark against one redis-server (is the load generator the limit?)
-#   ycsb      YCSB A/B/C at 100-byte and 4-KiB values on every system
+#   ycsb      YCSB A/B/C and W (writes only) at 100-byte and 4-KiB values on every system
 #   chainlen  write latency and throughput versus chain length 1-5
 #   chains    read throughput: 1 chain versus the interleaved table
 #   kill      a node SIGKILLed during a YCSB B run, drawn as a picture
@@ -12,7 +12,9 @@
 # (UPDATE_DOCS=0 prints them instead). The kill section writes Docs/img/bench-kill-b.svg.
 #   usage: deploy/bench.sh [SECTION...]
 #   env:   REPEATS (3) DURATION (8) WARMUP (2) CLIENTS (50) ETCD_CLIENTS (100) KEYS (100000)
-#          KEYS_4K (20000) UPDATE_DOCS (1) OUT (/tmp/chainstore-bench-TIMESTAMP.log) BENCH_HARNESS
+#          KEYS_4K (20000) WORKLOADS ("a b c w") VALUE_SIZES ("100 4096") UPDATE_DOCS (1)
+#          OUT (/tmp/chainstore-bench-TIMESTAMP.log) BENCH_HARNESS
+#          (UPDATE_DOCS=1 reports every file in Docs/bench/ plus OUT; keep the raw logs there)
 # Needs the peer harness (../shared/bench; its setup.sh once, for etcd and etcdload).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +36,8 @@ CLIENTS=${CLIENTS:-50}
 ETCD_CLIENTS=${ETCD_CLIENTS:-100}
 KEYS=${KEYS:-100000}
 KEYS_4K=${KEYS_4K:-20000}
+WORKLOADS=${WORKLOADS:-a b c w}
+VALUE_SIZES=${VALUE_SIZES:-100 4096}
 OUT=${OUT:-/tmp/chainstore-bench-$(date +%Y%m%d-%H%M%S).log}
 source "$HARNESS/lib/common.sh"
 source "$HARNESS/lib/resp.sh"
@@ -169,14 +173,14 @@ ycsb_system() {
   esac
   if [[ $sys == etcd ]]; then
     "$BENCH_BIN/etcdload" -endpoints "$EPS" -op prefill -clients 100 -conns 10 -key-space "$keys" -val-size "$vs" >&2
-    local -A readPct=([a]=50 [b]=95 [c]=100)
-    for wl in a b c; do
+    local -A readPct=([a]=50 [b]=95 [c]=100 [w]=0)
+    for wl in $WORKLOADS; do
       local g=$((ETCD_CLIENTS * ${readPct[$wl]} / 100))
       R etcd_run "section=ycsb system=etcd workload=$wl value=$vs c=$ETCD_CLIENTS run=$run" "$g" $((ETCD_CLIENTS - g)) "$vs" "$keys" | tee -a "$OUT"
     done
   else
     "$BIN/chainload" "${target[@]}" --workload w --keys "$keys" --value-bytes "$vs" --preload --duration 0.1 --warmup 0 --clients 20 >/dev/null 2>&1 || true
-    for wl in a b c; do
+    for wl in $WORKLOADS; do
       R cl_run "section=ycsb system=$sys workload=$wl value=$vs c=$CLIENTS run=$run" "${target[@]}" --workload "$wl" \
         --keys "$keys" --value-bytes "$vs" --clients "$CLIENTS" | tee -a "$OUT"
     done
@@ -202,7 +206,7 @@ for section in $SECTIONS; do
     stop_system ;;
   ycsb)
     for run in $(seq 1 "$REPEATS"); do
-      for vs in 100 4096; do
+      for vs in $VALUE_SIZES; do
         keys=$KEYS; [[ $vs == 4096 ]] && keys=$KEYS_4K
         for sys in redis redis-wait2 chainstore-memory chainstore-fsync etcd; do ycsb_system "$sys" "$vs" "$keys" "$run"; done
       done
@@ -251,7 +255,8 @@ PY
 done
 
 if [[ ${UPDATE_DOCS:-1} == 1 ]]; then
-  python3 deploy/bench-report.py "$OUT" --update Docs/BENCHMARKS.md
+  mkdir -p Docs/bench && cp "$OUT" Docs/bench/
+  python3 deploy/bench-report.py Docs/bench/*.log --update Docs/BENCHMARKS.md
   log "tables written to Docs/BENCHMARKS.md (between the bench.sh markers)"
 else
   python3 deploy/bench-report.py "$OUT"

@@ -17,8 +17,16 @@ for rb in "${books[@]}"; do
   n=$((n + 1))
   name=$(basename "$rb" .md)
   dir=$(mktemp -d /tmp/chainstore-runbook-XXXXXX)
-  # Below the kernel's ephemeral range (32768+ by default), so no client socket can hold them.
-  base=$((20000 + (RANDOM % 120) * 100))
+  # Below the kernel's ephemeral range (32768+ by default), so no client socket can hold them;
+  # a block where anything already listens (another program's server) is skipped.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    base=$((20000 + (RANDOM % 120) * 100))
+    busy=0
+    for p in $(seq "$base" $((base + 39))); do
+      if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then busy=1; break; fi
+    done
+    ((busy)) || break
+  done
   export CHAIN_DIR=$dir NODES=4 MASTER_PORT=$base CLIENT_BASE=$((base + 10)) PEER_BASE=$((base + 20)) \
          HTTP_BASE=$((base + 30)) CHAIN_DURABILITY=memory CHAIN_MASTER_FLAGS="--lease-ms 1000 --heartbeat-ms 100" \
          CHAIN_MASTER=127.0.0.1:$base

@@ -105,7 +105,7 @@ final class ClusterDriver: LoadDriver {
         // A first attempt is CS.REQ; later ones CS.RETRY, which makes the head look for the
         // result of an attempt that committed without its reply arriving.
         let wrapper = slots[slot].attempt == 1 ? Self.req : Self.retry
-        p.send([wrapper, clientIDBytes, Array(String(slots[slot].tag).utf8), Self.set, key, session.value(slot)],
+        p.send([wrapper, clientIDBytes, Array(String(slots[slot].tag).utf8), Self.set, key, Array(session.value(slot))],
                waiter: .init(slot: Int32(slot), step: .set), now: now)
     }
 

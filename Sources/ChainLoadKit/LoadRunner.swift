@@ -17,6 +17,8 @@ public final class LoadRunner: Sendable {
         public var threads = 1
         public var keys = 100_000
         public var valueBytes = 100
+        /// With a maximum, each write's value size is drawn uniformly from valueBytes...max.
+        public var valueBytesMax: Int?
         public var distribution: KeyChooser.Distribution = .uniform
         public var duration: Double = 10
         public var warmup: Double = 1

@@ -19,6 +19,8 @@ protocol LoadDriver: AnyObject {
 struct BatchOp {
     var op: Operation
     var key: Int
+    /// Bytes the write's value has (writes outside `--check` runs).
+    var valueLength: Int32 = 0
     /// 0 while running or after success, else the worker's code for the error kind.
     var error: UInt16 = 0
 }
@@ -50,7 +52,9 @@ final class LoadSession {
     }
 
     /// The value a write sends.
-    func value(_ slot: Int) -> [UInt8] { writeValues.isEmpty ? worker.value : writeValues[slot] }
+    func value(_ slot: Int) -> ArraySlice<UInt8> {
+        writeValues.isEmpty ? worker.value[0..<Int(batch[slot].valueLength)] : writeValues[slot][...]
+    }
 
     /// Sends the next batch, now or at its scheduled time, unless the run is over.
     func next() {

@@ -13,8 +13,10 @@ final class LoadWorker {
     let measureFromNanos: UInt64
     let endNanos: UInt64
     private let chooser: KeyChooser
-    /// What every write sends (outside `--check` runs).
+    /// What writes send (outside `--check` runs): the whole array, or with `valueSizes` a prefix
+    /// of a length drawn for each write.
     let value: [UInt8]
+    let valueSizes: ClosedRange<Int>?
     /// Error kinds by code (`BatchOp.error`); code 0 is "no error".
     private var errorNames: [String] = [""]
     private var errorCodes: [String: UInt16] = [:]
@@ -37,7 +39,8 @@ final class LoadWorker {
         measureFromNanos = startNanos + UInt64(o.warmup * 1e9)
         endNanos = measureFromNanos + UInt64(o.duration * 1e9)
         schedule = o.rate.map { OpenLoopSchedule(start: startNanos, rate: $0, clients: o.clients) }
-        value = [UInt8](repeating: UInt8(ascii: "x"), count: o.valueBytes)
+        value = [UInt8](repeating: UInt8(ascii: "x"), count: max(o.valueBytes, o.valueBytesMax ?? 0))
+        valueSizes = o.valueBytesMax.map { o.valueBytes...max(o.valueBytes, $0) }
         operations = runner.workload.table
     }
 
@@ -86,16 +89,20 @@ final class LoadWorker {
         for _ in 0..<o.pipeline {
             if o.sequentialKeys {
                 guard let k = runner.nextSequentialKey() else { break }
-                s.batch.append(BatchOp(op: .set, key: k))
+                s.batch.append(BatchOp(op: .set, key: k, valueLength: valueLength(&s.rng)))
                 continue
             }
             let op = operations[Int.random(in: 0..<100, using: &s.rng)]
-            s.batch.append(BatchOp(op: op, key: runner.key(for: op, chooser, &s.rng)))
+            s.batch.append(BatchOp(op: op, key: runner.key(for: op, chooser, &s.rng), valueLength: op == .get ? 0 : valueLength(&s.rng)))
         }
         guard o.check else { return }
         // Checked runs write values that name their writer, so each read says which write it saw.
         s.writeValues = s.batch.indices.map { Array("c\(s.client)-\(s.done + $0)".utf8) }
         s.readValues = Array(repeating: nil, count: s.batch.count)
+    }
+
+    private func valueLength(_ rng: inout SeededGenerator) -> Int32 {
+        Int32(valueSizes.map { Int.random(in: $0, using: &rng) } ?? value.count)
     }
 
     func errorCode(_ kind: String) -> UInt16 {

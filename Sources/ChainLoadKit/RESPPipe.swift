@@ -66,7 +66,7 @@ final class RESPPipe {
     }
 
     /// `verb key:NNN…` (and `value`): the key written from its number, without an array of its own.
-    func send(_ verb: [UInt8], key: Int, value: [UInt8]?, waiter: Waiter, now: UInt64) {
+    func send(_ verb: [UInt8], key: Int, value: ArraySlice<UInt8>?, waiter: Waiter, now: UInt64) {
         queue(waiter, now)
         Self.appendHeader(UInt8(ascii: "*"), value == nil ? 2 : 3, &outbox)
         Self.appendBulk(verb, &outbox)
@@ -169,7 +169,7 @@ final class RESPPipe {
         for w in lost { deliver(w, .error("\(kind) lost")) }
     }
 
-    @inline(__always) private static func appendBulk(_ a: [UInt8], _ out: inout [UInt8]) {
+    @inline(__always) private static func appendBulk<C: Collection>(_ a: C, _ out: inout [UInt8]) where C.Element == UInt8 {
         appendHeader(UInt8(ascii: "$"), a.count, &out)
         out.append(contentsOf: a)
         out.append(13); out.append(10)

@@ -11,6 +11,8 @@ public struct Report: Codable, Sendable {
         public var pipeline: Int
         public var keys: Int
         public var value_bytes: Int
+        /// Set when value sizes were drawn from value_bytes...value_bytes_max.
+        public var value_bytes_max: Int?
         public var distribution: String
         public var duration_s: Double
         public var warmup_s: Double
@@ -19,13 +21,14 @@ public struct Report: Codable, Sendable {
         public var rate: Double?
 
         public init(target: String, workload: String, clients: Int, pipeline: Int, keys: Int, value_bytes: Int,
-                    distribution: String, duration_s: Double, warmup_s: Double, wait_replicas: Int, rate: Double? = nil) {
+                    distribution: String, duration_s: Double, warmup_s: Double, wait_replicas: Int, rate: Double? = nil, value_bytes_max: Int? = nil) {
             self.target = target
             self.workload = workload
             self.clients = clients
             self.pipeline = pipeline
             self.keys = keys
             self.value_bytes = value_bytes
+        self.value_bytes_max = value_bytes_max
             self.distribution = distribution
             self.duration_s = duration_s
             self.warmup_s = warmup_s
@@ -84,7 +87,7 @@ public struct Report: Codable, Sendable {
     /// The human-readable table.
     public var table: String {
         let shape = parameters.rate.map { String(format: "open loop %.0f ops/s", $0) } ?? "closed loop"
-        var lines = ["\(parameters.target)  workload \(parameters.workload)  clients \(parameters.clients)  pipeline \(parameters.pipeline)  keys \(parameters.keys)  value \(parameters.value_bytes) B  \(shape)",
+        var lines = ["\(parameters.target)  workload \(parameters.workload)  clients \(parameters.clients)  pipeline \(parameters.pipeline)  keys \(parameters.keys)  value \(parameters.value_bytes)\(parameters.value_bytes_max.map { "-\($0)" } ?? "") B  \(shape)",
                      String(format: "%.1f s measured: %.0f ops/s, %llu ops, %llu errors", elapsed_s, ops_per_s, total_ops, total_errors),
                      "",
                      "op     ops/s      p50 ms   p90 ms   p99 ms   p99.9 ms  max ms    errors"]

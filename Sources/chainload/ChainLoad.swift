@@ -36,7 +36,7 @@ struct ChainLoad: ParsableCommand {
     @Option(help: "User to authenticate as on the nodes or the RESP server (with --password-file).") var user: String?
     @Option(name: .customLong("password-file"), help: "File holding the password to AUTH with.") var passwordFile: String?
     @Option(help: "Key space size.") var keys: Int = 100_000
-    @Option(name: .customLong("value-bytes"), help: "Value size.") var valueBytes: Int = 100
+    @Option(name: .customLong("value-bytes"), help: "Value size in bytes, or a range MIN-MAX to draw each write's size from.") var valueBytesText: String = "100"
     @Option(help: "uniform, zipfian[:THETA] (default theta 0.99) or latest (the newest keys are the hottest; for workload d).") var distribution: String = "uniform"
     @Flag(help: "Write every key once before the measured run (not counted).") var preload = false
     @Option(help: "Seed for key choices (runs with the same seed send the same keys).") var seed: UInt64?
@@ -52,7 +52,8 @@ struct ChainLoad: ParsableCommand {
         }
         if master != nil && resp != nil { throw ValidationError("--master and --resp exclude each other") }
         for (n, v) in [("--clients", clients), ("--pipeline", pipeline), ("--keys", keys), ("--threads", threads), ("--timeout-ms", timeoutMs)] where v < 1 { throw ValidationError("\(n) must be at least 1") }
-        guard valueBytes >= 0, duration > 0, warmup >= 0 else { throw ValidationError("--value-bytes, --duration and --warmup must not be negative") }
+        guard duration > 0, warmup >= 0 else { throw ValidationError("--duration and --warmup must not be negative") }
+        _ = try valueSizes()
         if resp == nil && waitReplicas > 0 {
             throw ValidationError("--wait-replicas applies to --resp targets only (a chain acknowledges a write once every replica has it)")
         }
@@ -75,6 +76,18 @@ struct ChainLoad: ParsableCommand {
         do { return try mix.map(Workload.parseMix) ?? Workload.named(workload) } catch { throw ValidationError("\(error)") }
     }
 
+    /// `--value-bytes N` or `MIN-MAX`.
+    func valueSizes() throws -> (min: Int, max: Int?) {
+        let parts = valueBytesText.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+        let limit = 512 << 20
+        switch parts.count {
+        case 1: if let n = parts[0], (0...limit).contains(n) { return (n, nil) }
+        case 2: if let a = parts[0], let b = parts[1], 0 <= a, a <= b, b <= limit { return (a, b) }
+        default: break
+        }
+        throw ValidationError("--value-bytes must be a size (0-\(limit)) or a range MIN-MAX, not '\(valueBytesText)'")
+    }
+
     func parsedDistribution() throws -> KeyChooser.Distribution {
         if distribution == "uniform" { return .uniform }
         if distribution == "latest" { return .latest }
@@ -90,7 +103,8 @@ struct ChainLoad: ParsableCommand {
     func run() throws {
         let wl = try parsedWorkload()
         var o = LoadRunner.Options()
-        o.clients = clients; o.pipeline = pipeline; o.keys = keys; o.valueBytes = valueBytes
+        let sizes = try valueSizes()
+        o.clients = clients; o.pipeline = pipeline; o.keys = keys; o.valueBytes = sizes.min; o.valueBytesMax = sizes.max
         o.distribution = try parsedDistribution(); o.duration = duration; o.warmup = warmup; o.maxOps = ops; o.seed = seed
         o.check = check
         o.rate = rate
@@ -132,8 +146,8 @@ struct ChainLoad: ParsableCommand {
         }
         if tty { FileHandle.standardError.write(Data("\n".utf8)) }
         var report = finish(Report.Parameters(
-            target: targetName, workload: wl.name, clients: clients, pipeline: pipeline, keys: keys, value_bytes: valueBytes,
-            distribution: distribution, duration_s: duration, warmup_s: warmup, wait_replicas: waitReplicas, rate: rate))
+            target: targetName, workload: wl.name, clients: clients, pipeline: pipeline, keys: keys, value_bytes: sizes.min,
+            distribution: distribution, duration_s: duration, warmup_s: warmup, wait_replicas: waitReplicas, rate: rate, value_bytes_max: sizes.max))
         report.events = feed?.stop()
         if check {
             FileHandle.standardError.write(Data("checking the history for linearizability…\n".utf8))

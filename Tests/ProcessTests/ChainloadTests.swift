@@ -224,6 +224,8 @@ final class ChainloadTests: ClusterTestCase {
             (["--resp", "nonsense"], "invalid address"),
             (["--resp", "127.0.0.1:1", "--workload", "z"], "unknown workload"),
             (["--resp", "127.0.0.1:1", "--distribution", "zipfian:2"], "theta"),
+            (["--resp", "127.0.0.1:1", "--value-bytes", "500-20"], "--value-bytes must be a size"),
+            (["--resp", "127.0.0.1:1", "--value-bytes", "ten"], "--value-bytes must be a size"),
         ]
         for (args, message) in cases {
             let r = try Harness.run(Harness.binary("chainload"), args)
@@ -236,5 +238,24 @@ final class ChainloadTests: ClusterTestCase {
         let noMaster = try Harness.run(Harness.binary("chainload"), ["--master", "127.0.0.1:1", "--duration", "1"])
         XCTAssertEqual(noMaster.code, 1)
         XCTAssert(noMaster.err.contains("master 127.0.0.1:1"), noMaster.err)
+    }
+
+    /// `--value-bytes MIN-MAX`: each write draws its size from the range.
+    func testValueSizeRange() throws {
+        let n = try makeServer("chainload-sizes")
+        let json = Harness.tempDir("chainload-sizes") + "/run.json"
+        let r = try Harness.run(Harness.binary("chainload"), ["--resp", "127.0.0.1:\(n.port)", "--workload", "w", "--duration", "1", "--warmup", "0",
+                                                             "--clients", "2", "--keys", "40", "--value-bytes", "10-2000", "--json", json], timeout: 60)
+        XCTAssertEqual(r.code, 0, r.out + r.err)
+        XCTAssert(r.out.contains("value 10-2000 B"), r.out)
+        XCTAssertEqual(try report(json).parameters.value_bytes_max, 2000)
+        let c = try n.client()
+        var sizes = Set<Int>()
+        for k in 0..<40 {
+            guard case let .bulk(v?) = try c.call([bytes("GET"), KeyChooser.name(k)]) else { continue }
+            XCTAssert((10...2000).contains(v.count), "\(v.count)")
+            sizes.insert(v.count)
+        }
+        XCTAssertGreaterThan(sizes.count, 10, "sizes vary: \(sizes.sorted())")
     }
 }

@@ -74,7 +74,7 @@ let package = Package(
             .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
         ]),
         .executableTarget(name: "chainload", dependencies: [
-            "ChainLoadKit", "ChainClient", "ChainCore", "ChainSecurity",
+            "ChainLoadKit", "ChainClient", "ChainCore", "ChainSecurity", "EventLoop",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "chainctl", dependencies: [

@@ -5,7 +5,7 @@
 # packages; uses sudo when not root. Never prompts (CI has no standard input).
 set -euo pipefail
 
-packages=(libevent-dev librocksdb-dev libssl-dev redis-tools pkg-config systemd)
+packages=(libevent-dev librocksdb-dev libssl-dev openssl redis-tools pkg-config systemd)
 [[ "${WITH_REDIS_SERVER:-0}" == 1 ]] && packages+=(redis-server)
 
 missing=()

@@ -32,13 +32,13 @@ final class ClusterDriver: LoadDriver {
     private var slots: [SlotState] = []
     private let clientIDBytes: [UInt8]
     private let keepValues: Bool
-    private let credentials: Credentials?
+    private let security: LoadSecurity
     private var nextRequest: UInt64 = 1
     private let timeoutNanos: UInt64
     private let retryBudgetNanos: UInt64 = 10_000_000_000
 
-    init(session: LoadSession, loop: EventLoop, feed: ConfigFeed, timeoutMs: Int, keepValues: Bool, credentials: Credentials?) {
-        self.credentials = credentials
+    init(session: LoadSession, loop: EventLoop, feed: ConfigFeed, timeoutMs: Int, keepValues: Bool, security: LoadSecurity) {
+        self.security = security
         self.session = session
         self.keepValues = keepValues
         self.loop = loop
@@ -68,7 +68,7 @@ final class ClusterDriver: LoadDriver {
     private func pipe(for node: NodeID) -> RESPPipe? {
         if let p = pipes[node] { return p }
         guard let a = addresses[node] else { return nil }
-        let p = RESPPipe(loop: loop, address: a, keepValues: keepValues, credentials: credentials) { [unowned(unsafe) self] w, v in reply(w, v) }
+        let p = RESPPipe(loop: loop, address: a, keepValues: keepValues, security: security) { [unowned(unsafe) self] w, v in reply(w, v) }
         pipes[node] = p
         return p
     }

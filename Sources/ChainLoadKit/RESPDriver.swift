@@ -17,14 +17,14 @@ final class RESPDriver: LoadDriver {
     private var failedWrites: [Int: String] = [:]
 
     init(session: LoadSession, loop: EventLoop, write: SocketAddress, read: SocketAddress?, waitReplicas: Int, timeoutMs: Int, keepValues: Bool,
-         credentials: Credentials?) {
+         security: LoadSecurity) {
         self.session = session
         self.waitReplicas = waitReplicas
         waitArgs = Array(String(waitReplicas).utf8)
         timeoutNanos = UInt64(timeoutMs) * 1_000_000
-        writer = RESPPipe(loop: loop, address: write, keepValues: keepValues, credentials: credentials) { [unowned(unsafe) self] w, v in reply(w, v) }
+        writer = RESPPipe(loop: loop, address: write, keepValues: keepValues, security: security) { [unowned(unsafe) self] w, v in reply(w, v) }
         if let read, read != write {
-            reader = RESPPipe(loop: loop, address: read, keepValues: keepValues, credentials: credentials) { [unowned(unsafe) self] w, v in reply(w, v) }
+            reader = RESPPipe(loop: loop, address: read, keepValues: keepValues, security: security) { [unowned(unsafe) self] w, v in reply(w, v) }
         } else {
             reader = writer
         }

@@ -26,7 +26,7 @@ final class RESPPipe {
     /// connection (`-connection …`).
     private let deliver: (Waiter, RESPValue) -> Void
     private let keepValues: Bool
-    private let credentials: Credentials?
+    private let security: LoadSecurity
     /// The reply to this connection's AUTH has not arrived yet.
     private var authPending = false
     private var connection: Connection?
@@ -39,10 +39,10 @@ final class RESPPipe {
 
     /// `keepValues`: bulk replies carry their bytes (only `--check` and read-modify-writes need
     /// them; otherwise they come back empty and are not copied).
-    init(loop: EventLoop, address: SocketAddress, keepValues: Bool, credentials: Credentials?, deliver: @escaping (Waiter, RESPValue) -> Void) {
+    init(loop: EventLoop, address: SocketAddress, keepValues: Bool, security: LoadSecurity, deliver: @escaping (Waiter, RESPValue) -> Void) {
         self.loop = loop
         self.address = address
-        self.credentials = credentials
+        self.security = security
         self.keepValues = keepValues
         self.deliver = deliver
         parser = RESPReplyParser(discardBulkBodies: !keepValues)
@@ -119,9 +119,9 @@ final class RESPPipe {
     }
 
     private func open() throws(EventLoopError) -> Connection {
-        let c = try Connection.connect(loop: loop, to: address)
+        let c = try Connection.connect(loop: loop, to: address, tls: security.tls)
         parser = RESPReplyParser(discardBulkBodies: !keepValues)
-        if let credentials {
+        if let credentials = security.credentials {
             // Authenticate first; its reply is checked before any other.
             var auth: [UInt8] = []
             Self.appendHeader(UInt8(ascii: "*"), credentials.authCommand.count, &auth)

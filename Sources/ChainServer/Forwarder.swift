@@ -47,7 +47,7 @@ final class ForwardTarget {
         self.node = node
         self.address = address
         do {
-            let c = try Connection.connect(loop: server.loop, to: SocketAddress(parsing: address))
+            let c = try Connection.connect(loop: server.loop, to: SocketAddress(parsing: address), tls: server.config.tls?.forwarding)
             c.onRead = { [unowned self] c in readable(c) }
             c.onClose = { [unowned self] _, end in fail("connection to \(node) at \(address) ended (\(end))") }
             conn = c

@@ -52,7 +52,7 @@ public final class Server {
     /// Opens the listeners and signal handlers. Call on the loop thread before `loop.run()`.
     public func start() throws(EventLoopError) {
         if config.cluster != nil { try startCluster() }
-        listener = try TCPListener(loop: loop, address: config.listen) { [unowned self] conn in accept(conn) }
+        listener = try TCPListener(loop: loop, address: config.listen, tls: config.tls?.server) { [unowned self] conn in accept(conn) }
         startTimeoutSweep()
         if let h = config.httpListen {
             http = try HTTPServer(loop: loop, address: h) { [unowned self] req in handleHTTP(req) }

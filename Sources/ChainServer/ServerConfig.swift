@@ -37,6 +37,9 @@ public struct ServerConfig: Sendable {
     /// Client authentication (`--requirepass-file`, `--users-file`); nil: every connection may
     /// do everything, as in a Redis without a password.
     public var users: UserTable?
+    /// TLS on the client port (`--tls-cert-file` …): the server context for accepted clients and
+    /// the client context this node uses when it forwards a request to another node.
+    public var tls: (server: TLSContext, forwarding: TLSContext)?
 
     public init(listen: SocketAddress, httpListen: SocketAddress?, dataDir: String) {
         self.listen = listen

@@ -20,6 +20,8 @@ public final class Connection {
         case closedLocally
         /// An outbound connect failed.
         case connectFailed(Int32)
+        /// The TLS handshake or a TLS record failed (OpenSSL's reason).
+        case tls(String)
     }
 
     public let loop: EventLoop
@@ -36,10 +38,13 @@ public final class Connection {
     private var closingAfterFlush = false
     /// False only for an outbound connection whose connect has not completed yet.
     private var established: Bool
+    /// TLS connections write through OpenSSL only (no direct `send` on the socket).
+    public let isTLS: Bool
 
-    init(loop: EventLoop, bev: OpaquePointer, peer: SocketAddress?, established: Bool) {
+    init(loop: EventLoop, bev: OpaquePointer, peer: SocketAddress?, established: Bool, tls: Bool = false) {
         self.loop = loop
         self.established = established
+        self.isTLS = tls
         self.bev = bev
         self.peer = peer
         loop.retain(self)
@@ -56,13 +61,21 @@ public final class Connection {
         }, me)
     }
 
-    /// Starts an outbound connection; `onConnected` or `onClose(.connectFailed)` follows.
-    public static func connect(loop: EventLoop, to address: SocketAddress) throws(EventLoopError) -> Connection {
+    /// Starts an outbound connection (TLS with `tls`, checking the server's certificate against
+    /// the context's CA and, when given, `serverName`); `onConnected` or `onClose` follows.
+    public static func connect(loop: EventLoop, to address: SocketAddress, tls: TLSContext? = nil,
+                               serverName: String? = nil) throws(EventLoopError) -> Connection {
         loop.assertInLoop()
-        guard let bev = bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
-            throw .call("bufferevent_socket_new", errno: errno)
+        let options = Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)
+        let made: OpaquePointer?
+        if let tls {
+            guard let ssl = tls.newSSL(serverName: serverName) else { throw .tls("SSL_new: \(TLSContext.lastError())") }
+            made = bufferevent_openssl_socket_new(loop.base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, options)
+        } else {
+            made = bufferevent_socket_new(loop.base, -1, options)
         }
-        let conn = Connection(loop: loop, bev: bev, peer: address, established: false)
+        guard let bev = made else { throw .call("bufferevent_socket_new", errno: errno) }
+        let conn = Connection(loop: loop, bev: bev, peer: address, established: false, tls: tls != nil)
         let rc = address.withSockAddr { sa, len in bufferevent_socket_connect(bev, sa, len) }
         if rc != 0 {
             let e = errno
@@ -115,7 +128,7 @@ public final class Connection {
     public func write(_ bytes: UnsafeRawBufferPointer) {
         guard let bev, !closingAfterFlush, bytes.count > 0, let base = bytes.baseAddress else { return }
         var offset = 0
-        if established && evbuffer_get_length(bufferevent_get_output(bev)) == 0 {
+        if established && !isTLS && evbuffer_get_length(bufferevent_get_output(bev)) == 0 {
             let n = send(chainstore_bufferevent_fd(bev), base, bytes.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
             if n > 0 { offset = n }
             // On EAGAIN or any error the bufferevent gets everything and reports errors itself.
@@ -179,6 +192,12 @@ public final class Connection {
             return
         }
         let err = errno
+        if isTLS && w & Int32(BEV_EVENT_ERROR) != 0, let bev, case let code = bufferevent_get_openssl_error(bev), code != 0 {
+            let reason = TLSContext.errorText(code)
+            while bufferevent_get_openssl_error(bev) != 0 {}
+            finish(.tls(reason))
+            return
+        }
         if w & Int32(BEV_EVENT_EOF) != 0 { finish(.peerClosed) }
         else if w & Int32(BEV_EVENT_TIMEOUT) != 0 { finish(.timeout) }
         else if !established { finish(.connectFailed(err)) }

@@ -6,11 +6,15 @@ import Glibc
 public enum EventLoopError: Error, CustomStringConvertible, Equatable {
     case call(String, errno: Int32)
     case invalidAddress(String)
+    /// A TLS setup step failed (OpenSSL's reason).
+    case tls(String)
 
     public var description: String {
         switch self {
         case let .call(name, code):
             return code == 0 ? "\(name) failed" : "\(name) failed: \(String(cString: strerror(code)))"
+        case let .tls(m):
+            return "TLS: \(m)"
         case let .invalidAddress(a):
             return "invalid address '\(a)' (expected HOST:PORT with an IPv4 host)"
         }

@@ -10,11 +10,14 @@ public final class TCPListener {
     public private(set) var address: SocketAddress
     private var listener: OpaquePointer?
     private let onAccept: (Connection) -> Void
+    /// Accepted connections speak TLS with this server context.
+    private let tls: TLSContext?
 
-    public init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 511,
+    public init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 511, tls: TLSContext? = nil,
                 onAccept: @escaping (Connection) -> Void) throws(EventLoopError) {
         loop.assertInLoop()
         self.loop = loop
+        self.tls = tls
         self.address = address
         self.onAccept = onAccept
         let me = Unmanaged.passUnretained(self).toOpaque()
@@ -42,11 +45,22 @@ public final class TCPListener {
     }
 
     private func accepted(fd: Int32, sa: UnsafeMutablePointer<sockaddr>?) {
-        guard let bev = bufferevent_socket_new(loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
+        let options = Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)
+        let made: OpaquePointer?
+        if let tls {
+            guard let ssl = tls.newSSL() else {
+                Glibc.close(fd)
+                return
+            }
+            made = bufferevent_openssl_socket_new(loop.base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, options)
+        } else {
+            made = bufferevent_socket_new(loop.base, fd, options)
+        }
+        guard let bev = made else {
             Glibc.close(fd)
             return
         }
-        let conn = Connection(loop: loop, bev: bev, peer: SocketAddress.from(UnsafePointer(sa)), established: true)
+        let conn = Connection(loop: loop, bev: bev, peer: SocketAddress.from(UnsafePointer(sa)), established: true, tls: tls != nil)
         conn.setNoDelay()
         conn.enableIO()
         onAccept(conn)

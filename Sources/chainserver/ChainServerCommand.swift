@@ -44,6 +44,18 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("users-file"), help: "File of named users, one per line: NAME rw|ro PASSWORD (ro: reads only).")
     var usersFile: String?
 
+    @Option(name: .customLong("tls-cert-file"), help: "TLS on the client port: the node's certificate (PEM, with its chain).")
+    var tlsCertFile: String?
+
+    @Option(name: .customLong("tls-key-file"), help: "The private key of --tls-cert-file (PEM).")
+    var tlsKeyFile: String?
+
+    @Option(name: .customLong("tls-ca-file"), help: "CA certificates (PEM) that sign the other nodes' certificates, and clients' with --tls-client-auth.")
+    var tlsCAFile: String?
+
+    @Flag(name: .customLong("tls-client-auth"), help: "Accept only clients with a certificate signed by --tls-ca-file (mutual TLS).")
+    var tlsClientAuth = false
+
     @Option(help: "Address for RESP clients (HOST:PORT).")
     var listen: String = "127.0.0.1:6380"
 
@@ -95,6 +107,7 @@ struct ChainServerCommand: ParsableCommand {
             }
         }
         _ = try userTable()
+        _ = try tlsContexts()
         if let f = masterTokenFile, SecretFile.read(f) == nil { throw ValidationError("--master-token-file \(f) must be readable and not empty") }
         guard idleTimeout >= 0 && requestTimeout >= 0 && idleTimeout.isFinite && requestTimeout.isFinite else {
             throw ValidationError("--idle-timeout-s and --request-timeout-s must be 0 (never) or positive")
@@ -113,6 +126,21 @@ struct ChainServerCommand: ParsableCommand {
         do { _ = try SocketAddress(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
         if !httpListen.isEmpty {
             do { _ = try SocketAddress(parsing: httpListen) } catch { throw ValidationError("--http-listen: \(error)") }
+        }
+    }
+
+    /// The client-port TLS contexts from the --tls-* flags (nil without a certificate).
+    func tlsContexts() throws -> (server: TLSContext, forwarding: TLSContext)? {
+        guard let cert = tlsCertFile else {
+            if tlsKeyFile != nil || tlsCAFile != nil || tlsClientAuth { throw ValidationError("the --tls-* flags need --tls-cert-file") }
+            return nil
+        }
+        guard let key = tlsKeyFile else { throw ValidationError("--tls-cert-file needs --tls-key-file") }
+        do {
+            return (try TLSContext(role: .server, certificateFile: cert, keyFile: key, caFile: tlsCAFile, requireClientCertificate: tlsClientAuth),
+                    try TLSContext(role: .client, certificateFile: cert, keyFile: key, caFile: tlsCAFile))
+        } catch {
+            throw ValidationError("\(error)")
         }
     }
 
@@ -150,6 +178,7 @@ struct ChainServerCommand: ParsableCommand {
         config.idleTimeoutMs = Int(idleTimeout * 1000)
         config.requestTimeoutMs = Int(requestTimeout * 1000)
         config.users = try userTable()
+        config.tls = try tlsContexts()
 
         let store: RocksStore
         do {

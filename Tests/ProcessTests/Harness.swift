@@ -128,7 +128,8 @@ final class ServerProcess {
          "--http-listen", "127.0.0.1:\(httpPort)"] + extraArgs
     }
 
-    /// Starts the server and waits (bounded) until it answers PING.
+    /// Starts the server and waits (bounded) until it answers PING (its health check when its
+    /// client port speaks TLS).
     func start(file: StaticString = #filePath, line: UInt = #line) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Harness.binary("chainserver"))
@@ -140,8 +141,11 @@ final class ServerProcess {
         p.standardOutput = logFile
         try p.run()
         process = p
+        let tls = extraArgs.contains("--tls-cert-file")
         let up = Harness.waitFor(15) {
-            guard p.isRunning, let c = try? RESPClient(port: port, timeoutMs: 500) else { return false }
+            guard p.isRunning else { return false }
+            if tls { return (try? HTTPClient.get(host: "127.0.0.1", port: httpPort, path: "/healthz", timeoutMs: 500))?.status == 200 }
+            guard let c = try? RESPClient(port: port, timeoutMs: 500) else { return false }
             return (try? c.call("PING")) == .simple("PONG")
         }
         if !up {

@@ -1,0 +1,119 @@
+import Foundation
+import XCTest
+import ChainClient
+import ChainCore
+
+/// TLS on the client port, with certificates made for the test by the openssl tool: redis-cli
+/// and chainload get through with the right CA and are refused with a wrong one; mutual TLS
+/// refuses clients without a certificate; nodes forward to each other over TLS.
+final class TLSTests: ClusterTestCase {
+    struct Certificates {
+        let dir: String
+        var ca: String { dir + "/ca.pem" }
+        var wrongCA: String { dir + "/wrong-ca.pem" }
+        var serverCert: String { dir + "/server.pem" }
+        var serverKey: String { dir + "/server.key" }
+        var clientCert: String { dir + "/client.pem" }
+        var clientKey: String { dir + "/client.key" }
+    }
+
+    /// A CA, a server certificate for 127.0.0.1 and a client certificate it signed, and an
+    /// unrelated CA.
+    private func makeCertificates(_ label: String) throws -> Certificates {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") else { throw XCTSkip("openssl is not installed") }
+        let c = Certificates(dir: Harness.tempDir(label))
+        try FileManager.default.createDirectory(atPath: c.dir, withIntermediateDirectories: true)
+        func openssl(_ args: [String]) throws {
+            let r = try Harness.run("/usr/bin/openssl", args, timeout: 30)
+            guard r.code == 0 else { throw NSError(domain: "openssl", code: Int(r.code), userInfo: [NSLocalizedDescriptionKey: r.err]) }
+        }
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        for (name, subject) in [("ca", "/CN=chainstore test CA"), ("wrong-ca", "/CN=someone else")] {
+            try openssl(["req", "-x509"] + ec + ["-keyout", "\(c.dir)/\(name).key", "-out", "\(c.dir)/\(name).pem", "-days", "2", "-subj", subject])
+        }
+        try "subjectAltName=IP:127.0.0.1\n".write(toFile: c.dir + "/san.ext", atomically: true, encoding: .utf8)
+        for name in ["server", "client"] {
+            try openssl(["req"] + ec + ["-keyout", "\(c.dir)/\(name).key", "-out", "\(c.dir)/\(name).csr", "-subj", "/CN=\(name)"])
+            try openssl(["x509", "-req", "-in", "\(c.dir)/\(name).csr", "-CA", c.ca, "-CAkey", c.dir + "/ca.key", "-CAcreateserial",
+                         "-out", "\(c.dir)/\(name).pem", "-days", "2", "-extfile", c.dir + "/san.ext"])
+        }
+        return c
+    }
+
+    private func cli(_ port: UInt16, _ tls: [String], _ args: String...) throws -> (code: Int32, out: String) {
+        let r = try Harness.run(Harness.redisCLI, ["-p", "\(port)", "--tls"] + tls + args, timeout: 10)
+        return (r.code, (r.out + r.err).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    func testClientPortTLS() throws {
+        let certs = try makeCertificates("tls")
+        let n = try makeServer("tls-node", extraArgs: ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey])
+        XCTAssertEqual(try cli(n.port, ["--cacert", certs.ca], "SET", "k", "over tls").out, "OK")
+        XCTAssertEqual(try cli(n.port, ["--cacert", certs.ca], "GET", "k").out, "over tls")
+        // A client that trusts another CA refuses the server; a plaintext client gets nothing.
+        let wrong = try cli(n.port, ["--cacert", certs.wrongCA], "PING")
+        XCTAssertNotEqual(wrong.out, "PONG")
+        XCTAssert(wrong.out.lowercased().contains("certificate verify failed") || wrong.out.contains("SSL"), wrong.out)
+        let plain = try Harness.run(Harness.redisCLI, ["-p", "\(n.port)", "PING"], timeout: 10)
+        XCTAssertFalse(plain.out.contains("PONG"), plain.out)
+        XCTAssertEqual(try cli(n.port, ["--cacert", certs.ca], "PING").out, "PONG", "the node still serves TLS clients")
+
+        // chainload over TLS: no errors with the right CA, nothing but errors with a wrong one.
+        let json = certs.dir + "/run.json"
+        let ok = try Harness.run(Harness.binary("chainload"), ["--resp", "127.0.0.1:\(n.port)", "--tls-ca-file", certs.ca, "--workload", "a",
+                                                              "--duration", "1", "--warmup", "0", "--clients", "4", "--pipeline", "4", "--json", json], timeout: 60)
+        XCTAssertEqual(ok.code, 0, ok.err)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        XCTAssertEqual(report?["total_errors"] as? Int, 0)
+        XCTAssertGreaterThan(report?["total_ops"] as? Int ?? 0, 100)
+        let refused = try Harness.run(Harness.binary("chainload"), ["--resp", "127.0.0.1:\(n.port)", "--tls-ca-file", certs.wrongCA,
+                                                                    "--duration", "1", "--warmup", "0", "--clients", "2", "--json", json], timeout: 60)
+        XCTAssertEqual(refused.code, 0, refused.err)
+        let r2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        XCTAssertEqual(r2?["total_ops"] as? Int, 0)
+        XCTAssertGreaterThan(r2?["total_errors"] as? Int ?? 0, 0)
+
+        // Bad TLS flags are refused at start with the reason.
+        for (args, message) in [(["--tls-cert-file", certs.serverCert], "needs --tls-key-file"),
+                                (["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.clientKey], "key"),
+                                (["--tls-ca-file", certs.ca], "need --tls-cert-file"),
+                                (["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey, "--tls-client-auth"], "CA file")] {
+            let r = try Harness.run(Harness.binary("chainserver"), ["--standalone", "--data-dir", certs.dir + "/bad"] + args)
+            XCTAssertEqual(r.code, 64, "\(args): \(r.err)")
+            XCTAssert(r.err.contains(message), "\(args) should say '\(message)': \(r.err)")
+        }
+    }
+
+    func testMutualTLSRefusesClientsWithoutACertificate() throws {
+        let certs = try makeCertificates("mtls")
+        let n = try makeServer("mtls-node", extraArgs: ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey,
+                                                        "--tls-ca-file", certs.ca, "--tls-client-auth"])
+        XCTAssertNotEqual(try cli(n.port, ["--cacert", certs.ca], "PING").out, "PONG")
+        XCTAssertEqual(try cli(n.port, ["--cacert", certs.ca, "--cert", certs.clientCert, "--key", certs.clientKey], "PING").out, "PONG")
+    }
+
+    /// Every node's client port speaks TLS: a request to a node that does not serve the key is
+    /// forwarded over TLS, and the smart-client path of chainload works.
+    func testClusterForwardsOverTLS() throws {
+        let certs = try makeCertificates("tls-cluster")
+        let c = LocalCluster(label: "tls-cluster")
+        cluster = c
+        try c.startMaster(replication: 3, initialNodes: 3)
+        let tls = ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey, "--tls-ca-file", certs.ca]
+        for i in 1...3 { try c.startNode("n\(i)", extra: tls) }
+        try c.waitHealthy(timeout: 30)
+        let config = try XCTUnwrap(try ClusterClient(master: HostPort(c.masterAddress)!).config)
+        let key = "tls-forwarded"
+        let middle = config.chains[config.chain(forKey: Array(key.utf8))].members[1]
+        let port = c.ports[middle]!.client
+        XCTAssertEqual(try cli(port, ["--cacert", certs.ca], "SET", key, "v").out, "OK")
+        XCTAssertEqual(try cli(port, ["--cacert", certs.ca], "GET", key).out, "v")
+        let json = c.dir + "/run.json"
+        let r = try Harness.run(Harness.binary("chainload"), ["--master", c.masterAddress, "--tls-ca-file", certs.ca, "--workload", "a",
+                                                             "--duration", "1", "--warmup", "0", "--clients", "4", "--json", json], timeout: 60)
+        XCTAssertEqual(r.code, 0, r.err)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        XCTAssertEqual(report?["total_errors"] as? Int, 0)
+        XCTAssertGreaterThan(report?["total_ops"] as? Int ?? 0, 50)
+    }
+}

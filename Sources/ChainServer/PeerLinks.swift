@@ -22,15 +22,19 @@ final class PeerLinks {
     static let maxQueuedFrames = 10_000
     static let handshakeTimeoutMs = 5000
 
-    init(node: ChainNode, loop: EventLoop, me: NodeID, secret: [UInt8]) {
+    /// Mutual TLS on every link, when configured.
+    private let tls: (server: TLSContext, client: TLSContext)?
+
+    init(node: ChainNode, loop: EventLoop, me: NodeID, secret: [UInt8], tls: (server: TLSContext, client: TLSContext)? = nil) {
         self.node = node
+        self.tls = tls
         self.loop = loop
         self.me = me
         self.secret = secret
     }
 
     func listen(on address: SocketAddress) throws(EventLoopError) {
-        listener = try TCPListener(loop: loop, address: address) { [unowned self] conn in
+        listener = try TCPListener(loop: loop, address: address, tls: tls?.server) { [unowned self] conn in
             let link = PeerLink(conn: conn, links: self, dialedPeer: nil)
             link.start()
         }
@@ -81,7 +85,7 @@ final class PeerLinks {
               let addr = try? SocketAddress(parsing: text) else { return }
         dialing.insert(peer)
         do {
-            let conn = try Connection.connect(loop: loop, to: addr)
+            let conn = try Connection.connect(loop: loop, to: addr, tls: tls?.client)
             PeerLink(conn: conn, links: self, dialedPeer: peer).start()
         } catch {
             dialing.remove(peer)

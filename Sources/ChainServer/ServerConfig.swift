@@ -60,6 +60,9 @@ public struct ClusterSettings: Sendable {
     /// The master's API token (`--master-token-file`), sent with registration, heartbeats and
     /// configuration watches.
     public var masterToken: String?
+    /// TLS on the peer links (`--peer-tls`): mutual, every node presenting its certificate and
+    /// checking the other's against the CA.
+    public var peerTLS: (server: TLSContext, client: TLSContext)?
 
     public init(master: SocketAddress, peerListen: SocketAddress, secret: [UInt8]) {
         self.master = master

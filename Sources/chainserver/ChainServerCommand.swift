@@ -56,6 +56,9 @@ struct ChainServerCommand: ParsableCommand {
     @Flag(name: .customLong("tls-client-auth"), help: "Accept only clients with a certificate signed by --tls-ca-file (mutual TLS).")
     var tlsClientAuth = false
 
+    @Flag(name: .customLong("peer-tls"), help: "Mutual TLS on the links between nodes too, with --tls-cert-file, --tls-key-file and --tls-ca-file (every node of the cluster must use it).")
+    var peerTLS = false
+
     @Option(help: "Address for RESP clients (HOST:PORT).")
     var listen: String = "127.0.0.1:6380"
 
@@ -108,6 +111,7 @@ struct ChainServerCommand: ParsableCommand {
         }
         _ = try userTable()
         _ = try tlsContexts()
+        _ = try peerTLSContexts()
         if let f = masterTokenFile, SecretFile.read(f) == nil { throw ValidationError("--master-token-file \(f) must be readable and not empty") }
         guard idleTimeout >= 0 && requestTimeout >= 0 && idleTimeout.isFinite && requestTimeout.isFinite else {
             throw ValidationError("--idle-timeout-s and --request-timeout-s must be 0 (never) or positive")
@@ -139,6 +143,21 @@ struct ChainServerCommand: ParsableCommand {
         do {
             return (try TLSContext(role: .server, certificateFile: cert, keyFile: key, caFile: tlsCAFile, requireClientCertificate: tlsClientAuth),
                     try TLSContext(role: .client, certificateFile: cert, keyFile: key, caFile: tlsCAFile))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// `--peer-tls`: mutual TLS contexts for the peer links, from the same certificate and CA.
+    func peerTLSContexts() throws -> (server: TLSContext, client: TLSContext)? {
+        guard peerTLS else { return nil }
+        guard !standalone else { throw ValidationError("--peer-tls is for cluster nodes") }
+        guard let cert = tlsCertFile, let key = tlsKeyFile, let ca = tlsCAFile else {
+            throw ValidationError("--peer-tls needs --tls-cert-file, --tls-key-file and --tls-ca-file")
+        }
+        do {
+            return (try TLSContext(role: .server, certificateFile: cert, keyFile: key, caFile: ca, requireClientCertificate: true),
+                    try TLSContext(role: .client, certificateFile: cert, keyFile: key, caFile: ca))
         } catch {
             throw ValidationError("\(error)")
         }
@@ -200,6 +219,7 @@ struct ChainServerCommand: ParsableCommand {
             settings.advertise = nil
             settings.transferRate = Int(transferRateMB * 1_000_000)
             settings.masterToken = masterTokenFile.flatMap(SecretFile.read)
+            settings.peerTLS = try peerTLSContexts()
             config.cluster = settings
         }
         let loop: EventLoop

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import ChainClient
 import ChainCore
+import ChainWire
 
 /// TLS on the client port, with certificates made for the test by the openssl tool: redis-cli
 /// and chainload get through with the right CA and are refused with a wrong one; mutual TLS
@@ -92,14 +93,15 @@ final class TLSTests: ClusterTestCase {
         XCTAssertEqual(try cli(n.port, ["--cacert", certs.ca, "--cert", certs.clientCert, "--key", certs.clientKey], "PING").out, "PONG")
     }
 
-    /// Every node's client port speaks TLS: a request to a node that does not serve the key is
-    /// forwarded over TLS, and the smart-client path of chainload works.
+    /// Every node's client port and peer links speak TLS: chains replicate over mutual TLS, a
+    /// request to a node that does not serve the key is forwarded over TLS, the smart-client path
+    /// of chainload works, and a plaintext peer gets no handshake.
     func testClusterForwardsOverTLS() throws {
         let certs = try makeCertificates("tls-cluster")
         let c = LocalCluster(label: "tls-cluster")
         cluster = c
         try c.startMaster(replication: 3, initialNodes: 3)
-        let tls = ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey, "--tls-ca-file", certs.ca]
+        let tls = ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey, "--tls-ca-file", certs.ca, "--peer-tls"]
         for i in 1...3 { try c.startNode("n\(i)", extra: tls) }
         try c.waitHealthy(timeout: 30)
         let config = try XCTUnwrap(try ClusterClient(master: HostPort(c.masterAddress)!).config)
@@ -115,5 +117,22 @@ final class TLSTests: ClusterTestCase {
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
         XCTAssertEqual(report?["total_errors"] as? Int, 0)
         XCTAssertGreaterThan(report?["total_ops"] as? Int ?? 0, 50)
+        // Writes committed means every member acknowledged over the peer links.
+        XCTAssertGreaterThan(try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_writes_committed_total") }.reduce(0, +), 0)
+
+        // A plaintext peer: its hello is not TLS, so no challenge comes back.
+        let raw = try RESPClient(port: c.ports["n1"]!.peer, timeoutMs: 2000)
+        var w = ByteWriter()
+        PeerFrame.hello(node: "plain", nonce: Array(repeating: 7, count: 32)).encode(into: &w)
+        try raw.send(w.bytes)
+        var d = PeerFrameDecoder()
+        d.append(contentsOf: (try? raw.readUntilClosed()) ?? [])
+        XCTAssertNil(try? d.next(), "no peer frame answers a plaintext hello")
+
+        let bad = try Harness.run(Harness.binary("chainserver"), ["--master", c.masterAddress, "--cluster-secret-file", c.secretFile,
+                                                                  "--data-dir", c.dir + "/bad", "--peer-tls", "--tls-cert-file", certs.serverCert,
+                                                                  "--tls-key-file", certs.serverKey])
+        XCTAssertEqual(bad.code, 64)
+        XCTAssert(bad.err.contains("--peer-tls needs"), bad.err)
     }
 }

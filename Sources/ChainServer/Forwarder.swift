@@ -18,7 +18,15 @@ final class Forwarder {
         }
     }
 
+    /// Forwarded requests waiting for their answer, over all targets.
+    var inFlight: Int { targets.values.reduce(0) { $0 + $1.pending } }
+
     func forward(_ args: [[UInt8]], to node: NodeID, address: String, slot: UInt64, protocolVersion: Int) {
+        guard inFlight < server.config.maxForwarded else {
+            server.metrics.error("forward_limit")
+            server.fillSlot(slot, bytes: Array("-TRYAGAIN chainstore: \(server.config.maxForwarded) requests already forwarded and waiting (--max-forwarded); retry\r\n".utf8))
+            return
+        }
         server.metrics.forwarded.increment()
         let t: ForwardTarget
         if let existing = targets[node], existing.isUsable { t = existing } else {
@@ -64,6 +72,7 @@ final class ForwardTarget {
     }
 
     var isUsable: Bool { !failed && conn?.isOpen == true }
+    var pending: Int { waiting.count - waitingHead }
 
     func send(_ args: [[UInt8]], slot: UInt64, protocolVersion: Int) {
         guard isUsable, let conn else {

@@ -23,6 +23,10 @@ public struct ServerConfig: Sendable {
     /// Bytes of partly received requests held per client; past this it is disconnected.
     public var maxRequestBytes = 256 << 20
     public var maxArrayLength = 1 << 20
+    /// Requests this node may have forwarded to other nodes and not yet had answered; past it,
+    /// more are refused with TRYAGAIN (a node that stalls cannot make this one hold unbounded
+    /// replies' worth of state).
+    public var maxForwarded = 10_000
     /// Close a connection that sent nothing for this long and waits for nothing (0: never, as
     /// Redis's default).
     public var idleTimeoutMs = 0

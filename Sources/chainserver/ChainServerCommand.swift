@@ -86,6 +86,9 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("cache-bytes"), help: "Memory for the value cache in front of RocksDB; 0 disables it.")
     var cacheBytes: Int = 256 << 20
 
+    @Option(name: .customLong("max-forwarded"), help: "Requests forwarded to other nodes and not yet answered; past it, more get TRYAGAIN.")
+    var maxForwarded: Int = 10_000
+
     @Option(name: .customLong("idle-timeout-s"), help: "Close a client connection idle this long (0 = never).")
     var idleTimeout: Double = 0
 
@@ -124,7 +127,7 @@ struct ChainServerCommand: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         for (name, v) in [("--max-value-bytes", maxValueBytes), ("--max-clients", maxClients),
                           ("--max-output-bytes", maxOutputBytes), ("--max-request-bytes", maxRequestBytes),
-                          ("--cache-bytes", cacheBytes + 1)] where v <= 0 {
+                          ("--cache-bytes", cacheBytes + 1), ("--max-forwarded", maxForwarded)] where v <= 0 {
             throw ValidationError("\(name) must be positive")
         }
         do { _ = try SocketAddress(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
@@ -194,6 +197,7 @@ struct ChainServerCommand: ParsableCommand {
         config.maxOutputBytes = maxOutputBytes
         config.maxRequestBytes = maxRequestBytes
         config.cacheBytes = cacheBytes
+        config.maxForwarded = maxForwarded
         config.idleTimeoutMs = Int(idleTimeout * 1000)
         config.requestTimeoutMs = Int(requestTimeout * 1000)
         config.users = try userTable()

@@ -168,4 +168,25 @@ final class HostileInputTests: ClusterTestCase {
         XCTAssertEqual(try client.execute("GET", "after-the-attack"), .bulk(bytes("ok")))
         for n in ["n1", "n2", "n3"] { XCTAssert(c.nodes[n]!.isRunning, "\(n) survived") }
     }
+
+    /// A client pipelining requests that a node must forward cannot make it hold more than
+    /// --max-forwarded of them: the rest get TRYAGAIN at once, and are counted.
+    func testForwardedRequestsAreBounded() throws {
+        let c = LocalCluster(label: "forward-limit")
+        cluster = c
+        try c.startMaster(replication: 3, initialNodes: 3)
+        for i in 1...3 { try c.startNode("n\(i)", extra: ["--max-forwarded", "2"]) }
+        try c.waitHealthy()
+        let config = try XCTUnwrap(try ClusterClient(master: HostPort(c.masterAddress)!).config)
+        // A key whose chain's tail is not n1: n1 forwards every GET of it.
+        let key = try XCTUnwrap((0..<1000).map { "k\($0)" }.first { config.chains[config.chain(forKey: Array($0.utf8))].tail != "n1" })
+        let client = try c.client("n1")
+        let replies = try client.pipeline(Array(repeating: [bytes("GET"), bytes(key)], count: 50))
+        let refused = replies.filter { if case let .error(e) = $0 { return e.contains("--max-forwarded") }; return false }.count
+        XCTAssertGreaterThan(refused, 0, "\(replies.prefix(5))")
+        XCTAssertLessThan(refused, 50, "some were forwarded")
+        XCTAssertEqual(replies.count, 50)
+        XCTAssertGreaterThanOrEqual(try c.metric("n1", "chainstore_errors_total{kind=\"forward_limit\"}"), Double(refused))
+        XCTAssertEqual(try client.call("PING"), .simple("PONG"))
+    }
 }

@@ -32,7 +32,6 @@ public final class Server {
     private var pendingRelease: [ClientSession] = []
     private var endOfTurnQueued = false
     private var nextSessionID: UInt64 = 1
-    private var retryTimer: Timer?
     private let startedAt = monotonicNanos()
     private(set) var acceptedTotal = 0
     private(set) var commandsTotal = 0
@@ -44,7 +43,8 @@ public final class Server {
         self.logger = logger
         self.data = DataView(store: store, cacheBytes: config.cacheBytes)
         self.direct = DirectKeyspace(data)
-        self.writer = StoreWriter(store: store, loop: loop, sync: config.durability == .fsync)
+        self.writer = StoreWriter(store: store, loop: loop, sync: config.durability == .fsync, dataDir: config.dataDir,
+                                  reserveBytes: config.minFreeDiskBytes)
         writer.onPersisted = { [unowned self] seq in persisted(seq) }
         writer.onFailed = { [unowned self] error in storeFailed(error) }
     }
@@ -163,7 +163,8 @@ public final class Server {
         }
         if id.isWrite, let e = data.writeError {
             metrics.error("store_unavailable")
-            out.error("ERR store unavailable, writes are refused until it recovers: \(e)")
+            if case .diskFull = e { out.error("ERR store unavailable, writes are refused until the disk has room: \(e)") }
+            else { out.error("ERR store unavailable (I/O error), writes are refused until the node is restarted: \(e)") }
             return nil
         }
         guard id.isDataCommand else {
@@ -238,10 +239,10 @@ public final class Server {
         data.persisted(upTo: seq)
         chainNode?.persisted(upTo: seq)
         if config.durability == .fsync { metrics.walSyncs.increment() }
-        if retryTimer != nil {
-            logger.notice("store recovered; accepting writes again")
+        if let t = retryTimer {
+            logger.notice("disk has room again; accepting writes")
             metrics.storeHealthy.set(to: 1)
-            retryTimer?.cancel()
+            t.cancel()
             retryTimer = nil
         }
         let ready = ackableSeq
@@ -254,16 +255,26 @@ public final class Server {
         if shuttingDown && !data.hasUnpersisted { finishShutdown() }
     }
 
-    /// A write failed (disk full, I/O error): refuse new writes, keep every reply that depends on
-    /// unwritten updates, and retry every second until the store takes them.
+    /// A write could not be made: refuse new writes (reads go on); the updates not written were
+    /// never acknowledged. Short of disk space, the writer tries again every second and writes
+    /// resume once there is room; a write RocksDB failed is final (see `StoreWriter`).
     private func storeFailed(_ error: StoreError) {
         data.writeFailed(error)
         metrics.storeHealthy.set(to: 0)
         metrics.error("store_write")
-        logger.error("store write failed; refusing writes until it recovers", metadata: ["error": "\(error)"])
-        guard retryTimer == nil else { return }
-        retryTimer = Timer(loop: loop, afterMs: 1000, repeating: true) { [unowned self] in writer.retry() }
+        if case .diskFull = error {
+            if retryTimer == nil {
+                logger.error("disk almost full; refusing writes until there is room", metadata: ["error": "\(error)"])
+                retryTimer = Timer(loop: loop, afterMs: 1000, repeating: true) { [unowned self] in writer.retry() }
+            }
+            return
+        }
+        logger.critical("store write failed; refusing writes: fix the disk, then restart this node (the store replays its log)",
+                        metadata: ["error": "\(error)"])
     }
+
+    /// Retries writes that wait for disk space.
+    private var retryTimer: Timer?
 
     /// Once a second: end connections that broke the idle or request timeout.
     func startTimeoutSweep() {

@@ -27,6 +27,9 @@ public struct ServerConfig: Sendable {
     /// more are refused with TRYAGAIN (a node that stalls cannot make this one hold unbounded
     /// replies' worth of state).
     public var maxForwarded = 10_000
+    /// Disk space writes must leave free on the data directory's file system (RocksDB must never
+    /// run out of it; it needs room to flush its memtables too). 0 disables the check.
+    public var minFreeDiskBytes = 256 << 20
     /// Close a connection that sent nothing for this long and waits for nothing (0: never, as
     /// Redis's default).
     public var idleTimeoutMs = 0

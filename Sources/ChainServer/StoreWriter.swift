@@ -9,7 +9,11 @@ import Synchronization
 /// Batches are written strictly in submission order. Batches that queue up while a write runs
 /// are merged into the next write, so in fsync mode one WAL sync covers all of them (group
 /// commit). Each completion is reported back on the loop with the highest update sequence it
-/// covers; a failed write stays queued, in order, until `retry()`.
+/// covers. RocksDB must never run out of disk: after a failed write its log writer is left in an
+/// error state that a process cannot leave (Debian's build even aborts inside that very write).
+/// So before each write the writer checks that the disk keeps `reserveBytes` free; when it would
+/// not, the write waits (the server refuses new writes) and `retry()` tries again once there is
+/// room. A write RocksDB itself fails is final: the node must be restarted.
 ///
 /// `@unchecked Sendable`: the queue of batches is behind a Mutex; the callbacks are only called
 /// on the loop thread (through `loop.submit`); the store is Sendable.
@@ -23,15 +27,19 @@ final class StoreWriter: @unchecked Sendable {
     private let loop: EventLoop
     private let sync: Bool
     private let worker = DispatchQueue(label: "chainstore.store-writer")
-    private let queued = Mutex<(items: [Queued], running: Bool)>(([], false))
+    private let queued = Mutex<(items: [Queued], running: Bool, failed: Bool)>(([], false, false))
+    private let dataDir: String
+    private let reserveBytes: Int
     /// Called on the loop: every update up to the sequence is in the store (and synced when
     /// `sync` is set).
     var onPersisted: (UInt64) -> Void = { _ in }
-    /// Called on the loop when a write failed; the batch stays queued.
+    /// Called on the loop when a write failed; nothing is written after it.
     var onFailed: (StoreError) -> Void = { _ in }
 
-    init(store: any KVStore, loop: EventLoop, sync: Bool) {
+    init(store: any KVStore, loop: EventLoop, sync: Bool, dataDir: String = "", reserveBytes: Int = 0) {
         self.store = store
+        self.dataDir = dataDir
+        self.reserveBytes = reserveBytes
         self.loop = loop
         self.sync = sync
     }
@@ -40,17 +48,17 @@ final class StoreWriter: @unchecked Sendable {
     func submit(_ batch: WriteBatch, seq: UInt64) {
         let start = queued.withLock { q -> Bool in
             q.items.append(Queued(batch: batch, seq: seq))
-            if q.running { return false }
+            if q.running || q.failed { return false }
             q.running = true
             return true
         }
         if start { worker.async { [self] in drain() } }
     }
 
-    /// Starts writing again after a failure.
+    /// Writes again after a write waited for disk space (not after a store failure).
     func retry() {
         let start = queued.withLock { q -> Bool in
-            if q.running || q.items.isEmpty { return false }
+            if q.running || q.failed || q.items.isEmpty { return false }
             q.running = true
             return true
         }
@@ -71,10 +79,15 @@ final class StoreWriter: @unchecked Sendable {
             var merged = work[0].batch
             for w in work.dropFirst() { merged.append(contentsOf: w.batch) }
             let seq = work[work.count - 1].seq
+            if reserveBytes > 0, let free = DiskSpace.available(at: dataDir), free < reserveBytes + 2 * merged.byteCount {
+                queued.withLock { $0.running = false }
+                loop.submit { [self] in onFailed(.diskFull(availableBytes: free, reserveBytes: reserveBytes)) }
+                return
+            }
             do throws(StoreError) {
                 try store.write(merged, sync: sync)
             } catch {
-                queued.withLock { $0.running = false }
+                queued.withLock { $0.running = false; $0.failed = true }
                 loop.submit { [self] in onFailed(error) }
                 return
             }

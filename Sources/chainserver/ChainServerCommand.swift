@@ -86,6 +86,9 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("cache-bytes"), help: "Memory for the value cache in front of RocksDB; 0 disables it.")
     var cacheBytes: Int = 256 << 20
 
+    @Option(name: .customLong("min-free-disk-mb"), help: "Refuse writes while the data directory's disk has less free than this (RocksDB must never run out of space); 0 disables.")
+    var minFreeDiskMB: Int = 256
+
     @Option(name: .customLong("max-forwarded"), help: "Requests forwarded to other nodes and not yet answered; past it, more get TRYAGAIN.")
     var maxForwarded: Int = 10_000
 
@@ -198,6 +201,7 @@ struct ChainServerCommand: ParsableCommand {
         config.maxRequestBytes = maxRequestBytes
         config.cacheBytes = cacheBytes
         config.maxForwarded = maxForwarded
+        config.minFreeDiskBytes = max(0, minFreeDiskMB) << 20
         config.idleTimeoutMs = Int(idleTimeout * 1000)
         config.requestTimeoutMs = Int(requestTimeout * 1000)
         config.users = try userTable()

@@ -29,7 +29,7 @@ public struct ServerConfig: Sendable {
     public var maxForwarded = 10_000
     /// Disk space writes must leave free on the data directory's file system (RocksDB must never
     /// run out of it; it needs room to flush its memtables too). 0 disables the check.
-    public var minFreeDiskBytes = 256 << 20
+    public var minFreeDiskBytes = 64 << 20
     /// Close a connection that sent nothing for this long and waits for nothing (0: never, as
     /// Redis's default).
     public var idleTimeoutMs = 0

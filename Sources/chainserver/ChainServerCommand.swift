@@ -87,7 +87,7 @@ struct ChainServerCommand: ParsableCommand {
     var cacheBytes: Int = 256 << 20
 
     @Option(name: .customLong("min-free-disk-mb"), help: "Refuse writes while the data directory's disk has less free than this (RocksDB must never run out of space); 0 disables.")
-    var minFreeDiskMB: Int = 256
+    var minFreeDiskMB: Int = 64
 
     @Option(name: .customLong("max-forwarded"), help: "Requests forwarded to other nodes and not yet answered; past it, more get TRYAGAIN.")
     var maxForwarded: Int = 10_000

@@ -233,24 +233,27 @@ for section in $SECTIONS; do
       done
     done ;;
   kill)
-    start_chain 4 3 fsync
-    "$BIN/chainload" --master "$MASTER" --workload w --keys 10000 --preload --duration 0.1 --warmup 0 --clients 20 >/dev/null 2>&1 || true
     mkdir -p Docs/img
-    json=$BENCH_WORKDIR/kill.json
-    "$BIN/chainload" --master "$MASTER" --workload b --duration 20 --warmup 0 --clients 20 --keys 10000 \
-      --plot Docs/img/bench-kill-b.svg --json "$json" >"$json.out" 2>&1 &
-    load=$!
-    sleep 8
-    kill -KILL "${SRV_PIDS[1]}"
-    wait "$load" || true
-    python3 - "$json" <<'PY' | tee -a "$OUT"
+    for run in $(seq 1 "$REPEATS"); do
+      start_chain 4 3 fsync
+      "$BIN/chainload" --master "$MASTER" --workload w --keys 10000 --preload --duration 0.1 --warmup 0 --clients 20 >/dev/null 2>&1 || true
+      json=$BENCH_WORKDIR/kill-$run.json
+      # The picture comes from the last run.
+      "$BIN/chainload" --master "$MASTER" --workload b --duration 20 --warmup 0 --clients 20 --keys 10000 \
+        --plot Docs/img/bench-kill-b.svg --json "$json" >"$json.out" 2>&1 &
+      load=$!
+      sleep 8
+      kill -KILL "${SRV_PIDS[1]}"
+      wait "$load" || true
+      python3 - "$json" "$run" <<'PY' | tee -a "$OUT"
 import json, sys
 r = json.load(open(sys.argv[1]))
 ops = r["operations"]
-print(f"RESULT section=kill system=chainstore-fsync workload=b c=20 ops_per_s={r['ops_per_s']:.0f} errors={r['total_errors']} "
+print(f"RESULT section=kill system=chainstore-fsync workload=b c=20 run={sys.argv[2]} ops_per_s={r['ops_per_s']:.0f} errors={r['total_errors']} "
       f"max_ms={max(o['max_ms'] for o in ops.values()):.1f} events={len(r.get('events') or [])}")
 PY
-    stop_system ;;
+      stop_system
+    done ;;
   esac
 done
 

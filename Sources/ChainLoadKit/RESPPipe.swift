@@ -123,10 +123,7 @@ final class RESPPipe {
         parser = RESPReplyParser(discardBulkBodies: !keepValues)
         if let credentials = security.credentials {
             // Authenticate first; its reply is checked before any other.
-            var auth: [UInt8] = []
-            Self.appendHeader(UInt8(ascii: "*"), credentials.authCommand.count, &auth)
-            for a in credentials.authCommand { Self.appendBulk(a, &auth) }
-            c.write(auth)
+            c.write(RESPWriter.command(credentials.authCommand))
             authPending = true
         }
         c.onRead = { [unowned self] c in readReplies(c) }

@@ -6,6 +6,25 @@ import ChainLoadKit
 /// chainload against real processes: its report agrees with what the servers counted, Ctrl-C
 /// still produces a report, and `--check` proves a run linearizable.
 final class ChainloadTests: ClusterTestCase {
+    /// Starts chainload in the background (output to `out`, or discarded).
+    private func startChainload(_ args: [String], out: Pipe? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Harness.binary("chainload"))
+        p.arguments = args
+        p.standardOutput = out ?? FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Waits (bounded) for `p` to end; kills it and returns false if it does not.
+    private func finished(_ p: Process, within seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while p.isRunning && Date() < deadline { usleep(50_000) }
+        if p.isRunning { p.terminate(); return false }
+        return true
+    }
+
     private func report(_ path: String) throws -> Report {
         try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }
@@ -93,19 +112,12 @@ final class ChainloadTests: ClusterTestCase {
         let c = try LocalCluster.start(label: "chainload-plot", nodes: 4)
         cluster = c
         let svg = c.dir + "/run.svg", json = c.dir + "/run.json"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Harness.binary("chainload"))
-        p.arguments = ["--master", c.masterAddress, "--workload", "b", "--duration", "4", "--warmup", "0", "--clients", "4",
-                       "--keys", "1000", "--plot", svg, "--json", json]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try startChainload(["--master", c.masterAddress, "--workload", "b", "--duration", "4", "--warmup", "0", "--clients", "4",
+                                    "--keys", "1000", "--plot", svg, "--json", json])
         usleep(1_000_000)
         let drain = try c.ctl(["drain", "n4"])
         XCTAssertEqual(drain.code, 0, drain.err)
-        let deadline = Date().addingTimeInterval(30)
-        while p.isRunning && Date() < deadline { usleep(100_000) }
-        if p.isRunning { p.terminate(); return XCTFail("chainload did not finish") }
+        guard finished(p, within: 30) else { return XCTFail("chainload did not finish") }
         XCTAssertEqual(p.terminationStatus, 0)
         let rep = try report(json)
         XCTAssertGreaterThanOrEqual(rep.timeline?.count ?? 0, 4, "one tick per second")
@@ -118,18 +130,11 @@ final class ChainloadTests: ClusterTestCase {
     func testInterruptStillReports() throws {
         let n = try makeServer("chainload-int")
         let json = Harness.tempDir("chainload-int") + "/run.json"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Harness.binary("chainload"))
-        p.arguments = ["--resp", "127.0.0.1:\(n.port)", "--duration", "60", "--warmup", "0", "--clients", "2", "--json", json]
         let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try startChainload(["--resp", "127.0.0.1:\(n.port)", "--duration", "60", "--warmup", "0", "--clients", "2", "--json", json], out: out)
         usleep(1_500_000)
         kill(p.processIdentifier, SIGINT)
-        let deadline = Date().addingTimeInterval(10)
-        while p.isRunning && Date() < deadline { usleep(50_000) }
-        if p.isRunning { p.terminate(); XCTFail("chainload did not stop on SIGINT") }
+        if !finished(p, within: 10) { XCTFail("chainload did not stop on SIGINT") }
         XCTAssertEqual(p.terminationStatus, 0)
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssert(text.contains("ops/s"), text)
@@ -178,17 +183,10 @@ final class ChainloadTests: ClusterTestCase {
     func testLostAndStalledServersAreCountedNotHidden() throws {
         let dead = try makeServer("chainload-dead")
         let json = Harness.tempDir("chainload-dead") + "/run.json"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Harness.binary("chainload"))
-        p.arguments = ["--resp", "127.0.0.1:\(dead.port)", "--duration", "3", "--warmup", "0", "--clients", "4", "--json", json]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try startChainload(["--resp", "127.0.0.1:\(dead.port)", "--duration", "3", "--warmup", "0", "--clients", "4", "--json", json])
         usleep(1_000_000)
         kill(dead.pid, SIGKILL)
-        let deadline = Date().addingTimeInterval(20)
-        while p.isRunning && Date() < deadline { usleep(50_000) }
-        if p.isRunning { p.terminate(); return XCTFail("chainload did not finish after its server died") }
+        guard finished(p, within: 20) else { return XCTFail("chainload did not finish after its server died") }
         XCTAssertEqual(p.terminationStatus, 0)
         let lost = try report(json)
         XCTAssertGreaterThan(lost.total_ops, 0)
@@ -198,18 +196,12 @@ final class ChainloadTests: ClusterTestCase {
 
         let stalled = try makeServer("chainload-stalled")
         let json2 = Harness.tempDir("chainload-stalled") + "/run.json"
-        let q = Process()
-        q.executableURL = URL(fileURLWithPath: Harness.binary("chainload"))
-        q.arguments = ["--resp", "127.0.0.1:\(stalled.port)", "--duration", "2", "--warmup", "0", "--clients", "2", "--timeout-ms", "300", "--json", json2]
-        q.standardOutput = FileHandle.nullDevice
-        q.standardError = FileHandle.nullDevice
-        try q.run()
+        let q = try startChainload(["--resp", "127.0.0.1:\(stalled.port)", "--duration", "2", "--warmup", "0", "--clients", "2",
+                                    "--timeout-ms", "300", "--json", json2])
         usleep(500_000)
         kill(stalled.pid, SIGSTOP)
         defer { kill(stalled.pid, SIGCONT) }
-        let deadline2 = Date().addingTimeInterval(20)
-        while q.isRunning && Date() < deadline2 { usleep(50_000) }
-        if q.isRunning { q.terminate(); return XCTFail("chainload did not finish against a stopped server") }
+        guard finished(q, within: 20) else { return XCTFail("chainload did not finish against a stopped server") }
         let timedOut = try report(json2)
         XCTAssert(timedOut.operations.values.contains { ($0.errors["timeout"] ?? 0) > 0 }, "\(timedOut.operations)")
     }

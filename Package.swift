@@ -27,7 +27,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", providers: [.apt(["libssl-dev"])]),
 
         // Drivers: the only importers of the C modules.
-        .target(name: "EventLoop", dependencies: ["CLibevent"], swiftSettings: strict),
+        .target(name: "EventLoop", dependencies: ["CLibevent", "ChainSecurity"], swiftSettings: strict),
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strict),
         .target(name: "ChainSecurity", dependencies: ["COpenSSL"], swiftSettings: strict),
 

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Time to bring a replacement node to full replication: a 3-node cluster (release build, R=3,
-# fsync) is preloaded with DATA_KEYS × VALUE_BYTES (default 100 000 × 10 000 = 1 GB), a spare n4
-# is started, n3 is SIGKILLed, and the time from the kill until `chainctl wait --healthy` (n4 has
-# copied every chain and been promoted) is printed, with the bytes the survivors sent.
-#   usage: deploy/bench-rejoin.sh        env: DATA_KEYS, VALUE_BYTES, TRANSFER_RATE_MB (0 = no cap)
+# Time to bring a node to full replication: a 3-node cluster (release build, R=3, fsync) is
+# preloaded with DATA_KEYS × VALUE_BYTES (default 100 000 × 10 000 = 1 GB), then
+#   MODE=spare (default): a spare n4 is started, n3 is SIGKILLed, and the time from the kill until
+#     `chainctl wait --healthy` (n4 has copied every chain and been promoted) is printed;
+#   MODE=return: n3 is SIGKILLed, OUTAGE_S seconds (default 10) of writes follow, n3 is started
+#     again, and the time from its start until healthy is printed with how its chains caught up
+#     (suffix or snapshot). CHAIN_NODE_FLAGS="--catchup-backlog-mb 0" forces full copies.
+# Both print the bytes of snapshots the survivors sent.
+#   usage: deploy/bench-rejoin.sh        env: MODE, DATA_KEYS, VALUE_BYTES, OUTAGE_S, CHAIN_NODE_FLAGS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ -x /opt/swift/usr/bin/swift ]] && export PATH="/opt/swift/usr/bin:$PATH"
@@ -21,12 +25,25 @@ chainload --master "$CHAIN_MASTER" --workload w --keys "$keys" --value-bytes "$v
 elapsed() { python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))" "$1" "$(date +%s.%N)"; }
 echo "preloaded $keys × $vbytes bytes in $(elapsed "$t") s"
 du -sh "$CHAIN_DIR"/n1 "$CHAIN_DIR"/n2 "$CHAIN_DIR"/n3
-deploy/cluster.sh start-node 4
-for _ in $(seq 1 50); do chainctl nodes | grep -q "^n4 *spare" && break; sleep 0.2; done
-t0=$(date +%s.%N)
-deploy/cluster.sh kill-node 3
-chainctl wait --healthy --timeout 900 >/dev/null
-echo "SIGKILL n3 -> healthy with n4 in every chain: $(elapsed "$t0") s"
+if [[ ${MODE:-spare} == return ]]; then
+  deploy/cluster.sh kill-node 3 >/dev/null
+  for _ in $(seq 1 100); do chainctl chains | grep -q n3 || break; sleep 0.2; done
+  chainload --master "$CHAIN_MASTER" --workload w --keys "$keys" --value-bytes 100 --duration "${OUTAGE_S:-10}" --warmup 0 --clients 16 \
+    --json "$CHAIN_DIR.outage.json" >/dev/null
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"writes while n3 was down: {r[\"total_ops\"]} ({r[\"total_errors\"]} errors)")' "$CHAIN_DIR.outage.json"
+  t0=$(date +%s.%N)
+  deploy/cluster.sh start-node 3 >/dev/null
+  chainctl wait --healthy --timeout 900 >/dev/null
+  echo "n3 started -> healthy, back in every chain: $(elapsed "$t0") s"
+  curl -s 127.0.0.1:7633/metrics | grep "^chainstore_chain_catchups_total"
+else
+  deploy/cluster.sh start-node 4
+  for _ in $(seq 1 50); do chainctl nodes | grep -q "^n4 *spare" && break; sleep 0.2; done
+  t0=$(date +%s.%N)
+  deploy/cluster.sh kill-node 3
+  chainctl wait --healthy --timeout 900 >/dev/null
+  echo "SIGKILL n3 -> healthy with n4 in every chain: $(elapsed "$t0") s"
+fi
 python3 - <<'PY'
 import urllib.request
 sent = 0
@@ -34,6 +51,5 @@ for port in (7631, 7632):
     for line in urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode().splitlines():
         if line.startswith("chainstore_transfer_sent_bytes_total "):
             sent += float(line.split()[1])
-print(f"bytes copied to n4: {int(sent)}")
+print(f"snapshot bytes sent by the survivors: {int(sent)}")
 PY
-du -sh "$CHAIN_DIR"/n4

@@ -21,19 +21,7 @@ MASTER=$NET.1:7000
 
 node_ip() { echo "$NET.$((10 + $1))"; }
 
-# spawn LOG PIDFILE CMD…: start CMD in the background with output to LOG and no inherited file
-# descriptors besides 0–2 (a caller reading our output to its end must not wait for the daemons).
-spawn() {
-  local log=$1 pidfile=$2; shift 2
-  (
-    for fd in /proc/$BASHPID/fd/*; do
-      fd=${fd##*/}
-      ((fd > 2)) && eval "exec $fd>&-" 2>/dev/null
-    done
-    exec "$@"
-  ) >>"$log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
-}
+source deploy/spawn.sh
 
 down() {
   for f in "$DIR"/*.pid; do

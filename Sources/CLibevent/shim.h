@@ -29,14 +29,9 @@
 #include <event2/thread.h>
 #include <event2/util.h>
 
-// TLS: libevent's OpenSSL bufferevents, and the OpenSSL calls that set up their contexts.
+// TLS: libevent's OpenSSL bufferevents (the SSL objects come from ChainSecurity's TLSContext).
 #include <openssl/ssl.h>
-#include <openssl/err.h>
 #include <event2/bufferevent_ssl.h>
-
-// Macros Swift cannot call.
-static inline long chainstore_ssl_set_min_tls12(SSL_CTX *ctx) { return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION); }
-static inline long chainstore_ssl_set_hostname(SSL *ssl, const char *name) { return SSL_set_tlsext_host_name(ssl, name); }
 
 // `evutil_socket_t` is a macro in libevent 2.1, which Swift cannot see; these keep fd types explicit.
 static inline int chainstore_bufferevent_fd(struct bufferevent *bev) { return (int)bufferevent_getfd(bev); }

@@ -31,6 +31,7 @@ public final class ClusterClient {
     private let timeoutMs: Int
     private let credentials: Credentials?
     private let token: String?
+    private let tls: TLSContext?
     /// How long one command may keep retrying through reconfigurations.
     public var retryBudgetMs: Int
 
@@ -38,12 +39,13 @@ public final class ClusterClient {
     public static let writeCommands: Set<String> = ["set", "del", "mset", "incr", "incrby", "decr", "decrby", "append"]
 
     /// `credentials`: for nodes that require AUTH; `token`: the master's API token, when it
-    /// protects reads.
+    /// protects reads; `tls`: a client context for HTTPS to the master and TLS to the nodes.
     public init(master: HostPort, timeoutMs: Int = 3000, retryBudgetMs: Int = 10_000, credentials: Credentials? = nil,
-                token: String? = nil) throws(Failure) {
+                token: String? = nil, tls: TLSContext? = nil) throws(Failure) {
         self.master = master
         self.credentials = credentials
         self.token = token
+        self.tls = tls
         self.timeoutMs = timeoutMs
         self.retryBudgetMs = retryBudgetMs
         let r = Secrets.randomBytes(8)
@@ -59,7 +61,7 @@ public final class ClusterClient {
     /// Fetches the current configuration from the master.
     public func refresh() throws(Failure) {
         let r: HTTPClient.Response
-        do { r = try HTTPClient.get(host: master.host, port: master.port, path: "/v1/config?after=0&timeout_ms=0", timeoutMs: timeoutMs, token: token) } catch {
+        do { r = try HTTPClient.get(host: master.host, port: master.port, path: "/v1/config?after=0&timeout_ms=0", timeoutMs: timeoutMs, token: token, tls: tls) } catch {
             throw .master("\(error)")
         }
         if r.status == 204 { throw .noConfiguration }
@@ -145,7 +147,7 @@ public final class ClusterClient {
             let c: RESPClient
             if let existing = connections[node], existing.isOpen { c = existing } else {
                 guard let a = HostPort(address) else { throw RESPClient.Failure.connect(address, 22) }
-                c = try RESPClient(host: a.host, port: a.port, timeoutMs: timeoutMs, credentials: credentials)
+                c = try RESPClient(host: a.host, port: a.port, timeoutMs: timeoutMs, credentials: credentials, tls: tls)
                 connections[node] = c
             }
             return try c.call(args)

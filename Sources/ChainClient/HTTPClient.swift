@@ -1,9 +1,11 @@
+import ChainSecurity
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A minimal blocking HTTP/1.1 client for the admin tools and tests: one request per connection
-/// (`Connection: close`), numeric IPv4 hosts, a timeout on every step.
+/// A minimal blocking HTTP/1.1 client for the admin tools, the nodes' link to the master and
+/// tests: one request per connection (`Connection: close`), numeric IPv4 hosts, a timeout on every
+/// step, HTTPS with a client `tls` context.
 public enum HTTPClient {
     public struct Response: Sendable {
         public var status: Int
@@ -25,16 +27,18 @@ public enum HTTPClient {
         }
     }
 
-    public static func get(host: String, port: UInt16, path: String, timeoutMs: Int = 5000, token: String? = nil) throws(Failure) -> Response {
-        try request(method: "GET", host: host, port: port, path: path, body: nil, timeoutMs: timeoutMs, token: token)
+    public static func get(host: String, port: UInt16, path: String, timeoutMs: Int = 5000, token: String? = nil,
+                           tls: TLSContext? = nil) throws(Failure) -> Response {
+        try request(method: "GET", host: host, port: port, path: path, body: nil, timeoutMs: timeoutMs, token: token, tls: tls)
     }
 
     /// `token`: sent as `Authorization: Bearer …` (the master's API token).
     public static func request(method: String, host: String, port: UInt16, path: String, body: [UInt8]?,
-                               contentType: String = "application/json", timeoutMs: Int = 5000, token: String? = nil) throws(Failure) -> Response {
+                               contentType: String = "application/json", timeoutMs: Int = 5000, token: String? = nil,
+                               tls: TLSContext? = nil) throws(Failure) -> Response {
         let client: RESPClient
         do {
-            client = try RESPClient(host: host, port: port, timeoutMs: timeoutMs)
+            client = try RESPClient(host: host, port: port, timeoutMs: timeoutMs, tls: tls)
         } catch {
             if case let .connect(a, e) = error { throw .connect(a, e) }
             throw .io("\(error)")
@@ -56,7 +60,13 @@ public enum HTTPClient {
         let parts = header.split(separator: " ", maxSplits: 2)
         guard parts.count >= 2, let status = Int(parts[1]) else { throw .malformed("bad status line") }
         var payload = Array(raw[(split + 4)...])
-        if header.lowercased().contains("transfer-encoding: chunked") { payload = dechunk(payload) }
+        let lower = header.lowercased()
+        if lower.contains("transfer-encoding: chunked") { payload = dechunk(payload) }
+        // The body ends where the connection does, so a cut connection shows as a short body.
+        if let line = lower.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+           let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)), payload.count != length {
+            throw .malformed("body of \(payload.count) bytes, Content-Length \(length)")
+        }
         return Response(status: status, body: payload)
     }
 

@@ -1,3 +1,4 @@
+import ChainSecurity
 import RESP
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,8 @@ public final class RESPClient {
         case protocolError(RESPProtocolError)
         /// The server refused the credentials (its error reply).
         case auth(String)
+        /// The TLS handshake or session failed.
+        case tls(String)
 
         public var description: String {
             switch self {
@@ -23,6 +26,7 @@ public final class RESPClient {
             case .timeout: return "timed out waiting for a reply"
             case let .protocolError(e): return "bad reply: \(e)"
             case let .auth(e): return "authentication refused: \(e)"
+            case let .tls(e): return "TLS: \(e)"
             }
         }
     }
@@ -31,10 +35,14 @@ public final class RESPClient {
     public let port: UInt16
     private var fd: Int32 = -1
     private var parser = RESPReplyParser()
+    /// Set when the connection speaks TLS.
+    private var stream: TLSStream?
 
-    /// Connects with a timeout for the connect and for every later read and write, and
+    /// Connects with a timeout for the connect and for every later read and write, runs the TLS
+    /// handshake with `tls` (a client context; the server's certificate must name `host`), and
     /// authenticates first when given credentials.
-    public init(host: String = "127.0.0.1", port: UInt16, timeoutMs: Int = 5000, credentials: Credentials? = nil) throws(Failure) {
+    public init(host: String = "127.0.0.1", port: UInt16, timeoutMs: Int = 5000, credentials: Credentials? = nil,
+                tls: TLSContext? = nil) throws(Failure) {
         self.host = host
         self.port = port
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -57,6 +65,12 @@ public final class RESPClient {
             throw .connect("\(host):\(port)", e)
         }
         fd = s
+        if let tls {
+            do { stream = try TLSStream(fd: s, context: tls, serverName: host) } catch {
+                close()
+                throw .tls("\(host):\(port): \(error.message)")
+            }
+        }
         if let credentials, case let .error(e) = try call(credentials.authCommand) {
             close()
             throw .auth(e)
@@ -66,6 +80,8 @@ public final class RESPClient {
     deinit { close() }
 
     public func close() {
+        stream?.close()
+        stream = nil
         if fd >= 0 { Glibc.close(fd) }
         fd = -1
     }
@@ -96,6 +112,14 @@ public final class RESPClient {
     /// Writes raw bytes (for tests of malformed input).
     public func send(_ bytes: [UInt8]) throws(Failure) {
         guard fd >= 0 else { throw .closed }
+        if let stream {
+            switch bytes.withUnsafeBytes({ stream.write($0) }) {
+            case nil: return
+            case .timeout?: throw .timeout
+            case .failed(let m)?: throw .tls(m)
+            case .closed?, .bytes?: throw .closed
+            }
+        }
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
@@ -125,14 +149,8 @@ public final class RESPClient {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while out.count < limit {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            let n = try receive(into: &buf)
             if n == 0 { return out }
-            if n < 0 {
-                if errno == EINTR { continue }
-                if errno == EAGAIN { throw .timeout }
-                if errno == ECONNRESET { return out }
-                throw .io("recv", errno)
-            }
             out.append(contentsOf: buf[0..<n])
         }
         return out
@@ -140,31 +158,37 @@ public final class RESPClient {
 
     /// Waits for the next bytes from the server and returns them (raw protocol tests).
     public func readAvailable() throws(Failure) -> [UInt8] {
-        guard fd >= 0 else { throw .closed }
         var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 { return Array(buf[0..<n]) }
-            if n == 0 { throw .closed }
-            if errno == EINTR { continue }
-            if errno == EAGAIN || errno == EWOULDBLOCK { throw .timeout }
-            throw .io("recv", errno)
-        }
+        let n = try receive(into: &buf)
+        guard n > 0 else { throw .closed }
+        return Array(buf[0..<n])
     }
 
     private func fill() throws(Failure) {
-        guard fd >= 0 else { throw .closed }
         var buf = [UInt8](repeating: 0, count: 65536)
+        let n = try receive(into: &buf)
+        guard n > 0 else { throw .closed }
+        parser.append(contentsOf: buf[0..<n])
+    }
+
+    /// Waits for bytes (up to the timeout) and returns how many arrived; 0 when the server closed
+    /// or reset the connection.
+    private func receive(into buf: inout [UInt8]) throws(Failure) -> Int {
+        guard fd >= 0 else { throw .closed }
+        if let stream {
+            switch buf.withUnsafeMutableBytes({ stream.read(into: $0) }) {
+            case let .bytes(n): return n
+            case .closed: return 0
+            case .timeout: throw .timeout
+            case let .failed(m): throw .tls(m)
+            }
+        }
         while true {
             let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n > 0 {
-                parser.append(contentsOf: buf[0..<n])
-                return
-            }
-            if n == 0 { throw .closed }
+            if n >= 0 { return n }
             if errno == EINTR { continue }
             if errno == EAGAIN || errno == EWOULDBLOCK { throw .timeout }
-            if errno == ECONNRESET { throw .closed }
+            if errno == ECONNRESET { return 0 }
             throw .io("recv", errno)
         }
     }

@@ -116,7 +116,7 @@ public struct ChainReplica: Sendable {
     public mutating func onClientWrite(mutations: [Mutation], tag: RequestTag?, reply: [UInt8],
                                        token: UInt64) throws(Rejection) -> [Action] {
         guard isHead else { throw .notHead }
-        let update = Update(seq: applied + 1, mutations: mutations, tag: tag, reply: reply)
+        let update = Update(seq: applied + 1, epoch: epoch, mutations: mutations, tag: tag, reply: reply)
         applied = update.seq
         waiting.append((update.seq, token))
         var actions: [Action] = [.apply(update)]

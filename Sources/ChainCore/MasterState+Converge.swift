@@ -87,7 +87,7 @@ extension MasterState {
     /// what they kept only in memory — above all the updates not yet acknowledged downstream,
     /// which it would owe its successor — so it cannot simply carry on in place. It leaves every
     /// chain that keeps another live member (and every join), without being marked failed: it
-    /// stays eligible and rejoins them with fresh copies. A chain where it is the last live
+    /// stays eligible and rejoins them, catching up from what it kept. A chain where it is the last live
     /// member keeps it (its successor, if any, is dead and will be spliced). Returns the new epoch.
     public mutating func restarted(_ id: NodeID, alive: Set<NodeID>) -> Epoch? {
         guard var c = config else { return nil }
@@ -108,7 +108,7 @@ extension MasterState {
 
     /// A node marked failed is heard from again (it was cut off from the master, or paused, for
     /// longer than its lease, and was spliced out meanwhile): it is live again and, if admitted,
-    /// eligible, so the next steps give it chains back with fresh copies. Returns true when it
+    /// eligible, so the next steps give it chains back (it catches up from what it kept). Returns true when it
     /// was marked failed.
     @discardableResult
     public mutating func heardFrom(_ id: NodeID) -> Bool {

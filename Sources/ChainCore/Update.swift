@@ -23,20 +23,41 @@ public struct RequestTag: Sendable, Equatable, Hashable, Codable {
     }
 }
 
-/// A write as it travels down a chain: its place in the chain's sequence, its effect (the
-/// head executed the command; the others only apply the result, so every replica ends up with
-/// identical bytes), the client's tag and the reply the head computed.
+/// A write as it travels down a chain: its place in the chain's sequence, the epoch in which the
+/// head assigned that place, its effect (the head executed the command; the others only apply
+/// the result, so every replica ends up with identical bytes), the client's tag and the reply the
+/// head computed.
+///
+/// (seq, epoch) names one update for good: a chain has one head per epoch, and a head numbers
+/// its updates without gaps or reuse. So two replicas that both hold the update named (s, e)
+/// hold the same first s updates (each got them in order through the chain from that head) —
+/// the fact that lets a returning node catch up with the missing suffix only (`CatchUp`).
 public struct Update: Sendable, Equatable {
     public var seq: UInt64
+    /// The epoch of the head that assigned `seq` (0: unknown, from before epochs were recorded).
+    public var epoch: Epoch
     public var mutations: [Mutation]
     public var tag: RequestTag?
     /// The encoded RESP reply for the client (recorded with the tag at every replica).
     public var reply: [UInt8]
 
-    public init(seq: UInt64, mutations: [Mutation], tag: RequestTag? = nil, reply: [UInt8] = []) {
+    public init(seq: UInt64, epoch: Epoch = 0, mutations: [Mutation], tag: RequestTag? = nil, reply: [UInt8] = []) {
         self.seq = seq
+        self.epoch = epoch
         self.mutations = mutations
         self.tag = tag
         self.reply = reply
+    }
+}
+
+extension Update {
+    /// About how many bytes the update holds (for bounding buffers of updates).
+    public var byteEstimate: Int {
+        mutations.reduce(48 + reply.count) { n, m in
+            switch m {
+            case let .put(k, v): return n + k.count + v.count + 16
+            case let .delete(k): return n + k.count + 16
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 import ChainClient
 import ChainCore
+import ChainSecurity
 import Foundation
 import Synchronization
 
@@ -9,6 +10,7 @@ import Synchronization
 public final class ConfigFeed: Sendable {
     public let master: HostPort
     private let token: String?
+    private let tls: TLSContext?
     private let state: Mutex<(version: Int, config: Configuration)>
     /// Bumped on every new configuration: loops compare it without taking the lock.
     private let versionCounter = Atomic<Int>(0)
@@ -18,13 +20,14 @@ public final class ConfigFeed: Sendable {
 
     /// Fetches the first configuration (throws when the master cannot be reached or has none
     /// yet), then follows the master until `stop()`.
-    /// `token`: the master's API token, when it protects reads.
-    public init(master: String, token: String? = nil, start: Date = Date()) throws {
+    /// `token`: the master's API token, when it protects reads; `tls`: HTTPS to the master.
+    public init(master: String, token: String? = nil, tls: TLSContext? = nil, start: Date = Date()) throws {
         guard let m = HostPort(master) else { throw LoadRunner.LoadError(message: "invalid master address '\(master)' (expected HOST:PORT)") }
         self.master = m
         self.token = token
+        self.tls = tls
         self.start = start
-        guard let first = try Self.fetch(m, token: token, after: 0, waitMs: 0) else {
+        guard let first = try Self.fetch(m, token: token, tls: tls, after: 0, waitMs: 0) else {
             throw LoadRunner.LoadError(message: "the master at \(master) has no chain table yet (not enough nodes registered)")
         }
         state = Mutex((0, first))
@@ -44,7 +47,7 @@ public final class ConfigFeed: Sendable {
     private func follow(from epoch: Epoch) {
         var epoch = epoch
         while !stopped.load(ordering: .relaxed) {
-            guard let c = try? Self.fetch(master, token: token, after: epoch, waitMs: 1000) else { continue }
+            guard let c = try? Self.fetch(master, token: token, tls: tls, after: epoch, waitMs: 1000) else { continue }
             guard c.epoch > epoch else { continue }
             epoch = c.epoch
             state.withLock { $0 = ($0.version + 1, c) }
@@ -54,9 +57,9 @@ public final class ConfigFeed: Sendable {
     }
 
     /// One long poll: the configuration newer than `after`, nil when none came (or none exists).
-    private static func fetch(_ m: HostPort, token: String?, after: Epoch, waitMs: Int) throws -> Configuration? {
+    private static func fetch(_ m: HostPort, token: String?, tls: TLSContext?, after: Epoch, waitMs: Int) throws -> Configuration? {
         let r: HTTPClient.Response
-        do { r = try HTTPClient.get(host: m.host, port: m.port, path: "/v1/config?after=\(after)&timeout_ms=\(waitMs)", timeoutMs: waitMs + 3000, token: token) } catch {
+        do { r = try HTTPClient.get(host: m.host, port: m.port, path: "/v1/config?after=\(after)&timeout_ms=\(waitMs)", timeoutMs: waitMs + 3000, token: token, tls: tls) } catch {
             usleep(200_000)
             throw LoadRunner.LoadError(message: "master \(m): \(error)")
         }

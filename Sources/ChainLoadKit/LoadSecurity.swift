@@ -1,4 +1,5 @@
 import ChainClient
+import ChainSecurity
 import EventLoop
 
 /// How the load generator's connections prove who they are: `AUTH` credentials, and TLS (a

@@ -17,9 +17,11 @@ public enum LoadTargetSpec: Sendable {
         }
         let w = try parse(write, "--resp")
         let r = try read.map { try parse($0, "--resp-read") }
-        // (The check speaks plain RESP; over TLS the run's first connections report any problem.)
-        for a in [w] + (r.map { [$0] } ?? []) where security.tls == nil {
-            do { _ = try RESPClient(host: a.host, port: a.port, timeoutMs: 3000, credentials: security.credentials).call([Array("PING".utf8)]) } catch {
+        for a in [w] + (r.map { [$0] } ?? []) {
+            do {
+                _ = try RESPClient(host: a.host, port: a.port, timeoutMs: 3000, credentials: security.credentials, tls: security.tls)
+                    .call([Array("PING".utf8)])
+            } catch {
                 throw LoadRunner.LoadError(message: "cannot reach \(a): \(error)")
             }
         }

@@ -23,6 +23,12 @@ public final class Master {
     /// The epoch each node's last progress report was read at, and its store size.
     private var reportedEpoch: [NodeID: Epoch] = [:]
     private var storeBytes: [NodeID: Int] = [:]
+    /// Peers each node last reported unreachable (see `MasterState.spliceCutLink`).
+    private var unreachable: [NodeID: Set<NodeID>] = [:]
+    /// Nodes spliced out for a cut link stay out (marked failed, even while they heartbeat)
+    /// until this monotonic ms, so that they do not rejoin across the same cut at once.
+    private var cutOffUntil: [NodeID: UInt64] = [:]
+    private var cutOffTimes: [NodeID: Int] = [:]
     /// Version of the state most recently handed to the file, and the last one on disk.
     private var savedVersion = 0
     private var durableVersion = 0
@@ -56,7 +62,7 @@ public final class Master {
     private(set) var publishedEpoch: Epoch
 
     public func start() throws(EventLoopError) {
-        http = try HTTPServer(loop: loop, address: config.listen) { [unowned self] req in route(req) }
+        http = try HTTPServer(loop: loop, address: config.listen, tls: config.tls) { [unowned self] req in route(req) }
         for sig in [SIGTERM, SIGINT] {
             signals.append(SignalWatcher(loop: loop, signal: sig) { [unowned self] _ in
                 logger.info("shutting down")
@@ -189,7 +195,12 @@ public final class Master {
         progress[hb.id] = Dictionary(hb.chains.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         reportedEpoch[hb.id] = hb.epoch
         storeBytes[hb.id] = hb.store_bytes
+        unreachable[hb.id] = Set(hb.unreachable ?? [])
         metrics.heartbeats.increment()
+        if cutOffUntil[hb.id].map({ Self.nowMs() < $0 }) ?? false {
+            reply(req, lease: hb.epoch)
+            return
+        }
         if state.heardFrom(hb.id) {
             // It installs the configuration in this reply (which no longer has it in any chain)
             // before it uses the lease, so it cannot serve from its old place.
@@ -228,11 +239,22 @@ public final class Master {
             persist {}
             return
         }
+        // Two live neighbours that cannot reach each other: one goes (it may rejoin later).
+        let alive = aliveNodes(now: now)
+        if let (node, epoch) = state.spliceCutLink(unreachable: unreachable, alive: alive) {
+            metrics.linkCutsResolved.increment()
+            // Out for ten leases, twice as long each time it happens again.
+            cutOffTimes[node, default: 0] += 1
+            cutOffUntil[node] = now + 10 * UInt64(config.leaseMs) << UInt64(min(cutOffTimes[node]! - 1, 8))
+            logger.warning("chain neighbours cannot reach each other; splicing one out", metadata: [
+                "node": "\(node)", "unreachable": "\(unreachable.filter { !$0.value.isEmpty }.mapValues { $0.sorted() })", "epoch": "\(epoch)"])
+            persist {}
+            return
+        }
         // Then one step towards the target layout in every chain: restore the replication
         // factor, move positions for drains and adds, reorder for balanced roles.
         let before = state.config!
         // (The closure reads `before`, not `state`: `converge` is mutating `state` meanwhile.)
-        let alive = aliveNodes(now: now)
         if let epoch = state.converge(alive: alive, maxJoinsPerNode: config.maxJoinsPerNode, quiescent: { quiescent($0, in: before) }) {
             let steps = MasterState.steps(from: before, to: state.config!)
             metrics.joinsStarted.increment(by: Int64(steps.filter { $0.kind == .join }.count))

@@ -1,3 +1,4 @@
+import ChainSecurity
 import EventLoop
 
 public struct MasterConfig: Sendable {
@@ -20,6 +21,8 @@ public struct MasterConfig: Sendable {
     /// `/healthz` too. Nil: the API is open (loopback development).
     public var apiToken: String?
     public var protectReads = false
+    /// HTTPS for the API (`--tls-cert-file`/`--tls-key-file`, mutual with `--tls-client-auth`).
+    public var tls: TLSContext?
 
     public init(listen: SocketAddress, dataDir: String) {
         self.listen = listen

@@ -11,6 +11,7 @@ final class MasterMetrics {
     let heartbeats: Counter
     let stateSaveFailures: Counter
     let failuresDetected: Counter
+    let linkCutsResolved: Counter
     let joinsStarted: Counter
     let promotions: Counter
 
@@ -30,6 +31,7 @@ final class MasterMetrics {
         joinsStarted = registry.makeCounter(descriptor: Self.d("repairs", "total", "Reconfigurations that added joining nodes to chains"))
         promotions = registry.makeCounter(descriptor: Self.d("promotions", "total", "Joining nodes promoted to tail"))
         failuresDetected = registry.makeCounter(descriptor: Self.d("node_failures", "total", "Nodes declared failed (silent for the lease time)"))
+        linkCutsResolved = registry.makeCounter(descriptor: Self.d("link_cuts_resolved", "total", "Nodes spliced out because a chain neighbour could not reach them"))
     }
 
     func render() -> [UInt8] {

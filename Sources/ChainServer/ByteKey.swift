@@ -11,3 +11,8 @@ struct ByteKey: Hashable {
 
     static func == (a: ByteKey, b: ByteKey) -> Bool { a.bytes == b.bytes }
 }
+
+/// Byte-wise (the store's) order, for key ranges.
+extension ByteKey: Comparable {
+    static func < (a: ByteKey, b: ByteKey) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
+}

@@ -7,8 +7,17 @@ enum ChainMetadata {
     /// The last configuration the node installed (JSON).
     static let configKey = KeyLayout.metaKey("node/config")
 
-    /// The last applied sequence number of a chain.
+    /// Where a chain's history ends here: the last applied update's sequence and epoch
+    /// (`encodePosition`).
     static func appliedKey(_ chain: ChainID) -> [UInt8] { KeyLayout.metaKey("chain/\(chain)/applied") }
+
+    static func encodePosition(_ p: LogPosition) -> [UInt8] { encodeSeq(p.seq) + encodeSeq(p.epoch) }
+
+    /// (Eight bytes: a sequence written before epochs were recorded; its epoch is unknown.)
+    static func decodePosition(_ b: [UInt8]?) -> LogPosition {
+        guard let b, b.count == 8 || b.count == 16 else { return .empty }
+        return LogPosition(seq: decodeSeq(Array(b[0..<8])), epoch: b.count == 16 ? decodeSeq(Array(b[8..<16])) : 0)
+    }
 
     /// Where a tagged request's result is recorded on one chain: a ring of `requestWindow` slots
     /// per client (slot = request mod window), each holding the request id and the reply. A new

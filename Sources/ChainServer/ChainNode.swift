@@ -54,9 +54,17 @@ final class ChainNode {
     lazy var throttle = TransferThrottle(bytesPerSecond: settings.transferRate)
     /// The lease length the master announced (for the barrier's fallback).
     var leaseMs: UInt64 = 2000
-    /// Chains that applied updates this turn, with the last sequence: written once per turn
-    /// (`beforeStoreFlush`), in the same batch as the updates.
-    private var appliedThisTurn: [ChainID: UInt64] = [:]
+    /// Chains that applied updates this turn, with where their history now ends: written once
+    /// per turn (`beforeStoreFlush`), in the same batch as the updates.
+    private var appliedThisTurn: [ChainID: LogPosition] = [:]
+    /// Per chain this node is in: its most recent updates, for a returning node (`CatchUp`).
+    var backlogs: [ChainID: UpdateBacklog] = [:]
+    /// Since when the link to each needed peer has been down (monotonic ms).
+    var linkDownSince: [NodeID: UInt64] = [:]
+    /// Chains this node left whose data it keeps, because they lack members and the master will
+    /// likely have it join them again — then only the missing suffix needs to come. Dropped as
+    /// soon as the chain is whole without this node.
+    var dormant: Set<ChainID> = []
 
     init(server: Server, me: NodeID, settings: ClusterSettings) {
         self.server = server
@@ -82,13 +90,12 @@ final class ChainNode {
         for c in new.chains {
             let member = c.members.contains(me)
             if replicas[c.id] != nil && !member && c.joining == me && joins[c.id]?.tail != c.tail {
-                // Joining with a copy from elsewhere — this node left the chain and joins it
-                // again (perhaps having missed the epochs in between), or the tail it copied from
-                // left — says nothing reliable about what the current tail has sent. Start over
-                // from the current tail (below).
+                // This node left the chain and joins it again (perhaps having missed the epochs
+                // in between), or the tail it copied from left: start over from the current tail
+                // (below), offering the copy it holds — the tail decides whether sending what it
+                // lacks is enough (`CatchUp`).
                 perform(c.id, replicas[c.id]!.onConfiguration(epoch: new.epoch, members: c.members, joiner: c.joining))
-                replicas.removeValue(forKey: c.id)
-                persistTrack.removeValue(forKey: c.id)
+                leave(c.id, keep: true)
             }
             if let before = replicas[c.id] {
                 let wasTail = before.isTail
@@ -106,27 +113,36 @@ final class ChainNode {
                     barriers[c.id] = Barrier(oldTail: oldTail, seq: nil, deadlineMs: monotonicMillis() + leaseMs)
                 }
             } else if member {
-                let applied = ChainMetadata.decodeSeq(try? server.data.get(ChainMetadata.appliedKey(c.id), cached: false))
-                replicas[c.id] = ChainReplica(chain: c.id, me: me, epoch: new.epoch, members: c.members, joiner: c.joining, applied: applied)
+                dormant.remove(c.id)
+                replicas[c.id] = ChainReplica(chain: c.id, me: me, epoch: new.epoch, members: c.members, joiner: c.joining, applied: storedPosition(c.id).seq)
             } else if c.joining == me, let tail = c.tail, joins[c.id]?.tail != tail {
                 // New join, or the tail changed under a join in progress: (re)start from the tail.
                 startJoin(chain: c.id, tail: tail, epoch: new.epoch)
             }
             if streams[c.id] != nil && (c.joining == nil || c.tail != me) { streams.removeValue(forKey: c.id)?.cancel() }
         }
-        // Chains this node left: answer its waiting clients (they retry elsewhere), forget them
-        // and delete their data.
+        // Chains this node left: answer its waiting clients (they retry elsewhere) and forget
+        // them; keep their data while they lack members (this node may be asked back).
         for id in Array(replicas.keys) {
             let c = new.chains.first { $0.id == id }
             guard !(c?.members.contains(me) ?? false) && c?.joining != me else { continue }
             perform(id, replicas[id]!.onConfiguration(epoch: new.epoch, members: c?.members ?? [], joiner: c?.joining))
-            replicas.removeValue(forKey: id)
-            persistTrack.removeValue(forKey: id)
-            dropChainData(id, config: new)
+            leave(id, keep: (c?.members.count ?? 0) < new.replication)
         }
         for id in Array(joins.keys) where new.chains.first(where: { $0.id == id })?.joining != me {
-            joins.removeValue(forKey: id)
-            if replicas[id] == nil { dropChainData(id, config: new) }
+            let j = joins.removeValue(forKey: id)!
+            if replicas[id] == nil {
+                if j.wiped { dropChainData(id, config: new) } else { dormant.insert(id) }
+            }
+        }
+        if old == nil {
+            // First configuration since start: data of chains this node is no longer in is dormant.
+            for c in new.chains where !c.members.contains(me) && c.joining != me && storedPosition(c.id).seq > 0 { dormant.insert(c.id) }
+        }
+        for id in dormant where !(new.chains.first { $0.id == id }.map { $0.members.count < new.replication && !$0.members.contains(me) } ?? false) {
+            // Whole again without this node (or this node is back in it some other way).
+            dormant.remove(id)
+            if replicas[id] == nil && joins[id] == nil { dropChainData(id, config: new) }
         }
         peers.configure(new, previous: old)
         forwarder.configure(new)
@@ -279,7 +295,10 @@ final class ChainNode {
             case let .delete(k): data.delete(KeyLayout.dataKey(k))
             }
         }
-        appliedThisTurn[chain] = u.seq
+        appliedThisTurn[chain] = LogPosition(seq: u.seq, epoch: u.epoch)
+        if settings.catchUpBacklogBytes > 0 {
+            backlogs[chain, default: UpdateBacklog(capacityBytes: settings.catchUpBacklogBytes / max(1, config?.chains.count ?? 1))].append(u)
+        }
         if let tag = u.tag {
             data.put(ChainMetadata.requestKey(chain, tag), ChainMetadata.encodeRecord(tag.request, seq: u.seq, u.reply), cached: false)
         }
@@ -290,8 +309,8 @@ final class ChainNode {
     /// Called by the server right before the turn's batch goes to the store writer.
     func beforeStoreFlush() {
         guard !appliedThisTurn.isEmpty else { return }
-        for (chain, seq) in appliedThisTurn {
-            server.data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodeSeq(seq), cached: false)
+        for (chain, position) in appliedThisTurn {
+            server.data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodePosition(position), cached: false)
         }
         appliedThisTurn.removeAll(keepingCapacity: true)
     }
@@ -312,6 +331,19 @@ final class ChainNode {
         }
     }
 
+    /// Forgets the replica of a chain this node left; its data stays (dormant) with `keep`.
+    private func leave(_ chain: ChainID, keep: Bool) {
+        replicas.removeValue(forKey: chain)
+        persistTrack.removeValue(forKey: chain)
+        backlogs.removeValue(forKey: chain)
+        if keep { dormant.insert(chain) } else if let config { dropChainData(chain, config: config) }
+    }
+
+    /// Where this node's copy of a chain ends, as recorded with its data (pending writes included).
+    func storedPosition(_ chain: ChainID) -> LogPosition {
+        ChainMetadata.decodePosition(try? server.data.get(ChainMetadata.appliedKey(chain), cached: false))
+    }
+
     // MARK: peers
 
     func receive(_ frame: PeerFrame, from peer: NodeID) {
@@ -325,12 +357,14 @@ final class ChainNode {
             }
             guard replicas[chain] != nil else { return }
             perform(chain, replicas[chain]!.onUpdates(from: peer, epoch: e, updates))
-        case let .syncRequest(e, chain, transfer):
+        case let .syncRequest(e, chain, transfer, have):
             if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
-            syncRequested(chain: chain, by: peer, transfer: transfer)
-        case let .syncChunk(e, chain, transfer, snap, entries, last):
+            syncRequested(chain: chain, by: peer, transfer: transfer, have: have)
+        case let .syncChunk(_, chain, transfer, snap, entries, last):
             // Epochs move on for other chains during a transfer; the transfer id is what counts.
-            chunkReceived(chain: chain, from: peer, epoch: e, transfer: transfer, snapshotSeq: snap, entries: entries, last: last)
+            chunkReceived(chain: chain, from: peer, transfer: transfer, snapshot: snap, entries: entries, last: last)
+        case let .syncSuffix(_, chain, transfer, after, updates, last):
+            suffixReceived(chain: chain, from: peer, transfer: transfer, after: after, updates: updates, last: last)
         case let .barrier(e, chain, seq):
             if e > epoch { early.append((peer, frame)); masterLink.wakeWatch(); return }
             if barriers[chain]?.oldTail == peer { barriers[chain]!.seq = seq }
@@ -386,6 +420,26 @@ final class ChainNode {
     }
 
     // MARK: reporting
+
+    /// Peers this node exchanges chain frames with (neighbours, its joiner, the tails it joins
+    /// from) whose link has been down for two leases — by then a dead peer has been spliced out,
+    /// so what remains is a cut between two live nodes, which the master resolves.
+    func unreachablePeers() -> [NodeID] {
+        var needed: Set<NodeID> = []
+        for r in replicas.values {
+            for p in [r.predecessor, r.successor, r.isTail ? r.joiner : nil] { if let p { needed.insert(p) } }
+        }
+        for j in joins.values where !j.complete { needed.insert(j.tail) }
+        let now = monotonicMillis()
+        for p in Array(linkDownSince.keys) where !needed.contains(p) || peers.isReady(p) { linkDownSince.removeValue(forKey: p) }
+        var out: [NodeID] = []
+        for p in needed where !peers.isReady(p) {
+            let since = linkDownSince[p] ?? now
+            linkDownSince[p] = since
+            if now - since >= 2 * leaseMs { out.append(p) }
+        }
+        return out.sorted()
+    }
 
     var progress: [MasterAPI.ChainProgress] {
         var out = replicas.values.sorted { $0.chain < $1.chain }.map { r in

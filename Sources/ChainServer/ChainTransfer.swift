@@ -69,12 +69,12 @@ final class SnapshotStream: Sendable {
         let chain = self.chain, joiner = self.joiner, epoch = self.epoch, transfer = self.transfer
         DispatchQueue.global().async { [self] in
             let snapshot = store.snapshot()
-            let snapSeq = ChainMetadata.decodeSeq(try? store.get(ChainMetadata.appliedKey(chain), at: snapshot))
+            let snapAt = ChainMetadata.decodePosition(try? store.get(ChainMetadata.appliedKey(chain), at: snapshot))
             var entries: [([UInt8], [UInt8])] = []
             var bytes = 0
             func flush(last: Bool) -> Bool {
                 throttle.take(bytes)
-                let frame = PeerFrame.syncChunk(epoch: epoch, chain: chain, transfer: transfer, snapshotSeq: snapSeq, entries: entries, last: last)
+                let frame = PeerFrame.syncChunk(epoch: epoch, chain: chain, transfer: transfer, snapshot: snapAt, entries: entries, last: last)
                 entries = []
                 bytes = 0
                 // Hand the chunk to the loop and wait until the link has room again.
@@ -113,11 +113,18 @@ struct JoinProgress {
     var tail: NodeID
     /// Names this attempt; chunks of an earlier, abandoned attempt are ignored.
     var transfer: UInt64
+    /// Where the copy this node kept ends (`.empty`: it kept none).
+    var have: LogPosition
+    /// This node's copy of the chain was deleted (no copy kept, or a snapshot began to replace it).
+    var wiped: Bool
     /// The request went out (it waits for the link to the tail).
     var requested = false
-    /// Live updates from the tail, held until the snapshot is complete.
+    /// Live updates from the tail, held until the snapshot or suffix is complete.
     var buffered: [Update] = []
-    var snapshotSeq: UInt64?
+    /// The suffix received so far (when the tail sends only what this node lacks).
+    var suffix: [Update] = []
+    /// Where the snapshot (or the kept copy) ends, once known.
+    var snapshot: LogPosition?
     var bytes = 0
     var complete = false
     /// How far the tail had committed when it began counting this joiner (its `syncPoint`):
@@ -127,6 +134,6 @@ struct JoinProgress {
     /// In sync: may be promoted to tail.
     func synced(persisted: UInt64) -> Bool {
         guard complete, let syncSeq else { return false }
-        return persisted >= max(syncSeq, snapshotSeq ?? 0)
+        return persisted >= max(syncSeq, snapshot?.seq ?? 0)
     }
 }

@@ -15,8 +15,10 @@ final class DataView {
     let store: any KVStore
     let cache: ValueCache
     private var pending: [ByteKey: [UInt8]?] = [:]
+    /// Key ranges deleted in the pending batch (before any update of `pending` to a key in them).
+    private var pendingRanges: [Range<ByteKey>] = []
     private var batch = WriteBatch()
-    private var inFlight: [(seq: UInt64, updates: [ByteKey: [UInt8]?])] = []
+    private var inFlight: [(seq: UInt64, updates: [ByteKey: [UInt8]?], ranges: [Range<ByteKey>])] = []
     private(set) var currentSeq: UInt64 = 0
     private(set) var persistedSeq: UInt64 = 0
     /// The last write error; while set, new writes are refused (queued ones are retried).
@@ -35,7 +37,11 @@ final class DataView {
         let k = ByteKey(key)
         // Unpersisted updates first: the cache may have evicted one the store does not have yet.
         if let p = pending[k] { return p }
-        for f in inFlight.reversed() { if let v = f.updates[k] { return v } }
+        if pendingRanges.contains(where: { $0.contains(k) }) { return nil }
+        for f in inFlight.reversed() {
+            if let v = f.updates[k] { return v }
+            if f.ranges.contains(where: { $0.contains(k) }) { return nil }
+        }
         if cached, let c = cache.lookup(k) { return c }
         let v = try store.get(key)
         if cached { cache.store(k, v) }
@@ -62,9 +68,10 @@ final class DataView {
     /// tell which of its keys fall in the range.
     func deleteRange(from start: [UInt8], to end: [UInt8]) {
         batch.deleteRange(from: start, to: end)
-        for k in pending.keys where !k.bytes.lexicographicallyPrecedes(start) && k.bytes.lexicographicallyPrecedes(end) {
-            pending.removeValue(forKey: k)
-        }
+        let range = ByteKey(start)..<ByteKey(end)
+        for k in pending.keys where range.contains(k) { pending.removeValue(forKey: k) }
+        // Until the store holds the deletion, reads of keys in the range must see it.
+        pendingRanges.append(range)
         cache.removeAll()
         currentSeq += 1
     }
@@ -73,9 +80,10 @@ final class DataView {
     func flush(to writer: StoreWriter) {
         guard !batch.isEmpty else { return }
         writer.submit(batch, seq: currentSeq)
-        inFlight.append((currentSeq, pending))
+        inFlight.append((currentSeq, pending, pendingRanges))
         batch = WriteBatch()
         pending = [:]
+        pendingRanges = []
     }
 
     /// The writer stored everything up to `seq`.

@@ -1,4 +1,5 @@
 import ChainClient
+import ChainSecurity
 import ChainCore
 import EventLoop
 import Foundation
@@ -16,21 +17,26 @@ final class MasterLink: Sendable {
         var progress: [MasterAPI.ChainProgress] = []
         var progressEpoch: Epoch = 0
         var storeBytes = 0
+        var unreachable: [NodeID] = []
         /// The last configuration installed (sent when registering).
         var lastConfig: Configuration?
         var heartbeatMs = 500
         var stopped = false
+        /// Why this node stopped heartbeating (its store failed), if it did.
+        var withdrawn: String?
     }
 
     private let master: SocketAddress
     private let info: NodeInfo
     private let node: LoopBound<ChainNode>
     private let token: String?
+    private let tls: TLSContext?
     private let shared = Mutex(Shared())
 
-    init(master: SocketAddress, token: String?, info: NodeInfo, node: LoopBound<ChainNode>) {
+    init(master: SocketAddress, token: String?, tls: TLSContext?, info: NodeInfo, node: LoopBound<ChainNode>) {
         self.master = master
         self.token = token
+        self.tls = tls
         self.info = info
         self.node = node
     }
@@ -42,16 +48,22 @@ final class MasterLink: Sendable {
 
     func stop() { shared.withLock { $0.stopped = true } }
 
+    /// The node can no longer hold data (its store failed): it stops heartbeating, so its lease
+    /// runs out — it stops serving — and the master splices it out of its chains as it would a
+    /// dead node. A restart (after the disk is fixed) registers it again.
+    func withdraw(reason: String) { shared.withLock { $0.withdrawn = $0.withdrawn ?? reason } }
+
     /// Loop thread: the newest epoch installed, and the chain progress to report.
     func update(knownEpoch: Epoch) { shared.withLock { $0.epoch = max($0.epoch, knownEpoch) } }
     /// Loop thread (and start-up): the configuration installed, kept for the next registration.
     func installed(_ config: Configuration) { shared.withLock { $0.lastConfig = config } }
     /// Loop thread: chain progress as of `epoch` (reports are tied to the epoch they were read at).
-    func report(_ progress: [MasterAPI.ChainProgress], epoch: Epoch, storeBytes: Int) {
+    func report(_ progress: [MasterAPI.ChainProgress], epoch: Epoch, storeBytes: Int, unreachable: [NodeID]) {
         shared.withLock {
             $0.progress = progress
             $0.progressEpoch = epoch
             $0.storeBytes = storeBytes
+            $0.unreachable = unreachable
         }
     }
     /// A peer spoke of a newer epoch; the watch long-poll is already waiting for it.
@@ -62,7 +74,14 @@ final class MasterLink: Sendable {
     private func heartbeatLoop() {
         var registered = false
         var failures = 0
+        var saidWithdrawn = false
         while !stopped {
+            if let reason = shared.withLock({ $0.withdrawn }) {
+                if !saidWithdrawn { log("no longer heartbeating (\(reason)); the master will take this node out of its chains") }
+                saidWithdrawn = true
+                usleep(100_000)
+                continue
+            }
             let sentAt = monotonicMillis()
             do {
                 let reply: MasterAPI.LeaseReply
@@ -72,7 +91,8 @@ final class MasterLink: Sendable {
                     log("registered with the master at \(master)")
                 } else {
                     let hb = shared.withLock {
-                        MasterAPI.Heartbeat(id: info.id, epoch: $0.progressEpoch, chains: $0.progress, store_bytes: $0.storeBytes)
+                        MasterAPI.Heartbeat(id: info.id, epoch: $0.progressEpoch, chains: $0.progress, store_bytes: $0.storeBytes,
+                                            unreachable: $0.unreachable.isEmpty ? nil : $0.unreachable)
                     }
                     reply = try post("/v1/nodes/heartbeat", hb)
                 }
@@ -104,7 +124,7 @@ final class MasterLink: Sendable {
             let epoch = shared.withLock { $0.epoch }
             do {
                 let r = try HTTPClient.get(host: master.host, port: master.port,
-                                           path: "/v1/config?after=\(epoch)&timeout_ms=20000", timeoutMs: 25_000, token: token)
+                                           path: "/v1/config?after=\(epoch)&timeout_ms=20000", timeoutMs: 25_000, token: token, tls: tls)
                 if r.status == 200 {
                     let config = try JSONDecoder().decode(Configuration.self, from: Data(r.body))
                     shared.withLock { $0.epoch = max($0.epoch, config.epoch) }
@@ -126,7 +146,7 @@ final class MasterLink: Sendable {
 
     private func post<B: Encodable>(_ path: String, _ body: B) throws -> MasterAPI.LeaseReply {
         let data = try JSONEncoder().encode(body)
-        let r = try HTTPClient.request(method: "POST", host: master.host, port: master.port, path: path, body: Array(data), timeoutMs: 3000, token: token)
+        let r = try HTTPClient.request(method: "POST", host: master.host, port: master.port, path: path, body: Array(data), timeoutMs: 3000, token: token, tls: tls)
         guard r.status == 200 else { throw MasterError(status: r.status, message: r.text.trimmingCharacters(in: .whitespacesAndNewlines)) }
         return try JSONDecoder().decode(MasterAPI.LeaseReply.self, from: Data(r.body))
     }

@@ -33,8 +33,13 @@ final class PeerLinks {
         self.secret = secret
     }
 
+    /// How long a peer link may go without its data being acknowledged before it counts as
+    /// broken: one lease (a node cut off from a neighbour for longer reports it to the master).
+    private var livenessMs: Int { Int(node.leaseMs) }
+
     func listen(on address: SocketAddress) throws(EventLoopError) {
         listener = try TCPListener(loop: loop, address: address, tls: tls?.server) { [unowned self] conn in
+            conn.failUnacknowledged(afterMs: livenessMs)
             let link = PeerLink(conn: conn, links: self, dialedPeer: nil)
             link.start()
         }
@@ -86,6 +91,7 @@ final class PeerLinks {
         dialing.insert(peer)
         do {
             let conn = try Connection.connect(loop: loop, to: addr, tls: tls?.client)
+            conn.failUnacknowledged(afterMs: livenessMs)
             PeerLink(conn: conn, links: self, dialedPeer: peer).start()
         } catch {
             dialing.remove(peer)

@@ -16,7 +16,7 @@ extension Server {
                             client: adv?.client ?? "\(config.listen)",
                             peer: adv?.peer ?? "\(peers.listenAddress ?? settings.peerListen)",
                             http: adv?.http ?? (config.httpListen.map { "\($0)" } ?? ""))
-        node.masterLink = MasterLink(master: settings.master, token: settings.masterToken, info: info, node: LoopBound(node, loop: loop))
+        node.masterLink = MasterLink(master: settings.master, token: settings.masterToken, tls: settings.masterTLS, info: info, node: LoopBound(node, loop: loop))
         if let json = try? data.store.get(ChainMetadata.configKey),
            let last = try? JSONDecoder().decode(Configuration.self, from: Data(json)) {
             node.masterLink.installed(last)
@@ -30,7 +30,7 @@ extension Server {
             if ticks % 20 == 0 { storeBytes = data.store.estimatedDataBytes }
             ticks += 1
             node.announceJoins()
-            node.masterLink.report(node.progress, epoch: node.epoch, storeBytes: storeBytes)
+            node.masterLink.report(node.progress, epoch: node.epoch, storeBytes: storeBytes, unreachable: node.unreachablePeers())
         }
     }
 }

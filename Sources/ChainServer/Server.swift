@@ -44,7 +44,7 @@ public final class Server {
         self.data = DataView(store: store, cacheBytes: config.cacheBytes)
         self.direct = DirectKeyspace(data)
         self.writer = StoreWriter(store: store, loop: loop, sync: config.durability == .fsync, dataDir: config.dataDir,
-                                  reserveBytes: config.minFreeDiskBytes)
+                                  reserveBytes: config.minFreeDiskBytes, failWritesAfter: config.failWritesAfter)
         writer.onPersisted = { [unowned self] seq in persisted(seq) }
         writer.onFailed = { [unowned self] error in storeFailed(error) }
     }
@@ -164,7 +164,11 @@ public final class Server {
         if id.isWrite, let e = data.writeError {
             metrics.error("store_unavailable")
             if case .diskFull = e { out.error("ERR store unavailable, writes are refused until the disk has room: \(e)") }
-            else { out.error("ERR store unavailable (I/O error), writes are refused until the node is restarted: \(e)") }
+            else if chainNode != nil {
+                // The node is leaving its chains (it stopped heartbeating): the write goes through
+                // another node once the master has spliced this one out.
+                out.error("TRYAGAIN this node's store failed and it is leaving its chains; retry: \(e)")
+            } else { out.error("ERR store unavailable (I/O error), writes are refused until the node is restarted: \(e)") }
             return nil
         }
         guard id.isDataCommand else {
@@ -271,6 +275,7 @@ public final class Server {
         }
         logger.critical("store write failed; refusing writes: fix the disk, then restart this node (the store replays its log)",
                         metadata: ["error": "\(error)"])
+        chainNode?.masterLink.withdraw(reason: "store write failed: \(error)")
     }
 
     /// Retries writes that wait for disk space.

@@ -1,4 +1,5 @@
 import EventLoop
+import ChainSecurity
 
 /// When a write may be acknowledged.
 public enum Durability: String, Sendable, CaseIterable {
@@ -30,6 +31,8 @@ public struct ServerConfig: Sendable {
     /// Disk space writes must leave free on the data directory's file system (RocksDB must never
     /// run out of it; it needs room to flush its memtables too). 0 disables the check.
     public var minFreeDiskBytes = 64 << 20
+    /// Fault injection for tests (`--debug-fail-writes-after`): store writes after this many fail.
+    public var failWritesAfter: Int?
     /// Close a connection that sent nothing for this long and waits for nothing (0: never, as
     /// Redis's default).
     public var idleTimeoutMs = 0
@@ -64,9 +67,16 @@ public struct ClusterSettings: Sendable {
     public var advertise: (client: String, peer: String, http: String)?
     /// Bytes per second all state transfers sent from this node may use together; 0 = no cap.
     public var transferRate = 0
+    /// Bytes of recent updates kept for all chains together (split evenly among them), so that a
+    /// node that comes back can be sent only what it missed (`--catchup-backlog-mb`); 0: always
+    /// send snapshots.
+    public var catchUpBacklogBytes = 64 << 20
     /// The master's API token (`--master-token-file`), sent with registration, heartbeats and
     /// configuration watches.
     public var masterToken: String?
+    /// HTTPS to the master (`--master-tls`): a client context checking the master's certificate
+    /// (and presenting the node's own, for a master that requires client certificates).
+    public var masterTLS: TLSContext?
     /// TLS on the peer links (`--peer-tls`): mutual, every node presenting its certificate and
     /// checking the other's against the CA.
     public var peerTLS: (server: TLSContext, client: TLSContext)?

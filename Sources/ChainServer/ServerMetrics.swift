@@ -26,6 +26,9 @@ final class ServerMetrics {
     let peerAuthFailures: Counter
     let joinsStarted: Counter
     let transferBytes: Counter
+    /// Joins completed here, by how they caught up.
+    let catchUpSuffix: Counter
+    let catchUpSnapshot: Counter
     private let commandCounters: [CommandID: Counter]
     private let unknownCommands: Counter
     private var errorCounters: [String: Counter] = [:]
@@ -54,6 +57,8 @@ final class ServerMetrics {
         peerAuthFailures = registry.makeCounter(descriptor: Self.desc("peer_auth_failures", "total", "Peer connections refused (bad secret, bad frames, handshake timeout)"))
         joinsStarted = registry.makeCounter(descriptor: Self.desc("chain_joins", "total", "Chains this node started joining (state transfer in)"))
         transferBytes = registry.makeCounter(descriptor: Self.desc("transfer_sent_bytes", "total", "Bytes of chain snapshots streamed to joining nodes"))
+        catchUpSuffix = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "suffix")])
+        catchUpSnapshot = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "snapshot")])
         var cc: [CommandID: Counter] = [:]
         for id in CommandID.allCases {
             cc[id] = registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", id.name)])

@@ -30,14 +30,18 @@ final class StoreWriter: @unchecked Sendable {
     private let queued = Mutex<(items: [Queued], running: Bool, failed: Bool)>(([], false, false))
     private let dataDir: String
     private let reserveBytes: Int
+    /// Fault injection for tests: writes after this many fail as an I/O error would.
+    private let failWritesAfter: Int?
+    private var writesDone = 0
     /// Called on the loop: every update up to the sequence is in the store (and synced when
     /// `sync` is set).
     var onPersisted: (UInt64) -> Void = { _ in }
     /// Called on the loop when a write failed; nothing is written after it.
     var onFailed: (StoreError) -> Void = { _ in }
 
-    init(store: any KVStore, loop: EventLoop, sync: Bool, dataDir: String = "", reserveBytes: Int = 0) {
+    init(store: any KVStore, loop: EventLoop, sync: Bool, dataDir: String = "", reserveBytes: Int = 0, failWritesAfter: Int? = nil) {
         self.store = store
+        self.failWritesAfter = failWritesAfter
         self.dataDir = dataDir
         self.reserveBytes = reserveBytes
         self.loop = loop
@@ -85,7 +89,9 @@ final class StoreWriter: @unchecked Sendable {
                 return
             }
             do throws(StoreError) {
+                if let limit = failWritesAfter, writesDone >= limit { throw .rocksdb(operation: "write", message: "injected I/O error (--debug-fail-writes-after)") }
                 try store.write(merged, sync: sync)
+                writesDone += 1
             } catch {
                 queued.withLock { $0.running = false; $0.failed = true }
                 loop.submit { [self] in onFailed(error) }

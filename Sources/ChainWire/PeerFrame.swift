@@ -17,7 +17,9 @@ public enum PeerFrame: Sendable, Equatable {
         case let (.updates(e1, c1, u1), .updates(e2, c2, u2)): return e1 == e2 && c1 == c2 && u1 == u2
         case let (.ack(e1, c1, s1), .ack(e2, c2, s2)): return e1 == e2 && c1 == c2 && s1 == s2
         case let (.error(m1), .error(m2)): return m1 == m2
-        case let (.syncRequest(e1, c1, t1), .syncRequest(e2, c2, t2)): return e1 == e2 && c1 == c2 && t1 == t2
+        case let (.syncRequest(e1, c1, t1, h1), .syncRequest(e2, c2, t2, h2)): return e1 == e2 && c1 == c2 && t1 == t2 && h1 == h2
+        case let (.syncSuffix(e1, c1, t1, a1, u1, l1), .syncSuffix(e2, c2, t2, a2, u2, l2)):
+            return e1 == e2 && c1 == c2 && t1 == t2 && a1 == a2 && u1 == u2 && l1 == l2
         case let (.syncChunk(e1, c1, t1, s1, x1, l1), .syncChunk(e2, c2, t2, s2, x2, l2)):
             return e1 == e2 && c1 == c2 && t1 == t2 && s1 == s2 && l1 == l2 && x1.count == x2.count && zip(x1, x2).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         case let (.barrier(e1, c1, s1), .barrier(e2, c2, s2)): return e1 == e2 && c1 == c2 && s1 == s2
@@ -34,23 +36,29 @@ public enum PeerFrame: Sendable, Equatable {
     case ack(epoch: Epoch, chain: ChainID, seq: UInt64)
     /// The sender refuses the connection or a frame; it closes after sending this.
     case error(String)
-    /// A joining node asks the chain's tail for the chain's data; `transfer` names this attempt.
-    case syncRequest(epoch: Epoch, chain: ChainID, transfer: UInt64)
-    /// Part of a chain's data as of update `snapshotSeq` (store keys and values: the chain's data
+    /// A joining node asks the chain's tail for the chain's data; `transfer` names this attempt;
+    /// `have` is where the joiner's own copy of the chain ends (`LogPosition.empty`: none).
+    case syncRequest(epoch: Epoch, chain: ChainID, transfer: UInt64, have: LogPosition)
+    /// The tail's answer when the joiner's copy is a prefix of the chain's history: the updates
+    /// after `after`, in order, in one or more frames; `last` ends it (see `CatchUp`).
+    case syncSuffix(epoch: Epoch, chain: ChainID, transfer: UInt64, after: UInt64, updates: [Update], last: Bool)
+    /// Part of a chain's data as of update `snapshot` (store keys and values: the chain's data
     /// keys, then its request records), for attempt `transfer`; `last` ends it.
-    case syncChunk(epoch: Epoch, chain: ChainID, transfer: UInt64, snapshotSeq: UInt64, entries: [([UInt8], [UInt8])], last: Bool)
+    case syncChunk(epoch: Epoch, chain: ChainID, transfer: UInt64, snapshot: LogPosition, entries: [([UInt8], [UInt8])], last: Bool)
     /// "Everything up to `seq` is committed here; hold it before you take over": from an old
     /// tail that stepped down to the new tail (which serves reads only once it holds that much),
     /// and from a tail to its joiner as the sync point (the joiner reports being in sync only
     /// once it has persisted that much).
     case barrier(epoch: Epoch, chain: ChainID, seq: UInt64)
 
-    public static let version: UInt8 = 1
+    /// 2: updates carry the epoch that assigned them; joins may catch up with a suffix.
+    public static let version: UInt8 = 2
     /// Largest frame accepted (a batch of updates); bigger ones are a protocol error.
     public static let maxFrameBytes = 64 << 20
 
     enum Kind: UInt8 {
         case hello = 1, challenge = 2, auth = 3, updates = 4, ack = 5, error = 6, syncRequest = 7, syncChunk = 8, barrier = 9
+        case syncSuffix = 10
     }
 
     public func encode(into w: inout ByteWriter) {
@@ -65,27 +73,19 @@ public enum PeerFrame: Sendable, Equatable {
         case let .auth(proof):
             w.u8(Kind.auth.rawValue); w.blob(proof)
         case let .updates(epoch, chain, updates):
-            w.u8(Kind.updates.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u32(UInt32(updates.count))
-            for u in updates {
-                w.u64(u.seq)
-                if let t = u.tag { w.u8(1); w.u64(t.client); w.u64(t.request) } else { w.u8(0) }
-                w.blob(u.reply)
-                w.u32(UInt32(u.mutations.count))
-                for m in u.mutations {
-                    switch m {
-                    case let .put(k, v): w.u8(1); w.blob(k); w.blob(v)
-                    case let .delete(k): w.u8(2); w.blob(k)
-                    }
-                }
-            }
+            w.u8(Kind.updates.rawValue); w.u64(epoch); w.u32(UInt32(chain))
+            Self.encode(updates, into: &w)
         case let .ack(epoch, chain, seq):
             w.u8(Kind.ack.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(seq)
         case let .error(message):
             w.u8(Kind.error.rawValue); w.string(message)
-        case let .syncRequest(epoch, chain, transfer):
-            w.u8(Kind.syncRequest.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(transfer)
+        case let .syncRequest(epoch, chain, transfer, have):
+            w.u8(Kind.syncRequest.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(transfer); w.u64(have.seq); w.u64(have.epoch)
+        case let .syncSuffix(epoch, chain, transfer, after, updates, last):
+            w.u8(Kind.syncSuffix.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(transfer); w.u64(after); w.u8(last ? 1 : 0)
+            Self.encode(updates, into: &w)
         case let .syncChunk(epoch, chain, transfer, snap, entries, last):
-            w.u8(Kind.syncChunk.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(transfer); w.u64(snap); w.u8(last ? 1 : 0)
+            w.u8(Kind.syncChunk.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(transfer); w.u64(snap.seq); w.u64(snap.epoch); w.u8(last ? 1 : 0)
             w.u32(UInt32(entries.count))
             for (k, v) in entries { w.blob(k); w.blob(v) }
         case let .barrier(epoch, chain, seq):
@@ -116,45 +116,74 @@ public enum PeerFrame: Sendable, Equatable {
         case .updates:
             let epoch = try r.u64()
             let chain = ChainID(try r.u32())
-            let n = Int(try r.u32())
-            guard n <= r.remaining else { throw .malformed("update count \(n)") }
-            var updates: [Update] = []
-            updates.reserveCapacity(n)
-            for _ in 0..<n {
-                let seq = try r.u64()
-                var tag: RequestTag?
-                if try r.u8() == 1 { tag = RequestTag(client: try r.u64(), request: try r.u64()) }
-                let reply = try r.blob()
-                let m = Int(try r.u32())
-                guard m <= r.remaining else { throw .malformed("mutation count \(m)") }
-                var muts: [Mutation] = []
-                muts.reserveCapacity(m)
-                for _ in 0..<m {
-                    switch try r.u8() {
-                    case 1: muts.append(.put(key: try r.blob(), value: try r.blob()))
-                    case 2: muts.append(.delete(key: try r.blob()))
-                    case let op: throw .malformed("mutation op \(op)")
-                    }
-                }
-                updates.append(Update(seq: seq, mutations: muts, tag: tag, reply: reply))
-            }
-            frame = .updates(epoch: epoch, chain: chain, updates)
+            frame = .updates(epoch: epoch, chain: chain, try decodeUpdates(&r))
         case .ack: frame = .ack(epoch: try r.u64(), chain: ChainID(try r.u32()), seq: try r.u64())
         case .error: frame = .error(try r.string(max: 65536))
-        case .syncRequest: frame = .syncRequest(epoch: try r.u64(), chain: ChainID(try r.u32()), transfer: try r.u64())
+        case .syncRequest:
+            let epoch = try r.u64(), chain = ChainID(try r.u32()), transfer = try r.u64()
+            frame = .syncRequest(epoch: epoch, chain: chain, transfer: transfer, have: LogPosition(seq: try r.u64(), epoch: try r.u64()))
+        case .syncSuffix:
+            let epoch = try r.u64(), chain = ChainID(try r.u32()), transfer = try r.u64(), after = try r.u64()
+            let last = try r.u8() == 1
+            frame = .syncSuffix(epoch: epoch, chain: chain, transfer: transfer, after: after, updates: try decodeUpdates(&r), last: last)
         case .syncChunk:
-            let epoch = try r.u64(), chain = ChainID(try r.u32()), transfer = try r.u64(), snap = try r.u64()
+            let epoch = try r.u64(), chain = ChainID(try r.u32()), transfer = try r.u64()
+            let snap = LogPosition(seq: try r.u64(), epoch: try r.u64())
             let last = try r.u8() == 1
             let n = Int(try r.u32())
             guard n <= r.remaining else { throw .malformed("entry count \(n)") }
             var entries: [([UInt8], [UInt8])] = []
             entries.reserveCapacity(n)
             for _ in 0..<n { entries.append((try r.blob(), try r.blob())) }
-            frame = .syncChunk(epoch: epoch, chain: chain, transfer: transfer, snapshotSeq: snap, entries: entries, last: last)
+            frame = .syncChunk(epoch: epoch, chain: chain, transfer: transfer, snapshot: snap, entries: entries, last: last)
         case .barrier: frame = .barrier(epoch: try r.u64(), chain: ChainID(try r.u32()), seq: try r.u64())
         }
         guard r.remaining == 0 else { throw .malformed("\(r.remaining) trailing bytes") }
         return frame
+    }
+
+    private static func encode(_ updates: [Update], into w: inout ByteWriter) {
+        w.u32(UInt32(updates.count))
+        for u in updates {
+            w.u64(u.seq)
+            w.u64(u.epoch)
+            if let t = u.tag { w.u8(1); w.u64(t.client); w.u64(t.request) } else { w.u8(0) }
+            w.blob(u.reply)
+            w.u32(UInt32(u.mutations.count))
+            for m in u.mutations {
+                switch m {
+                case let .put(k, v): w.u8(1); w.blob(k); w.blob(v)
+                case let .delete(k): w.u8(2); w.blob(k)
+                }
+            }
+        }
+    }
+
+    private static func decodeUpdates(_ r: inout ByteReader) throws(WireError) -> [Update] {
+        let n = Int(try r.u32())
+        guard n <= r.remaining else { throw .malformed("update count \(n)") }
+        var updates: [Update] = []
+        updates.reserveCapacity(n)
+        for _ in 0..<n {
+            let seq = try r.u64()
+            let epoch = try r.u64()
+            var tag: RequestTag?
+            if try r.u8() == 1 { tag = RequestTag(client: try r.u64(), request: try r.u64()) }
+            let reply = try r.blob()
+            let m = Int(try r.u32())
+            guard m <= r.remaining else { throw .malformed("mutation count \(m)") }
+            var muts: [Mutation] = []
+            muts.reserveCapacity(m)
+            for _ in 0..<m {
+                switch try r.u8() {
+                case 1: muts.append(.put(key: try r.blob(), value: try r.blob()))
+                case 2: muts.append(.delete(key: try r.blob()))
+                case let op: throw .malformed("mutation op \(op)")
+                }
+            }
+            updates.append(Update(seq: seq, epoch: epoch, mutations: muts, tag: tag, reply: reply))
+        }
+        return updates
     }
 }
 

@@ -1,4 +1,5 @@
 internal import CLibevent
+import ChainSecurity
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -61,15 +62,16 @@ public final class Connection {
         }, me)
     }
 
-    /// Starts an outbound connection (TLS with `tls`, checking the server's certificate against
-    /// the context's CA and, when given, `serverName`); `onConnected` or `onClose` follows.
+    /// Starts an outbound connection (TLS with `tls`, checking that the server's certificate
+    /// chains to the context's CA and names `serverName`, by default the address's IP);
+    /// `onConnected` or `onClose` follows.
     public static func connect(loop: EventLoop, to address: SocketAddress, tls: TLSContext? = nil,
                                serverName: String? = nil) throws(EventLoopError) -> Connection {
         loop.assertInLoop()
         let options = Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)
         let made: OpaquePointer?
         if let tls {
-            guard let ssl = tls.newSSL(serverName: serverName) else { throw .tls("SSL_new: \(TLSContext.lastError())") }
+            guard let ssl = tls.newSSL(serverName: serverName ?? address.host) else { throw .tls("SSL_new: \(TLSContext.lastError())") }
             made = bufferevent_openssl_socket_new(loop.base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, options)
         } else {
             made = bufferevent_socket_new(loop.base, -1, options)
@@ -170,6 +172,26 @@ public final class Connection {
 
     func enableIO() {
         if let bev { bufferevent_enable(bev, Int16(EV_READ | EV_WRITE)) }
+    }
+
+    /// Makes a dead path show: keepalive probes on an idle connection after `ms`, and the
+    /// connection fails (`.error(ETIMEDOUT)`) when sent data — or a probe, or a connection
+    /// attempt — goes unacknowledged for `ms`. Without this a link whose packets are silently
+    /// dropped looks open for many minutes.
+    public func failUnacknowledged(afterMs ms: Int) {
+        guard let bev else { return }
+        let fd = chainstore_bufferevent_fd(bev)
+        guard fd >= 0 else { return }
+        func set(_ level: Int32, _ name: Int32, _ value: Int32) {
+            var v = value
+            setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size))
+        }
+        let seconds = Int32(max(1, ms / 1000))
+        set(SOL_SOCKET, SO_KEEPALIVE, 1)
+        set(Int32(IPPROTO_TCP), TCP_KEEPIDLE, seconds)
+        set(Int32(IPPROTO_TCP), TCP_KEEPINTVL, max(1, seconds / 2))
+        set(Int32(IPPROTO_TCP), TCP_KEEPCNT, 2)
+        set(Int32(IPPROTO_TCP), TCP_USER_TIMEOUT, Int32(ms))
     }
 
     func setNoDelay() {

@@ -1,4 +1,5 @@
 internal import CLibevent
+import ChainSecurity
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -107,22 +108,34 @@ public final class HTTPRequest {
     }
 }
 
-/// An HTTP/1.1 server on the loop (libevent's evhttp). Every request goes to one handler; routing
-/// by path is the caller's.
+/// An HTTP/1.1 server on the loop (libevent's evhttp), HTTPS with `tls`. Every request goes to one
+/// handler; routing by path is the caller's.
 public final class HTTPServer {
     public let loop: EventLoop
     public private(set) var address: SocketAddress
     private var http: OpaquePointer?
     private let handler: (HTTPRequest) -> Void
+    /// Connections speak TLS with this server context.
+    private let tls: TLSContext?
 
-    public init(loop: EventLoop, address: SocketAddress, maxBodyBytes: Int = 1 << 20,
+    public init(loop: EventLoop, address: SocketAddress, maxBodyBytes: Int = 1 << 20, tls: TLSContext? = nil,
                 handler: @escaping (HTTPRequest) -> Void) throws(EventLoopError) {
         loop.assertInLoop()
         self.loop = loop
         self.address = address
         self.handler = handler
+        self.tls = tls
         guard let http = evhttp_new(loop.base) else { throw .call("evhttp_new", errno: errno) }
         self.http = http
+        if tls != nil {
+            // evhttp asks for each accepted connection's bufferevent; an SSL one makes it HTTPS.
+            // (A NULL return makes evhttp drop that connection.)
+            evhttp_set_bevcb(http, { base, arg in
+                let s = Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue()
+                guard let ssl = s.tls?.newSSL() else { return nil }
+                return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
+            }, Unmanaged.passUnretained(self).toOpaque())
+        }
         evhttp_set_max_body_size(http, maxBodyBytes)
         evhttp_set_allowed_methods(http, UInt16(EVHTTP_REQ_GET.rawValue | EVHTTP_REQ_POST.rawValue | EVHTTP_REQ_PUT.rawValue | EVHTTP_REQ_DELETE.rawValue | EVHTTP_REQ_HEAD.rawValue))
         let me = Unmanaged.passUnretained(self).toOpaque()

@@ -1,4 +1,5 @@
 internal import CLibevent
+import ChainSecurity
 #if canImport(Glibc)
 import Glibc
 #endif

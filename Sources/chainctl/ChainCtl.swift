@@ -17,7 +17,7 @@ struct ChainCtl: ParsableCommand {
                       Get.self, SetKey.self, Del.self, Scan.self, Version.self])
 
     /// Options every subcommand takes (`MasterOption`).
-    static let globalOptions = ["--master", "--token-file", "--user", "--password-file"]
+    static let globalOptions = ["--master", "--token-file", "--user", "--password-file", "--tls-ca-file", "--tls-cert-file", "--tls-key-file"]
 
     /// `chainctl --master X status` and `chainctl status --master X` both work: global options
     /// before the subcommand are moved after it, where the subcommands declare them.

@@ -18,6 +18,15 @@ struct MasterOption: ParsableArguments {
     @Option(name: .customLong("password-file"), help: "File holding the password for the nodes (get/set/del/scan); default $CHAIN_PASSWORD_FILE.")
     var passwordFile: String?
 
+    @Option(name: .customLong("tls-ca-file"), help: "Speak TLS to the master and the nodes, checking their certificates against this CA; default $CHAIN_TLS_CA_FILE.")
+    var tlsCAFile: String?
+
+    @Option(name: .customLong("tls-cert-file"), help: "Client certificate to present (for --tls-client-auth servers), with --tls-key-file.")
+    var tlsCertFile: String?
+
+    @Option(name: .customLong("tls-key-file"), help: "Private key for --tls-cert-file.")
+    var tlsKeyFile: String?
+
     var address: HostPort {
         get throws {
             let text = master ?? ProcessInfo.processInfo.environment["CHAIN_MASTER"] ?? "127.0.0.1:7000"
@@ -45,12 +54,27 @@ struct MasterOption: ParsableArguments {
         }
     }
 
+    /// The client TLS context from --tls-ca-file (or $CHAIN_TLS_CA_FILE) and the client
+    /// certificate flags; nil for plaintext.
+    var tls: TLSContext? {
+        get throws {
+            if (tlsCertFile == nil) != (tlsKeyFile == nil) { throw CtlError("--tls-cert-file and --tls-key-file go together") }
+            guard let ca = tlsCAFile ?? ProcessInfo.processInfo.environment["CHAIN_TLS_CA_FILE"] else {
+                if tlsCertFile != nil { throw CtlError("--tls-cert-file needs --tls-ca-file") }
+                return nil
+            }
+            do { return try TLSContext(role: .client, certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: ca) } catch {
+                throw CtlError("\(error)")
+            }
+        }
+    }
+
     /// One request to the master; a non-2xx answer becomes its one-line reason.
     func call(_ method: String, _ path: String, body: [UInt8] = []) throws -> HTTPClient.Response {
         let a = try address
         let r: HTTPClient.Response
-        let t = try token
-        do { r = try HTTPClient.request(method: method, host: a.host, port: a.port, path: path, body: body, timeoutMs: 5000, token: t) } catch {
+        let (t, tls) = (try token, try tls)
+        do { r = try HTTPClient.request(method: method, host: a.host, port: a.port, path: path, body: body, timeoutMs: 5000, token: t, tls: tls) } catch {
             throw CtlError("cannot reach the master at \(a): \(error)")
         }
         guard (200..<300).contains(r.status) else {
@@ -84,8 +108,8 @@ struct MasterOption: ParsableArguments {
 
     func client() throws -> ClusterClient {
         let a = try address
-        let (c, t) = (try credentials, try token)
-        do { return try ClusterClient(master: a, credentials: c, token: t) } catch {
+        let (c, t, tls) = (try credentials, try token, try tls)
+        do { return try ClusterClient(master: a, credentials: c, token: t, tls: tls) } catch {
             if case let .master(m) = error { throw CtlError("cannot reach the master at \(a): \(m)") }
             throw CtlError("\(error)")
         }

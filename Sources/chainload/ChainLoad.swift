@@ -36,7 +36,7 @@ struct ChainLoad: ParsableCommand {
     @Option(name: .customLong("token-file"), help: "File holding the master's API token (when it protects reads).") var tokenFile: String?
     @Option(help: "User to authenticate as on the nodes or the RESP server (with --password-file).") var user: String?
     @Option(name: .customLong("password-file"), help: "File holding the password to AUTH with.") var passwordFile: String?
-    @Option(name: .customLong("tls-ca-file"), help: "Speak TLS to the nodes or the RESP server, trusting this CA (PEM).") var tlsCAFile: String?
+    @Option(name: .customLong("tls-ca-file"), help: "Speak TLS to the master and the nodes, or to the RESP server, trusting this CA (PEM).") var tlsCAFile: String?
     @Option(name: .customLong("tls-cert-file"), help: "With --tls-ca-file: a client certificate (mutual TLS).") var tlsCertFile: String?
     @Option(name: .customLong("tls-key-file"), help: "The key of --tls-cert-file.") var tlsKeyFile: String?
     @Option(help: "Key space size.") var keys: Int = 100_000
@@ -125,7 +125,7 @@ struct ChainLoad: ParsableCommand {
                 throw ValidationError("\(error)")
             }
         }
-        let feed = try resp == nil ? ConfigFeed(master: masterAddr!, token: tokenFile.flatMap(SecretFile.read), start: runStart) : nil
+        let feed = try resp == nil ? ConfigFeed(master: masterAddr!, token: tokenFile.flatMap(SecretFile.read), tls: security.tls, start: runStart) : nil
         let target = try feed.map { LoadTargetSpec.cluster($0, security: security) }
             ?? LoadTargetSpec.checkedRESP(write: resp!, read: respRead, waitReplicas: waitReplicas, security: security)
         let targetName = resp.map { "resp \($0)" + (respRead.map { " (reads \($0))" } ?? "") + (waitReplicas > 0 ? " WAIT \(waitReplicas)" : "") }

@@ -50,6 +50,18 @@ struct ChainMasterCommand: ParsableCommand {
     @Flag(name: .customLong("protect-reads"), help: "With --api-token-file: require the token for reads too (status, configuration, metrics); /healthz stays open.")
     var protectReads = false
 
+    @Option(name: .customLong("tls-cert-file"), help: "PEM certificate (chain) for HTTPS on the API; with --tls-key-file.")
+    var tlsCertFile: String?
+
+    @Option(name: .customLong("tls-key-file"), help: "PEM private key for --tls-cert-file.")
+    var tlsKeyFile: String?
+
+    @Option(name: .customLong("tls-ca-file"), help: "PEM CA certificates that sign client certificates (with --tls-client-auth).")
+    var tlsCAFile: String?
+
+    @Flag(name: .customLong("tls-client-auth"), help: "Accept only API clients (nodes, chainctl) presenting a certificate --tls-ca-file signed.")
+    var tlsClientAuth = false
+
     @Option(name: .customLong("log-level"))
     var logLevel: String = "info"
 
@@ -64,6 +76,16 @@ struct ChainMasterCommand: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         if let f = apiTokenFile, SecretFile.read(f) == nil { throw ValidationError("--api-token-file \(f) must be readable and not empty") }
         if protectReads && apiTokenFile == nil { throw ValidationError("--protect-reads needs --api-token-file") }
+        _ = try tlsContext()
+    }
+
+    /// The API's TLS context from the --tls-* flags (nil without a certificate).
+    func tlsContext() throws -> TLSContext? {
+        do {
+            return try TLSContext.fromServerFlags(certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: tlsCAFile, clientAuth: tlsClientAuth)
+        } catch {
+            throw ValidationError("\(error)")
+        }
     }
 
     func run() throws {
@@ -84,6 +106,7 @@ struct ChainMasterCommand: ParsableCommand {
         config.recoverNodes = max(0, recoverNodes)
         config.apiToken = apiTokenFile.flatMap(SecretFile.read)
         config.protectReads = protectReads
+        config.tls = try tlsContext()
         let loop: EventLoop
         do { loop = try EventLoop() } catch { fail("chainmaster: \(error)", 1) }
         let master: Master

@@ -59,6 +59,9 @@ struct ChainServerCommand: ParsableCommand {
     @Flag(name: .customLong("peer-tls"), help: "Mutual TLS on the links between nodes too, with --tls-cert-file, --tls-key-file and --tls-ca-file (every node of the cluster must use it).")
     var peerTLS = false
 
+    @Flag(name: .customLong("master-tls"), help: "HTTPS to the master, checking its certificate against --tls-ca-file (and presenting --tls-cert-file/--tls-key-file when given, for a master with --tls-client-auth).")
+    var masterTLS = false
+
     @Option(help: "Address for RESP clients (HOST:PORT).")
     var listen: String = "127.0.0.1:6380"
 
@@ -101,6 +104,12 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("transfer-rate-mb"), help: "Cap in MB/s on the chain copies this node sends to joining nodes (all together); 0 = no cap.")
     var transferRateMB: Double = 0
 
+    @Option(name: .customLong("debug-fail-writes-after"), help: .hidden)
+    var debugFailWritesAfter: Int?
+
+    @Option(name: .customLong("catchup-backlog-mb"), help: "Recent updates kept (all chains together) so a node that comes back gets only what it missed instead of a full copy; 0 = always full copies.")
+    var catchUpBacklogMB: Int = 64
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -118,11 +127,13 @@ struct ChainServerCommand: ParsableCommand {
         _ = try userTable()
         _ = try tlsContexts()
         _ = try peerTLSContexts()
+        _ = try masterTLSContext()
         if let f = masterTokenFile, SecretFile.read(f) == nil { throw ValidationError("--master-token-file \(f) must be readable and not empty") }
         guard idleTimeout >= 0 && requestTimeout >= 0 && idleTimeout.isFinite && requestTimeout.isFinite else {
             throw ValidationError("--idle-timeout-s and --request-timeout-s must be 0 (never) or positive")
         }
         guard transferRateMB >= 0 && transferRateMB.isFinite else { throw ValidationError("--transfer-rate-mb must be 0 (no cap) or positive") }
+        guard catchUpBacklogMB >= 0 && catchUpBacklogMB <= 1 << 20 else { throw ValidationError("--catchup-backlog-mb must be between 0 and 1048576") }
         if let id, !MasterState.isValidID(id) { throw ValidationError("--id: use 1-64 letters, digits, '-', '_' or '.'") }
         guard Durability(rawValue: durability) != nil else {
             throw ValidationError("--durability must be fsync or memory, not '\(durability)'")
@@ -141,14 +152,10 @@ struct ChainServerCommand: ParsableCommand {
 
     /// The client-port TLS contexts from the --tls-* flags (nil without a certificate).
     func tlsContexts() throws -> (server: TLSContext, forwarding: TLSContext)? {
-        guard let cert = tlsCertFile else {
-            if tlsKeyFile != nil || tlsCAFile != nil || tlsClientAuth { throw ValidationError("the --tls-* flags need --tls-cert-file") }
-            return nil
-        }
-        guard let key = tlsKeyFile else { throw ValidationError("--tls-cert-file needs --tls-key-file") }
         do {
-            return (try TLSContext(role: .server, certificateFile: cert, keyFile: key, caFile: tlsCAFile, requireClientCertificate: tlsClientAuth),
-                    try TLSContext(role: .client, certificateFile: cert, keyFile: key, caFile: tlsCAFile))
+            guard let server = try TLSContext.fromServerFlags(certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: tlsCAFile,
+                                                              clientAuth: tlsClientAuth, caAlone: masterTLS) else { return nil }
+            return (server, try TLSContext(role: .client, certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: tlsCAFile))
         } catch {
             throw ValidationError("\(error)")
         }
@@ -165,6 +172,16 @@ struct ChainServerCommand: ParsableCommand {
             return (try TLSContext(role: .server, certificateFile: cert, keyFile: key, caFile: ca, requireClientCertificate: true),
                     try TLSContext(role: .client, certificateFile: cert, keyFile: key, caFile: ca))
         } catch {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// `--master-tls`: the client context for HTTPS to the master.
+    func masterTLSContext() throws -> TLSContext? {
+        guard masterTLS else { return nil }
+        guard !standalone else { throw ValidationError("--master-tls is for cluster nodes") }
+        guard let ca = tlsCAFile else { throw ValidationError("--master-tls needs --tls-ca-file (the CA that signed the master's certificate)") }
+        do { return try TLSContext(role: .client, certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: ca) } catch {
             throw ValidationError("\(error)")
         }
     }
@@ -202,6 +219,7 @@ struct ChainServerCommand: ParsableCommand {
         config.cacheBytes = cacheBytes
         config.maxForwarded = maxForwarded
         config.minFreeDiskBytes = max(0, minFreeDiskMB) << 20
+        config.failWritesAfter = debugFailWritesAfter
         config.idleTimeoutMs = Int(idleTimeout * 1000)
         config.requestTimeoutMs = Int(requestTimeout * 1000)
         config.users = try userTable()
@@ -226,8 +244,10 @@ struct ChainServerCommand: ParsableCommand {
                                                .trimmingCharacters(in: .whitespacesAndNewlines).utf8))
             settings.advertise = nil
             settings.transferRate = Int(transferRateMB * 1_000_000)
+            settings.catchUpBacklogBytes = catchUpBacklogMB << 20
             settings.masterToken = masterTokenFile.flatMap(SecretFile.read)
             settings.peerTLS = try peerTLSContexts()
+            settings.masterTLS = try masterTLSContext()
             config.cluster = settings
         }
         let loop: EventLoop

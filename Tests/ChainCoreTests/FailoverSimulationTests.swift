@@ -5,7 +5,9 @@ import XCTest
 /// writes, links between nodes break for a while (messages on them are lost, and both ends
 /// resend on reconnection as the real peer links do), and nodes are cut off from the master
 /// (they stop serving clients — their lease runs out — and, cut for longer than the lease, are
-/// spliced out while still running; they learn it when the cut heals). After the lease the
+/// spliced out while still running; they learn it when the cut heals), and links between two
+/// nodes that both still reach the master break for good: both ends report the peer unreachable
+/// after two leases and the master splices one of them out (`spliceCutLink`). After the lease the
 /// (simulated) master splices failed nodes out with `MasterState.spliceOut` and every survivor
 /// learns the new configuration after its own random delay. Clients that get no answer retry at
 /// the current head with the same tag, as the smart client does. After the run: every
@@ -24,6 +26,7 @@ final class FailoverSimulationTests: XCTestCase {
         case timeout(client: Int, attempt: Int)
         case crash(NodeID)
         case cutLink(NodeID, NodeID)
+        case cutLinkForGood(NodeID, NodeID)
         case healLink(NodeID, NodeID)
         case cutMaster(NodeID)
         case healMaster(NodeID)
@@ -54,7 +57,7 @@ final class FailoverSimulationTests: XCTestCase {
     }
 
     func run(seed: UInt64, nodes n: Int = 5, chains: Int = 10, clients: Int = 12, writes: Int = 60, crashes: Int = 2,
-             linkCuts: Int = 0, masterCuts: Int = 0) -> [String] {
+             linkCuts: Int = 0, masterCuts: Int = 0, permanentCuts: Int = 0) -> [String] {
         var rng = SimRandom(seed: seed)
         let ids = (1...n).map { "n\($0)" }
         var master = MasterState(replication: 3, chains: chains, initialNodes: n)
@@ -82,6 +85,9 @@ final class FailoverSimulationTests: XCTestCase {
 
         /// Broken links (sorted pairs): what is sent on them, or in flight when they break, is lost.
         var broken: Set<[NodeID]> = []
+        /// Links cut for good, with the time they broke.
+        var cutForGood: [[NodeID]: UInt64] = [:]
+        var cutSplices = 0
         func isBroken(_ a: NodeID, _ b: NodeID) -> Bool { broken.contains([a, b].sorted()) }
 
         func send(_ from: NodeID, _ to: NodeID, _ m: Message) {
@@ -168,6 +174,13 @@ final class FailoverSimulationTests: XCTestCase {
             q.push(at, .cutLink(a, b))
             q.push(at + UInt64(20 + rng.below(600)), .healLink(a, b))
         }
+        for _ in 0..<permanentCuts {
+            let a = ids[rng.below(n)], b = ids[rng.below(n)]
+            guard a != b else { continue }
+            let at = UInt64(100 + rng.below(1500))
+            q.push(at, .cutLinkForGood(a, b))
+            q.push(at + 2 * lease + 1, .detect)
+        }
         for _ in 0..<masterCuts {
             let at = UInt64(100 + rng.below(2500))
             let node = ids[rng.below(n)]
@@ -210,7 +223,11 @@ final class FailoverSimulationTests: XCTestCase {
                 q.push(now + lease, .detect)
             case let .cutLink(a, b):
                 broken.insert([a, b].sorted())
+            case let .cutLinkForGood(a, b):
+                broken.insert([a, b].sorted())
+                cutForGood[[a, b].sorted()] = now
             case let .healLink(a, b):
+                guard cutForGood[[a, b].sorted()] == nil else { continue }
                 broken.remove([a, b].sorted())
                 linkUp(a, b)
                 linkUp(b, a)
@@ -226,12 +243,28 @@ final class FailoverSimulationTests: XCTestCase {
                 q.push(now + UInt64(1 + rng.below(20)), .install(node, config))
             case .detect:
                 let silent = crashed.union(ids.filter { nodes[$0]!.masterCutSince.map { now - $0 >= lease } ?? false })
-                if let _ = master.spliceOut(silent) {
+                var changed = master.spliceOut(silent) != nil
+                if !changed {
+                    // Like the real nodes: a peer they exchange frames with, unreachable for two
+                    // leases, is reported (both ends of a permanent cut report it).
+                    var reports: [NodeID: Set<NodeID>] = [:]
+                    for (pair, since) in cutForGood where now - since >= 2 * lease {
+                        let (a, b) = (pair[0], pair[1])
+                        guard config.chains.contains(where: { $0.links(a, b) }) else { continue }
+                        reports[a, default: []].insert(b)
+                        reports[b, default: []].insert(a)
+                    }
+                    let reachable = Set(ids.filter { nodes[$0]!.alive && nodes[$0]!.masterCutSince == nil })
+                    if master.spliceCutLink(unreachable: reports, alive: reachable) != nil { changed = true; cutSplices += 1 }
+                }
+                if changed {
                     config = master.config!
                     for id in ids where nodes[id]!.alive && nodes[id]!.masterCutSince == nil {
                         q.push(now + UInt64(1 + rng.below(60)), .install(id, config))
                     }
                     q.push(now + 10, .detect)  // a second failed member of a chain goes in the next epoch
+                } else if !cutForGood.isEmpty && cs.contains(where: { $0.remaining > 0 || $0.waiting }) {
+                    q.push(now + lease, .detect)
                 }
             case let .install(node, cfg):
                 guard nodes[node]!.alive, nodes[node]!.masterCutSince == nil, cfg.epoch > nodes[node]!.epoch else { continue }
@@ -245,6 +278,9 @@ final class FailoverSimulationTests: XCTestCase {
             }
         }
 
+        if permanentCuts > 0 && cutSplices == 0 && cutForGood.keys.contains(where: { p in config.chains.contains { $0.links(p[0], p[1]) } }) {
+            failures.append("seed \(seed): a permanent cut between chain neighbours was never resolved")
+        }
         // Checks.
         // (Every link is healed by now; the last configuration reached every node in touch.)
         for a in acked {
@@ -288,6 +324,44 @@ final class FailoverSimulationTests: XCTestCase {
             XCTAssert(f.isEmpty, "replay with run(seed: \(seed), crashes: \(seed % 2), linkCuts: 4, masterCuts: 2): \(f.prefix(4))")
             if !f.isEmpty { break }
         }
+    }
+
+    /// Links that stay down between nodes that both reach the master: without the master's
+    /// remedy the chains using them stall for good (clients give up); with it one end of each cut
+    /// is spliced out and every write completes, nothing acknowledged lost.
+    func testPermanentLinkCutsAreResolvedBySplicing() {
+        let seeds = UInt64(ProcessInfo.processInfo.environment["CHAIN_SIM_SEEDS"].flatMap(Int.init) ?? 100)
+        for seed in UInt64(2000)..<(2000 + seeds) {
+            let f = run(seed: seed, crashes: Int(seed % 2), linkCuts: 2, permanentCuts: 1 + Int(seed % 2))
+            XCTAssert(f.isEmpty, "replay with run(seed: \(seed), crashes: \(seed % 2), linkCuts: 2, permanentCuts: \(1 + seed % 2)): \(f.prefix(4))")
+            if !f.isEmpty { break }
+        }
+    }
+
+    func testSpliceCutLinkPicksTheNodeCutFromTheMostPeers() {
+        var m = MasterState(replication: 3, chains: 6, initialNodes: 4)
+        for id in ["a", "b", "c", "d"] { _ = try! m.register(NodeInfo(id: id, client: id, peer: id + "p", http: id + "h")) }
+        let all: Set<NodeID> = ["a", "b", "c", "d"]
+        XCTAssertNil(m.spliceCutLink(unreachable: [:], alive: all))
+        XCTAssertNil(m.spliceCutLink(unreachable: ["a": ["z"]], alive: all), "not a live neighbour")
+        XCTAssertNil(m.spliceCutLink(unreachable: ["a": ["b"]], alive: ["a", "c", "d"]), "b is dead: failure detection's business")
+        // c cannot reach a or b: c goes, not its neighbours.
+        let picked = m.spliceCutLink(unreachable: ["c": ["a", "b"], "a": ["c"], "b": ["c"]], alive: all)
+        XCTAssertEqual(picked?.node, "c")
+        XCTAssertFalse(m.config!.chains.contains { $0.members.contains("c") })
+        XCTAssertEqual(m.failed, ["c"])
+
+        // A joiner cut from its tail goes, whatever the ids.
+        var j = MasterState(replication: 2, chains: 2, initialNodes: 2)
+        for id in ["b", "z"] { _ = try! j.register(NodeInfo(id: id, client: id, peer: id + "p", http: id + "h")) }
+        _ = try! j.register(NodeInfo(id: "a", client: "a", peer: "ap", http: "ah"))
+        _ = j.spliceOut(["b"])
+        _ = j.heardFrom("b")
+        _ = j.converge(alive: ["a", "b", "z"], maxJoinsPerNode: 2, quiescent: { _ in false })
+        guard let chain = j.config!.chains.first(where: { $0.joining != nil }), let joiner = chain.joining, let tail = chain.tail else {
+            return XCTFail("no join to test: \(j.config!.chains)")
+        }
+        XCTAssertEqual(j.spliceCutLink(unreachable: [tail: [joiner], joiner: [tail]], alive: ["a", "b", "z"])?.node, joiner)
     }
 
     func testManyCrashesDownToOneMember() {

@@ -4,18 +4,21 @@ import XCTest
 /// Seeded simulation of membership changes driven by the master's real decisions (`spliceOut`,
 /// `converge`, `promote`): a node crashes and a spare replaces it; a node is added and chains
 /// are rebalanced onto it (joins, leaves, freezes and reorders); a node is drained; a node is
-/// added and another crashes half-way. Joiners get a snapshot of the tail's persisted history
-/// while the live stream continues, then are promoted — all under concurrent writes with random
-/// delays. Afterwards the layout is balanced and the members of every chain hold identical
-/// histories containing every acknowledged write.
+/// added and another crashes half-way; a node crashes and comes back with what it had persisted.
+/// Joiners get a snapshot of the tail's persisted history — or, when what they kept is provably
+/// a prefix of the tail's history and the tail's backlog still holds the rest, only the missing
+/// suffix (`CatchUp`) — while the live stream continues, then are promoted — all under
+/// concurrent writes with random delays. Afterwards the layout is balanced and the members of
+/// every chain hold identical histories containing every acknowledged write.
 final class JoinSimulationTests: XCTestCase {
-    enum Scenario: CaseIterable { case crash, add, drain, addThenCrash }
+    enum Scenario: CaseIterable { case crash, add, drain, addThenCrash, restart }
 
     enum Message {
         case updates(ChainID, Epoch, [Update])
         case ack(ChainID, Epoch, UInt64)
-        case syncRequest(ChainID, Epoch)
+        case syncRequest(ChainID, Epoch, LogPosition)
         case snapshot(ChainID, [Update])
+        case suffix(ChainID, after: UInt64, [Update])
         case syncPoint(ChainID, Epoch, UInt64)
     }
 
@@ -25,6 +28,7 @@ final class JoinSimulationTests: XCTestCase {
         case write(client: Int)
         case timeout(client: Int, attempt: Int)
         case crash(NodeID)
+        case restart(NodeID)
         case add(NodeID)
         case drain(NodeID)
         case master
@@ -36,20 +40,36 @@ final class JoinSimulationTests: XCTestCase {
         var epoch: Epoch = 1
         var frozen: Set<ChainID> = []
         var replicas: [ChainID: ChainReplica] = [:]
+        /// The chain histories this node holds: of its chains, and (dormant) of chains it left
+        /// that lack members.
         var log: [ChainID: [Update]] = [:]
-        var joining: [ChainID: (tail: NodeID, buffer: [Update], sync: UInt64?)] = [:]
+        /// How much of each log the store has made durable (what survives a crash).
+        var durable: [ChainID: UInt64] = [:]
+        var backlog: [ChainID: UpdateBacklog] = [:]
+        var joining: [ChainID: (tail: NodeID, buffer: [Update], sync: UInt64?, have: LogPosition)] = [:]
         var early: [(NodeID, Message)] = []
         var persistBusyUntil: UInt64 = 0
     }
+
+    /// Joins completed by suffix and by snapshot over the runs of this test case.
+    var suffixJoins = 0
+    var snapshotJoins = 0
 
     func run(seed: UInt64, scenario: Scenario) -> [String] {
         var rng = SimRandom(seed: seed)
         let ids = ["n1", "n2", "n3", "n4"]
         var master = MasterState(replication: 3, chains: 8, initialNodes: scenario == .drain ? 4 : 3)
-        for id in ids { _ = try! master.register(NodeInfo(id: id, client: "c" + id, peer: "p" + id, http: "h" + id)) }
+        // (Restart: no spare, so the node that comes back is the one that repairs its chains.)
+        for id in ids where scenario != .restart || id != "n4" {
+            _ = try! master.register(NodeInfo(id: id, client: "c" + id, peer: "p" + id, http: "h" + id))
+        }
+        // Small backlogs, so that some returning nodes need a snapshot after all.
+        let backlogBytes = 400 + rng.below(4000)
         var config = master.config!
         var nodes: [NodeID: Node] = [:]
         for id in ids { nodes[id] = Node() }
+        // (Restart: n4 never runs.)
+        if scenario == .restart { nodes["n4"]!.alive = false }
         for c in config.chains { for m in c.members {
             nodes[m]!.replicas[c.id] = ChainReplica(chain: c.id, me: m, epoch: 1, members: c.members, applied: 0)
             nodes[m]!.log[c.id] = []
@@ -76,6 +96,7 @@ final class JoinSimulationTests: XCTestCase {
                 switch a {
                 case let .apply(u):
                     nodes[n]!.log[chain, default: []].append(u)
+                    nodes[n]!.backlog[chain, default: UpdateBacklog(capacityBytes: backlogBytes)].append(u)
                     let done = max(now, nodes[n]!.persistBusyUntil) + UInt64(1 + rng.below(15))
                     nodes[n]!.persistBusyUntil = done
                     q.push(done, .persisted(n, chain, u.seq))
@@ -127,13 +148,20 @@ final class JoinSimulationTests: XCTestCase {
                 if e > nodes[n]!.epoch { nodes[n]!.early.append((from, m)); return }
                 guard nodes[n]!.replicas[chain] != nil else { return }
                 perform(n, chain, nodes[n]!.replicas[chain]!.onAck(from: from, epoch: e, seq: s))
-            case let .syncRequest(chain, e):
+            case let .syncRequest(chain, e, have):
                 // Like the real node: a request from a newer epoch waits until the tail knows the
-                // joiner (from then on it forwards everything to it); then the snapshot waits until
-                // everything applied before is persisted (what was not forwarded live).
+                // joiner (from then on it forwards everything to it); a joiner whose copy is a
+                // prefix of this history gets what follows from the backlog; otherwise the
+                // snapshot waits until everything applied before is persisted (what was not
+                // forwarded live).
                 if e > nodes[n]!.epoch { nodes[n]!.early.append((from, m)); return }
-                guard let r = nodes[n]!.replicas[chain], r.isTail else { return }
-                if r.persisted >= r.applied {
+                guard let r = nodes[n]!.replicas[chain], r.isTail, r.joiner == from else { return }
+                let backlog = nodes[n]!.backlog[chain] ?? UpdateBacklog(capacityBytes: 0)
+                let last = nodes[n]!.log[chain]!.last
+                let mine = LogPosition(seq: r.applied, epoch: last?.epoch ?? 0)
+                if case let .suffix(after) = CatchUp.plan(have: have, tail: mine, backlog: backlog) {
+                    send(n, from, .suffix(chain, after: after, Array(backlog.updates(after: after))))
+                } else if r.persisted >= r.applied {
                     send(n, from, .snapshot(chain, Array(nodes[n]!.log[chain]!.prefix(Int(r.persisted)))))
                 } else {
                     q.push(now + 5, .deliver(from: from, to: n, m))
@@ -143,13 +171,34 @@ final class JoinSimulationTests: XCTestCase {
                 if nodes[n]!.joining[chain]?.tail == from, nodes[n]!.joining[chain]!.sync == nil { nodes[n]!.joining[chain]!.sync = seq }
             case let .snapshot(chain, history):
                 guard let j = nodes[n]!.joining[chain], j.tail == from, nodes[n]!.replicas[chain] == nil else { return }
-                let c = config.chains[chain]
+                snapshotJoins += 1
                 nodes[n]!.log[chain] = history
-                var r = ChainReplica(chain: chain, me: n, epoch: nodes[n]!.epoch, members: c.members, joiner: c.joining, applied: UInt64(history.count))
-                let actions = r.onUpdates(from: from, epoch: nodes[n]!.epoch, j.buffer) + r.announce()
-                nodes[n]!.replicas[chain] = r
-                perform(n, chain, actions)
+                nodes[n]!.durable[chain] = UInt64(history.count)
+                install(n, chain, from: from, at: UInt64(history.count), then: j.buffer)
+            case let .suffix(chain, after, updates):
+                guard let j = nodes[n]!.joining[chain], j.tail == from, nodes[n]!.replicas[chain] == nil, j.have.seq == after,
+                      UInt64(nodes[n]!.log[chain]?.count ?? 0) == after else { return }
+                suffixJoins += 1
+                install(n, chain, from: from, at: after, then: updates + j.buffer)
             }
+        }
+
+        /// The joiner's copy is in up to `seq`: become a replica there and apply what follows.
+        func install(_ n: NodeID, _ chain: ChainID, from tail: NodeID, at seq: UInt64, then updates: [Update]) {
+            let c = config.chains[chain]
+            nodes[n]!.backlog[chain] = nil
+            var r = ChainReplica(chain: chain, me: n, epoch: nodes[n]!.epoch, members: c.members, joiner: c.joining, applied: seq)
+            let actions = r.onUpdates(from: tail, epoch: nodes[n]!.epoch, updates) + r.announce()
+            nodes[n]!.replicas[chain] = r
+            perform(n, chain, actions)
+        }
+
+        /// `n` no longer has a replica of `chain`: keep its copy while the chain lacks members.
+        func leave(_ n: NodeID, _ chain: ChainID, _ cfg: Configuration) {
+            nodes[n]!.replicas[chain] = nil
+            nodes[n]!.backlog[chain] = nil
+            let ch = cfg.chains[chain]
+            if ch.members.count >= 3 && ch.joining != n { nodes[n]!.log[chain] = nil; nodes[n]!.durable[chain] = nil }
         }
 
         /// A chain as the master and each member and joiner see it (for failure messages).
@@ -170,6 +219,16 @@ final class JoinSimulationTests: XCTestCase {
         case .addThenCrash:
             q.push(UInt64(100 + rng.below(100)), .add("n4"))
             q.push(UInt64(250 + rng.below(500)), .crash(ids[rng.below(4)]))
+        case .restart:
+            // One or two crash-and-return cycles; a return may come before the master noticed.
+            var t = UInt64(100 + rng.below(300))
+            for _ in 0..<(1 + rng.below(2)) {
+                let victim = ["n1", "n2", "n3"][rng.below(3)]
+                q.push(t, .crash(victim))
+                t += UInt64(50 + rng.below(600))
+                q.push(t, .restart(victim))
+                t += UInt64(800 + rng.below(800))
+            }
         }
         q.push(50, .master)
         var steps = 0
@@ -189,10 +248,30 @@ final class JoinSimulationTests: XCTestCase {
             case let .deliver(from, to, m):
                 if nodes[to]!.alive { receive(to, from, m) }
             case let .persisted(n, chain, seq):
-                if nodes[n]!.alive, nodes[n]!.replicas[chain] != nil { perform(n, chain, nodes[n]!.replicas[chain]!.onPersisted(upTo: seq)) }
+                guard nodes[n]!.alive else { continue }
+                if nodes[n]!.log[chain] != nil { nodes[n]!.durable[chain] = max(nodes[n]!.durable[chain] ?? 0, min(seq, UInt64(nodes[n]!.log[chain]!.count))) }
+                if nodes[n]!.replicas[chain] != nil { perform(n, chain, nodes[n]!.replicas[chain]!.onPersisted(upTo: seq)) }
             case let .crash(n):
                 nodes[n]!.alive = false
                 dead.insert(n)
+            case let .restart(n):
+                // It comes back with what its store had made durable, and no roles: the master
+                // takes it out of any chain it is still in, and it rejoins them as a joiner.
+                var node = Node()
+                node.epoch = nodes[n]!.epoch
+                for (chain, log) in nodes[n]!.log {
+                    let keep = Int(nodes[n]!.durable[chain] ?? 0)
+                    if keep > 0 { node.log[chain] = Array(log.prefix(keep)); node.durable[chain] = UInt64(keep) }
+                }
+                nodes[n] = node
+                dead.remove(n)
+                let others = Set(ids.filter { $0 != n && nodes[$0]!.alive })
+                if master.config!.chains.contains(where: { $0.members.contains(n) || $0.joining == n }), master.restarted(n, alive: others) != nil {
+                    config = master.config!
+                    for id in ids where nodes[id]!.alive && id != n { q.push(now + UInt64(1 + rng.below(40)), .install(id, config)) }
+                }
+                master.heardFrom(n)
+                q.push(now + 1, .install(n, master.config!))
             case let .add(n):
                 try! master.add(n)
             case let .drain(n):
@@ -237,26 +316,30 @@ final class JoinSimulationTests: XCTestCase {
                     if steps < 1_900_000 { q.push(now + 50, .master) }
                 }
             case let .install(n, cfg):
-                guard nodes[n]!.alive, cfg.epoch > nodes[n]!.epoch else { continue }
+                guard nodes[n]!.alive, cfg.epoch > nodes[n]!.epoch || (nodes[n]!.replicas.isEmpty && nodes[n]!.joining.isEmpty && cfg.epoch == nodes[n]!.epoch) else { continue }
                 nodes[n]!.epoch = cfg.epoch
                 nodes[n]!.frozen = Set(cfg.chains.filter { $0.frozen != nil }.map(\.id))
                 for ch in cfg.chains {
                     if nodes[n]!.replicas[ch.id] != nil, !ch.members.contains(n), ch.joining != n || nodes[n]!.joining[ch.id]?.tail != ch.tail {
                         // Left the chain (perhaps to join it again), or the tail it copied from left:
-                        // like the real node, drop the copy and start over.
+                        // like the real node, keep the copy (while the chain lacks members) and
+                        // start over, offering it.
                         perform(n, ch.id, nodes[n]!.replicas[ch.id]!.onConfiguration(epoch: cfg.epoch, members: ch.members, joiner: ch.joining))
-                        nodes[n]!.replicas[ch.id] = nil
-                        nodes[n]!.log[ch.id] = nil
+                        leave(n, ch.id, cfg)
                     }
                     if nodes[n]!.joining[ch.id] != nil, ch.joining != n || nodes[n]!.joining[ch.id]!.tail != ch.tail {
                         nodes[n]!.joining[ch.id] = nil
-                        if !ch.members.contains(n) { nodes[n]!.replicas[ch.id] = nil; nodes[n]!.log[ch.id] = nil }
+                        if !ch.members.contains(n) { leave(n, ch.id, cfg) }
                     }
                     if nodes[n]!.replicas[ch.id] != nil {
                         perform(n, ch.id, nodes[n]!.replicas[ch.id]!.onConfiguration(epoch: cfg.epoch, members: ch.members, joiner: ch.joining))
                     } else if ch.joining == n, nodes[n]!.joining[ch.id]?.tail != ch.tail, let tail = ch.tail {
-                        nodes[n]!.joining[ch.id] = (tail, [], nil)
-                        send(n, tail, .syncRequest(ch.id, cfg.epoch))
+                        let kept = nodes[n]!.log[ch.id] ?? []
+                        let have = kept.last.map { LogPosition(seq: $0.seq, epoch: $0.epoch) } ?? .empty
+                        nodes[n]!.joining[ch.id] = (tail, [], nil, have)
+                        send(n, tail, .syncRequest(ch.id, cfg.epoch, have))
+                    } else if !ch.members.contains(n), ch.joining != n, nodes[n]!.log[ch.id] != nil {
+                        leave(n, ch.id, cfg)
                     }
                 }
                 let early = nodes[n]!.early
@@ -320,6 +403,40 @@ final class JoinSimulationTests: XCTestCase {
     func testRebalanceOntoAddedNodeUnderLoad() { runSeeds(.add, default: 100) }
     func testDrainUnderLoad() { runSeeds(.drain, default: 100) }
     func testAddThenCrashDuringRebalance() { runSeeds(.addThenCrash, default: 100) }
+
+    /// Nodes that crash and come back catch up — with the missing suffix when the tail can prove
+    /// and send it, with a snapshot otherwise — and lose nothing acknowledged. Both paths must
+    /// occur over the seeds (otherwise this tests nothing).
+    func testReturningNodesCatchUpWithSuffixOrSnapshot() {
+        runSeeds(.restart, default: 150)
+        XCTAssertGreaterThan(suffixJoins, 20, "suffix catch-ups")
+        XCTAssertGreaterThan(snapshotJoins, 5, "snapshot catch-ups")
+    }
+
+    /// The catch-up rule on its own: a suffix only for a joiner whose last update the tail holds
+    /// under the same epoch, with everything after it still in the backlog.
+    func testCatchUpPlan() {
+        var backlog = UpdateBacklog(capacityBytes: 1 << 20)
+        for seq in UInt64(5)...10 { backlog.append(Update(seq: seq, epoch: seq < 8 ? 2 : 3, mutations: [])) }
+        let tail = LogPosition(seq: 10, epoch: 3)
+        XCTAssertEqual(CatchUp.plan(have: LogPosition(seq: 7, epoch: 2), tail: tail, backlog: backlog), .suffix(after: 7))
+        XCTAssertEqual(CatchUp.plan(have: tail, tail: tail, backlog: backlog), .suffix(after: 10), "nothing missing")
+        XCTAssertEqual(CatchUp.plan(have: LogPosition(seq: 7, epoch: 1), tail: tail, backlog: backlog), .snapshot, "another head's update 7")
+        XCTAssertEqual(CatchUp.plan(have: LogPosition(seq: 11, epoch: 3), tail: tail, backlog: backlog), .snapshot, "ahead of the tail")
+        XCTAssertEqual(CatchUp.plan(have: LogPosition(seq: 4, epoch: 2), tail: tail, backlog: backlog), .snapshot, "before the backlog")
+        XCTAssertEqual(CatchUp.plan(have: .empty, tail: tail, backlog: backlog), .snapshot)
+        XCTAssertEqual(CatchUp.plan(have: LogPosition(seq: 3, epoch: 0), tail: tail, backlog: backlog), .snapshot, "unknown epoch")
+        XCTAssertEqual(Array(backlog.updates(after: 7)).map(\.seq), [8, 9, 10])
+        // A gap starts the backlog afresh; the byte budget drops the oldest updates.
+        backlog.append(Update(seq: 12, epoch: 3, mutations: []))
+        XCTAssertEqual(backlog.firstSeq, 12)
+        var small = UpdateBacklog(capacityBytes: 200)
+        for seq in UInt64(1)...20 { small.append(Update(seq: seq, epoch: 1, mutations: [.put(key: [1], value: Array(repeating: 0, count: 40))])) }
+        XCTAssertEqual(small.last?.seq, 20)
+        XCTAssertLessThanOrEqual(small.bytes, 200)
+        XCTAssertGreaterThan(small.firstSeq ?? 0, 1)
+        XCTAssertEqual(CatchUp.plan(have: LogPosition(seq: 2, epoch: 1), tail: LogPosition(seq: 20, epoch: 1), backlog: small), .snapshot)
+    }
 }
 
 import Foundation

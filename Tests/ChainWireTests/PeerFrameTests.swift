@@ -15,9 +15,12 @@ final class PeerFrameTests: XCTestCase {
         ]),
         .ack(epoch: UInt64.max, chain: 16383, seq: 123_456_789),
         .error("wrong secret"),
-        .syncRequest(epoch: 3, chain: 5, transfer: 7),
-        .syncChunk(epoch: 3, chain: 5, transfer: 7, snapshotSeq: 99, entries: [([1, 2], [3]), ([], [])], last: false),
-        .syncChunk(epoch: 3, chain: 5, transfer: 7, snapshotSeq: 99, entries: [], last: true),
+        .syncRequest(epoch: 3, chain: 5, transfer: 7, have: .empty),
+        .syncRequest(epoch: 3, chain: 5, transfer: 8, have: LogPosition(seq: 41, epoch: 2)),
+        .syncSuffix(epoch: 3, chain: 5, transfer: 8, after: 41, updates: [Update(seq: 42, epoch: 3, mutations: [.put(key: [1], value: [2])], tag: RequestTag(client: 1, request: 2), reply: [43])], last: false),
+        .syncSuffix(epoch: 3, chain: 5, transfer: 8, after: 41, updates: [], last: true),
+        .syncChunk(epoch: 3, chain: 5, transfer: 7, snapshot: LogPosition(seq: 99, epoch: 2), entries: [([1, 2], [3]), ([], [])], last: false),
+        .syncChunk(epoch: 3, chain: 5, transfer: 7, snapshot: LogPosition(seq: 99, epoch: 2), entries: [], last: true),
         .barrier(epoch: 4, chain: 5, seq: 120),
     ]
 

@@ -82,8 +82,9 @@ final class ParserFuzzTests: XCTestCase {
             .challenge(node: "n2", nonce: Array(repeating: 2, count: 32), proof: Array(repeating: 3, count: 32)),
             .auth(proof: Array(repeating: 4, count: 32)),
             .updates(epoch: 3, chain: 1, [update, update]),
-            .ack(epoch: 3, chain: 1, seq: 9), .error("bye"), .syncRequest(epoch: 3, chain: 2, transfer: 5),
-            .syncChunk(epoch: 3, chain: 2, transfer: 5, snapshotSeq: 10, entries: [(Array("a".utf8), Array("b".utf8))], last: true),
+            .ack(epoch: 3, chain: 1, seq: 9), .error("bye"), .syncRequest(epoch: 3, chain: 2, transfer: 5, have: LogPosition(seq: 4, epoch: 1)),
+            .syncSuffix(epoch: 3, chain: 2, transfer: 5, after: 4, updates: [update], last: true),
+            .syncChunk(epoch: 3, chain: 2, transfer: 5, snapshot: LogPosition(seq: 10, epoch: 3), entries: [(Array("a".utf8), Array("b".utf8))], last: true),
             .barrier(epoch: 3, chain: 1, seq: 4),
         ]
         return all.map { f in

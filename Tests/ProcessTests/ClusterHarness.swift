@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import ChainClient
 import ChainCore
+import ChainSecurity
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,6 +61,10 @@ final class LocalCluster {
     var nodes: [String: Proc] = [:]
     var ports: [String: NodePorts] = [:]
     let secretFile: String
+    /// Set when the master serves HTTPS: the harness's own requests use it, and `ctlTLSArgs`
+    /// go to every chainctl the harness runs.
+    var masterTLS: TLSContext?
+    var ctlTLSArgs: [String] = []
 
     init(label: String) {
         dir = Harness.tempDir("cluster-\(label)")
@@ -77,7 +82,7 @@ final class LocalCluster {
         if let chains { args += ["--chains", "\(chains)"] }
         master = Proc(name: "master", binary: Harness.binary("chainmaster"), args: args + extra, log: dir + "/master.log")
         try master.start()
-        guard Harness.waitFor(10, { (try? HTTPClient.get(host: "127.0.0.1", port: self.masterPort, path: "/healthz"))?.status == 200 }) else {
+        guard Harness.waitFor(10, { (try? HTTPClient.get(host: "127.0.0.1", port: self.masterPort, path: "/healthz", tls: self.masterTLS))?.status == 200 }) else {
             throw XCTSkip("master did not start: \(tail(dir + "/master.log"))")
         }
     }
@@ -109,18 +114,18 @@ final class LocalCluster {
     }
 
     func waitHealthy(timeout: Double = 20) throws {
-        let r = try Harness.run(Harness.binary("chainctl"), ["--master", masterAddress, "wait", "--healthy", "--timeout", "\(timeout)"], timeout: timeout + 10)
+        let r = try Harness.run(Harness.binary("chainctl"), ["--master", masterAddress] + ctlTLSArgs + ["wait", "--healthy", "--timeout", "\(timeout)"], timeout: timeout + 10)
         guard r.code == 0 else {
             throw NSError(domain: "cluster", code: 1, userInfo: [NSLocalizedDescriptionKey: "cluster not healthy: \(r.err) \(logs())"])
         }
     }
 
     func ctl(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
-        try Harness.run(Harness.binary("chainctl"), ["--master", masterAddress] + args)
+        try Harness.run(Harness.binary("chainctl"), ["--master", masterAddress] + ctlTLSArgs + args)
     }
 
     func status() throws -> MasterAPI.Status {
-        let r = try HTTPClient.get(host: "127.0.0.1", port: masterPort, path: "/v1/status")
+        let r = try HTTPClient.get(host: "127.0.0.1", port: masterPort, path: "/v1/status", tls: masterTLS)
         return try JSONDecoder().decode(MasterAPI.Status.self, from: Data(r.body))
     }
 

@@ -176,9 +176,58 @@ final class RepairTests: ClusterTestCase {
         XCTAssertTrue(try c.status().healthy)
     }
 
-    func testFailedNodeThatComesBackRejoins() throws {
-        let c = try LocalCluster.start(label: "repair-return", nodes: 3, durability: "fsync")
+    /// A node whose store fails (an injected I/O error after some writes) stops heartbeating: the
+    /// master splices it out as it would a dead node and a spare takes its place, writers see no
+    /// error, the node reports unhealthy, and nothing acknowledged is lost.
+    func testNodeWhoseStoreFailsIsSplicedOut() throws {
+        let c = LocalCluster(label: "store-fails")
         cluster = c
+        try c.startMaster(replication: 3, initialNodes: 3)
+        try c.startNode("n1")
+        try c.startNode("n2")
+        try c.startNode("n3", extra: ["--debug-fail-writes-after", "300"])
+        try c.waitHealthy()
+        try c.startNode("n4")
+        XCTAssert(Harness.waitFor(10) { (try? c.status())?.nodes.first { $0.id == "n4" }?.state == "spare" })
+        let acked = try writeWhile(c) {
+            XCTAssert(Harness.waitFor(20) { (try? c.status())?.chains.allSatisfy { !$0.members.contains("n3") } ?? false },
+                      "the node with the failed store left its chains")
+            try c.waitHealthy(timeout: 30)
+        }
+        let health = try HTTPClient.get(host: "127.0.0.1", port: c.ports["n3"]!.http, path: "/healthz")
+        XCTAssertEqual(health.status, 503)
+        XCTAssert(health.text.contains("injected I/O error"), health.text)
+        XCTAssert(((try? String(contentsOfFile: c.dir + "/n3.log", encoding: .utf8)) ?? "").contains("no longer heartbeating"))
+        XCTAssertTrue(try c.status().chains.allSatisfy { $0.members.count == 3 && $0.members.contains("n4") })
+        try verify(c, acked, nodes: ["n1", "n2", "n4"])
+    }
+
+    /// A killed node that comes back keeps the data of the chains it was spliced out of (they
+    /// lack a member) and catches up with only the updates it missed (`CatchUp`), except on a
+    /// chain where it was the head and had an update no one else got — that one needs a snapshot.
+    func testFailedNodeThatComesBackRejoins() throws {
+        try rejoin(label: "repair-return", extra: [])
+        let (suffix, snapshot) = try catchUps(cluster!, "n3")
+        XCTAssertGreaterThan(suffix, 0, "the returning node caught up with suffixes")
+        XCTAssertEqual(suffix + snapshot, try cluster!.metric("n3", "chainstore_chain_joins_total"))
+        XCTAssertLessThan(try cluster!.metric("n1", "chainstore_transfer_sent_bytes_total") + cluster!.metric("n2", "chainstore_transfer_sent_bytes_total"),
+                          Double(snapshot + 1) * 1_000_000, "no full copies beyond the snapshot joins")
+    }
+
+    /// The same with no backlog on the tails: every chain is copied in full.
+    func testWithoutABacklogAReturningNodeGetsFullCopies() throws {
+        try rejoin(label: "repair-return-nobacklog", extra: ["--catchup-backlog-mb", "0"])
+        let (suffix, snapshot) = try catchUps(cluster!, "n3")
+        XCTAssertEqual(suffix, 0)
+        XCTAssertGreaterThan(snapshot, 0)
+    }
+
+    private func rejoin(label: String, extra: [String]) throws {
+        let c = LocalCluster(label: label)
+        cluster = c
+        try c.startMaster(replication: 3, initialNodes: 3)
+        for i in 1...3 { try c.startNode("n\(i)", durability: "fsync", extra: extra) }
+        try c.waitHealthy()
         let acked = try writeWhile(c) {
             c.nodes["n3"]!.stop(SIGKILL)
             XCTAssert(Harness.waitFor(10) { (try? c.status())?.chains.allSatisfy { !$0.members.contains("n3") } ?? false })
@@ -187,6 +236,10 @@ final class RepairTests: ClusterTestCase {
         }
         XCTAssertTrue(try c.status().chains.allSatisfy { $0.members.count == 3 })
         try verify(c, acked, nodes: ["n1", "n2", "n3"])
+    }
+
+    private func catchUps(_ c: LocalCluster, _ node: String) throws -> (suffix: Double, snapshot: Double) {
+        (try c.metric(node, "chainstore_chain_catchups_total{kind=\"suffix\"}"), try c.metric(node, "chainstore_chain_catchups_total{kind=\"snapshot\"}"))
     }
 
     /// Drain: writers see no error while a node is moved out of every chain; afterwards every
@@ -209,9 +262,9 @@ final class RepairTests: ClusterTestCase {
 
     /// A node restarted faster than its lease — a crash and an immediate restart by its
     /// supervisor, or a rolling upgrade: it lost the updates it still owed its successors, so
-    /// the master takes it out of its chains at once and it rejoins with fresh copies. Writers
-    /// see no error and nothing acknowledged is lost.
-    func testQuickRestartRejoinsWithFreshCopies() throws {
+    /// the master takes it out of its chains at once and it rejoins them, catching up from what
+    /// it kept. Writers see no error and nothing acknowledged is lost.
+    func testQuickRestartRejoinsItsChains() throws {
         try quickRestart(SIGKILL, label: "quick-restart-kill")
         tearDown()
         try quickRestart(SIGTERM, label: "quick-restart-term")
@@ -230,7 +283,7 @@ final class RepairTests: ClusterTestCase {
                 return s.healthy && (s.plan ?? []).isEmpty && s.chains.allSatisfy { $0.members.contains("n2") }
             }, "the restarted node rejoined every chain")
         }
-        XCTAssertGreaterThan(try c.metric("n2", "chainstore_chain_joins_total"), 0, "it took fresh copies")
+        XCTAssertGreaterThan(try c.metric("n2", "chainstore_chain_joins_total"), 0, "it joined its chains again")
         try verify(c, acked, nodes: ["n1", "n2", "n3"])
     }
 

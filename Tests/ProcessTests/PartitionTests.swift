@@ -19,19 +19,7 @@ final class PartitionTests: ClusterTestCase {
     /// between them). Chains that need that link stall — nobody fails, so nothing is spliced —
     /// and resume when it heals; the smart client rides it out and nothing acknowledged is lost.
     func testLinkCutBetweenTwoNodes() throws {
-        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip") else {
-            throw XCTSkip("network namespaces need root and iproute2")
-        }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let script = root + "/deploy/netns-cluster.sh"
-        let dir = Harness.tempDir("netns")
-        let env = "CHAIN_BIN=\(Harness.binDir) NETNS_DIR=\(dir)"
-        func sh(_ command: String, timeout: Double = 60) throws -> (code: Int32, out: String, err: String) {
-            try Harness.run("/bin/bash", ["-c", "\(env) \(script) \(command)"], timeout: timeout)
-        }
-        addTeardownBlock { _ = try? sh("down") }
-        let up = try sh("up 3")
-        XCTAssertEqual(up.code, 0, up.out + up.err)
+        let sh = try netnsCluster("netns")
         let master = "10.77.0.1:7000"
         let acked = try writeWhile(master: master) {
             // A key whose chain does not use the n1–n2 link (n1 and n2 not adjacent in it).
@@ -55,6 +43,54 @@ final class PartitionTests: ClusterTestCase {
         try verifyAcked(master: master, acked)
         let healthy = try Harness.run(Harness.binary("chainctl"), ["--master", master, "wait", "--healthy", "--timeout", "10"])
         XCTAssertEqual(healthy.code, 0, healthy.err)
+    }
+
+    /// The link between n1 and n2 stays down while both still reach the master: both report
+    /// the other unreachable after two leases and the master splices one of them out, so the
+    /// chains that needed the link take writes again — the smart-client writers see no error —
+    /// and once the link heals (and the spliced node's time out has passed) it rejoins.
+    func testPermanentLinkCutIsResolvedBySplicingOneEnd() throws {
+        let sh = try netnsCluster("netns-cut")
+        let master = "10.77.0.1:7000"
+        func resolved() -> Double {
+            let r = try? HTTPClient.get(host: "10.77.0.1", port: 7000, path: "/metrics")
+            let line = r?.text.split(separator: "\n").first { $0.hasPrefix("chainmaster_link_cuts_resolved_total ") }
+            return line.flatMap { Double($0.split(separator: " ").last!) } ?? 0
+        }
+        var stalledFor = 0.0
+        let acked = try writeWhile(master: master) {
+            XCTAssertEqual(try sh("cut 1 2").code, 0)
+            let cutAt = Date()
+            XCTAssert(Harness.waitFor(15) { resolved() >= 1 }, "the master did not resolve the cut")
+            stalledFor = Date().timeIntervalSince(cutAt)
+            let config = try XCTUnwrap(try ClusterClient(master: HostPort(master)!).config)
+            XCTAssertFalse(config.chains.contains { $0.links("n1", "n2") }, "a chain still needs the cut link")
+            usleep(1_000_000)
+        }
+        try verifyAcked(master: master, acked)
+        print("permanent link cut resolved \(String(format: "%.1f", stalledFor)) s after the cut (lease 1 s)")
+        XCTAssertLessThan(stalledFor, 6, "cut resolved after \(stalledFor) s (lease 1 s)")
+        XCTAssertEqual(try sh("heal 1 2").code, 0)
+        let healthy = try Harness.run(Harness.binary("chainctl"), ["--master", master, "wait", "--healthy", "--timeout", "60"], timeout: 70)
+        XCTAssertEqual(healthy.code, 0, "the spliced node rejoins once healed: \(healthy.err)")
+    }
+
+    /// Starts three nodes in network namespaces (`deploy/netns-cluster.sh`, torn down after the
+    /// test) and returns a runner for the script's other commands (`cut 1 2`, `heal 1 2` …).
+    private func netnsCluster(_ label: String) throws -> (String) throws -> (code: Int32, out: String, err: String) {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/sbin/ip") || FileManager.default.isExecutableFile(atPath: "/sbin/ip") else {
+            throw XCTSkip("network namespaces need root and iproute2")
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let script = root + "/deploy/netns-cluster.sh"
+        let env = "CHAIN_BIN=\(Harness.binDir) NETNS_DIR=\(Harness.tempDir(label))"
+        let sh = { (command: String) throws -> (code: Int32, out: String, err: String) in
+            try Harness.run("/bin/bash", ["-c", "\(env) \(script) \(command)"], timeout: 60)
+        }
+        addTeardownBlock { _ = try? sh("down") }
+        let up = try sh("up 3")
+        XCTAssertEqual(up.code, 0, up.out + up.err)
+        return sh
     }
 
     /// n4 loses the master while clients read and write: it stops serving once its lease ends

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import ChainClient
 import ChainCore
+import ChainSecurity
 import ChainWire
 
 /// TLS on the client port, with certificates made for the test by the openssl tool: redis-cli
@@ -67,12 +68,11 @@ final class TLSTests: ClusterTestCase {
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
         XCTAssertEqual(report?["total_errors"] as? Int, 0)
         XCTAssertGreaterThan(report?["total_ops"] as? Int ?? 0, 100)
+        // A wrong CA: chainload's first check fails with the reason, before any load.
         let refused = try Harness.run(Harness.binary("chainload"), ["--resp", "127.0.0.1:\(n.port)", "--tls-ca-file", certs.wrongCA,
                                                                     "--duration", "1", "--warmup", "0", "--clients", "2", "--json", json], timeout: 60)
-        XCTAssertEqual(refused.code, 0, refused.err)
-        let r2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
-        XCTAssertEqual(r2?["total_ops"] as? Int, 0)
-        XCTAssertGreaterThan(r2?["total_errors"] as? Int ?? 0, 0)
+        XCTAssertNotEqual(refused.code, 0)
+        XCTAssert(refused.err.contains("certificate verify failed"), refused.err)
 
         // Bad TLS flags are refused at start with the reason.
         for (args, message) in [(["--tls-cert-file", certs.serverCert], "needs --tls-key-file"),
@@ -93,25 +93,52 @@ final class TLSTests: ClusterTestCase {
         XCTAssertEqual(try cli(n.port, ["--cacert", certs.ca, "--cert", certs.clientCert, "--key", certs.clientKey], "PING").out, "PONG")
     }
 
-    /// Every node's client port and peer links speak TLS: chains replicate over mutual TLS, a
-    /// request to a node that does not serve the key is forwarded over TLS, the smart-client path
-    /// of chainload works, and a plaintext peer gets no handshake.
-    func testClusterForwardsOverTLS() throws {
+    /// The whole cluster on TLS: the master's API is HTTPS and wants client certificates, nodes
+    /// reach it with `--master-tls`, every client port and peer link speaks TLS (chains replicate
+    /// over mutual TLS, a request to a node that does not serve the key is forwarded over TLS),
+    /// and chainctl, the smart client and chainload work with the CA, while plaintext, a wrong CA
+    /// or a missing client certificate are refused; a plaintext peer gets no handshake.
+    func testWholeClusterOverTLS() throws {
         let certs = try makeCertificates("tls-cluster")
         let c = LocalCluster(label: "tls-cluster")
         cluster = c
-        try c.startMaster(replication: 3, initialNodes: 3)
-        let tls = ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey, "--tls-ca-file", certs.ca, "--peer-tls"]
+        c.masterTLS = try TLSContext(role: .client, certificateFile: certs.clientCert, keyFile: certs.clientKey, caFile: certs.ca)
+        let clientTLS = ["--tls-ca-file", certs.ca, "--tls-cert-file", certs.clientCert, "--tls-key-file", certs.clientKey]
+        c.ctlTLSArgs = clientTLS
+        try c.startMaster(replication: 3, initialNodes: 3, extra: ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey,
+                                                                   "--tls-ca-file", certs.ca, "--tls-client-auth"])
+        let tls = ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey, "--tls-ca-file", certs.ca, "--peer-tls", "--master-tls"]
         for i in 1...3 { try c.startNode("n\(i)", extra: tls) }
         try c.waitHealthy(timeout: 30)
-        let config = try XCTUnwrap(try ClusterClient(master: HostPort(c.masterAddress)!).config)
+
+        // The master's API: chainctl with the CA and a certificate; refused otherwise.
+        let status = try c.ctl(["status", "--json"])
+        XCTAssertEqual(status.code, 0, status.err)
+        XCTAssertEqual(try c.status().nodes.count, 3)
+        for (args, reason) in [([String](), "plaintext"), (["--tls-ca-file", certs.wrongCA, "--tls-cert-file", certs.clientCert, "--tls-key-file", certs.clientKey], "certificate verify failed"),
+                               (["--tls-ca-file", certs.ca], "no client certificate")] {
+            let r = try Harness.run(Harness.binary("chainctl"), ["--master", c.masterAddress] + args + ["status"], timeout: 20)
+            XCTAssertNotEqual(r.code, 0, "\(reason): \(r.out)")
+            XCTAssert(r.err.contains("cannot reach the master"), "\(reason): \(r.err)")
+            if reason == "certificate verify failed" { XCTAssert(r.err.contains(reason), r.err) }
+        }
+        XCTAssertNil(try? HTTPClient.get(host: "127.0.0.1", port: c.masterPort, path: "/healthz", timeoutMs: 2000).status,
+                     "plaintext HTTP gets no answer from an HTTPS master")
+
+        // Data through chainctl and the smart client over TLS.
+        XCTAssertEqual(try c.ctl(["set", "ctl-key", "ctl-value"]).code, 0)
+        XCTAssertEqual(try c.ctl(["get", "ctl-key"]).out.trimmingCharacters(in: .whitespacesAndNewlines), "ctl-value")
+        let smart = try ClusterClient(master: HostPort(c.masterAddress)!, tls: c.masterTLS)
+        XCTAssertEqual(try smart.execute("SET", "smart-key", "v1"), .simple("OK"))
+        XCTAssertEqual(try smart.execute("GET", "ctl-key"), .bulk(Array("ctl-value".utf8)))
+        let config = try XCTUnwrap(smart.config)
         let key = "tls-forwarded"
         let middle = config.chains[config.chain(forKey: Array(key.utf8))].members[1]
         let port = c.ports[middle]!.client
         XCTAssertEqual(try cli(port, ["--cacert", certs.ca], "SET", key, "v").out, "OK")
         XCTAssertEqual(try cli(port, ["--cacert", certs.ca], "GET", key).out, "v")
         let json = c.dir + "/run.json"
-        let r = try Harness.run(Harness.binary("chainload"), ["--master", c.masterAddress, "--tls-ca-file", certs.ca, "--workload", "a",
+        let r = try Harness.run(Harness.binary("chainload"), ["--master", c.masterAddress] + clientTLS + ["--workload", "a",
                                                              "--duration", "1", "--warmup", "0", "--clients", "4", "--json", json], timeout: 60)
         XCTAssertEqual(r.code, 0, r.err)
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
@@ -134,5 +161,35 @@ final class TLSTests: ClusterTestCase {
                                                                   "--tls-key-file", certs.serverKey])
         XCTAssertEqual(bad.code, 64)
         XCTAssert(bad.err.contains("--peer-tls needs"), bad.err)
+        let noCA = try Harness.run(Harness.binary("chainserver"), ["--master", c.masterAddress, "--cluster-secret-file", c.secretFile,
+                                                                   "--data-dir", c.dir + "/bad", "--master-tls"])
+        XCTAssertEqual(noCA.code, 64)
+        XCTAssert(noCA.err.contains("--master-tls needs --tls-ca-file"), noCA.err)
+        let badMaster = try Harness.run(Harness.binary("chainmaster"), ["--listen", "127.0.0.1:1", "--data-dir", c.dir + "/bad-master",
+                                                                        "--tls-cert-file", certs.serverCert])
+        XCTAssertEqual(badMaster.code, 64)
+        XCTAssert(badMaster.err.contains("--tls-cert-file needs --tls-key-file"), badMaster.err)
+    }
+
+    /// A server whose certificate does not name the address the client dialled is refused, even
+    /// when the CA signed it.
+    func testCertificateMustNameTheServer() throws {
+        let certs = try makeCertificates("tls-name")
+        try "subjectAltName=IP:10.9.9.9\n".write(toFile: certs.dir + "/other.ext", atomically: true, encoding: .utf8)
+        let args = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", certs.dir + "/other.key",
+                    "-out", certs.dir + "/other.csr", "-subj", "/CN=other"]
+        XCTAssertEqual(try Harness.run("/usr/bin/openssl", ["req"] + args, timeout: 30).code, 0)
+        XCTAssertEqual(try Harness.run("/usr/bin/openssl", ["x509", "-req", "-in", certs.dir + "/other.csr", "-CA", certs.ca, "-CAkey", certs.dir + "/ca.key",
+                                                            "-CAcreateserial", "-out", certs.dir + "/other.pem", "-days", "2",
+                                                            "-extfile", certs.dir + "/other.ext"], timeout: 30).code, 0)
+        let n = try makeServer("tls-other", extraArgs: ["--tls-cert-file", certs.dir + "/other.pem", "--tls-key-file", certs.dir + "/other.key"])
+        let tls = try TLSContext(role: .client, certificateFile: nil, keyFile: nil, caFile: certs.ca)
+        XCTAssertThrowsError(try RESPClient(port: n.port, timeoutMs: 3000, tls: tls)) { error in
+            XCTAssert("\(error)".contains("certificate verify failed"), "\(error)")
+        }
+        // The right name passes (the same server, a certificate for 127.0.0.1).
+        let good = try makeServer("tls-good", extraArgs: ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey])
+        let client = try RESPClient(port: good.port, timeoutMs: 3000, tls: tls)
+        XCTAssertEqual(try client.call("PING"), .simple("PONG"))
     }
 }

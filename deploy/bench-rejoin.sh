@@ -29,8 +29,8 @@ if [[ ${MODE:-spare} == return ]]; then
   deploy/cluster.sh kill-node 3 >/dev/null
   for _ in $(seq 1 100); do chainctl chains | grep -q n3 || break; sleep 0.2; done
   chainload --master "$CHAIN_MASTER" --workload w --keys "$keys" --value-bytes 100 --duration "${OUTAGE_S:-10}" --warmup 0 --clients 16 \
-    --json "$CHAIN_DIR.outage.json" >/dev/null
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"writes while n3 was down: {r[\"total_ops\"]} ({r[\"total_errors\"]} errors)")' "$CHAIN_DIR.outage.json"
+    --json "$CHAIN_DIR.outage.json" >/dev/null 2>&1
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("writes while n3 was down: %d (%d errors)" % (r["total_ops"], r["total_errors"]))' "$CHAIN_DIR.outage.json"
   t0=$(date +%s.%N)
   deploy/cluster.sh start-node 3 >/dev/null
   chainctl wait --healthy --timeout 900 >/dev/null

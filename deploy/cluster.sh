@@ -59,7 +59,7 @@ make_secrets() {
 master_security() { secure && echo --tls-cert-file "$SEC/node.pem" --tls-key-file "$SEC/node.key" --api-token-file "$SEC/token"; true; }
 node_security() {
   secure && echo --tls-cert-file "$SEC/node.pem" --tls-key-file "$SEC/node.key" --tls-ca-file "$SEC/ca.pem" \
-    --peer-tls --master-tls --master-token-file "$SEC/token" --requirepass-file "$SEC/password"
+    --peer-tls --master-tls --http-tls --master-token-file "$SEC/token" --requirepass-file "$SEC/password"
   true
 }
 # What the clients need to reach a secure cluster (chainctl and chainload read the CHAIN_* files;
@@ -145,7 +145,8 @@ up() {
     echo
     echo "Binaries: $BIN (chainctl, chainserver, chainmaster, chainload). Try:"
     echo "  eval \"\$(deploy/cluster.sh env)\"; export CHAIN_MASTER=$MASTER PATH=$BIN:\$PATH"
-    echo "  chainctl status | redis-cli ${tls}-p $p1 | chainload --master $MASTER --tls-ca-file $SEC/ca.pem --password-file $SEC/password --token-file $SEC/token"
+    echo "  chainctl status | redis-cli ${tls}-p $p1 | curl --cacert $SEC/ca.pem https://127.0.0.1:$((HTTP_BASE + 1))/metrics"
+    echo "  chainload --master $MASTER --tls-ca-file $SEC/ca.pem --password-file $SEC/password --token-file $SEC/token"
   else
     echo "Binaries: $BIN (chainctl, chainserver, chainmaster, chainload). Try:"
     echo "  export CHAIN_MASTER=$MASTER PATH=$BIN:\$PATH"

@@ -55,7 +55,7 @@ public final class Server {
         listener = try TCPListener(loop: loop, address: config.listen, tls: config.tls?.server) { [unowned self] conn in accept(conn) }
         startTimeoutSweep()
         if let h = config.httpListen {
-            http = try HTTPServer(loop: loop, address: h) { [unowned self] req in handleHTTP(req) }
+            http = try HTTPServer(loop: loop, address: h, tls: config.httpTLS ? config.tls?.server : nil) { [unowned self] req in handleHTTP(req) }
         }
         for sig in [SIGTERM, SIGINT] {
             signals.append(SignalWatcher(loop: loop, signal: sig) { [unowned self] s in

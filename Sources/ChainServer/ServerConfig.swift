@@ -15,6 +15,8 @@ public enum Durability: String, Sendable, CaseIterable {
 public struct ServerConfig: Sendable {
     public var listen: SocketAddress
     public var httpListen: SocketAddress?
+    /// The HTTP endpoint speaks HTTPS with the client port's certificate (`--http-tls`).
+    public var httpTLS = false
     public var dataDir: String
     public var durability: Durability = .fsync
     public var maxValueBytes = 16 << 20

@@ -56,6 +56,9 @@ struct ChainServerCommand: ParsableCommand {
     @Flag(name: .customLong("tls-client-auth"), help: "Accept only clients with a certificate signed by --tls-ca-file (mutual TLS).")
     var tlsClientAuth = false
 
+    @Flag(name: .customLong("http-tls"), help: "HTTPS on --http-listen too (metrics, health, status), with the client port's certificate and client-certificate policy.")
+    var httpTLS = false
+
     @Flag(name: .customLong("peer-tls"), help: "Mutual TLS on the links between nodes too, with --tls-cert-file, --tls-key-file and --tls-ca-file (every node of the cluster must use it).")
     var peerTLS = false
 
@@ -128,6 +131,7 @@ struct ChainServerCommand: ParsableCommand {
         _ = try tlsContexts()
         _ = try peerTLSContexts()
         _ = try masterTLSContext()
+        if httpTLS && tlsCertFile == nil { throw ValidationError("--http-tls needs --tls-cert-file and --tls-key-file") }
         if let f = masterTokenFile, SecretFile.read(f) == nil { throw ValidationError("--master-token-file \(f) must be readable and not empty") }
         guard idleTimeout >= 0 && requestTimeout >= 0 && idleTimeout.isFinite && requestTimeout.isFinite else {
             throw ValidationError("--idle-timeout-s and --request-timeout-s must be 0 (never) or positive")
@@ -224,6 +228,7 @@ struct ChainServerCommand: ParsableCommand {
         config.requestTimeoutMs = Int(requestTimeout * 1000)
         config.users = try userTable()
         config.tls = try tlsContexts()
+        config.httpTLS = httpTLS
 
         let store: RocksStore
         do {

@@ -85,6 +85,23 @@ final class TLSTests: ClusterTestCase {
         }
     }
 
+    /// `--http-tls`: the node's HTTP endpoint speaks HTTPS with the client port's certificate.
+    func testHTTPEndpointOverTLS() throws {
+        let certs = try makeCertificates("http-tls")
+        let n = try makeServer("http-tls-node", extraArgs: ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey, "--http-tls"])
+        let tls = try TLSContext(role: .client, certificateFile: nil, keyFile: nil, caFile: certs.ca)
+        let health = try HTTPClient.get(host: "127.0.0.1", port: n.httpPort, path: "/healthz", tls: tls)
+        XCTAssertEqual(health.status, 200)
+        let metrics = try HTTPClient.get(host: "127.0.0.1", port: n.httpPort, path: "/metrics", tls: tls)
+        XCTAssert(metrics.text.contains("chainstore_commands_total"), metrics.text.prefix(200).description)
+        XCTAssertNil(try? HTTPClient.get(host: "127.0.0.1", port: n.httpPort, path: "/healthz", timeoutMs: 2000), "plaintext gets no answer")
+        let wrong = try TLSContext(role: .client, certificateFile: nil, keyFile: nil, caFile: certs.wrongCA)
+        XCTAssertThrowsError(try HTTPClient.get(host: "127.0.0.1", port: n.httpPort, path: "/healthz", tls: wrong))
+        let bad = try Harness.run(Harness.binary("chainserver"), ["--standalone", "--data-dir", certs.dir + "/bad", "--http-tls"])
+        XCTAssertEqual(bad.code, 64)
+        XCTAssert(bad.err.contains("--http-tls needs"), bad.err)
+    }
+
     func testMutualTLSRefusesClientsWithoutACertificate() throws {
         let certs = try makeCertificates("mtls")
         let n = try makeServer("mtls-node", extraArgs: ["--tls-cert-file", certs.serverCert, "--tls-key-file", certs.serverKey,

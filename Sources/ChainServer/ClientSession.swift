@@ -76,7 +76,7 @@ final class ClientSession {
             if let slot = server.execute(cmd, session: self, into: &out) {
                 // The reply comes later: close the chunk so far and keep this reply's place.
                 if !out.isEmpty {
-                    held.append(Held(tag: server.data.currentSeq, bytes: out.bytes, commands: commands - 1, startNanos: start, slot: nil))
+                    held.append(Held(tag: takeObserved(), bytes: out.bytes, commands: commands - 1, startNanos: start, slot: nil))
                     heldBytes += out.bytes.count
                     out = RESPWriter(version: protocolVersion)
                 }
@@ -95,11 +95,23 @@ final class ClientSession {
             ending = .requestBufferLimit
         }
         if !out.isEmpty || ending != nil {
-            held.append(Held(tag: server.data.currentSeq, bytes: out.bytes, commands: commands, startNanos: start, slot: nil))
+            held.append(Held(tag: takeObserved(), bytes: out.bytes, commands: commands, startNanos: start, slot: nil))
             heldBytes += out.bytes.count
             out = RESPWriter(version: protocolVersion)
             server.markPending(self)
         }
+    }
+
+    /// The newest update the replies being built may depend on (a chunk of replies is released
+    /// once the store has it).
+    private var observedSeq: UInt64 = 0
+
+    /// A command whose reply was just built may depend on updates up to `seq`.
+    func observed(_ seq: UInt64) { observedSeq = max(observedSeq, seq) }
+
+    private func takeObserved() -> UInt64 {
+        defer { observedSeq = 0 }
+        return observedSeq
     }
 
     /// Marks the connection to end after the reply being built (QUIT).

@@ -136,6 +136,7 @@ public final class Server {
         }
         if Wrapper.matches(args[0], Wrapper.scan) {
             scanChain(args, into: &out)
+            session.observed(data.currentSeq)
             return nil
         }
         guard let id = CommandID.lookup(args[0]) else {
@@ -175,6 +176,10 @@ public final class Server {
             runConnectionCommand(id, args, session: session, &out)
             return nil
         }
+        // From here on the reply may depend on data (and on updates not persisted yet); the
+        // refusals above and the connection commands depend on none, so they are not held back
+        // behind a pending write (one waiting for disk room, say).
+        defer { session.observed(data.currentSeq) }
         if let node = chainNode {
             return node.handle(id, args, tag: tag, retry: retry, forwarded: forwarded, session: session, into: &out)
         }

@@ -40,6 +40,13 @@ final class DiskFullTests: ProcessTestCase {
         }
         XCTAssert(waiting, "the disk never reached the reserve")
         XCTAssertGreaterThan(acked.count, 10)
+        // Another client's write is refused at once, with the reason — not held behind the
+        // write that waits for room — and the connection stays usable.
+        let other = try node.client(timeoutMs: 2000)
+        let refused = try other.call("SET", "refused", "x")
+        guard case let .error(e) = refused else { return XCTFail("a write during the wait got \(refused)") }
+        XCTAssert(e.contains("writes are refused until the disk has room"), e)
+        XCTAssertEqual(try other.call("PING"), .simple("PONG"))
         // RocksDB was never let near a full disk: the node is up and says why it is unhealthy.
         usleep(1_500_000)
         XCTAssert(node.process?.isRunning == true, "the node must not crash on a full disk: \(node.log(tail: 2000))")

@@ -49,16 +49,19 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
         .target(name: "ChainClient", dependencies: ["RESP", "ChainCore", "ChainSecurity"], swiftSettings: strict),
+        .target(name: "ChainCLI", dependencies: [
+            "ChainSecurity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
 
         // Executables: flag parsing and start-up only.
         .executableTarget(name: "chainserver", dependencies: [
-            "ChainServer", "ChainCore", "Storage", "EventLoop", "ChainSecurity",
+            "ChainServer", "ChainCore", "Storage", "EventLoop", "ChainSecurity", "ChainCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
         .executableTarget(name: "chainmaster", dependencies: [
-            "ChainMasterKit", "EventLoop", "ChainSecurity",
+            "ChainMasterKit", "EventLoop", "ChainSecurity", "ChainCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -74,11 +77,11 @@ let package = Package(
             .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
         ]),
         .executableTarget(name: "chainload", dependencies: [
-            "ChainLoadKit", "ChainClient", "ChainCore", "ChainSecurity", "EventLoop",
+            "ChainLoadKit", "ChainClient", "ChainCore", "ChainSecurity", "EventLoop", "ChainCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "chainctl", dependencies: [
-            "ChainClient", "ChainCore", "RESP", "ChainSecurity",
+            "ChainClient", "ChainCore", "RESP", "ChainSecurity", "ChainCLI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 

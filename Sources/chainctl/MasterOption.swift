@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChainCLI
 import ChainClient
 import ChainCore
 import ChainSecurity
@@ -18,14 +19,8 @@ struct MasterOption: ParsableArguments {
     @Option(name: .customLong("password-file"), help: "File holding the password for the nodes (get/set/del/scan); default $CHAIN_PASSWORD_FILE.")
     var passwordFile: String?
 
-    @Option(name: .customLong("tls-ca-file"), help: "Speak TLS to the master and the nodes, checking their certificates against this CA; default $CHAIN_TLS_CA_FILE.")
-    var tlsCAFile: String?
-
-    @Option(name: .customLong("tls-cert-file"), help: "Client certificate to present (for --tls-client-auth servers), with --tls-key-file.")
-    var tlsCertFile: String?
-
-    @Option(name: .customLong("tls-key-file"), help: "Private key for --tls-cert-file.")
-    var tlsKeyFile: String?
+    @OptionGroup(title: "TLS (to the master and the nodes; the CA may come from $CHAIN_TLS_CA_FILE)")
+    var tlsFlags: ClientTLSFlags
 
     var address: HostPort {
         get throws {
@@ -56,18 +51,7 @@ struct MasterOption: ParsableArguments {
 
     /// The client TLS context from --tls-ca-file (or $CHAIN_TLS_CA_FILE) and the client
     /// certificate flags; nil for plaintext.
-    var tls: TLSContext? {
-        get throws {
-            if (tlsCertFile == nil) != (tlsKeyFile == nil) { throw CtlError("--tls-cert-file and --tls-key-file go together") }
-            guard let ca = tlsCAFile ?? ProcessInfo.processInfo.environment["CHAIN_TLS_CA_FILE"] else {
-                if tlsCertFile != nil { throw CtlError("--tls-cert-file needs --tls-ca-file") }
-                return nil
-            }
-            do { return try TLSContext(role: .client, certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: ca) } catch {
-                throw CtlError("\(error)")
-            }
-        }
-    }
+    var tls: TLSContext? { get throws { try tlsFlags.context(environmentCA: "CHAIN_TLS_CA_FILE") } }
 
     /// One request to the master; a non-2xx answer becomes its one-line reason.
     func call(_ method: String, _ path: String, body: [UInt8] = []) throws -> HTTPClient.Response {

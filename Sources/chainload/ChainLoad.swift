@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChainCLI
 import ChainClient
 import ChainCore
 import ChainLoadKit
@@ -36,9 +37,7 @@ struct ChainLoad: ParsableCommand {
     @Option(name: .customLong("token-file"), help: "File holding the master's API token (when it protects reads).") var tokenFile: String?
     @Option(help: "User to authenticate as on the nodes or the RESP server (with --password-file).") var user: String?
     @Option(name: .customLong("password-file"), help: "File holding the password to AUTH with.") var passwordFile: String?
-    @Option(name: .customLong("tls-ca-file"), help: "Speak TLS to the master and the nodes, or to the RESP server, trusting this CA (PEM).") var tlsCAFile: String?
-    @Option(name: .customLong("tls-cert-file"), help: "With --tls-ca-file: a client certificate (mutual TLS).") var tlsCertFile: String?
-    @Option(name: .customLong("tls-key-file"), help: "The key of --tls-cert-file.") var tlsKeyFile: String?
+    @OptionGroup(title: "TLS (to the master and the nodes, or to the RESP server)") var tlsFlags: ClientTLSFlags
     @Option(help: "Key space size.") var keys: Int = 100_000
     @Option(name: .customLong("value-bytes"), help: "Value size in bytes, or a range MIN-MAX to draw each write's size from.") var valueBytesText: String = "100"
     @Option(help: "uniform, zipfian[:THETA] (default theta 0.99) or latest (the newest keys are the hottest; for workload d).") var distribution: String = "uniform"
@@ -120,11 +119,7 @@ struct ChainLoad: ParsableCommand {
         // it in the timeline.
         let credentials = passwordFile.flatMap(SecretFile.read).map { Credentials(user: user, password: $0) }
         var security = LoadSecurity(credentials: credentials)
-        if let ca = tlsCAFile {
-            do { security.tls = try TLSContext(role: .client, certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: ca) } catch {
-                throw ValidationError("\(error)")
-            }
-        }
+        security.tls = try tlsFlags.context()
         let feed = try resp == nil ? ConfigFeed(master: masterAddr!, token: tokenFile.flatMap(SecretFile.read), tls: security.tls, start: runStart) : nil
         let target = try feed.map { LoadTargetSpec.cluster($0, security: security) }
             ?? LoadTargetSpec.checkedRESP(write: resp!, read: respRead, waitReplicas: waitReplicas, security: security)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChainCLI
 import ChainSecurity
 import ChainMasterKit
 import EventLoop
@@ -50,17 +51,8 @@ struct ChainMasterCommand: ParsableCommand {
     @Flag(name: .customLong("protect-reads"), help: "With --api-token-file: require the token for reads too (status, configuration, metrics); /healthz stays open.")
     var protectReads = false
 
-    @Option(name: .customLong("tls-cert-file"), help: "PEM certificate (chain) for HTTPS on the API; with --tls-key-file.")
-    var tlsCertFile: String?
-
-    @Option(name: .customLong("tls-key-file"), help: "PEM private key for --tls-cert-file.")
-    var tlsKeyFile: String?
-
-    @Option(name: .customLong("tls-ca-file"), help: "PEM CA certificates that sign client certificates (with --tls-client-auth).")
-    var tlsCAFile: String?
-
-    @Flag(name: .customLong("tls-client-auth"), help: "Accept only API clients (nodes, chainctl) presenting a certificate --tls-ca-file signed.")
-    var tlsClientAuth = false
+    @OptionGroup(title: "TLS for the API")
+    var tls: ServerTLSFlags
 
     @Option(name: .customLong("log-level"))
     var logLevel: String = "info"
@@ -76,22 +68,14 @@ struct ChainMasterCommand: ParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         if let f = apiTokenFile, SecretFile.read(f) == nil { throw ValidationError("--api-token-file \(f) must be readable and not empty") }
         if protectReads && apiTokenFile == nil { throw ValidationError("--protect-reads needs --api-token-file") }
-        _ = try tlsContext()
-    }
-
-    /// The API's TLS context from the --tls-* flags (nil without a certificate).
-    func tlsContext() throws -> TLSContext? {
-        do {
-            return try TLSContext.fromServerFlags(certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: tlsCAFile, clientAuth: tlsClientAuth)
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        _ = try tls.serverContext()
     }
 
     func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            h.logLevel = level
             return h
         }
         let logger = Logger(label: "chainmaster")
@@ -106,7 +90,7 @@ struct ChainMasterCommand: ParsableCommand {
         config.recoverNodes = max(0, recoverNodes)
         config.apiToken = apiTokenFile.flatMap(SecretFile.read)
         config.protectReads = protectReads
-        config.tls = try tlsContext()
+        config.tls = try tls.serverContext()
         let loop: EventLoop
         do { loop = try EventLoop() } catch { fail("chainmaster: \(error)", 1) }
         let master: Master

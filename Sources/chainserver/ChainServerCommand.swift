@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChainCLI
 import ChainCore
 import ChainSecurity
 import Foundation
@@ -44,17 +45,8 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("users-file"), help: "File of named users, one per line: NAME rw|ro PASSWORD (ro: reads only).")
     var usersFile: String?
 
-    @Option(name: .customLong("tls-cert-file"), help: "TLS on the client port: the node's certificate (PEM, with its chain).")
-    var tlsCertFile: String?
-
-    @Option(name: .customLong("tls-key-file"), help: "The private key of --tls-cert-file (PEM).")
-    var tlsKeyFile: String?
-
-    @Option(name: .customLong("tls-ca-file"), help: "CA certificates (PEM) that sign the other nodes' certificates, and clients' with --tls-client-auth.")
-    var tlsCAFile: String?
-
-    @Flag(name: .customLong("tls-client-auth"), help: "Accept only clients with a certificate signed by --tls-ca-file (mutual TLS).")
-    var tlsClientAuth = false
+    @OptionGroup(title: "TLS (client port; with --peer-tls, --master-tls, --http-tls also those links)")
+    var tls: ServerTLSFlags
 
     @Flag(name: .customLong("http-tls"), help: "HTTPS on --http-listen too (metrics, health, status), with the client port's certificate and client-certificate policy.")
     var httpTLS = false
@@ -131,7 +123,7 @@ struct ChainServerCommand: ParsableCommand {
         _ = try tlsContexts()
         _ = try peerTLSContexts()
         _ = try masterTLSContext()
-        if httpTLS && tlsCertFile == nil { throw ValidationError("--http-tls needs --tls-cert-file and --tls-key-file") }
+        if httpTLS && tls.certFile == nil { throw ValidationError("--http-tls needs --tls-cert-file and --tls-key-file") }
         if let f = masterTokenFile, SecretFile.read(f) == nil { throw ValidationError("--master-token-file \(f) must be readable and not empty") }
         guard idleTimeout >= 0 && requestTimeout >= 0 && idleTimeout.isFinite && requestTimeout.isFinite else {
             throw ValidationError("--idle-timeout-s and --request-timeout-s must be 0 (never) or positive")
@@ -156,38 +148,28 @@ struct ChainServerCommand: ParsableCommand {
 
     /// The client-port TLS contexts from the --tls-* flags (nil without a certificate).
     func tlsContexts() throws -> (server: TLSContext, forwarding: TLSContext)? {
-        do {
-            guard let server = try TLSContext.fromServerFlags(certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: tlsCAFile,
-                                                              clientAuth: tlsClientAuth, caAlone: masterTLS) else { return nil }
-            return (server, try TLSContext(role: .client, certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: tlsCAFile))
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        guard let server = try tls.serverContext(caAlone: masterTLS) else { return nil }
+        return (server, try tls.clientContext())
     }
 
     /// `--peer-tls`: mutual TLS contexts for the peer links, from the same certificate and CA.
     func peerTLSContexts() throws -> (server: TLSContext, client: TLSContext)? {
         guard peerTLS else { return nil }
         guard !standalone else { throw ValidationError("--peer-tls is for cluster nodes") }
-        guard let cert = tlsCertFile, let key = tlsKeyFile, let ca = tlsCAFile else {
+        guard tls.certFile != nil, tls.keyFile != nil, tls.caFile != nil else {
             throw ValidationError("--peer-tls needs --tls-cert-file, --tls-key-file and --tls-ca-file")
         }
-        do {
-            return (try TLSContext(role: .server, certificateFile: cert, keyFile: key, caFile: ca, requireClientCertificate: true),
-                    try TLSContext(role: .client, certificateFile: cert, keyFile: key, caFile: ca))
-        } catch {
-            throw ValidationError("\(error)")
-        }
+        var mutual = tls
+        mutual.clientAuth = true
+        return (try mutual.serverContext()!, try tls.clientContext())
     }
 
     /// `--master-tls`: the client context for HTTPS to the master.
     func masterTLSContext() throws -> TLSContext? {
         guard masterTLS else { return nil }
         guard !standalone else { throw ValidationError("--master-tls is for cluster nodes") }
-        guard let ca = tlsCAFile else { throw ValidationError("--master-tls needs --tls-ca-file (the CA that signed the master's certificate)") }
-        do { return try TLSContext(role: .client, certificateFile: tlsCertFile, keyFile: tlsKeyFile, caFile: ca) } catch {
-            throw ValidationError("\(error)")
-        }
+        guard tls.caFile != nil else { throw ValidationError("--master-tls needs --tls-ca-file (the CA that signed the master's certificate)") }
+        return try tls.clientContext()
     }
 
     /// The users from --requirepass-file and --users-file (nil when neither is given).
@@ -206,9 +188,10 @@ struct ChainServerCommand: ParsableCommand {
     }
 
     func run() throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            h.logLevel = level
             return h
         }
         let logger = Logger(label: "chainserver")

@@ -71,7 +71,7 @@ public enum MasterAPI {
         public var chains: [ChainProgress]
         /// Approximate bytes of data the node stores (for plans: how much a join copies).
         public var store_bytes: Int?
-        /// Peers this node exchanges chain frames with that it has not reached for two leases.
+        /// Peers this node exchanges chain frames with that it has not reached for three leases.
         public var unreachable: [NodeID]?
 
         public init(id: NodeID, epoch: Epoch, chains: [ChainProgress], store_bytes: Int? = nil, unreachable: [NodeID]? = nil) {

@@ -422,7 +422,7 @@ final class ChainNode {
     // MARK: reporting
 
     /// Peers this node exchanges chain frames with (neighbours, its joiner, the tails it joins
-    /// from) whose link has been down for two leases — by then a dead peer has been spliced out,
+    /// from) whose link has been down for three leases — by then a dead peer has been spliced out,
     /// so what remains is a cut between two live nodes, which the master resolves.
     func unreachablePeers() -> [NodeID] {
         var needed: Set<NodeID> = []
@@ -436,7 +436,7 @@ final class ChainNode {
         for p in needed where !peers.isReady(p) {
             let since = linkDownSince[p] ?? now
             linkDownSince[p] = since
-            if now - since >= 2 * leaseMs { out.append(p) }
+            if now - since >= 3 * leaseMs { out.append(p) }
         }
         return out.sorted()
     }

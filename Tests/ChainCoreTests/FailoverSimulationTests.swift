@@ -7,7 +7,7 @@ import XCTest
 /// (they stop serving clients — their lease runs out — and, cut for longer than the lease, are
 /// spliced out while still running; they learn it when the cut heals), and links between two
 /// nodes that both still reach the master break for good: both ends report the peer unreachable
-/// after two leases and the master splices one of them out (`spliceCutLink`). After the lease the
+/// after three leases and the master splices one of them out (`spliceCutLink`). After the lease the
 /// (simulated) master splices failed nodes out with `MasterState.spliceOut` and every survivor
 /// learns the new configuration after its own random delay. Clients that get no answer retry at
 /// the current head with the same tag, as the smart client does. After the run: every
@@ -179,7 +179,7 @@ final class FailoverSimulationTests: XCTestCase {
             guard a != b else { continue }
             let at = UInt64(100 + rng.below(1500))
             q.push(at, .cutLinkForGood(a, b))
-            q.push(at + 2 * lease + 1, .detect)
+            q.push(at + 3 * lease + 1, .detect)
         }
         for _ in 0..<masterCuts {
             let at = UInt64(100 + rng.below(2500))
@@ -248,7 +248,7 @@ final class FailoverSimulationTests: XCTestCase {
                     // Like the real nodes: a peer they exchange frames with, unreachable for two
                     // leases, is reported (both ends of a permanent cut report it).
                     var reports: [NodeID: Set<NodeID>] = [:]
-                    for (pair, since) in cutForGood where now - since >= 2 * lease {
+                    for (pair, since) in cutForGood where now - since >= 3 * lease {
                         let (a, b) = (pair[0], pair[1])
                         guard config.chains.contains(where: { $0.links(a, b) }) else { continue }
                         reports[a, default: []].insert(b)

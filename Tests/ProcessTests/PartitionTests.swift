@@ -43,25 +43,21 @@ final class PartitionTests: ClusterTestCase {
         try verifyAcked(master: master, acked)
         let healthy = try Harness.run(Harness.binary("chainctl"), ["--master", master, "wait", "--healthy", "--timeout", "10"])
         XCTAssertEqual(healthy.code, 0, healthy.err)
+        XCTAssertEqual(linkCutsResolved(), 0, "a cut shorter than the reporting delay splices nobody")
     }
 
     /// The link between n1 and n2 stays down while both still reach the master: both report
-    /// the other unreachable after two leases and the master splices one of them out, so the
+    /// the other unreachable after three leases and the master splices one of them out, so the
     /// chains that needed the link take writes again — the smart-client writers see no error —
     /// and once the link heals (and the spliced node's time out has passed) it rejoins.
     func testPermanentLinkCutIsResolvedBySplicingOneEnd() throws {
         let sh = try netnsCluster("netns-cut")
         let master = "10.77.0.1:7000"
-        func resolved() -> Double {
-            let r = try? HTTPClient.get(host: "10.77.0.1", port: 7000, path: "/metrics")
-            let line = r?.text.split(separator: "\n").first { $0.hasPrefix("chainmaster_link_cuts_resolved_total ") }
-            return line.flatMap { Double($0.split(separator: " ").last!) } ?? 0
-        }
         var stalledFor = 0.0
         let acked = try writeWhile(master: master) {
             XCTAssertEqual(try sh("cut 1 2").code, 0)
             let cutAt = Date()
-            XCTAssert(Harness.waitFor(15) { resolved() >= 1 }, "the master did not resolve the cut")
+            XCTAssert(Harness.waitFor(15) { linkCutsResolved() >= 1 }, "the master did not resolve the cut")
             stalledFor = Date().timeIntervalSince(cutAt)
             let config = try XCTUnwrap(try ClusterClient(master: HostPort(master)!).config)
             XCTAssertFalse(config.chains.contains { $0.links("n1", "n2") }, "a chain still needs the cut link")
@@ -73,6 +69,13 @@ final class PartitionTests: ClusterTestCase {
         XCTAssertEqual(try sh("heal 1 2").code, 0)
         let healthy = try Harness.run(Harness.binary("chainctl"), ["--master", master, "wait", "--healthy", "--timeout", "60"], timeout: 70)
         XCTAssertEqual(healthy.code, 0, "the spliced node rejoins once healed: \(healthy.err)")
+    }
+
+    /// The master's count of link cuts it resolved by splicing a node out.
+    private func linkCutsResolved() -> Double {
+        let r = try? HTTPClient.get(host: "10.77.0.1", port: 7000, path: "/metrics")
+        let line = r?.text.split(separator: "\n").first { $0.hasPrefix("chainmaster_link_cuts_resolved_total ") }
+        return line.flatMap { Double($0.split(separator: " ").last!) } ?? 0
     }
 
     /// Starts three nodes in network namespaces (`deploy/netns-cluster.sh`, torn down after the

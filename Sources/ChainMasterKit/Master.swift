@@ -453,6 +453,12 @@ public final class Master {
             problems.append("waiting for \(state.initialNodes) nodes to form the chain table (have \(state.nodes.count))")
             chainProblems += 1
         }
+        for (id, peers) in unreachable.sorted(by: { $0.key < $1.key }) where !peers.isEmpty && lastHeartbeat[id].map({ now - $0 <= UInt64(config.leaseMs) }) ?? false {
+            problems.append("node \(id) cannot reach \(peers.sorted().joined(separator: ", ")) (a chain link cut: one of them is taken out of its chains)")
+        }
+        for (id, until) in cutOffUntil.sorted(by: { $0.key < $1.key }) where until > now {
+            problems.append("node \(id) is kept out of chains for \((until - now + 999) / 1000) s more after a link cut (check its network)")
+        }
         for (_, reason) in refusedNodes.sorted(by: { $0.key < $1.key }) { problems.insert(reason, at: 0) }
         // Healthy: every chain at full replication with every member up and in sync. A failed
         // node that is in no chain any more is listed as a problem but does not count.

@@ -59,6 +59,9 @@ final class PartitionTests: ClusterTestCase {
             let cutAt = Date()
             XCTAssert(Harness.waitFor(15) { linkCutsResolved() >= 1 }, "the master did not resolve the cut")
             stalledFor = Date().timeIntervalSince(cutAt)
+            // chainctl status says what happened.
+            let status = try Harness.run(Harness.binary("chainctl"), ["--master", master, "status"])
+            XCTAssert(status.out.contains("kept out of chains") && status.out.contains("after a link cut"), status.out)
             let config = try XCTUnwrap(try ClusterClient(master: HostPort(master)!).config)
             XCTAssertFalse(config.chains.contains { $0.links("n1", "n2") }, "a chain still needs the cut link")
             usleep(1_000_000)

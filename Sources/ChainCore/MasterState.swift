@@ -72,7 +72,7 @@ public struct MasterState: Codable, Sendable, Equatable {
         }
         if let i = nodes.firstIndex(where: { $0.id == node.id }) {
             // A failed node that starts again comes back as a spare (its old chains were spliced
-            // without it; it may join chains again, with a fresh copy of their data).
+            // without it; it may join chains again, catching up from the data it kept).
             if let f = failed, f.contains(node.id) {
                 failed = f.filter { $0 != node.id }
                 if nodes[i] == node { return .recorded }

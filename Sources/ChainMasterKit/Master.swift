@@ -150,7 +150,7 @@ public final class Master {
             return
         }
         if wasMember, let epoch = state.restarted(node.id, alive: aliveNodes().subtracting([node.id])) {
-            logger.notice("node restarted: it leaves its chains and rejoins them with fresh copies", metadata: ["node": "\(node.id)", "epoch": "\(epoch)"])
+            logger.notice("node restarted: it leaves its chains and rejoins them, catching up from what it kept", metadata: ["node": "\(node.id)", "epoch": "\(epoch)"])
             outcome = .reconfigured(epoch)
         }
         lastHeartbeat[node.id] = Self.nowMs()

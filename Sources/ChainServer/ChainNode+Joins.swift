@@ -6,13 +6,15 @@ import EventLoop
 /// install) and the tail's side (decide, then send the suffix from its backlog or stream a
 /// snapshot paced by the link's queue).
 extension ChainNode {
-    /// Joiner: ask the tail for the chain, offering the copy this node kept (if any); without
-    /// one, throw away whatever it held for the chain.
+    /// Joiner: ask the tail for the chain, offering the copy this node holds (if any); without
+    /// one, throw away whatever it held for the chain. (The stored position is written in the
+    /// same batch as the data it describes, and reset with it, so whatever copy is there — kept
+    /// after leaving, or found after a restart — is described exactly; the tail decides whether
+    /// it is a prefix of the chain.)
     func startJoin(chain: ChainID, tail: NodeID, epoch: Epoch) {
         guard let config else { return }
-        let previous = joins[chain]
-        let kept = dormant.remove(chain) != nil || (previous.map { !$0.wiped } ?? false)
-        let have = kept ? storedPosition(chain) : .empty
+        dormant.remove(chain)
+        let have = joins[chain]?.wiped == true ? .empty : storedPosition(chain)
         if have == .empty { dropChainData(chain, config: config) }
         replicas.removeValue(forKey: chain)
         nextTransfer += 1

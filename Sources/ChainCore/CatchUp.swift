@@ -51,6 +51,8 @@ public enum CatchUp {
 public struct UpdateBacklog: Sendable {
     public let capacityBytes: Int
     private var items: [Update] = []
+    /// `byteEstimate` of each item, computed once.
+    private var sizes: [Int] = []
     /// Index of the oldest kept update in `items` (dropped ones are compacted away lazily).
     private var start = 0
     public private(set) var bytes = 0
@@ -81,20 +83,24 @@ public struct UpdateBacklog: Sendable {
     public mutating func append(_ u: Update) {
         guard capacityBytes > 0 else { return }
         if let last, u.seq != last.seq + 1 { removeAll() }
+        let size = u.byteEstimate
         items.append(u)
-        bytes += u.byteEstimate
+        sizes.append(size)
+        bytes += size
         while bytes > capacityBytes && start < items.count - 1 {
-            bytes -= items[start].byteEstimate
+            bytes -= sizes[start]
             start += 1
         }
         if start > 1024 && start * 2 > items.count {
             items.removeFirst(start)
+            sizes.removeFirst(start)
             start = 0
         }
     }
 
     public mutating func removeAll() {
         items.removeAll()
+        sizes.removeAll()
         start = 0
         bytes = 0
     }

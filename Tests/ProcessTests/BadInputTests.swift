@@ -123,6 +123,23 @@ final class BadInputTests: ProcessTestCase {
         let r3 = try Harness.run(bin, ["--data-dir", dir])
         XCTAssertEqual(r3.code, 64)
         XCTAssert(r3.err.contains("--standalone"), r3.err)
+        for (args, message) in [(["--catchup-backlog-mb=-1"], "--catchup-backlog-mb must be between"),
+                                (["--http-tls"], "--http-tls needs"),
+                                (["--master-tls"], "--master-tls is for cluster nodes")] {
+            let r = try Harness.run(bin, ["--standalone", "--data-dir", dir] + args)
+            XCTAssertEqual(r.code, 64, "\(args)")
+            XCTAssert(r.err.contains(message), "\(args) should say '\(message)': \(r.err)")
+        }
+        // The client tools refuse half a client certificate before contacting anything.
+        for tool in ["chainctl", "chainload"] {
+            let args = tool == "chainctl" ? ["status", "--tls-cert-file", dir + "/c.pem"] : ["--resp", "127.0.0.1:1", "--tls-cert-file", dir + "/c.pem"]
+            let r = try Harness.run(Harness.binary(tool), args)
+            XCTAssertNotEqual(r.code, 0, tool)
+            XCTAssert(r.err.contains("--tls-cert-file and --tls-key-file go together"), "\(tool): \(r.err)")
+        }
+        let m = try Harness.run(Harness.binary("chainmaster"), ["--listen", "127.0.0.1:1", "--data-dir", dir + "/m", "--tls-client-auth"])
+        XCTAssertEqual(m.code, 64)
+        XCTAssert(m.err.contains("the --tls-* flags need --tls-cert-file"), m.err)
     }
 
     func testUnwritableDataDirExitsCleanly() throws {

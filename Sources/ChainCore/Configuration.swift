@@ -91,9 +91,9 @@ public struct Configuration: Codable, Sendable, Equatable {
         slot * chains.count / HashSlot.count
     }
 
-    public func chain<C: Collection>(forKey key: C) -> ChainID where C.Element == UInt8, C.Index == Int {
-        chain(forSlot: HashSlot.of(key))
-    }
+    public func chain(forKey key: [UInt8]) -> ChainID { chain(forSlot: HashSlot.of(key)) }
+
+    public func chain(forKey key: ArraySlice<UInt8>) -> ChainID { chain(forSlot: HashSlot.of(key)) }
 
     /// The slots of `chain`, as a half-open range.
     public func slots(of chain: ChainID) -> Range<Int> {

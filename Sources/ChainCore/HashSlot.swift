@@ -4,23 +4,31 @@
 public enum HashSlot {
     public static let count = 16384
 
-    public static func of<C: Collection>(_ key: C) -> Int where C.Element == UInt8, C.Index == Int {
-        var start = key.startIndex
-        var end = key.endIndex
+    /// Not generic on purpose: a generic collection method called across modules runs
+    /// unspecialized (boxed indices, an allocation per call), and this runs on every request.
+    public static func of(_ key: [UInt8]) -> Int { key.withUnsafeBufferPointer { of(bytes: $0) } }
+
+    public static func of(_ key: ArraySlice<UInt8>) -> Int { key.withUnsafeBufferPointer { of(bytes: $0) } }
+
+    public static func of(_ key: String) -> Int { of(Array(key.utf8)) }
+
+    static func of(bytes key: UnsafeBufferPointer<UInt8>) -> Int {
+        var start = 0
+        var end = key.count
         if let open = key.firstIndex(of: UInt8(ascii: "{")),
            let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1 {
             start = open + 1
             end = close
         }
-        return Int(crc16(key[start..<end]) & 0x3fff)
+        return Int(crc16(UnsafeBufferPointer(rebasing: key[start..<end])) & 0x3fff)
     }
 
-    public static func of(_ key: String) -> Int { of(Array(key.utf8)) }
+    static func crc16(_ bytes: [UInt8]) -> UInt16 { bytes.withUnsafeBufferPointer { crc16($0) } }
 
-    static func crc16<C: Collection>(_ bytes: C) -> UInt16 where C.Element == UInt8 {
+    static func crc16(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt16 {
         var crc: UInt16 = 0
-        for b in bytes {
-            crc = (crc << 8) ^ table[Int((crc >> 8) ^ UInt16(b))]
+        table.withUnsafeBufferPointer { t in
+            for b in bytes { crc = (crc << 8) ^ t[Int((crc >> 8) ^ UInt16(b))] }
         }
         return crc
     }

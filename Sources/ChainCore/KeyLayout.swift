@@ -52,8 +52,14 @@ public enum KeyLayout {
     /// the ring slot before the client id spreads one busy client's records over memtable
     /// buckets (the hash prefix is the first 5 bytes).
     public static func recordKey(chain: Int, ring: Int, client: UInt64) -> [UInt8] {
-        var k: [UInt8] = [recordTag, UInt8((chain >> 8) & 0xff), UInt8(chain & 0xff), UInt8((ring >> 8) & 0xff), UInt8(ring & 0xff)]
-        for i in stride(from: 56, through: 0, by: -8) { k.append(UInt8((client >> UInt64(i)) & 0xff)) }
+        var k = [UInt8]()
+        k.reserveCapacity(13)
+        k.append(recordTag)
+        k.append(UInt8((chain >> 8) & 0xff))
+        k.append(UInt8(chain & 0xff))
+        k.append(UInt8((ring >> 8) & 0xff))
+        k.append(UInt8(ring & 0xff))
+        withUnsafeBytes(of: client.bigEndian) { k.append(contentsOf: $0) }
         return k
     }
 

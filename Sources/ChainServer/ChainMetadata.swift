@@ -9,9 +9,22 @@ enum ChainMetadata {
 
     /// Where a chain's history ends here: the last applied update's sequence and epoch
     /// (`encodePosition`).
-    static func appliedKey(_ chain: ChainID) -> [UInt8] { KeyLayout.metaKey("chain/\(chain)/applied") }
+    static func appliedKey(_ chain: ChainID) -> [UInt8] {
+        chain >= 0 && chain < appliedKeys.count ? appliedKeys[chain] : makeAppliedKey(chain)
+    }
 
-    static func encodePosition(_ p: LogPosition) -> [UInt8] { encodeSeq(p.seq) + encodeSeq(p.epoch) }
+    /// Every turn writes the applied key of each chain it touched: built once, not per turn.
+    private static let appliedKeys: [[UInt8]] = (0..<1024).map(makeAppliedKey)
+
+    private static func makeAppliedKey(_ chain: ChainID) -> [UInt8] { KeyLayout.metaKey("chain/\(chain)/applied") }
+
+    static func encodePosition(_ p: LogPosition) -> [UInt8] {
+        var b = [UInt8]()
+        b.reserveCapacity(16)
+        appendSeq(p.seq, to: &b)
+        appendSeq(p.epoch, to: &b)
+        return b
+    }
 
     /// (Eight bytes: a sequence written before epochs were recorded; its epoch is unknown.)
     static func decodePosition(_ b: [UInt8]?) -> LogPosition {
@@ -32,7 +45,13 @@ enum ChainMetadata {
 
     /// A record: the request id, the update's sequence in the chain, the reply.
     static func encodeRecord(_ request: UInt64, seq: UInt64, _ reply: [UInt8]) -> [UInt8] {
-        encodeSeq(request) + encodeSeq(seq) + reply
+        // One allocation: this runs for every tagged update on every replica.
+        var b = [UInt8]()
+        b.reserveCapacity(16 + reply.count)
+        appendSeq(request, to: &b)
+        appendSeq(seq, to: &b)
+        b.append(contentsOf: reply)
+        return b
     }
 
     /// The update and reply recorded for exactly `request`, nil if the slot holds another request.
@@ -42,9 +61,15 @@ enum ChainMetadata {
     }
 
     static func encodeSeq(_ v: UInt64) -> [UInt8] {
-        var w = ByteWriter(capacity: 8)
-        w.u64(v)
-        return w.bytes
+        var b = [UInt8]()
+        b.reserveCapacity(8)
+        appendSeq(v, to: &b)
+        return b
+    }
+
+    /// Big-endian, as `ByteWriter.u64` writes it.
+    static func appendSeq(_ v: UInt64, to b: inout [UInt8]) {
+        withUnsafeBytes(of: v.bigEndian) { b.append(contentsOf: $0) }
     }
 
     static func decodeSeq(_ b: [UInt8]?) -> UInt64 {

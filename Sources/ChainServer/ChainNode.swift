@@ -317,13 +317,17 @@ final class ChainNode {
 
     /// The store persisted everything up to data view sequence `seq`.
     func persisted(upTo seq: UInt64) {
+        // Found first, trimmed after: mutating the dictionary while iterating it would copy it.
+        var advanced: [(chain: ChainID, count: Int, seq: UInt64)] = []
         for (chain, track) in persistTrack where !track.isEmpty {
             var n = 0
             var chainSeq: UInt64 = 0
             while n < track.count && track[n].0 <= seq { chainSeq = track[n].1; n += 1 }
-            guard n > 0 else { continue }
-            persistTrack[chain]!.removeFirst(n)
-            if replicas[chain] != nil { perform(chain, replicas[chain]!.onPersisted(upTo: chainSeq)) }
+            if n > 0 { advanced.append((chain, n, chainSeq)) }
+        }
+        for a in advanced {
+            persistTrack[a.chain]!.removeFirst(a.count)
+            if replicas[a.chain] != nil { perform(a.chain, replicas[a.chain]!.onPersisted(upTo: a.seq)) }
         }
         for (chain, w) in snapshotWaits where (replicas[chain]?.persisted ?? 0) >= w.needs {
             snapshotWaits.removeValue(forKey: chain)

@@ -33,6 +33,8 @@ final class DataView {
     var hasUnpersisted: Bool { currentSeq > persistedSeq }
 
     /// `cached: false` for keys read rarely (metadata): they neither fill nor pollute the cache.
+    /// A key is either always accessed cached or never (metadata never, data always), so an
+    /// uncached access need not look at the cache at all.
     func get(_ key: [UInt8], cached: Bool = true) throws(StoreError) -> [UInt8]? {
         let k = ByteKey(key)
         // Unpersisted updates first: the cache may have evicted one the store does not have yet.
@@ -51,7 +53,7 @@ final class DataView {
     func put(_ key: [UInt8], _ value: [UInt8], cached: Bool = true) {
         let k = ByteKey(key)
         pending[k] = .some(value)
-        if cached { cache.store(k, value) } else { cache.remove(k) }
+        if cached { cache.store(k, value) }
         batch.put(key, value)
         currentSeq += 1
     }
@@ -59,7 +61,7 @@ final class DataView {
     func delete(_ key: [UInt8], cached: Bool = true) {
         let k = ByteKey(key)
         pending[k] = .some(nil)
-        if cached { cache.store(k, nil) } else { cache.remove(k) }
+        if cached { cache.store(k, nil) }
         batch.delete(key)
         currentSeq += 1
     }
@@ -81,8 +83,10 @@ final class DataView {
         guard !batch.isEmpty else { return }
         writer.submit(batch, seq: currentSeq)
         inFlight.append((currentSeq, pending, pendingRanges))
+        // Sized like this turn's: growing a dictionary from empty every turn costs a rehash per doubling.
+        let size = pending.count
         batch = WriteBatch()
-        pending = [:]
+        pending = Dictionary(minimumCapacity: size)
         pendingRanges = []
     }
 

@@ -3,6 +3,15 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
+/// The server's hot path (every update crosses the RESP, ChainCore, ChainWire, Storage and
+/// EventLoop modules): release builds let the optimizer see across those module boundaries, so
+/// generic code is specialized and small functions inlined instead of called through witness
+/// tables, and skip the dynamic exclusivity checks that cost more than the work of many of those
+/// small functions (as SwiftNIO does for its own hot paths). Debug builds keep the checks.
+let hot: [SwiftSetting] = strict + [
+    .unsafeFlags(["-cross-module-optimization", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "chainstore",
     platforms: [.macOS(.v15)],
@@ -27,22 +36,22 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", providers: [.apt(["libssl-dev"])]),
 
         // Drivers: the only importers of the C modules.
-        .target(name: "EventLoop", dependencies: ["CLibevent", "ChainSecurity"], swiftSettings: strict),
-        .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: strict),
+        .target(name: "EventLoop", dependencies: ["CLibevent", "ChainSecurity"], swiftSettings: hot),
+        .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: hot),
         .target(name: "ChainSecurity", dependencies: ["COpenSSL"], swiftSettings: strict),
 
         // Pure modules: no sockets, clocks or disks.
-        .target(name: "RESP", swiftSettings: strict),
-        .target(name: "ChainCore", swiftSettings: strict),
+        .target(name: "RESP", swiftSettings: hot),
+        .target(name: "ChainCore", swiftSettings: hot),
         .target(name: "LinCheck", swiftSettings: strict),
-        .target(name: "ChainWire", dependencies: ["ChainCore", "ChainSecurity"], swiftSettings: strict),
+        .target(name: "ChainWire", dependencies: ["ChainCore", "ChainSecurity"], swiftSettings: hot),
 
         // Shells and libraries.
         .target(name: "ChainServer", dependencies: [
             "EventLoop", "Storage", "RESP", "ChainCore", "ChainWire", "ChainSecurity", "ChainClient",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ], swiftSettings: strict),
+        ], swiftSettings: hot),
         .target(name: "ChainMasterKit", dependencies: [
             "EventLoop", "ChainCore", "ChainSecurity",
             .product(name: "Logging", package: "swift-log"),

@@ -62,13 +62,17 @@ enum CommandID: CaseIterable {
     /// Lookup by name in any letter case, without building a String per command.
     static func lookup(_ name: [UInt8]) -> CommandID? {
         guard name.count <= 16 else { return nil }
+        // Clients send names all upper or all lower case: found without a copy.
+        if let id = byName[name] { return id }
         var lower = name
         for i in lower.indices where lower[i] >= 65 && lower[i] <= 90 { lower[i] += 32 }
         return byName[lower]
     }
 
+    /// Each name in lower and in upper case.
     private static let byName: [[UInt8]: CommandID] = Dictionary(
-        uniqueKeysWithValues: CommandID.allCases.map { (Array($0.name.utf8), $0) })
+        CommandID.allCases.flatMap { [(Array($0.name.utf8), $0), (Array($0.name.uppercased().utf8), $0)] },
+        uniquingKeysWith: { first, _ in first })
 
     /// What a connection may send before it authenticated.
     static func allowedBeforeAuth(_ name: [UInt8]) -> Bool {

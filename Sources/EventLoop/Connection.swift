@@ -15,7 +15,7 @@ public final class Connection {
         case peerClosed
         /// A socket error (errno).
         case error(Int32)
-        /// A timeout set with `setTimeouts` fired.
+        /// A bufferevent timeout fired (none is set by this module today).
         case timeout
         /// `close()` or `closeAfterFlush()` was called on this side.
         case closedLocally
@@ -36,6 +36,16 @@ public final class Connection {
     public var context: AnyObject?
 
     private var bev: OpaquePointer?
+    /// Plaintext connections read the socket themselves once established: one `recv` per
+    /// readable event into the loop's scratch buffer. A bufferevent asks the kernel how much is
+    /// readable (`ioctl(FIONREAD)`) before every read and copies through its own buffer chain;
+    /// on the write path every request paid for both. Writing, connecting and error reporting
+    /// stay with the bufferevent.
+    private var readEvent: OpaquePointer?
+    /// Bytes of the loop's scratch buffer received in the current read callback, not consumed yet.
+    private var scratchBytes = 0
+    /// Received bytes the owner did not consume in its read callback.
+    private var unread: [UInt8] = []
     private var closingAfterFlush = false
     /// False only for an outbound connection whose connect has not completed yet.
     private var established: Bool
@@ -90,12 +100,6 @@ public final class Connection {
 
     public var isOpen: Bool { bev != nil && !closingAfterFlush }
 
-    /// Bytes received and not yet consumed.
-    public var inputBytes: Int {
-        guard let bev else { return 0 }
-        return evbuffer_get_length(bufferevent_get_input(bev))
-    }
-
     /// Bytes queued for sending.
     public var outputBytes: Int {
         guard let bev else { return 0 }
@@ -105,12 +109,11 @@ public final class Connection {
     /// Moves every received byte to the end of `buffer`; returns how many.
     @discardableResult
     public func read(appendingTo buffer: inout [UInt8]) -> Int {
-        guard let bev else { return 0 }
-        let input = bufferevent_get_input(bev)
-        let n = evbuffer_get_length(input)
-        guard n > 0, let p = evbuffer_pullup(input, -1) else { return 0 }
-        buffer.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
-        evbuffer_drain(input, n)
+        var n = 0
+        consumeInput { bytes in
+            buffer.append(contentsOf: bytes)
+            n = bytes.count
+        }
         return n
     }
 
@@ -118,10 +121,24 @@ public final class Connection {
     public func consumeInput(_ body: (UnsafeRawBufferPointer) -> Void) {
         guard let bev else { return }
         let input = bufferevent_get_input(bev)
-        let n = evbuffer_get_length(input)
-        guard n > 0, let p = evbuffer_pullup(input, -1) else { return }
-        body(UnsafeRawBufferPointer(start: p, count: n))
-        evbuffer_drain(input, n)
+        if evbuffer_get_length(input) > 0 {
+            // Read by the bufferevent (TLS, or before a plaintext connection was established).
+            let n = evbuffer_get_length(input)
+            if let p = evbuffer_pullup(input, -1) { unread.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n)) }
+            evbuffer_drain(input, n)
+        }
+        if scratchBytes > 0 {
+            let fresh = UnsafeRawBufferPointer(rebasing: loop.readScratch[0..<scratchBytes])
+            scratchBytes = 0
+            if unread.isEmpty {
+                body(fresh)
+                return
+            }
+            unread.append(contentsOf: fresh)
+        }
+        guard !unread.isEmpty else { return }
+        unread.withUnsafeBytes { body($0) }
+        unread.removeAll(keepingCapacity: unread.capacity <= 1 << 16)
     }
 
     /// Queues `bytes` for sending. When nothing is queued already, the bytes are first offered to
@@ -144,26 +161,12 @@ public final class Connection {
         bytes.withUnsafeBytes { write($0) }
     }
 
-    public func pauseReading() { if let bev { bufferevent_disable(bev, Int16(EV_READ)) } }
-    public func resumeReading() { if let bev { bufferevent_enable(bev, Int16(EV_READ)) } }
-
-    /// Read/write inactivity timeouts in milliseconds (0 = none).
-    public func setTimeouts(readMs: Int, writeMs: Int) {
-        guard let bev else { return }
-        var r = timeval(tv_sec: readMs / 1000, tv_usec: (readMs % 1000) * 1000)
-        var w = timeval(tv_sec: writeMs / 1000, tv_usec: (writeMs % 1000) * 1000)
-        withUnsafePointer(to: &r) { rp in
-            withUnsafePointer(to: &w) { wp in
-                _ = bufferevent_set_timeouts(bev, readMs > 0 ? rp : nil, writeMs > 0 ? wp : nil)
-            }
-        }
-    }
-
     /// Stops reading, sends what is queued, then closes.
     public func closeAfterFlush() {
         guard let bev, !closingAfterFlush else { return }
         closingAfterFlush = true
         bufferevent_disable(bev, Int16(EV_READ))
+        if let readEvent { event_del(readEvent) }
         if outputBytes == 0 { finish(.closedLocally) }
     }
 
@@ -171,7 +174,44 @@ public final class Connection {
     public func close() { finish(.closedLocally) }
 
     func enableIO() {
-        if let bev { bufferevent_enable(bev, Int16(EV_READ | EV_WRITE)) }
+        guard let bev else { return }
+        if established && !isTLS {
+            bufferevent_enable(bev, Int16(EV_WRITE))
+            readDirectly()
+        } else {
+            bufferevent_enable(bev, Int16(EV_READ | EV_WRITE))
+        }
+    }
+
+    /// Takes reading over from the bufferevent (plaintext, established connections only).
+    private func readDirectly() {
+        guard let bev, readEvent == nil else { return }
+        bufferevent_disable(bev, Int16(EV_READ))
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        readEvent = event_new(loop.base, chainstore_bufferevent_fd(bev), Int16(EV_READ | EV_PERSIST), { _, _, arg in
+            let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
+            withExtendedLifetime(c) { c.socketReadable() }
+        }, me)
+        if let readEvent { event_add(readEvent, nil) } else { bufferevent_enable(bev, Int16(EV_READ)) }
+    }
+
+    private func socketReadable() {
+        guard let bev else { return }
+        let scratch = loop.readScratch
+        let n = recv(chainstore_bufferevent_fd(bev), scratch.baseAddress, scratch.count, Int32(MSG_DONTWAIT))
+        if n > 0 {
+            scratchBytes = n
+            onRead?(self)
+            if scratchBytes > 0 {
+                // Not consumed in the callback: keep it, the scratch buffer is the next reader's.
+                unread.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<scratchBytes]))
+                scratchBytes = 0
+            }
+        } else if n == 0 {
+            finish(.peerClosed)
+        } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+            finish(.error(errno))
+        }
     }
 
     /// Makes a dead path show: keepalive probes on an idle connection after `ms`, and the
@@ -210,6 +250,7 @@ public final class Connection {
         if w & Int32(BEV_EVENT_CONNECTED) != 0 {
             established = true
             setNoDelay()
+            if !isTLS { readDirectly() }
             onConnected?(self)
             return
         }
@@ -240,6 +281,9 @@ public final class Connection {
 
     /// Frees the bufferevent (no callback can follow), then lets the loop forget this object.
     private func release() {
+        if let readEvent { event_free(readEvent) }
+        readEvent = nil
+        scratchBytes = 0
         if let bev { bufferevent_free(bev) }
         bev = nil
         loop.release(self)

@@ -31,6 +31,9 @@ public final class EventLoop: @unchecked Sendable {
     private var stopping = false
     private var loopThread: pthread_t?
     var registry: [ObjectIdentifier: AnyObject] = [:]
+    /// Where plaintext connections receive (loop thread only; each read callback consumes or
+    /// copies out what it got before the next connection reads).
+    let readScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
 
     public init() throws(EventLoopError) {
         precondition(libeventThreadingReady, "evthread_use_pthreads failed")
@@ -48,6 +51,7 @@ public final class EventLoop: @unchecked Sendable {
     deinit {
         event_free(wakeEvent)
         event_base_free(base)
+        readScratch.deallocate()
     }
 
     /// Runs the loop on the calling thread until `stop()`.

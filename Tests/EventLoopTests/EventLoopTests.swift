@@ -113,6 +113,49 @@ final class EventLoopTests: XCTestCase {
         XCTAssertEqual(closed.withLock { $0 }, .closedLocally)
     }
 
+    /// Plaintext connections read the socket themselves: bytes an owner leaves unread in one
+    /// callback come first in the next, a transfer larger than the read buffer arrives whole and
+    /// in order, and the peer's close is reported after its data.
+    func testDirectReadsKeepUnreadBytesAndOrder() throws {
+        let t = try LoopThread()
+        defer { t.stop() }
+        let payload = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        let got = Mutex<[UInt8]>([])
+        let callbacks = Mutex(0)
+        let end = Mutex<Connection.End?>(nil)
+        let sem = DispatchSemaphore(value: 0)
+        let port = try t.sync { () -> UInt16 in
+            let l = try TCPListener(loop: t.loop, address: SocketAddress(host: "127.0.0.1", port: 0)) { conn in
+                conn.onRead = { c in
+                    // Every other callback leaves the bytes where they are.
+                    guard callbacks.withLock({ $0 += 1; return $0 }) % 2 == 0 else { return }
+                    var buf: [UInt8] = []
+                    c.read(appendingTo: &buf)
+                    got.withLock { $0 += buf }
+                }
+                conn.onClose = { _, e in
+                    end.withLock { $0 = e }
+                    sem.signal()
+                }
+            }
+            return l.address.port
+        }
+        try t.sync {
+            let c = try Connection.connect(loop: t.loop, to: SocketAddress(host: "127.0.0.1", port: port))
+            c.onConnected = { c in
+                c.write(payload)
+                c.closeAfterFlush()
+            }
+        }
+        XCTAssertEqual(sem.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(end.withLock { $0 }, .peerClosed)
+        // The last unconsumed chunk (if the final callback skipped) is dropped with the connection.
+        let received = got.withLock { $0 }
+        XCTAssertGreaterThan(callbacks.withLock { $0 }, 2, "a 1 MiB transfer takes many reads")
+        XCTAssertEqual(Array(payload.prefix(received.count)), received, "bytes in order, none lost or repeated")
+        XCTAssertGreaterThan(received.count, payload.count - (64 << 10) * 2)
+    }
+
     func testConnectFailureIsReported() throws {
         let t = try LoopThread()
         defer { t.stop() }

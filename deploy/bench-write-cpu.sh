@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# CPU per write: what each write costs the three nodes, the figure to compare two builds by.
+# Throughput on a shared 2-core machine swings with the neighbours; CPU time per write moves much
+# less, so an A/B of two builds alternates them and compares this. Starts a local 3-node cluster
+# (R=3) from the binaries in each directory, runs chainload's write-only workload, and prints
+# writes/s, the nodes' CPU time per write (user+system, all three nodes together, from
+# /proc/PID/stat) and chainload's own CPU per write.
+#   usage: deploy/bench-write-cpu.sh [BIN_DIR...]      (default: .build/release)
+#   env:   DURATION (12) ROUNDS (3) CLIENTS (50) CHAIN_DURABILITY (memory)
+# Example (a build before a change in /tmp/before, the current one):
+#   deploy/bench-write-cpu.sh /tmp/before .build/release
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DIRS=("$@")
+[[ ${#DIRS[@]} -eq 0 ]] && DIRS=("$ROOT/.build/release")
+DURATION=${DURATION:-12}
+ROUNDS=${ROUNDS:-3}
+CLIENTS=${CLIENTS:-50}
+export CHAIN_DIR=${CHAIN_DIR:-/tmp/chainstore-write-cpu} NODES=3 MASTER_PORT=12200 CLIENT_BASE=12210 \
+  PEER_BASE=12220 HTTP_BASE=12230 CHAIN_DURABILITY=${CHAIN_DURABILITY:-memory}
+trap 'deploy/cluster.sh down >/dev/null 2>&1 || true' EXIT
+for ((r = 1; r <= ROUNDS; r++)); do
+  for d in "${DIRS[@]}"; do
+    bin=$(cd "$d" && pwd)
+    for b in chainserver chainmaster chainctl chainload; do [[ -x $bin/$b ]] || { echo "$bin/$b missing" >&2; exit 1; }; done
+    rm -rf "$CHAIN_DIR"
+    CHAIN_BIN=$bin deploy/cluster.sh up >"/tmp/bench-write-cpu.up.log" 2>&1 || { echo "cluster did not start (/tmp/bench-write-cpu.up.log)" >&2; exit 1; }
+    python3 - "$d" "$bin/chainload" "$CLIENTS" "$DURATION" "$CHAIN_DIR"/n*.pid <<'PY'
+import json, os, resource, subprocess, sys
+d, chainload, clients, dur, pidfiles = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5:]
+hz = os.sysconf("SC_CLK_TCK")
+def node_ticks():
+    t = 0
+    for f in pidfiles:
+        fields = open(f"/proc/{open(f).read().strip()}/stat").read().rsplit(")", 1)[1].split()
+        t += int(fields[11]) + int(fields[12])  # utime, stime
+    return t
+t0 = node_ticks()
+subprocess.run([chainload, "--master", "127.0.0.1:12200", "--workload", "w", "--clients", clients,
+                "--duration", sys.argv[4], "--warmup", "0", "--json", "/tmp/bench-write-cpu.json"],
+               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+t1 = node_ticks()
+ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+r = json.load(open("/tmp/bench-write-cpu.json"))
+ops = r["total_ops"]
+print(f"{d}: {ops / dur:.0f} writes/s, nodes {(t1 - t0) / hz * 1e6 / ops:.0f} us CPU per write, "
+      f"chainload {(ru.ru_utime + ru.ru_stime) * 1e6 / ops:.0f} us per write, errors {r['total_errors']}")
+PY
+    deploy/cluster.sh down >/dev/null 2>&1
+  done
+done

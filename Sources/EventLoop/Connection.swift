@@ -121,11 +121,12 @@ public final class Connection {
     public func consumeInput(_ body: (UnsafeRawBufferPointer) -> Void) {
         guard let bev else { return }
         let input = bufferevent_get_input(bev)
-        if evbuffer_get_length(input) > 0 {
-            // Read by the bufferevent (TLS, or before a plaintext connection was established).
-            let n = evbuffer_get_length(input)
-            if let p = evbuffer_pullup(input, -1) { unread.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n)) }
+        if case let n = evbuffer_get_length(input), n > 0, let p = evbuffer_pullup(input, -1) {
+            // TLS: the bufferevent reads (a plaintext connection moved what it had read into
+            // `unread` when it took reading over, so its input buffer stays empty).
+            body(UnsafeRawBufferPointer(start: p, count: n))
             evbuffer_drain(input, n)
+            return
         }
         if scratchBytes > 0 {
             let fresh = UnsafeRawBufferPointer(rebasing: loop.readScratch[0..<scratchBytes])
@@ -187,6 +188,12 @@ public final class Connection {
     private func readDirectly() {
         guard let bev, readEvent == nil else { return }
         bufferevent_disable(bev, Int16(EV_READ))
+        // Anything the bufferevent read before (possible only while connecting) comes first.
+        let input = bufferevent_get_input(bev)
+        if case let n = evbuffer_get_length(input), n > 0, let p = evbuffer_pullup(input, -1) {
+            unread.append(contentsOf: UnsafeRawBufferPointer(start: p, count: n))
+            evbuffer_drain(input, n)
+        }
         let me = Unmanaged.passUnretained(self).toOpaque()
         readEvent = event_new(loop.base, chainstore_bufferevent_fd(bev), Int16(EV_READ | EV_PERSIST), { _, _, arg in
             let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()

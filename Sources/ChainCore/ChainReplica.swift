@@ -215,6 +215,38 @@ public struct ChainReplica: Sendable {
         return actions + advance(reannounce: true)
     }
 
+    public static let maxResend = 1000
+
+    /// The oldest unacknowledged update at the last `onStallCheck`, and the acknowledgement then.
+    private var stallMark: (oldest: UInt64, ack: UInt64)?
+
+    /// Called by the driver at a fixed interval (much longer than a round trip). Updates and
+    /// acknowledgements are otherwise sent again only when the link reopens or the configuration
+    /// changes; a frame lost without either (dropped by a receiver that could not place it) would
+    /// leave the chain waiting. So: when the oldest update waiting for the successor was already
+    /// waiting at the last check and no acknowledgement came since, everything unacknowledged goes
+    /// again (the successor skips what it has); and a member repeats its acknowledgement upstream
+    /// (cumulative: the predecessor ignores one that is not new). A joiner is left alone: its
+    /// catch-up restarts by itself.
+    public mutating func onStallCheck() -> [Action] {
+        var actions: [Action] = []
+        if let s = successor, let oldest = unacked.first?.seq {
+            if let mark = stallMark, mark.oldest == oldest, mark.ack == downstreamAck {
+                // At most a bounded prefix: a successor that is merely slow (paused, say) must
+                // not get the whole backlog again every interval; once it acknowledges these,
+                // the next check finds the rest if they were lost too.
+                actions += unacked.prefix(Self.maxResend).map { .forward(to: s, epoch: epoch, $0) }
+            }
+            stallMark = (oldest, downstreamAck)
+        } else {
+            stallMark = nil
+        }
+        if members.contains(me), let p = predecessor, reported > 0 {
+            actions.append(.ack(to: p, epoch: epoch, seq: reported))
+        }
+        return actions
+    }
+
     /// Tells the predecessor where this replica stands (a joiner calls it once its snapshot is
     /// installed, so that the tail starts counting it).
     public mutating func announce() -> [Action] { advance(reannounce: true) }

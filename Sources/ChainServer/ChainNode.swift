@@ -383,6 +383,11 @@ final class ChainNode {
         }
     }
 
+    /// Sends again what a chain has waited on for a whole check interval (`onStallCheck`).
+    func checkStalls() {
+        for chain in Array(replicas.keys) { perform(chain, replicas[chain]!.onStallCheck()) }
+    }
+
     /// A link to `peer` (re)opened: frames in flight may have been lost, so resend what it may
     /// be missing — unacknowledged updates if it is our successor, our acknowledgement if it is
     /// our predecessor.

@@ -85,12 +85,14 @@ final class StoreWriter: @unchecked Sendable {
             var merged = work[0].batch
             for w in work.dropFirst() { merged.append(contentsOf: w.batch) }
             let seq = work[work.count - 1].seq
-            if reserveBytes > 0, let free = freeSpace.available(needing: 2 * merged.byteCount), free < reserveBytes + 2 * merged.byteCount {
+            // RocksDB writes a batch twice (log, then table file): room for both is needed.
+            let need = 2 * merged.byteCount
+            if reserveBytes > 0, let free = freeSpace.available(needing: need), free < reserveBytes + need {
                 queued.withLock { $0.running = false }
                 loop.submit { [self] in onFailed(.diskFull(availableBytes: free, reserveBytes: reserveBytes)) }
                 return
             }
-            freeSpace.wrote(2 * merged.byteCount)
+            if reserveBytes > 0 { freeSpace.wrote(need) }
             do throws(StoreError) {
                 if let limit = failWritesAfter, writesDone >= limit { throw .rocksdb(operation: "write", message: "injected I/O error (--debug-fail-writes-after)") }
                 try store.write(merged, sync: sync)
@@ -104,37 +106,4 @@ final class StoreWriter: @unchecked Sendable {
             loop.submit { [self] in onPersisted(seq) }
         }
     }
-}
-
-/// The free space of the data directory's file system, read with `statvfs` at most every 50 ms
-/// while far from the reserve (a write takes microseconds; a `statvfs` several), and before every
-/// write once the estimate comes near it. Between readings it subtracts what this node wrote;
-/// other writers to the same disk are caught by the next reading, and the reserve absorbs what
-/// they write in between.
-struct FreeSpaceGauge {
-    let path: String
-    let reserveBytes: Int
-    private var lastReading: Int?
-    private var readAtNanos: UInt64 = 0
-    private var writtenSince = 0
-    static let maxAgeNanos: UInt64 = 50_000_000
-
-    init(path: String, reserveBytes: Int) {
-        self.path = path
-        self.reserveBytes = reserveBytes
-    }
-
-    /// Bytes available (estimated, or read now), nil when the file system cannot tell.
-    mutating func available(needing bytes: Int) -> Int? {
-        let now = monotonicNanos()
-        if let last = lastReading, now &- readAtNanos < Self.maxAgeNanos, last - writtenSince > 2 * (reserveBytes + bytes) {
-            return last - writtenSince
-        }
-        lastReading = DiskSpace.available(at: path)
-        readAtNanos = now
-        writtenSince = 0
-        return lastReading
-    }
-
-    mutating func wrote(_ bytes: Int) { writtenSince += bytes }
 }

@@ -128,12 +128,16 @@ public struct ChainReplica: Sendable {
         return actions
     }
 
-    /// Updates from the predecessor, in sequence order. Old duplicates are skipped; a gap stops
-    /// processing (the rest cannot be applied out of order).
+    /// Updates from the predecessor. Old duplicates are skipped; a gap stops processing (the rest
+    /// cannot be applied out of order). A frame is taken in sequence order whatever its order on
+    /// the wire: the sender batches a loop turn's updates per chain, so a resend of everything
+    /// unacknowledged (a configuration change or a link coming back in that turn) can follow
+    /// newer updates queued earlier in the same frame.
     public mutating func onUpdates(from sender: NodeID, epoch frameEpoch: Epoch, _ updates: [Update]) -> [Action] {
         guard frameEpoch == epoch, sender == predecessor else { return [] }
         var actions: [Action] = []
-        for u in updates {
+        let inOrder = zip(updates, updates.dropFirst()).allSatisfy { $0.seq <= $1.seq }
+        for u in inOrder ? updates : updates.sorted(by: { $0.seq < $1.seq }) {
             if u.seq <= applied { continue }
             guard u.seq == applied + 1 else { gapsSeen += 1; break }
             applied = u.seq

@@ -33,6 +33,7 @@ final class FailoverSimulationTests: XCTestCase {
         case detect
         case install(NodeID, Configuration)
         case stallCheck(NodeID)
+        case endTurn(NodeID)
     }
 
     struct Node {
@@ -100,12 +101,28 @@ final class FailoverSimulationTests: XCTestCase {
             q.push(t, .deliver(from: from, to: to, m))
         }
 
+        /// Updates a node queued in its current turn (peer → chain → updates). As in
+        /// `ChainNode.flushFrames`, a turn's updates for one chain and peer travel as one frame
+        /// stamped with the node's epoch when the turn ends; a turn may span several events, so
+        /// a resend can land behind newer updates in the same frame.
+        var outbox: [NodeID: [NodeID: [ChainID: [Update]]]] = [:]
+        func queue(_ from: NodeID, _ to: NodeID, _ chain: ChainID, _ us: [Update]) {
+            outbox[from, default: [:]][to, default: [:]][chain, default: []] += us
+        }
+        func endTurn(_ node: NodeID) {
+            guard let out = outbox.removeValue(forKey: node), nodes[node]!.alive else { return }
+            let e = nodes[node]!.epoch
+            for to in out.keys.sorted() {
+                for chain in out[to]!.keys.sorted() { send(node, to, .updates(chain, e, out[to]![chain]!)) }
+            }
+        }
+
         /// A link came back: like `ChainNode.linkUp`, resend unacknowledged updates to a
         /// successor and the last acknowledgement to a predecessor.
         func linkUp(_ node: NodeID, _ peer: NodeID) {
             guard nodes[node]!.alive else { return }
             for (chain, r) in nodes[node]!.replicas {
-                if r.successor == peer && !r.unacked.isEmpty { send(node, peer, .updates(chain, r.epoch, r.unacked)) }
+                if r.successor == peer && !r.unacked.isEmpty { queue(node, peer, chain, r.unacked) }
                 if r.predecessor == peer && r.reported > 0 { send(node, peer, .ack(chain, r.epoch, r.reported)) }
             }
         }
@@ -132,8 +149,7 @@ final class FailoverSimulationTests: XCTestCase {
                     tokenOwner.removeValue(forKey: token)
                 }
             }
-            let e = nodes[node]!.epoch
-            for (to, us) in forwards { send(node, to, .updates(chain, e, us)) }
+            for (to, us) in forwards { queue(node, to, chain, us) }
         }
 
         func attempt(_ c: Int) {
@@ -197,6 +213,12 @@ final class FailoverSimulationTests: XCTestCase {
         while let (t, e) = q.pop() {
             now = t
             steps += 1
+            defer {
+                // Most turns end with this event; some go on through later events.
+                for id in outbox.keys.sorted() {
+                    if rng.below(100) < 60 { endTurn(id) } else { q.push(now + UInt64(1 + rng.below(8)), .endTurn(id)) }
+                }
+            }
             if steps > 3_000_000 { failures.append("did not settle"); break }
             switch e {
             case let .send(c):
@@ -224,6 +246,7 @@ final class FailoverSimulationTests: XCTestCase {
                 guard nodes[node]!.alive,
                       config.chains.allSatisfy({ ch in ch.members.contains { $0 != node && nodes[$0]!.alive } }) else { continue }
                 nodes[node]!.alive = false
+                outbox[node] = nil
                 crashed.insert(node)
                 q.push(now + lease, .detect)
             case let .cutLink(a, b):
@@ -279,6 +302,8 @@ final class FailoverSimulationTests: XCTestCase {
                     }
                 }
                 if cs.contains(where: { $0.remaining > 0 || $0.waiting }) { q.push(now + 150, .stallCheck(node)) }
+            case let .endTurn(node):
+                endTurn(node)
             case let .install(node, cfg):
                 guard nodes[node]!.alive, nodes[node]!.masterCutSince == nil, cfg.epoch > nodes[node]!.epoch else { continue }
                 nodes[node]!.epoch = cfg.epoch

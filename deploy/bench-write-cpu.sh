@@ -4,7 +4,8 @@
 # less, so an A/B of two builds alternates them and compares this. Starts a local 3-node cluster
 # (R=3) from the binaries in each directory, runs chainload's write-only workload, and prints
 # writes/s, the nodes' CPU time per write (user+system, all three nodes together, from
-# /proc/PID/stat) and chainload's own CPU per write.
+# /proc/PID/stat), split by thread (event loop, store writer and other workers, RocksDB flush,
+# RocksDB compaction), and chainload's own CPU per write.
 #   usage: deploy/bench-write-cpu.sh [BIN_DIR...]      (default: .build/release)
 #   env:   DURATION (12) ROUNDS (3) CLIENTS (50) CHAIN_DURABILITY (memory)
 # Example (a build before a change in /tmp/before, the current one):
@@ -30,22 +31,37 @@ for ((r = 1; r <= ROUNDS; r++)); do
 import json, os, resource, subprocess, sys
 d, chainload, clients, dur, pidfiles = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5:]
 hz = os.sysconf("SC_CLK_TCK")
-def node_ticks():
-    t = 0
+def thread_ticks():
+    """CPU ticks of the nodes' threads by role: the event loop (the main thread), RocksDB's
+    flush (rocksdb:high) and compaction (rocksdb:low) threads, and the rest (the store writer's
+    dispatch queue, transfers)."""
+    t = {"loop": 0, "store+other": 0, "flush": 0, "compaction": 0}
     for f in pidfiles:
-        fields = open(f"/proc/{open(f).read().strip()}/stat").read().rsplit(")", 1)[1].split()
-        t += int(fields[11]) + int(fields[12])  # utime, stime
+        pid = open(f).read().strip()
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat.rsplit(")", 1)[1].split()
+            role = ("loop" if tid == pid else "flush" if name == "rocksdb:high"
+                    else "compaction" if name == "rocksdb:low" else "store+other")
+            t[role] += int(fields[11]) + int(fields[12])  # utime, stime
     return t
-t0 = node_ticks()
+r0 = thread_ticks()
+t0 = sum(r0.values())
 subprocess.run([chainload, "--master", "127.0.0.1:12200", "--workload", "w", "--clients", clients,
                 "--duration", sys.argv[4], "--warmup", "0", "--json", "/tmp/bench-write-cpu.json"],
                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-t1 = node_ticks()
+r1 = thread_ticks()
+t1 = sum(r1.values())
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 r = json.load(open("/tmp/bench-write-cpu.json"))
 ops = r["total_ops"]
 print(f"{d}: {ops / dur:.0f} writes/s, nodes {(t1 - t0) / hz * 1e6 / ops:.0f} us CPU per write, "
       f"chainload {(ru.ru_utime + ru.ru_stime) * 1e6 / ops:.0f} us per write, errors {r['total_errors']}")
+print("   nodes' CPU per write by thread: " + ", ".join(f"{k} {(r1[k] - r0[k]) / hz * 1e6 / ops:.1f} us" for k in r0))
 PY
     deploy/cluster.sh down >/dev/null 2>&1
   done

@@ -20,8 +20,8 @@ final class ChainReplicaOrderTests: XCTestCase {
         forwards(try r.onClientWrite(mutations: [.put(key: [n], value: [n])], tag: nil, reply: [], token: UInt64(n)))
     }
 
-    /// The case found by `RepairTests.testQuickRestartRejoinsItsChains` failing once in CI: the
-    /// successor installed epoch 2 first and dropped the head's epoch-1 frame; the head then
+    /// The likely cause of a chain once found stuck in `RepairTests.testQuickRestartRejoinsItsChains`:
+    /// the successor installed epoch 2 first and dropped the head's epoch-1 frame; the head then
     /// queued a new update and installed epoch 2 in the same turn, so its next frame was the new
     /// update followed by the resend of all four. Stopping at the "gap" left the chain waiting.
     func testAResendBehindANewerUpdateInOneFrameIsApplied() throws {

@@ -33,6 +33,7 @@ final class JoinSimulationTests: XCTestCase {
         case drain(NodeID)
         case master
         case install(NodeID, Configuration)
+        case endTurn(NodeID)
     }
 
     struct Node {
@@ -90,6 +91,16 @@ final class JoinSimulationTests: XCTestCase {
             q.push(t, .deliver(from: from, to: to, m))
         }
 
+        /// A turn's updates per peer and chain, sent as one frame when the node's turn ends
+        /// (as `ChainNode.flushFrames` does; see `FailoverSimulationTests`).
+        var outbox: [NodeID: [NodeID: [ChainID: [Update]]]] = [:]
+        func endTurn(_ n: NodeID) {
+            guard let out = outbox.removeValue(forKey: n), nodes[n]!.alive else { return }
+            for to in out.keys.sorted() {
+                for chain in out[to]!.keys.sorted() { send(n, to, .updates(chain, nodes[n]!.epoch, out[to]![chain]!)) }
+            }
+        }
+
         func perform(_ n: NodeID, _ chain: ChainID, _ actions: [ChainReplica.Action]) {
             var fw: [NodeID: [Update]] = [:]
             for a in actions {
@@ -112,7 +123,7 @@ final class JoinSimulationTests: XCTestCase {
                 case let .syncPoint(to, e, seq): send(n, to, .syncPoint(chain, e, seq))
                 }
             }
-            for (to, us) in fw { send(n, to, .updates(chain, nodes[n]!.epoch, us)) }
+            for (to, us) in fw { outbox[n, default: [:]][to, default: [:]][chain, default: []] += us }
         }
 
         func attempt(_ c: Int) {
@@ -236,6 +247,12 @@ final class JoinSimulationTests: XCTestCase {
             now = t
             steps += 1
             if steps > 2_000_000 { failures.append("did not settle"); break }
+            defer {
+                // Most turns end with this event; some go on through later events.
+                for id in outbox.keys.sorted() {
+                    if rng.below(100) < 60 { endTurn(id) } else { q.push(now + UInt64(1 + rng.below(8)), .endTurn(id)) }
+                }
+            }
             switch e {
             case let .write(c):
                 guard remaining[c] > 0 else { continue }
@@ -253,6 +270,7 @@ final class JoinSimulationTests: XCTestCase {
                 if nodes[n]!.replicas[chain] != nil { perform(n, chain, nodes[n]!.replicas[chain]!.onPersisted(upTo: seq)) }
             case let .crash(n):
                 nodes[n]!.alive = false
+                outbox[n] = nil
                 dead.insert(n)
             case let .restart(n):
                 // It comes back with what its store had made durable, and no roles: the master
@@ -315,6 +333,8 @@ final class JoinSimulationTests: XCTestCase {
                 if !q.isEmpty || !settled {
                     if steps < 1_900_000 { q.push(now + 50, .master) }
                 }
+            case let .endTurn(n):
+                endTurn(n)
             case let .install(n, cfg):
                 guard nodes[n]!.alive, cfg.epoch > nodes[n]!.epoch || (nodes[n]!.replicas.isEmpty && nodes[n]!.joining.isEmpty && cfg.epoch == nodes[n]!.epoch) else { continue }
                 nodes[n]!.epoch = cfg.epoch

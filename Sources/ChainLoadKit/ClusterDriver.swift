@@ -10,7 +10,9 @@ import RESP
 /// request …`); an answer that says the configuration moved on (`TRYAGAIN`, `CLUSTERDOWN`,
 /// `MOVED`), a lost connection or a timeout sends the operation again after a short pause
 /// (`CS.RETRY` with the same tag, so a write that committed is not applied twice), until the
-/// retry budget is spent (`unavailable`).
+/// retry budget is spent (`unavailable`). With `tagWrites: false` writes are plain SETs, as a
+/// plain Redis client sends them: a retried write whose first attempt committed is applied
+/// again, and the nodes write no idempotency record (what exactly-once retries cost).
 final class ClusterDriver: LoadDriver {
     private struct SlotState {
         var tag: UInt64 = 0
@@ -32,13 +34,16 @@ final class ClusterDriver: LoadDriver {
     private var slots: [SlotState] = []
     private let clientIDBytes: [UInt8]
     private let keepValues: Bool
+    private let tagWrites: Bool
     private let security: LoadSecurity
     private var nextRequest: UInt64 = 1
     private let timeoutNanos: UInt64
     private let retryBudgetNanos: UInt64 = 10_000_000_000
 
-    init(session: LoadSession, loop: EventLoop, feed: ConfigFeed, timeoutMs: Int, keepValues: Bool, security: LoadSecurity) {
+    init(session: LoadSession, loop: EventLoop, feed: ConfigFeed, timeoutMs: Int, keepValues: Bool, security: LoadSecurity,
+         tagWrites: Bool = true) {
         self.security = security
+        self.tagWrites = tagWrites
         self.session = session
         self.keepValues = keepValues
         self.loop = loop
@@ -96,6 +101,10 @@ final class ClusterDriver: LoadDriver {
         let now = MonotonicClock.now()
         if !write {
             p.send(Self.get, key, waiter: .init(slot: Int32(slot), step: .get), now: now)
+            return
+        }
+        if !tagWrites {
+            p.send([Self.set, key, Array(session.value(slot))], waiter: .init(slot: Int32(slot), step: .set), now: now)
             return
         }
         if slots[slot].tag == 0 {

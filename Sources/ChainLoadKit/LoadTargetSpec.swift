@@ -5,7 +5,8 @@ import EventLoop
 /// (and connections) on its worker's event loop.
 public enum LoadTargetSpec: Sendable {
     case resp(write: SocketAddress, read: SocketAddress?, waitReplicas: Int, security: LoadSecurity)
-    case cluster(ConfigFeed, security: LoadSecurity)
+    /// `tagWrites: false` sends plain SETs (see `ClusterDriver`).
+    case cluster(ConfigFeed, security: LoadSecurity, tagWrites: Bool = true)
 
     /// A RESP target, checked with a PING first so that a wrong address is one clear error
     /// instead of a run of connection failures.
@@ -33,9 +34,9 @@ public enum LoadTargetSpec: Sendable {
         case let .resp(write, read, wait, security):
             return RESPDriver(session: session, loop: loop, write: write, read: read, waitReplicas: wait, timeoutMs: options.requestTimeoutMs,
                               keepValues: options.check, security: security)
-        case let .cluster(feed, security):
+        case let .cluster(feed, security, tagWrites):
             return ClusterDriver(session: session, loop: loop, feed: feed, timeoutMs: min(options.requestTimeoutMs, 3000), keepValues: options.check,
-                                 security: security)
+                                 security: security, tagWrites: tagWrites)
         }
     }
 }

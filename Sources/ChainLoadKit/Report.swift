@@ -19,6 +19,8 @@ public struct Report: Codable, Sendable {
         public var wait_replicas: Int
         /// Open-loop target rate (operations per second), nil for a closed-loop run.
         public var rate: Double?
+        /// Cluster writes sent without idempotency tags (`--untagged-writes`); nil otherwise.
+        public var untagged_writes: Bool?
 
         public init(target: String, workload: String, clients: Int, pipeline: Int, keys: Int, value_bytes: Int,
                     distribution: String, duration_s: Double, warmup_s: Double, wait_replicas: Int, rate: Double? = nil, value_bytes_max: Int? = nil) {

@@ -212,6 +212,7 @@ final class ChainNode {
 
     private func headWrite(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, retry: Bool, chain: ChainID,
                            session: ClientSession, into out: inout RESPWriter) -> UInt64? {
+        if tag != nil { server.metrics.writesTagged.increment() }
         // Only a retry can have a recorded result (request ids are never reused), so first
         // attempts skip the lookup.
         if let tag, retry, let previous = recordedReply(chain: chain, tag: tag) {

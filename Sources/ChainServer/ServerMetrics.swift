@@ -22,6 +22,7 @@ final class ServerMetrics {
     let writesCommitted: Counter
     let forwarded: Counter
     let retriesAnswered: Counter
+    let writesTagged: Counter
     let peerLinksUp: Counter
     let peerAuthFailures: Counter
     let joinsStarted: Counter
@@ -53,6 +54,7 @@ final class ServerMetrics {
         writesCommitted = registry.makeCounter(descriptor: Self.desc("writes_committed", "total", "Writes this node took as a chain head and answered after commit"))
         forwarded = registry.makeCounter(descriptor: Self.desc("forwarded", "total", "Requests relayed to the node that serves them"))
         retriesAnswered = registry.makeCounter(descriptor: Self.desc("retries_answered", "total", "Tagged writes answered from the recorded first result"))
+        writesTagged = registry.makeCounter(descriptor: Self.desc("writes_tagged", "total", "Writes that reached this node as their chain's head with an idempotency tag (CS.REQ, CS.RETRY)"))
         peerLinksUp = registry.makeCounter(descriptor: Self.desc("peer_links_established", "total", "Authenticated peer connections established"))
         peerAuthFailures = registry.makeCounter(descriptor: Self.desc("peer_auth_failures", "total", "Peer connections refused (bad secret, bad frames, handshake timeout)"))
         joinsStarted = registry.makeCounter(descriptor: Self.desc("chain_joins", "total", "Chains this node started joining (state transfer in)"))

@@ -22,6 +22,8 @@ struct ChainLoad: ParsableCommand {
     @Option(help: "A RESP endpoint (HOST:PORT) instead of a cluster.") var resp: String?
     @Option(name: .customLong("resp-read"), help: "Send reads to this RESP endpoint (e.g. a Redis replica).") var respRead: String?
     @Option(name: .customLong("wait-replicas"), help: "With --resp: follow every SET with WAIT N 0.") var waitReplicas: Int = 0
+    @Flag(name: .customLong("untagged-writes"), help: "With --master: send plain SETs without the idempotency tag, as a plain Redis client does. A write retried after a lost reply may then apply twice, and the nodes keep no record of it: measures what exactly-once retries cost.")
+    var untaggedWrites = false
     @Option(help: "YCSB a (50/50 reads/updates), b (95/5), c (read only), d (95% reads of the latest keys, 5% inserts), f (50% reads, 50% read-modify-writes), or w (write only).") var workload: String = "b"
     @Option(help: "A custom mix instead of --workload, e.g. get=90,set=10 (operations get, set, insert, rmw).") var mix: String?
     @Option(help: "Measured seconds.") var duration: Double = 10
@@ -59,6 +61,9 @@ struct ChainLoad: ParsableCommand {
         _ = try valueSizes()
         if resp == nil && waitReplicas > 0 {
             throw ValidationError("--wait-replicas applies to --resp targets only (a chain acknowledges a write once every replica has it)")
+        }
+        if resp != nil && untaggedWrites {
+            throw ValidationError("--untagged-writes applies to cluster targets (--master) only: RESP targets get plain commands anyway")
         }
         if let rate {
             guard rate > 0, rate.isFinite else { throw ValidationError("--rate must be a positive number of operations per second") }
@@ -121,10 +126,10 @@ struct ChainLoad: ParsableCommand {
         var security = LoadSecurity(credentials: credentials)
         security.tls = try tlsFlags.context()
         let feed = try resp == nil ? ConfigFeed(master: masterAddr!, token: tokenFile.flatMap(SecretFile.read), tls: security.tls, start: runStart) : nil
-        let target = try feed.map { LoadTargetSpec.cluster($0, security: security) }
+        let target = try feed.map { LoadTargetSpec.cluster($0, security: security, tagWrites: !untaggedWrites) }
             ?? LoadTargetSpec.checkedRESP(write: resp!, read: respRead, waitReplicas: waitReplicas, security: security)
         let targetName = resp.map { "resp \($0)" + (respRead.map { " (reads \($0))" } ?? "") + (waitReplicas > 0 ? " WAIT \(waitReplicas)" : "") }
-            ?? "chainstore \(masterAddr!)"
+            ?? "chainstore \(masterAddr!)" + (untaggedWrites ? " (untagged writes)" : "")
         if preload {
             var p = o
             p.duration = 3600; p.warmup = 0; p.maxOps = nil; p.pipeline = 32; p.sequentialKeys = true; p.rate = nil; p.check = false
@@ -153,6 +158,7 @@ struct ChainLoad: ParsableCommand {
         var report = finish(Report.Parameters(
             target: targetName, workload: wl.name, clients: clients, pipeline: pipeline, keys: keys, value_bytes: sizes.min,
             distribution: distribution, duration_s: duration, warmup_s: warmup, wait_replicas: waitReplicas, rate: rate, value_bytes_max: sizes.max))
+        if untaggedWrites { report.parameters.untagged_writes = true }
         report.events = feed?.stop()
         if check {
             FileHandle.standardError.write(Data("checking the history for linearizability…\n".utf8))

@@ -176,6 +176,24 @@ final class ChainloadTests: ClusterTestCase {
         XCTAssertGreaterThan(sets, 200)
         let committed = try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_writes_committed_total") }.reduce(0, +)
         XCTAssertEqual(committed, Double(sets))
+        let tagged = try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_writes_tagged_total") }.reduce(0, +)
+        XCTAssertEqual(tagged, Double(sets), "every write carried its idempotency tag")
+
+        // --untagged-writes: plain SETs, every one committed, none tagged.
+        let plain = c.dir + "/plain.json"
+        let u = try Harness.run(Harness.binary("chainload"), ["--master", c.masterAddress, "--workload", "w", "--duration", "1", "--warmup", "0",
+                                                             "--clients", "4", "--keys", "2000", "--untagged-writes", "--json", plain], timeout: 60)
+        XCTAssertEqual(u.code, 0, u.out + u.err)
+        XCTAssert(u.out.contains("(untagged writes)"), u.out)
+        let urep = try report(plain)
+        XCTAssertEqual(urep.total_errors, 0)
+        XCTAssertEqual(urep.parameters.untagged_writes, true)
+        let usets = try XCTUnwrap(urep.operations["set"]?.ops)
+        XCTAssertGreaterThan(usets, 50)
+        let after = try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_writes_committed_total") }.reduce(0, +)
+        XCTAssertEqual(after, Double(sets + usets))
+        let taggedAfter = try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_writes_tagged_total") }.reduce(0, +)
+        XCTAssertEqual(taggedAfter, tagged, "no untagged write carried a tag")
     }
 
     /// A server that dies mid-run: the lost operations are counted as `connection` errors, the
@@ -213,6 +231,7 @@ final class ChainloadTests: ClusterTestCase {
             (["--resp", "127.0.0.1:1", "--threads", "0"], "--threads must be at least 1"),
             (["--resp", "127.0.0.1:1", "--master", "127.0.0.1:2"], "exclude each other"),
             (["--master", "127.0.0.1:2", "--wait-replicas", "2"], "--wait-replicas applies to --resp targets only"),
+            (["--resp", "127.0.0.1:1", "--untagged-writes"], "--untagged-writes applies to cluster targets"),
             (["--resp", "nonsense"], "invalid address"),
             (["--resp", "127.0.0.1:1", "--workload", "z"], "unknown workload"),
             (["--resp", "127.0.0.1:1", "--distribution", "zipfian:2"], "theta"),

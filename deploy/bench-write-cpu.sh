@@ -8,6 +8,7 @@
 # RocksDB compaction), and chainload's own CPU per write.
 #   usage: deploy/bench-write-cpu.sh [BIN_DIR...]      (default: .build/release)
 #   env:   DURATION (12) ROUNDS (3) CLIENTS (50) CHAIN_DURABILITY (memory)
+#          CHAINLOAD_ARGS (extra chainload flags, e.g. --untagged-writes)
 # Example (a build before a change in /tmp/before, the current one):
 #   deploy/bench-write-cpu.sh /tmp/before .build/release
 set -euo pipefail
@@ -27,7 +28,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for b in chainserver chainmaster chainctl chainload; do [[ -x $bin/$b ]] || { echo "$bin/$b missing" >&2; exit 1; }; done
     rm -rf "$CHAIN_DIR"
     CHAIN_BIN=$bin deploy/cluster.sh up >"/tmp/bench-write-cpu.up.log" 2>&1 || { echo "cluster did not start (/tmp/bench-write-cpu.up.log)" >&2; exit 1; }
-    python3 - "$d" "$bin/chainload" "$CLIENTS" "$DURATION" "$CHAIN_DIR"/n*.pid <<'PY'
+    CHAINLOAD_ARGS=${CHAINLOAD_ARGS:-} python3 - "$d" "$bin/chainload" "$CLIENTS" "$DURATION" "$CHAIN_DIR"/n*.pid <<'PY'
 import json, os, resource, subprocess, sys
 d, chainload, clients, dur, pidfiles = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5:]
 hz = os.sysconf("SC_CLK_TCK")
@@ -52,7 +53,8 @@ def thread_ticks():
 r0 = thread_ticks()
 t0 = sum(r0.values())
 subprocess.run([chainload, "--master", "127.0.0.1:12200", "--workload", "w", "--clients", clients,
-                "--duration", sys.argv[4], "--warmup", "0", "--json", "/tmp/bench-write-cpu.json"],
+                "--duration", sys.argv[4], "--warmup", "0", "--json", "/tmp/bench-write-cpu.json"]
+               + os.environ.get("CHAINLOAD_ARGS", "").split(),
                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
 r1 = thread_ticks()
 t1 = sum(r1.values())

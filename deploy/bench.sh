@@ -13,6 +13,8 @@
 #   usage: deploy/bench.sh [SECTION...]
 #   env:   REPEATS (3) DURATION (8) WARMUP (2) CLIENTS (50) ETCD_CLIENTS (100) KEYS (100000)
 #          KEYS_4K (20000) WORKLOADS ("a b c w") VALUE_SIZES ("100 4096") UPDATE_DOCS (1)
+#          YCSB_SYSTEMS ("redis redis-wait2 chainstore-memory chainstore-fsync etcd"; also
+#          chainstore-memory-untagged, chainstore-fsync-untagged: chainload --untagged-writes)
 #          OUT (/tmp/chainstore-bench-TIMESTAMP.log) BENCH_HARNESS
 #          (UPDATE_DOCS=1 reports every file in Docs/bench/ plus OUT; keep the raw logs there)
 # Needs the peer harness (../shared/bench; its setup.sh once, for etcd and etcdload).
@@ -25,6 +27,11 @@ HARNESS=${BENCH_HARNESS:-$ROOT/../shared/bench}
 SECTIONS=${*:-loadgen ycsb chainlen chains kill}
 for s in $SECTIONS; do
   [[ " loadgen ycsb chainlen chains kill " == *" $s "* ]] || { echo "unknown section '$s' (loadgen ycsb chainlen chains kill)" >&2; exit 64; }
+done
+YCSB_SYSTEMS=${YCSB_SYSTEMS:-redis redis-wait2 chainstore-memory chainstore-fsync etcd}
+for s in $YCSB_SYSTEMS; do
+  [[ " redis redis-wait2 chainstore-memory chainstore-fsync chainstore-memory-untagged chainstore-fsync-untagged etcd " == *" $s "* ]] \
+    || { echo "unknown system '$s' in YCSB_SYSTEMS" >&2; exit 64; }
 done
 WITH_REDIS_SERVER=1 deploy/install-deps.sh
 swift build -c release 2>&1 | tail -n 1 >&2
@@ -169,6 +176,9 @@ ycsb_system() {
     redis-wait2) start_redis_repl; target=(--resp "127.0.0.1:$RPORT" --wait-replicas 2) ;;
     chainstore-memory) start_chain 3 3 memory; target=(--master "$MASTER") ;;
     chainstore-fsync) start_chain 3 3 fsync; target=(--master "$MASTER") ;;
+    # Plain SETs without the smart client's idempotency tags (no record per write on any replica).
+    chainstore-memory-untagged) start_chain 3 3 memory; target=(--master "$MASTER" --untagged-writes) ;;
+    chainstore-fsync-untagged) start_chain 3 3 fsync; target=(--master "$MASTER" --untagged-writes) ;;
     etcd) start_etcd ;;
   esac
   if [[ $sys == etcd ]]; then
@@ -208,7 +218,7 @@ for section in $SECTIONS; do
     for run in $(seq 1 "$REPEATS"); do
       for vs in $VALUE_SIZES; do
         keys=$KEYS; [[ $vs == 4096 ]] && keys=$KEYS_4K
-        for sys in redis redis-wait2 chainstore-memory chainstore-fsync etcd; do ycsb_system "$sys" "$vs" "$keys" "$run"; done
+        for sys in $YCSB_SYSTEMS; do ycsb_system "$sys" "$vs" "$keys" "$run"; done
       done
     done ;;
   chainlen)

@@ -101,20 +101,12 @@ final class FailoverSimulationTests: XCTestCase {
             q.push(t, .deliver(from: from, to: to, m))
         }
 
-        /// Updates a node queued in its current turn (peer → chain → updates). As in
-        /// `ChainNode.flushFrames`, a turn's updates for one chain and peer travel as one frame
-        /// stamped with the node's epoch when the turn ends; a turn may span several events, so
-        /// a resend can land behind newer updates in the same frame.
-        var outbox: [NodeID: [NodeID: [ChainID: [Update]]]] = [:]
-        func queue(_ from: NodeID, _ to: NodeID, _ chain: ChainID, _ us: [Update]) {
-            outbox[from, default: [:]][to, default: [:]][chain, default: []] += us
-        }
+        /// Frames are stamped with the node's epoch when its turn ends, as the real node does.
+        var outbox = TurnOutbox()
         func endTurn(_ node: NodeID) {
-            guard let out = outbox.removeValue(forKey: node), nodes[node]!.alive else { return }
-            let e = nodes[node]!.epoch
-            for to in out.keys.sorted() {
-                for chain in out[to]!.keys.sorted() { send(node, to, .updates(chain, e, out[to]![chain]!)) }
-            }
+            let frames = outbox.take(node)
+            guard nodes[node]!.alive else { return }
+            for f in frames { send(node, f.to, .updates(f.chain, nodes[node]!.epoch, f.updates)) }
         }
 
         /// A link came back: like `ChainNode.linkUp`, resend unacknowledged updates to a
@@ -122,7 +114,7 @@ final class FailoverSimulationTests: XCTestCase {
         func linkUp(_ node: NodeID, _ peer: NodeID) {
             guard nodes[node]!.alive else { return }
             for (chain, r) in nodes[node]!.replicas {
-                if r.successor == peer && !r.unacked.isEmpty { queue(node, peer, chain, r.unacked) }
+                if r.successor == peer && !r.unacked.isEmpty { outbox.queue(from: node, to: peer, chain: chain, r.unacked) }
                 if r.predecessor == peer && r.reported > 0 { send(node, peer, .ack(chain, r.epoch, r.reported)) }
             }
         }
@@ -149,7 +141,7 @@ final class FailoverSimulationTests: XCTestCase {
                     tokenOwner.removeValue(forKey: token)
                 }
             }
-            for (to, us) in forwards { queue(node, to, chain, us) }
+            for (to, us) in forwards { outbox.queue(from: node, to: to, chain: chain, us) }
         }
 
         func attempt(_ c: Int) {
@@ -214,10 +206,9 @@ final class FailoverSimulationTests: XCTestCase {
             now = t
             steps += 1
             defer {
-                // Most turns end with this event; some go on through later events.
-                for id in outbox.keys.sorted() {
-                    if rng.below(100) < 60 { endTurn(id) } else { q.push(now + UInt64(1 + rng.below(8)), .endTurn(id)) }
-                }
+                let (ending, goingOn) = outbox.endings(&rng)
+                for id in ending { endTurn(id) }
+                for (id, after) in goingOn { q.push(now + after, .endTurn(id)) }
             }
             if steps > 3_000_000 { failures.append("did not settle"); break }
             switch e {
@@ -246,7 +237,7 @@ final class FailoverSimulationTests: XCTestCase {
                 guard nodes[node]!.alive,
                       config.chains.allSatisfy({ ch in ch.members.contains { $0 != node && nodes[$0]!.alive } }) else { continue }
                 nodes[node]!.alive = false
-                outbox[node] = nil
+                outbox.drop(node)
                 crashed.insert(node)
                 q.push(now + lease, .detect)
             case let .cutLink(a, b):

@@ -91,14 +91,11 @@ final class JoinSimulationTests: XCTestCase {
             q.push(t, .deliver(from: from, to: to, m))
         }
 
-        /// A turn's updates per peer and chain, sent as one frame when the node's turn ends
-        /// (as `ChainNode.flushFrames` does; see `FailoverSimulationTests`).
-        var outbox: [NodeID: [NodeID: [ChainID: [Update]]]] = [:]
+        var outbox = TurnOutbox()
         func endTurn(_ n: NodeID) {
-            guard let out = outbox.removeValue(forKey: n), nodes[n]!.alive else { return }
-            for to in out.keys.sorted() {
-                for chain in out[to]!.keys.sorted() { send(n, to, .updates(chain, nodes[n]!.epoch, out[to]![chain]!)) }
-            }
+            let frames = outbox.take(n)
+            guard nodes[n]!.alive else { return }
+            for f in frames { send(n, f.to, .updates(f.chain, nodes[n]!.epoch, f.updates)) }
         }
 
         func perform(_ n: NodeID, _ chain: ChainID, _ actions: [ChainReplica.Action]) {
@@ -123,7 +120,7 @@ final class JoinSimulationTests: XCTestCase {
                 case let .syncPoint(to, e, seq): send(n, to, .syncPoint(chain, e, seq))
                 }
             }
-            for (to, us) in fw { outbox[n, default: [:]][to, default: [:]][chain, default: []] += us }
+            for (to, us) in fw { outbox.queue(from: n, to: to, chain: chain, us) }
         }
 
         func attempt(_ c: Int) {
@@ -248,10 +245,9 @@ final class JoinSimulationTests: XCTestCase {
             steps += 1
             if steps > 2_000_000 { failures.append("did not settle"); break }
             defer {
-                // Most turns end with this event; some go on through later events.
-                for id in outbox.keys.sorted() {
-                    if rng.below(100) < 60 { endTurn(id) } else { q.push(now + UInt64(1 + rng.below(8)), .endTurn(id)) }
-                }
+                let (ending, goingOn) = outbox.endings(&rng)
+                for id in ending { endTurn(id) }
+                for (id, after) in goingOn { q.push(now + after, .endTurn(id)) }
             }
             switch e {
             case let .write(c):
@@ -270,7 +266,7 @@ final class JoinSimulationTests: XCTestCase {
                 if nodes[n]!.replicas[chain] != nil { perform(n, chain, nodes[n]!.replicas[chain]!.onPersisted(upTo: seq)) }
             case let .crash(n):
                 nodes[n]!.alive = false
-                outbox[n] = nil
+                outbox.drop(n)
                 dead.insert(n)
             case let .restart(n):
                 // It comes back with what its store had made durable, and no roles: the master

@@ -56,3 +56,34 @@ struct SimLinks {
         return t
     }
 }
+
+/// The updates simulated nodes queued in their current loop turn, per peer and chain. As in
+/// `ChainNode.flushFrames`, a turn's updates for one chain and peer travel as one frame when the
+/// turn ends; a turn may span several events, so a resend can land behind newer updates in the
+/// same frame (`ChainReplicaOrderTests`).
+struct TurnOutbox {
+    private var queued: [NodeID: [NodeID: [ChainID: [Update]]]] = [:]
+
+    mutating func queue(from: NodeID, to: NodeID, chain: ChainID, _ updates: [Update]) {
+        queued[from, default: [:]][to, default: [:]][chain, default: []] += updates
+    }
+
+    /// A crashed node's turn is lost with it.
+    mutating func drop(_ node: NodeID) { queued[node] = nil }
+
+    /// Ends `node`'s turn: its frames, in a fixed order (dictionary order is not reproducible).
+    mutating func take(_ node: NodeID) -> [(to: NodeID, chain: ChainID, updates: [Update])] {
+        guard let out = queued.removeValue(forKey: node) else { return [] }
+        return out.keys.sorted().flatMap { to in out[to]!.keys.sorted().map { (to, $0, out[to]![$0]!) } }
+    }
+
+    /// After each event: most turns end with it, some go on through later events. Returns the
+    /// nodes whose turn ends now and, for the others, how long theirs goes on.
+    mutating func endings(_ rng: inout SimRandom) -> (now: [NodeID], later: [(NodeID, UInt64)]) {
+        var now: [NodeID] = [], later: [(NodeID, UInt64)] = []
+        for id in queued.keys.sorted() {
+            if rng.below(100) < 60 { now.append(id) } else { later.append((id, UInt64(1 + rng.below(8)))) }
+        }
+        return (now, later)
+    }
+}

@@ -135,6 +135,18 @@ final class ClusterTests: ClusterTestCase {
         XCTAssertEqual(try b.call("CS.RETRY", "77", "2", "INCR", "ctr"), .integer(4), "request 2's record was overwritten, so it applies again")
         guard case let .error(e) = try a.call("CS.REQ", "x", "1", "SET", "k", "v") else { return XCTFail("bad tag accepted") }
         XCTAssert(e.contains("numeric client id"), e)
+        // Records are in every replica's store: each node restarted in turn still answers.
+        XCTAssertEqual(try a.call("CS.REQ", "77", "3", "INCR", "ctr"), .integer(5))
+        for n in ["n1", "n2", "n3"] {
+            c.nodes[n]!.stop()
+            try c.nodes[n]!.start()
+            Thread.sleep(forTimeInterval: 1.2)  // one lease: the master has seen the restart
+            try c.waitHealthy(timeout: 30)
+        }
+        let d = try c.client("n2")
+        XCTAssertEqual(try d.call("CS.RETRY", "77", "3", "INCR", "ctr"), .integer(5), "recorded before the restarts")
+        XCTAssertEqual(try d.call("CS.RETRY", "77", "2", "INCR", "ctr"), .integer(4))
+        XCTAssertEqual(try d.call("GET", "ctr"), .bulk(Array("5".utf8)), "nothing applied twice")
     }
 
     /// Cluster-aware Redis clients can route: each chain is a shard, its head the master.

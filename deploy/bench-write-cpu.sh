@@ -9,6 +9,9 @@
 #   usage: deploy/bench-write-cpu.sh [BIN_DIR...]      (default: .build/release)
 #   env:   DURATION (12) ROUNDS (3) CLIENTS (50) CHAIN_DURABILITY (memory)
 #          CHAINLOAD_ARGS (extra chainload flags, e.g. --untagged-writes)
+#          CHAIN_NODE_FLAGS, CHAIN_MASTER_FLAGS (extra server flags, passed on by deploy/cluster.sh)
+# With more than one round it ends with each build's CPU per write as min / median / max: on a
+# shared host single rounds swing by tens of percent, so compare the spreads, not one pair.
 # Example (a build before a change in /tmp/before, the current one):
 #   deploy/bench-write-cpu.sh /tmp/before .build/release
 set -euo pipefail
@@ -21,16 +24,17 @@ ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-50}
 export CHAIN_DIR=${CHAIN_DIR:-/tmp/chainstore-write-cpu} NODES=3 MASTER_PORT=12200 CLIENT_BASE=12210 \
   PEER_BASE=12220 HTTP_BASE=12230 CHAIN_DURABILITY=${CHAIN_DURABILITY:-memory}
-trap 'deploy/cluster.sh down >/dev/null 2>&1 || true' EXIT
+SUMMARY=$(mktemp)
+trap 'deploy/cluster.sh down >/dev/null 2>&1 || true; rm -f "$SUMMARY"' EXIT
 for ((r = 1; r <= ROUNDS; r++)); do
   for d in "${DIRS[@]}"; do
     bin=$(cd "$d" && pwd)
     for b in chainserver chainmaster chainctl chainload; do [[ -x $bin/$b ]] || { echo "$bin/$b missing" >&2; exit 1; }; done
     rm -rf "$CHAIN_DIR"
     CHAIN_BIN=$bin deploy/cluster.sh up >"/tmp/bench-write-cpu.up.log" 2>&1 || { echo "cluster did not start (/tmp/bench-write-cpu.up.log)" >&2; exit 1; }
-    CHAINLOAD_ARGS=${CHAINLOAD_ARGS:-} python3 - "$d" "$bin/chainload" "$CLIENTS" "$DURATION" "$CHAIN_DIR"/n*.pid <<'PY'
+    CHAINLOAD_ARGS=${CHAINLOAD_ARGS:-} python3 - "$d" "$bin/chainload" "$CLIENTS" "$DURATION" "$SUMMARY" "$CHAIN_DIR"/n*.pid <<'PY'
 import json, os, resource, subprocess, sys
-d, chainload, clients, dur, pidfiles = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5:]
+d, chainload, clients, dur, summary, pidfiles = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5], sys.argv[6:]
 hz = os.sysconf("SC_CLK_TCK")
 def thread_ticks():
     """CPU ticks of the nodes' threads by role: the event loop (the main thread), RocksDB's
@@ -64,7 +68,20 @@ ops = r["total_ops"]
 print(f"{d}: {ops / dur:.0f} writes/s, nodes {(t1 - t0) / hz * 1e6 / ops:.0f} us CPU per write, "
       f"chainload {(ru.ru_utime + ru.ru_stime) * 1e6 / ops:.0f} us per write, errors {r['total_errors']}")
 print("   nodes' CPU per write by thread: " + ", ".join(f"{k} {(r1[k] - r0[k]) / hz * 1e6 / ops:.1f} us" for k in r0))
+with open(summary, "a") as f:
+    f.write(f"{d}\t{(t1 - t0) / hz * 1e6 / ops:.1f}\n")
 PY
     deploy/cluster.sh down >/dev/null 2>&1
   done
 done
+if ((ROUNDS > 1)); then
+  python3 - "$SUMMARY" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    d, us = line.rstrip("\n").split("\t")
+    runs.setdefault(d, []).append(float(us))
+for d, v in runs.items():
+    print(f"{d}: nodes' CPU per write over {len(v)} rounds: min {min(v):.0f} / median {statistics.median(v):.0f} / max {max(v):.0f} us")
+PY
+fi

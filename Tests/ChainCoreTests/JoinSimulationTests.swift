@@ -81,7 +81,9 @@ final class JoinSimulationTests: XCTestCase {
         var failures: [String] = []
         var acked: [(ChainID, Update)] = []
         var pending: [Int: (update: [Mutation], attempt: Int, tag: RequestTag)] = [:]
-        var tokenOwner: [UInt64: (Int, Int)] = [:]
+        /// Which client request a token answers (with its tag: a late commit of an earlier
+        /// write's attempt must not complete the next write that reached the same attempt number).
+        var tokenOwner: [UInt64: (Int, Int, RequestTag)] = [:]
         var nextToken: UInt64 = 1
         var remaining = Array(repeating: 40, count: 6)
         var dead: Set<NodeID> = []
@@ -111,7 +113,8 @@ final class JoinSimulationTests: XCTestCase {
                 case let .forward(to, _, u): fw[to, default: []].append(u)
                 case let .ack(to, e, s): send(n, to, .ack(chain, e, s))
                 case let .committed(token, seq):
-                    guard let (c, attempt) = tokenOwner.removeValue(forKey: token), pending[c]?.attempt == attempt else { continue }
+                    guard let (c, attempt, tag) = tokenOwner.removeValue(forKey: token), pending[c]?.attempt == attempt,
+                          pending[c]?.tag == tag else { continue }
                     let log = nodes[n]!.log[chain]!
                     acked.append((chain, log[Int(seq) - 1]))
                     pending[c] = nil
@@ -132,13 +135,13 @@ final class JoinSimulationTests: XCTestCase {
             guard let head = config.chains[chain].head, nodes[head]!.alive, nodes[head]!.replicas[chain]?.isHead == true else { return }
             // A retry whose update is already in the head's log waits for it to commit.
             if let seq = nodes[head]!.log[chain]?.first(where: { $0.tag == p.tag })?.seq {
-                let t = nextToken; nextToken += 1; tokenOwner[t] = (c, p.attempt)
+                let t = nextToken; nextToken += 1; tokenOwner[t] = (c, p.attempt, p.tag)
                 perform(head, chain, (try? nodes[head]!.replicas[chain]!.onClientWait(seq: seq, token: t)) ?? [])
                 return
             }
             // A head that knows its chain is frozen starts no new update (the client retries).
             if nodes[head]!.frozen.contains(chain) { return }
-            let t = nextToken; nextToken += 1; tokenOwner[t] = (c, p.attempt)
+            let t = nextToken; nextToken += 1; tokenOwner[t] = (c, p.attempt, p.tag)
             perform(head, chain, try! nodes[head]!.replicas[chain]!.onClientWrite(mutations: p.update, tag: p.tag, reply: [], token: t))
         }
 

@@ -6,14 +6,18 @@
 # writes/s, the nodes' CPU time per write (user+system, all three nodes together, from
 # /proc/PID/stat), split by thread (event loop, store writer and other workers, RocksDB flush,
 # RocksDB compaction), and chainload's own CPU per write.
-#   usage: deploy/bench-write-cpu.sh [BIN_DIR...]      (default: .build/release)
+# The word `redis-wait2` in place of a directory runs the peer instead, in the same alternation:
+# a Redis primary and two replicas without persistence, chainload sending SET then WAIT 2 per
+# write (as the suite does); its three processes' CPU is counted the same way.
+#   usage: deploy/bench-write-cpu.sh [BIN_DIR | redis-wait2 ...]      (default: .build/release)
 #   env:   DURATION (12) ROUNDS (3) CLIENTS (50) CHAIN_DURABILITY (memory)
-#          CHAINLOAD_ARGS (extra chainload flags, e.g. --untagged-writes)
+#          CHAINLOAD_ARGS (extra chainload flags for chainstore runs, e.g. --untagged-writes)
 #          CHAIN_NODE_FLAGS, CHAIN_MASTER_FLAGS (extra server flags, passed on by deploy/cluster.sh)
 # With more than one round it ends with each build's CPU per write as min / median / max: on a
 # shared host single rounds swing by tens of percent, so compare the spreads, not one pair.
-# Example (a build before a change in /tmp/before, the current one):
+# Examples (a build before a change in /tmp/before, the current one; this build against Redis):
 #   deploy/bench-write-cpu.sh /tmp/before .build/release
+#   deploy/bench-write-cpu.sh .build/release redis-wait2
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -25,14 +29,50 @@ CLIENTS=${CLIENTS:-50}
 export CHAIN_DIR=${CHAIN_DIR:-/tmp/chainstore-write-cpu} NODES=3 MASTER_PORT=12200 CLIENT_BASE=12210 \
   PEER_BASE=12220 HTTP_BASE=12230 CHAIN_DURABILITY=${CHAIN_DURABILITY:-memory}
 SUMMARY=$(mktemp)
-trap 'deploy/cluster.sh down >/dev/null 2>&1 || true; rm -f "$SUMMARY"' EXIT
+REDIS_DIR=/tmp/bench-write-cpu-redis
+REDIS_PORT=12240
+REDIS_PIDS=()
+stop_redis() {
+  ((${#REDIS_PIDS[@]})) || return 0
+  kill "${REDIS_PIDS[@]}" 2>/dev/null || true
+  wait "${REDIS_PIDS[@]}" 2>/dev/null || true
+  REDIS_PIDS=()
+}
+start_redis() { # primary + 2 replicas, no persistence; pid files in REDIS_DIR
+  rm -rf "$REDIS_DIR"; mkdir -p "$REDIS_DIR"
+  for i in 0 1 2; do
+    local of=()
+    ((i > 0)) && of=(--replicaof 127.0.0.1 "$REDIS_PORT")
+    redis-server --port $((REDIS_PORT + i)) --bind 127.0.0.1 --save "" --appendonly no --dir "$REDIS_DIR" \
+      "${of[@]}" >"$REDIS_DIR/r$i.log" 2>&1 &
+    REDIS_PIDS+=($!); echo $! >"$REDIS_DIR/r$i.pid"
+  done
+  for _ in $(seq 1 100); do
+    # connected is not enough: WAIT counts only replicas whose initial sync is done
+    [[ $(redis-cli -p "$REDIS_PORT" info replication 2>/dev/null | grep -c 'state=online') == 2 ]] && return 0
+    sleep 0.1
+  done
+  echo "redis replicas did not connect ($REDIS_DIR)" >&2; exit 1
+}
+trap 'deploy/cluster.sh down >/dev/null 2>&1 || true; stop_redis; rm -f "$SUMMARY"' EXIT
+# chainload for the Redis runs: the first chainstore build's, else this tree's release build
+LOADER=$ROOT/.build/release/chainload
+for d in "${DIRS[@]}"; do [[ $d != redis-wait2 ]] && { LOADER=$(cd "$d" && pwd)/chainload; break; }; done
 for ((r = 1; r <= ROUNDS; r++)); do
   for d in "${DIRS[@]}"; do
-    bin=$(cd "$d" && pwd)
-    for b in chainserver chainmaster chainctl chainload; do [[ -x $bin/$b ]] || { echo "$bin/$b missing" >&2; exit 1; }; done
-    rm -rf "$CHAIN_DIR"
-    CHAIN_BIN=$bin deploy/cluster.sh up >"/tmp/bench-write-cpu.up.log" 2>&1 || { echo "cluster did not start (/tmp/bench-write-cpu.up.log)" >&2; exit 1; }
-    CHAINLOAD_ARGS=${CHAINLOAD_ARGS:-} python3 - "$d" "$bin/chainload" "$CLIENTS" "$DURATION" "$SUMMARY" "$CHAIN_DIR"/n*.pid <<'PY'
+    if [[ $d == redis-wait2 ]]; then
+      command -v redis-server >/dev/null || { echo "redis-server missing (../shared/bench/setup.sh installs it)" >&2; exit 1; }
+      [[ -x $LOADER ]] || { echo "$LOADER missing" >&2; exit 1; }
+      start_redis
+      chainload=$LOADER; target="--resp 127.0.0.1:$REDIS_PORT --wait-replicas 2"; pidfiles=("$REDIS_DIR"/r*.pid)
+    else
+      bin=$(cd "$d" && pwd)
+      for b in chainserver chainmaster chainctl chainload; do [[ -x $bin/$b ]] || { echo "$bin/$b missing" >&2; exit 1; }; done
+      rm -rf "$CHAIN_DIR"
+      CHAIN_BIN=$bin deploy/cluster.sh up >"/tmp/bench-write-cpu.up.log" 2>&1 || { echo "cluster did not start (/tmp/bench-write-cpu.up.log)" >&2; exit 1; }
+      chainload=$bin/chainload; target="--master 127.0.0.1:12200 ${CHAINLOAD_ARGS:-}"; pidfiles=("$CHAIN_DIR"/n*.pid)
+    fi
+    TARGET_ARGS=$target python3 - "$d" "$chainload" "$CLIENTS" "$DURATION" "$SUMMARY" "${pidfiles[@]}" <<'PY'
 import json, os, resource, subprocess, sys
 d, chainload, clients, dur, summary, pidfiles = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5], sys.argv[6:]
 hz = os.sysconf("SC_CLK_TCK")
@@ -56,22 +96,22 @@ def thread_ticks():
     return t
 r0 = thread_ticks()
 t0 = sum(r0.values())
-subprocess.run([chainload, "--master", "127.0.0.1:12200", "--workload", "w", "--clients", clients,
+subprocess.run([chainload, "--workload", "w", "--clients", clients,
                 "--duration", sys.argv[4], "--warmup", "0", "--json", "/tmp/bench-write-cpu.json"]
-               + os.environ.get("CHAINLOAD_ARGS", "").split(),
+               + os.environ["TARGET_ARGS"].split(),
                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
 r1 = thread_ticks()
 t1 = sum(r1.values())
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 r = json.load(open("/tmp/bench-write-cpu.json"))
 ops = r["total_ops"]
-print(f"{d}: {ops / dur:.0f} writes/s, nodes {(t1 - t0) / hz * 1e6 / ops:.0f} us CPU per write, "
+print(f"{d}: {ops / dur:.0f} writes/s, servers {(t1 - t0) / hz * 1e6 / ops:.0f} us CPU per write, "
       f"chainload {(ru.ru_utime + ru.ru_stime) * 1e6 / ops:.0f} us per write, errors {r['total_errors']}")
-print("   nodes' CPU per write by thread: " + ", ".join(f"{k} {(r1[k] - r0[k]) / hz * 1e6 / ops:.1f} us" for k in r0))
+print("   servers' CPU per write by thread: " + ", ".join(f"{k} {(r1[k] - r0[k]) / hz * 1e6 / ops:.1f} us" for k in r0))
 with open(summary, "a") as f:
     f.write(f"{d}\t{(t1 - t0) / hz * 1e6 / ops:.1f}\n")
 PY
-    deploy/cluster.sh down >/dev/null 2>&1
+    if [[ $d == redis-wait2 ]]; then stop_redis; else deploy/cluster.sh down >/dev/null 2>&1; fi
   done
 done
 if ((ROUNDS > 1)); then
@@ -82,6 +122,6 @@ for line in open(sys.argv[1]):
     d, us = line.rstrip("\n").split("\t")
     runs.setdefault(d, []).append(float(us))
 for d, v in runs.items():
-    print(f"{d}: nodes' CPU per write over {len(v)} rounds: min {min(v):.0f} / median {statistics.median(v):.0f} / max {max(v):.0f} us")
+    print(f"{d}: servers' CPU per write over {len(v)} rounds: min {min(v):.0f} / median {statistics.median(v):.0f} / max {max(v):.0f} us")
 PY
 fi

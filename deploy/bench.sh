@@ -72,7 +72,8 @@ start_redis_repl() { # primary + 2 replicas, no persistence
     SRV_PIDS+=("$LAST_PID")
   done
   for i in 0 1 2; do wait_port $((RPORT + i)); done
-  for _ in $(seq 1 100); do [[ $(redis-cli -p "$RPORT" info replication | tr -d '\r' | sed -n 's/connected_slaves://p') == 2 ]] && break; sleep 0.1; done
+  # connected is not enough: WAIT counts only replicas whose initial sync is done
+  for _ in $(seq 1 100); do [[ $(redis-cli -p "$RPORT" info replication | grep -c 'state=online') == 2 ]] && break; sleep 0.1; done
 }
 
 start_chain() { # start_chain NODES REPLICATION DURABILITY [CHAINS] -> MASTER, SRV_PIDS (nodes), CHAIN_PIDS (all), HTTP_BASE

@@ -141,6 +141,9 @@ final class ClusterTests: ClusterTestCase {
             c.nodes[n]!.stop()
             try c.nodes[n]!.start()
             Thread.sleep(forTimeInterval: 1.2)  // one lease: the master has seen the restart
+            // Back in every chain before the next one stops (as the rolling-restart runbook does).
+            let sync = try c.ctl(["wait", "--node-in-sync", n, "--timeout", "60"])
+            XCTAssertEqual(sync.code, 0, "\(n) not back in its chains: \(sync.out) \(sync.err)")
             try c.waitHealthy(timeout: 30)
         }
         let d = try c.client("n2")

@@ -53,7 +53,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: hot),
         .target(name: "ChainMasterKit", dependencies: [
-            "EventLoop", "ChainCore", "ChainSecurity",
+            "EventLoop", "ChainCore", "ChainSecurity", "ChainClient",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
@@ -64,13 +64,13 @@ let package = Package(
 
         // Executables: flag parsing and start-up only.
         .executableTarget(name: "chainserver", dependencies: [
-            "ChainServer", "ChainCore", "Storage", "EventLoop", "ChainSecurity", "ChainCLI",
+            "ChainServer", "ChainCore", "Storage", "EventLoop", "ChainSecurity", "ChainCLI", "ChainClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
         .executableTarget(name: "chainmaster", dependencies: [
-            "ChainMasterKit", "EventLoop", "ChainSecurity", "ChainCLI",
+            "ChainMasterKit", "EventLoop", "ChainSecurity", "ChainCLI", "ChainClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),

@@ -16,6 +16,15 @@
 #      certificate for 127.0.0.1 made with openssl, an API token, a client password, all in
 #      CHAIN_DIR/secure); later commands on the same CHAIN_DIR remember it. `env` prints the
 #      exports that point chainctl, chainload and redis-cli at those files.
+# env: HA=1 with `up`: a highly available cluster: a 3-member etcd on loopback (ports
+#      ETCD_BASE+1..3, peers ETCD_PEER_BASE+1..3), three chainmasters on MASTER_PORT..MASTER_PORT+2
+#      that elect a leader through etcd, and the nodes given all three; later commands on the same
+#      CHAIN_DIR remember it. Then also:
+#   stop-master I / kill-master I / start-master I   master mI (SIGTERM / SIGKILL / start)
+#   stop-etcd I / kill-etcd I / start-etcd I         etcd member eI
+#   replace-etcd I  replace member eI by a fresh one (etcdctl member remove/add, empty data dir)
+#   move-to-etcd    (a file-store cluster) start etcd, move the master's state into it, and run
+#                   three masters on it instead of the one (the first on the old master's port)
 # env: CHAIN_BIN (binaries to use instead of building release ones)
 # env: CHAIN_DIR (./.chainstore-local), NODES (3), REPLICATION (3), MASTER_PORT (7000),
 #      CLIENT_BASE (6380: node i listens on CLIENT_BASE+i), PEER_BASE (7380), HTTP_BASE (8380),
@@ -31,12 +40,22 @@ CLIENT_BASE=${CLIENT_BASE:-6380}
 PEER_BASE=${PEER_BASE:-7380}
 HTTP_BASE=${HTTP_BASE:-8380}
 DURABILITY=${CHAIN_DURABILITY:-fsync}
-MASTER=127.0.0.1:$MASTER_PORT
+ETCD_BASE=${ETCD_BASE:-12379}
+ETCD_PEER_BASE=${ETCD_PEER_BASE:-12389}
+ETCD_PREFIX=${ETCD_PREFIX:-/chainstore/local}
 BIN=${CHAIN_BIN:-$ROOT/.build/release}
 [[ -x /opt/swift/usr/bin/swift ]] && export PATH="/opt/swift/usr/bin:$PATH"
 
 SEC=$DIR/secure
 secure() { [[ -f $SEC/enabled ]]; }
+ha() { [[ -f $DIR/ha ]]; }
+[[ ${HA:-0} == 1 && ${1:-} == up ]] && { mkdir -p "$DIR"; touch "$DIR/ha"; }
+if ha; then
+  MASTER=127.0.0.1:$MASTER_PORT,127.0.0.1:$((MASTER_PORT + 1)),127.0.0.1:$((MASTER_PORT + 2))
+else
+  MASTER=127.0.0.1:$MASTER_PORT
+fi
+ETCD_ENDPOINTS=127.0.0.1:$((ETCD_BASE + 1)),127.0.0.1:$((ETCD_BASE + 2)),127.0.0.1:$((ETCD_BASE + 3))
 
 # make_secrets: a CA, one certificate for 127.0.0.1 (the master's and every node's), the master's
 # API token and the client password; kept if they exist.
@@ -82,9 +101,53 @@ start_proc() { # start_proc NAME CMD...
   spawn "$DIR/$name.log" "$DIR/$name.pid" "$@"
 }
 
-start_master() {
+start_master() { # start_master [I]: the master (HA: master mI)
+  if ha; then
+    local i=${1:?start_master I}
+    start_proc "m$i" "$BIN/chainmaster" --listen "127.0.0.1:$((MASTER_PORT + i - 1))" --store etcd \
+      --etcd-endpoints "$ETCD_ENDPOINTS" --etcd-prefix "$ETCD_PREFIX" --replication "$REPLICATION" \
+      --initial-nodes "$NODES" $(master_security) ${CHAIN_MASTER_FLAGS:-}
+    return
+  fi
   start_proc master "$BIN/chainmaster" --listen "$MASTER" --data-dir "$DIR/master" --replication "$REPLICATION" \
     --initial-nodes "$NODES" $(master_security) ${CHAIN_MASTER_FLAGS:-}
+}
+
+start_etcd() { # start_etcd I: etcd member eI of the local 3-member etcd cluster
+  local i=$1 cluster="" j
+  for j in 1 2 3; do cluster+="${cluster:+,}e$j=http://127.0.0.1:$((ETCD_PEER_BASE + j))"; done
+  local state=${ETCD_STATE:-new}
+  [[ -d $DIR/etcd$i/member ]] && state=existing
+  # Short raft timeouts on loopback: etcd then accepts the masters' 1 s lease TTL.
+  start_proc "e$i" etcd --name "e$i" --data-dir "$DIR/etcd$i" \
+    --listen-client-urls "http://127.0.0.1:$((ETCD_BASE + i))" --advertise-client-urls "http://127.0.0.1:$((ETCD_BASE + i))" \
+    --listen-peer-urls "http://127.0.0.1:$((ETCD_PEER_BASE + i))" --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PEER_BASE + i))" \
+    --initial-cluster "$cluster" --initial-cluster-state "$state" --initial-cluster-token chainstore-local \
+    --heartbeat-interval 50 --election-timeout 500 --log-level warn
+}
+
+etcd_healthy() { ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" endpoint health >/dev/null 2>&1; }
+
+start_etcd_cluster() {
+  WITH_ETCD=1 deploy/install-deps.sh
+  for i in 1 2 3; do start_etcd "$i"; done
+  for _ in $(seq 1 100); do etcd_healthy && break; sleep 0.1; done
+  etcd_healthy || { echo "etcd did not become healthy; logs:" >&2; logs 20 >&2; exit 1; }
+}
+
+# replace_etcd I: what an operator does for a dead etcd member: remove it from the etcd cluster,
+# add a fresh one with the same name and peer address, start it on an empty data directory.
+replace_etcd() {
+  local i=$1 peer="http://127.0.0.1:$((ETCD_PEER_BASE + $1))" id others="" j
+  for j in 1 2 3; do [[ $j == "$i" ]] || others+="${others:+,}127.0.0.1:$((ETCD_BASE + j))"; done
+  stop_pidfile "$DIR/e$i.pid" KILL >/dev/null
+  id=$(ETCDCTL_API=3 etcdctl --endpoints "$others" member list | awk -F', ' -v n="e$i" '$3 == n { print $1 }')
+  [[ -n $id ]] && ETCDCTL_API=3 etcdctl --endpoints "$others" member remove "$id"
+  rm -rf "$DIR/etcd$i"
+  ETCDCTL_API=3 etcdctl --endpoints "$others" member add "e$i" --peer-urls="$peer" >/dev/null
+  ETCD_STATE=existing start_etcd "$i"
+  for _ in $(seq 1 100); do etcd_healthy && break; sleep 0.1; done
+  etcd_healthy && echo "etcd e$i replaced and healthy"
 }
 
 start_node() { # start_node I
@@ -120,7 +183,12 @@ up() {
   [[ -s $DIR/secret ]] || { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$DIR/secret"; chmod 600 "$DIR/secret"; }
   [[ ${SECURE:-0} == 1 ]] && make_secrets
   eval "$(client_env)"
-  start_master
+  if ha; then
+    start_etcd_cluster
+    for i in 1 2 3; do start_master "$i"; done
+  else
+    start_master
+  fi
   for i in $(seq 1 "$NODES"); do start_node "$i"; done
   if ! "$BIN/chainctl" --master "$MASTER" wait --healthy --timeout 30; then
     echo "cluster did not become healthy; logs:" >&2; logs 20 >&2; exit 1
@@ -157,7 +225,7 @@ up() {
 
 down() {
   local any=0
-  for f in "$DIR"/n*.pid "$DIR"/master.pid; do
+  for f in "$DIR"/n*.pid "$DIR"/master.pid "$DIR"/m*.pid "$DIR"/e*.pid; do
     [[ -f $f ]] || continue
     alive "$f" && any=1
     stop_pidfile "$f" TERM
@@ -166,7 +234,7 @@ down() {
 }
 
 logs() {
-  for f in "$DIR"/master.log "$DIR"/n*.log; do
+  for f in "$DIR"/master.log "$DIR"/m[0-9]*.log "$DIR"/e[0-9]*.log "$DIR"/n*.log; do
     [[ -f $f ]] && { echo "== $f"; tail -n "${1:-30}" "$f"; }
   done
 }
@@ -183,8 +251,43 @@ case "${1:-}" in
              stop_pidfile "$DIR/n$2.pid" TERM ;;
   kill-node) [[ ${2:-} =~ ^[0-9]+$ ]] || { echo "usage: deploy/cluster.sh kill-node I" >&2; exit 64; }
              stop_pidfile "$DIR/n$2.pid" KILL ;;
-  restart-master) stop_pidfile "$DIR/master.pid" TERM; start_master; echo "master restarted" ;;
-  stop-master) stop_pidfile "$DIR/master.pid" TERM ;;
-  start-master) start_master; echo "master started" ;;
-  *) echo "usage: deploy/cluster.sh up|down|status|env|logs [N]|start-node I|stop-node I|kill-node I|restart-master|stop-master|start-master" >&2; exit 64 ;;
+  restart-master) if ha; then for i in 1 2 3; do stop_pidfile "$DIR/m$i.pid" TERM; start_master "$i"; done
+                  else stop_pidfile "$DIR/master.pid" TERM; start_master; fi
+                  echo "master restarted" ;;
+  stop-master|kill-master)
+    sig=TERM; [[ $1 == kill-master ]] && sig=KILL
+    if ha; then [[ ${2:-} =~ ^[1-3]$ ]] || { echo "usage: deploy/cluster.sh $1 I (1-3)" >&2; exit 64; }
+                stop_pidfile "$DIR/m$2.pid" "$sig"
+    else stop_pidfile "$DIR/master.pid" "$sig"; fi ;;
+  start-master) if ha; then [[ ${2:-} =~ ^[1-3]$ ]] || { echo "usage: deploy/cluster.sh start-master I (1-3)" >&2; exit 64; }; fi
+                start_master "${2:-}"; echo "master started" ;;
+  stop-etcd|kill-etcd|start-etcd)
+    ha || { echo "$1: not an HA cluster (HA=1 deploy/cluster.sh up)" >&2; exit 64; }
+    [[ ${2:-} =~ ^[1-3]$ ]] || { echo "usage: deploy/cluster.sh $1 I (1-3)" >&2; exit 64; }
+    case $1 in
+      stop-etcd) stop_pidfile "$DIR/e$2.pid" TERM ;;
+      kill-etcd) stop_pidfile "$DIR/e$2.pid" KILL ;;
+      start-etcd) start_etcd "$2"; echo "etcd e$2 started" ;;
+    esac ;;
+  replace-etcd) ha || { echo "$1: not an HA cluster" >&2; exit 64; }
+                [[ ${2:-} =~ ^[1-3]$ ]] || { echo "usage: deploy/cluster.sh replace-etcd I (1-3)" >&2; exit 64; }
+                replace_etcd "$2" ;;
+  move-to-etcd)
+    ha && { echo "already on etcd" >&2; exit 64; }
+    [[ -f $DIR/master/state.json ]] || { echo "no file-store state in $DIR/master" >&2; exit 64; }
+    touch "$DIR/ha"
+    MASTER=127.0.0.1:$MASTER_PORT,127.0.0.1:$((MASTER_PORT + 1)),127.0.0.1:$((MASTER_PORT + 2))
+    start_etcd_cluster
+    stop_pidfile "$DIR/master.pid" TERM
+    # The first etcd master seeds etcd with the file store's state (kept if etcd has one).
+    CHAIN_MASTER_FLAGS="${CHAIN_MASTER_FLAGS:-} --seed-from-file $DIR/master/state.json" start_master 1
+    # The others start once the state is in etcd (they would lead an empty cluster otherwise,
+    # until they noticed the seed).
+    for _ in $(seq 1 100); do
+      ETCDCTL_API=3 etcdctl --endpoints "$ETCD_ENDPOINTS" get "$ETCD_PREFIX/state" --keys-only 2>/dev/null | grep -q state && break
+      sleep 0.1
+    done
+    for i in 2 3; do start_master "$i"; done
+    echo "masters on etcd: $MASTER (prefix $ETCD_PREFIX)" ;;
+  *) echo "usage: deploy/cluster.sh up|down|status|env|logs [N]|start-node I|stop-node I|kill-node I|restart-master|stop-master|kill-master|start-master [I]|stop-etcd|kill-etcd|start-etcd|replace-etcd I|move-to-etcd" >&2; exit 64 ;;
 esac

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every runbook in Docs/runbooks (deploy/runbook.sh) against its own fresh local cluster
-# (deploy/cluster.sh, 4 nodes, short leases) while chainload sends traffic; a runbook that no
+# (deploy/cluster.sh, 4 nodes, short leases; HA=1 for runbooks named ha-…) while chainload sends traffic; a runbook that no
 # longer works, or during which chainload's smart client saw an error, fails. Uses the binaries in CHAIN_BIN (default: the debug build).
 # Prints one line per runbook and a final "N passed, M failed".
 #   usage: deploy/runbook-tests.sh [NAME...]
@@ -22,14 +22,20 @@ for rb in "${books[@]}"; do
   for _ in 1 2 3 4 5 6 7 8 9 10; do
     base=$((20000 + (RANDOM % 120) * 100))
     busy=0
-    for p in $(seq "$base" $((base + 39))); do
+    for p in $(seq "$base" $((base + 59))); do
       if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then busy=1; break; fi
     done
     ((busy)) || break
   done
   export CHAIN_DIR=$dir NODES=4 MASTER_PORT=$base CLIENT_BASE=$((base + 10)) PEER_BASE=$((base + 20)) \
-         HTTP_BASE=$((base + 30)) CHAIN_DURABILITY=memory CHAIN_MASTER_FLAGS="--lease-ms 1000 --heartbeat-ms 100" \
-         CHAIN_MASTER=127.0.0.1:$base
+         HTTP_BASE=$((base + 30)) ETCD_BASE=$((base + 40)) ETCD_PEER_BASE=$((base + 50)) CHAIN_DURABILITY=memory \
+         CHAIN_MASTER_FLAGS="--lease-ms 1000 --heartbeat-ms 100" CHAIN_MASTER=127.0.0.1:$base HA=0
+  # Runbooks named ha-… run against a cluster with three masters on etcd (node leases of 3 s, so
+  # that they outlast a master handover).
+  if [[ $name == ha-* ]]; then
+    export HA=1 CHAIN_MASTER_FLAGS="--lease-ms 3000 --heartbeat-ms 100"
+    export CHAIN_MASTER=127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))
+  fi
   log=$dir/runbook.out
   if deploy/cluster.sh up >"$dir/up.out" 2>&1; then
     "$CHAIN_BIN/chainload" --master "$CHAIN_MASTER" --workload b --duration 60 --warmup 0 --clients 4 --keys 1000 \
@@ -55,7 +61,7 @@ for rb in "${books[@]}"; do
     failed=$((failed + 1))
   fi
   deploy/cluster.sh down >/dev/null 2>&1 </dev/null
-  rm -rf "$dir"
+  [[ -n ${KEEP_RUNBOOK_DIR:-} ]] || rm -rf "$dir"
 done
 echo "runbooks: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

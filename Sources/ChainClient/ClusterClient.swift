@@ -23,7 +23,9 @@ public final class ClusterClient {
         }
     }
 
-    public let master: HostPort
+    /// The masters (the leader is followed).
+    public let masters: MasterEndpoints
+    public var master: HostPort { masters.leader }
     public private(set) var config: Configuration?
     public let clientID: UInt64
     private var nextRequest: UInt64 = 1
@@ -40,9 +42,15 @@ public final class ClusterClient {
 
     /// `credentials`: for nodes that require AUTH; `token`: the master's API token, when it
     /// protects reads; `tls`: a client context for HTTPS to the master and TLS to the nodes.
-    public init(master: HostPort, timeoutMs: Int = 3000, retryBudgetMs: Int = 10_000, credentials: Credentials? = nil,
+    public convenience init(master: HostPort, timeoutMs: Int = 3000, retryBudgetMs: Int = 10_000, credentials: Credentials? = nil,
+                            token: String? = nil, tls: TLSContext? = nil) throws(Failure) {
+        try self.init(masters: MasterEndpoints(master), timeoutMs: timeoutMs, retryBudgetMs: retryBudgetMs, credentials: credentials,
+                      token: token, tls: tls)
+    }
+
+    public init(masters: MasterEndpoints, timeoutMs: Int = 3000, retryBudgetMs: Int = 10_000, credentials: Credentials? = nil,
                 token: String? = nil, tls: TLSContext? = nil) throws(Failure) {
-        self.master = master
+        self.masters = masters
         self.credentials = credentials
         self.token = token
         self.tls = tls
@@ -53,15 +61,16 @@ public final class ClusterClient {
         try refresh()
     }
 
+    /// `master`: HOST:PORT, or several comma-separated.
     public convenience init(master: String, timeoutMs: Int = 3000) throws {
-        guard let m = HostPort(master) else { throw Failure.master("invalid address '\(master)' (expected HOST:PORT)") }
-        try self.init(master: m, timeoutMs: timeoutMs)
+        guard let m = MasterEndpoints(master) else { throw Failure.master("invalid address '\(master)' (expected HOST:PORT[,HOST:PORT…])") }
+        try self.init(masters: m, timeoutMs: timeoutMs)
     }
 
     /// Fetches the current configuration from the master.
     public func refresh() throws(Failure) {
         let r: HTTPClient.Response
-        do { r = try HTTPClient.get(host: master.host, port: master.port, path: "/v1/config?after=0&timeout_ms=0", timeoutMs: timeoutMs, token: token, tls: tls) } catch {
+        do { r = try masters.request(method: "GET", path: "/v1/config?after=0&timeout_ms=0", timeoutMs: timeoutMs, token: token, tls: tls) } catch {
             throw .master("\(error)")
         }
         if r.status == 204 { throw .noConfiguration }

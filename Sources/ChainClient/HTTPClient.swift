@@ -32,10 +32,11 @@ public enum HTTPClient {
         try request(method: "GET", host: host, port: port, path: path, body: nil, timeoutMs: timeoutMs, token: token, tls: tls)
     }
 
-    /// `token`: sent as `Authorization: Bearer …` (the master's API token).
+    /// `token`: sent as `Authorization: Bearer …` (the master's API token); `authorization`: an
+    /// `Authorization` header sent as it is (etcd's auth token).
     public static func request(method: String, host: String, port: UInt16, path: String, body: [UInt8]?,
                                contentType: String = "application/json", timeoutMs: Int = 5000, token: String? = nil,
-                               tls: TLSContext? = nil) throws(Failure) -> Response {
+                               authorization: String? = nil, tls: TLSContext? = nil) throws(Failure) -> Response {
         let client: RESPClient
         do {
             client = try RESPClient(host: host, port: port, timeoutMs: timeoutMs, tls: tls)
@@ -46,7 +47,7 @@ public enum HTTPClient {
         defer { client.close() }
         var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
         if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
-        if let token { head += "Authorization: Bearer \(token)\r\n" }
+        if let token { head += "Authorization: Bearer \(token)\r\n" } else if let authorization { head += "Authorization: \(authorization)\r\n" }
         head += "\r\n"
         let raw: [UInt8]
         do {

@@ -76,12 +76,16 @@ public struct Configuration: Codable, Sendable, Equatable {
     public var replication: Int
     public var nodes: [NodeInfo]
     public var chains: [ChainConfig]
+    /// The cluster this configuration belongs to (set when the table is first formed): a
+    /// master refuses nodes of another cluster instead of merging them.
+    public var cluster: String?
 
-    public init(epoch: Epoch, replication: Int, nodes: [NodeInfo], chains: [ChainConfig]) {
+    public init(epoch: Epoch, replication: Int, nodes: [NodeInfo], chains: [ChainConfig], cluster: String? = nil) {
         self.epoch = epoch
         self.replication = replication
         self.nodes = nodes
         self.chains = chains
+        self.cluster = cluster
     }
 
     public func node(_ id: NodeID) -> NodeInfo? { nodes.first { $0.id == id } }

@@ -25,8 +25,12 @@ public enum MasterAPI {
         public var peer: String
         public var http: String
         public var last_config: Configuration?
+        /// A new id on every start of the node's process: the same process registering again
+        /// (its first reply was slow) is not taken for a restart.
+        public var boot: String?
 
-        public init(_ node: NodeInfo, lastConfig: Configuration?) {
+        public init(_ node: NodeInfo, lastConfig: Configuration?, boot: String? = nil) {
+            self.boot = boot
             id = node.id
             client = node.client
             peer = node.peer
@@ -71,10 +75,14 @@ public enum MasterAPI {
         public var chains: [ChainProgress]
         /// Approximate bytes of data the node stores (for plans: how much a join copies).
         public var store_bytes: Int?
-        /// Peers this node exchanges chain frames with that it has not reached for three leases.
+        /// Peers this node exchanges chain frames with that it has not reached for a while
+        /// (three quarters of a lease), and for how long, in ms (same order).
         public var unreachable: [NodeID]?
+        public var unreachable_for_ms: [Int]?
 
-        public init(id: NodeID, epoch: Epoch, chains: [ChainProgress], store_bytes: Int? = nil, unreachable: [NodeID]? = nil) {
+        public init(id: NodeID, epoch: Epoch, chains: [ChainProgress], store_bytes: Int? = nil, unreachable: [NodeID]? = nil,
+                    unreachableForMs: [Int]? = nil) {
+            self.unreachable_for_ms = unreachableForMs
             self.id = id
             self.epoch = epoch
             self.chains = chains
@@ -95,7 +103,7 @@ public enum MasterAPI {
         }
     }
 
-    public struct Plan: Codable, Sendable {
+    public struct Plan: Codable, Sendable, Equatable {
         public var action: String
         public var id: NodeID
         public var steps: [MasterState.Step]
@@ -163,6 +171,8 @@ public enum MasterAPI {
         public var chains: [Chain]
         /// Membership steps still to come (joins, leaves, reorders), in order.
         public var plan: [MasterState.Step]?
+        /// The masters: which leads, which stand by, and the store's health.
+        public var masters: Masters?
 
         public init(epoch: Epoch, healthy: Bool, replication: Int, problems: [String], nodes: [Node], chains: [Chain],
                     plan: [MasterState.Step]? = nil) {
@@ -173,6 +183,57 @@ public enum MasterAPI {
             self.nodes = nodes
             self.chains = chains
             self.plan = plan
+        }
+    }
+
+    /// A master that does not lead answers every node and tool request with this (status
+    /// `NotLeader.status`): ask `leader` instead (nil: no leader is known yet; retry shortly).
+    public struct NotLeader: Codable, Sendable, Equatable {
+        public static let status: Int32 = 421
+        public var error: String
+        public var leader: String?
+
+        public init(leader: String?) {
+            self.error = "not_leader"
+            self.leader = leader
+        }
+    }
+
+    /// `GET /v1/masters` (and `status.masters`): the masters and their store.
+    public struct Masters: Codable, Sendable, Equatable {
+        public struct Member: Codable, Sendable, Equatable {
+            public var address: String
+            /// "leader" or "standby".
+            public var role: String
+            public init(address: String, role: String) {
+                self.address = address
+                self.role = role
+            }
+        }
+
+        public struct Endpoint: Codable, Sendable, Equatable {
+            public var endpoint: String
+            public var healthy: Bool
+            /// The store member's own report (etcd: its version, whether it leads the etcd cluster), or the error.
+            public var detail: String
+            public init(endpoint: String, healthy: Bool, detail: String) {
+                self.endpoint = endpoint
+                self.healthy = healthy
+                self.detail = detail
+            }
+        }
+
+        /// "file" or "etcd".
+        public var store: String
+        public var leader: String?
+        public var members: [Member]
+        public var store_endpoints: [Endpoint]?
+
+        public init(store: String, leader: String?, members: [Member], store_endpoints: [Endpoint]?) {
+            self.store = store
+            self.leader = leader
+            self.members = members
+            self.store_endpoints = store_endpoints
         }
     }
 }

@@ -43,6 +43,9 @@ extension MasterState {
         c.nodes = nodes.sorted { $0.id < $1.id }
         c.epoch += Self.recoveryEpochGap
         for i in c.chains.indices { c.chains[i].frozen = nil }
+        // The cluster keeps its identity (a table from before identities takes this master's).
+        clusterID = c.cluster ?? clusterID
+        c.cluster = clusterID
         config = c
         replication = c.replication
         requestedChains = c.chains.count

@@ -26,8 +26,15 @@ public struct MasterState: Codable, Sendable, Equatable {
     /// While recovering a lost state from the nodes: who reported, and the newest table heard.
     public var recoveryHeard: [NodeID]?
     public var recoveryBest: Configuration?
+    /// This cluster's identity, given to the table when it is formed (`Configuration.cluster`).
+    public var clusterID: String?
+    /// Each node's process id (boot id) from its last registration: the same process
+    /// registering again (its reply was slow or went to a master that lost leadership) is not
+    /// taken for a restart — it may hold a lease. Kept with the state so that a new leader knows.
+    public var boots: [NodeID: String]?
 
-    public init(replication: Int, chains: Int?, initialNodes: Int) {
+    public init(replication: Int, chains: Int?, initialNodes: Int, clusterID: String? = nil) {
+        self.clusterID = clusterID
         self.replication = replication
         self.requestedChains = chains
         self.initialNodes = max(initialNodes, replication)
@@ -100,7 +107,7 @@ public struct MasterState: Codable, Sendable, Equatable {
         guard let table = try? LayoutPlanner.initialLayout(nodes: members.map(\.id), chains: chains, replication: replication) else {
             return nil
         }
-        config = Configuration(epoch: 1, replication: replication, nodes: members, chains: table)
+        config = Configuration(epoch: 1, replication: replication, nodes: members, chains: table, cluster: clusterID)
         pool = members.map(\.id)
         return .reconfigured(1)
     }

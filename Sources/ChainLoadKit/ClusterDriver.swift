@@ -13,6 +13,12 @@ import RESP
 /// retry budget is spent (`unavailable`). With `tagWrites: false` writes are plain SETs, as a
 /// plain Redis client sends them: a retried write whose first attempt committed is applied
 /// again, and the nodes write no idempotency record (what exactly-once retries cost).
+///
+/// A session's operations take effect in the order it issued them (as one Redis connection's
+/// do), also with `--pipeline`: an operation is sent only while every earlier one of its chain
+/// still in flight went to the same node (one connection, executed there in order) and none is
+/// waiting to be retried; otherwise it waits for them (`SessionOrder`, as the nodes keep it for
+/// their own clients).
 final class ClusterDriver: LoadDriver {
     private struct SlotState {
         var tag: UInt64 = 0
@@ -22,6 +28,8 @@ final class ClusterDriver: LoadDriver {
         var readDone = false
         /// The key's bytes (routing hashes them; a tagged command carries them).
         var key: [UInt8] = []
+        /// The key's chain (known from the first attempt on).
+        var chain: ChainID = -1
     }
 
     private unowned(unsafe) let session: LoadSession
@@ -37,6 +45,13 @@ final class ClusterDriver: LoadDriver {
     private let tagWrites: Bool
     private let security: LoadSecurity
     private var nextRequest: UInt64 = 1
+    /// Where each chain's operations are in flight (their reply token is the slot).
+    private var order = SessionOrder()
+    /// Per chain: operations that hold their place while not in flight (waiting for a retry, or
+    /// a read-modify-write between its read and its write): later ones of the chain wait.
+    private var holds: [ChainID: Int] = [:]
+    /// Operations that wait for earlier ones of their chain, in issue (slot) order.
+    private var held: [Int] = []
     private let timeoutNanos: UInt64
     private let retryBudgetNanos: UInt64 = 10_000_000_000
 
@@ -93,11 +108,20 @@ final class ClusterDriver: LoadDriver {
         let o = session.batch[slot]
         let key = slots[slot].key
         let write = o.op != .get && (o.op != .rmw || slots[slot].readDone)
-        slots[slot].attempt += 1
-        let chain = config.chains[config.chain(forKey: key)]
+        let chainID = config.chain(forKey: key)
+        let chain = config.chains[chainID]
         guard let node = write ? chain.head : chain.tail, let p = pipe(for: node) else {
             return retryLater(slot)
         }
+        slots[slot].chain = chainID
+        guard holds[chainID, default: 0] == 0, !held.contains(where: { $0 < slot && slots[$0].chain == chainID }),
+              order.mayStart(chain: chainID, at: node) else {
+            held.insert(slot, at: held.firstIndex { $0 > slot } ?? held.count)
+            return
+        }
+        slots[slot].attempt += 1
+        order.started(token: UInt64(slot), chain: chainID, at: node)
+        if o.op == .rmw && !write { hold(chainID, 1) }
         let now = MonotonicClock.now()
         if !write {
             p.send(Self.get, key, waiter: .init(slot: Int32(slot), step: .get), now: now)
@@ -121,16 +145,52 @@ final class ClusterDriver: LoadDriver {
     private func retryLater(_ slot: Int) {
         let now = MonotonicClock.now()
         guard now < slots[slot].deadline else { return session.complete(slot, error: "unavailable") }
-        let pause = min(50 * slots[slot].attempt, 500)
+        let pause = min(50 * max(1, slots[slot].attempt), 500)
+        let chain = slots[slot].chain
+        hold(chain, 1)
         Timer(loop: loop, afterMs: pause) { [weak self] in
             guard let self else { return }
+            hold(chain, -1)
             attempt(slot)
+            releaseHeld()
             flush()
         }
     }
 
+    private func hold(_ chain: ChainID, _ delta: Int) {
+        guard chain >= 0 else { return }
+        holds[chain, default: 0] += delta
+    }
+
     private func reply(_ w: RESPPipe.Waiter, _ v: RESPValue) {
         let slot = Int(w.slot)
+        order.finished(token: UInt64(slot))
+        if session.batch[slot].op == .rmw && !slots[slot].readDone { hold(slots[slot].chain, -1) }
+        handle(slot, v)
+        releaseHeld()
+    }
+
+    /// Sends the held operations whose chain is free now (in issue order per chain).
+    private func releaseHeld() {
+        guard !held.isEmpty else { return }
+        // A reply can arrive inside an attempt (a connection failing on a new configuration):
+        // that pass then runs again here rather than overtaking the slots still to try.
+        guard !releasing else { releaseAgain = true; return }
+        releasing = true
+        repeat {
+            releaseAgain = false
+            let waiting = held
+            held.removeAll(keepingCapacity: true)
+            for slot in waiting { attempt(slot) }
+        } while releaseAgain && !held.isEmpty
+        releasing = false
+        flush()
+    }
+
+    private var releasing = false
+    private var releaseAgain = false
+
+    private func handle(_ slot: Int, _ v: RESPValue) {
         if case let .error(e) = v {
             // (Refused credentials are not retried: no other node would accept them.)
             for moved in ["TRYAGAIN", "CLUSTERDOWN", "MOVED", "connection", "timeout", "protocol"] where e.hasPrefix(moved) {
@@ -144,7 +204,7 @@ final class ClusterDriver: LoadDriver {
                 guard error == nil else { return session.complete(slot, error: error) }
                 if keep { session.readValues[slot] = v.bulkBytes }
                 // The write half: a new request with its own tag and attempts.
-                slots[slot] = SlotState(deadline: slots[slot].deadline, readDone: true, key: slots[slot].key)
+                slots[slot] = SlotState(deadline: slots[slot].deadline, readDone: true, key: slots[slot].key, chain: slots[slot].chain)
                 attempt(slot)
                 return flush()
             }

@@ -8,7 +8,7 @@ import Synchronization
 /// that long-polls `/v1/config?after=EPOCH` (so the event loops never wait on the master). Also
 /// the record of when each new epoch arrived, for the timeline's event marks.
 public final class ConfigFeed: Sendable {
-    public let master: HostPort
+    public let master: MasterEndpoints
     private let token: String?
     private let tls: TLSContext?
     private let state: Mutex<(version: Int, config: Configuration)>
@@ -22,7 +22,7 @@ public final class ConfigFeed: Sendable {
     /// yet), then follows the master until `stop()`.
     /// `token`: the master's API token, when it protects reads; `tls`: HTTPS to the master.
     public init(master: String, token: String? = nil, tls: TLSContext? = nil, start: Date = Date()) throws {
-        guard let m = HostPort(master) else { throw LoadRunner.LoadError(message: "invalid master address '\(master)' (expected HOST:PORT)") }
+        guard let m = MasterEndpoints(master) else { throw LoadRunner.LoadError(message: "invalid master address '\(master)' (expected HOST:PORT[,HOST:PORT…])") }
         self.master = m
         self.token = token
         self.tls = tls
@@ -57,9 +57,9 @@ public final class ConfigFeed: Sendable {
     }
 
     /// One long poll: the configuration newer than `after`, nil when none came (or none exists).
-    private static func fetch(_ m: HostPort, token: String?, tls: TLSContext?, after: Epoch, waitMs: Int) throws -> Configuration? {
+    private static func fetch(_ m: MasterEndpoints, token: String?, tls: TLSContext?, after: Epoch, waitMs: Int) throws -> Configuration? {
         let r: HTTPClient.Response
-        do { r = try HTTPClient.get(host: m.host, port: m.port, path: "/v1/config?after=\(after)&timeout_ms=\(waitMs)", timeoutMs: waitMs + 3000, token: token, tls: tls) } catch {
+        do { r = try m.request(method: "GET", path: "/v1/config?after=\(after)&timeout_ms=\(waitMs)", timeoutMs: waitMs + 3000, token: token, tls: tls) } catch {
             usleep(200_000)
             throw LoadRunner.LoadError(message: "master \(m): \(error)")
         }

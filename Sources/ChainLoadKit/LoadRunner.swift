@@ -47,6 +47,8 @@ public final class LoadRunner: Sendable {
     private let keyCount: Atomic<Int>
     private let sequentialKey = Atomic<Int>(0)
     private let history = Mutex<[HistoryOp]>([])
+    /// `check` runs: what the keys held before the run (`recordInitialValues`).
+    private let initialValues = Mutex<[[UInt8]: [UInt8]]>([:])
 
     public init(options: Options, workload: Workload) {
         self.options = options
@@ -144,11 +146,18 @@ public final class LoadRunner: Sendable {
         }
     }
 
+    /// `check` runs, before `run`: reads what the run's keys hold now (an earlier run or
+    /// `--preload` wrote them), so that the checker starts from those values.
+    public func recordInitialValues(target: LoadTargetSpec) throws {
+        let values = try target.currentValues(keys: 0..<options.keys)
+        initialValues.withLock { $0 = values }
+    }
+
     /// Checks the recorded history (a `check` run) with the linearizability checker, key by key.
     public func checkHistory() -> Report.Check {
         let ops = history.withLock { $0 }
         let keys = Set(ops.map(\.key)).count
-        switch LinearizabilityChecker.check(ops) {
+        switch LinearizabilityChecker.check(ops, initialValues: initialValues.withLock { $0 }) {
         case .linearizable:
             return Report.Check(verdict: "linearizable", operations: ops.count, keys: keys, anomaly: nil)
         case let .violation(key, involved, reason):

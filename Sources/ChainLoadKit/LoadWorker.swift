@@ -129,13 +129,18 @@ final class LoadWorker {
             if runner.options.check {
                 // A failed write may or may not have taken effect (no completion); a failed read
                 // says nothing (the checker skips it). A read-modify-write is its read and its write.
+                // The batch's operations were in flight together; their program order is their
+                // place in the batch (a read-modify-write reads, then writes).
                 let completed = o.error == 0 ? t1 : nil
                 let key = KeyChooser.name(o.key)
+                let sequence = UInt64(s.done - s.batch.count + slot) * 2
                 if o.op == .get || o.op == .rmw {
-                    stats.history.append(HistoryOp(client: s.client, key: key, kind: .read(s.readValues[slot]), invoked: t0, completed: completed))
+                    stats.history.append(HistoryOp(client: s.client, key: key, kind: .read(s.readValues[slot]), invoked: t0,
+                                                   completed: completed, sequence: sequence))
                 }
                 if o.op != .get {
-                    stats.history.append(HistoryOp(client: s.client, key: key, kind: .write(s.writeValues[slot]), invoked: t0, completed: completed))
+                    stats.history.append(HistoryOp(client: s.client, key: key, kind: .write(s.writeValues[slot]), invoked: t0,
+                                                   completed: completed, sequence: sequence + 1))
                 }
             }
             if o.error != 0 {

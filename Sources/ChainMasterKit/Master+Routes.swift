@@ -13,13 +13,16 @@ extension Master {
             req.respond(status: 401, text: "missing or wrong API token: send Authorization: Bearer TOKEN (chainctl --token-file)\n")
             return
         }
+        let now = Master.nowMs()
         switch (req.method, req.path) {
         case ("POST", "/v1/nodes/register"):
             guard let r = decode(MasterAPI.Registration.self, req) else { return }
-            register(r.node, lastConfig: r.last_config, req)
+            let (response, effects) = policy.onRegister(r.node, lastConfig: r.last_config, boot: r.boot, now: now)
+            respond(response, effects: effects, to: req)
         case ("POST", "/v1/nodes/heartbeat"):
             guard let hb = decode(MasterAPI.Heartbeat.self, req) else { return }
-            heartbeat(hb, req)
+            let (response, effects) = policy.onHeartbeat(hb, now: now)
+            respond(response, effects: effects, to: req)
         case ("GET", "/v1/config"):
             guard let after = Epoch(req.query["after"] ?? "0") else {
                 req.respond(status: 400, text: "after must be an epoch number\n")
@@ -28,22 +31,28 @@ extension Master {
             watch(after: after, req)
         case ("POST", "/v1/nodes/remove"):
             guard let r = decode(RemoveRequest.self, req) else { return }
-            remove(r.id, req)
+            let (response, effects) = policy.onRemove(r.id, now: now)
+            respond(response, effects: effects, to: req)
         case ("POST", "/v1/nodes/drain"):
             guard let r = decode(RemoveRequest.self, req) else { return }
-            drain(r.id, req)
+            let (response, effects) = policy.onDrain(r.id, now: now)
+            respond(response, effects: effects, to: req)
         case ("POST", "/v1/nodes/add"):
             guard let r = decode(RemoveRequest.self, req) else { return }
-            add(r.id, req)
+            let (response, effects) = policy.onAdd(r.id, now: now)
+            respond(response, effects: effects, to: req)
         case ("POST", "/v1/plan"):
             guard let r = decode(MasterAPI.PlanRequest.self, req) else { return }
-            dryRun(r, req)
+            send(policy.dryRun(r, now: now), to: req)
+        case ("GET", "/v1/masters"):
+            respondJSON(req, mastersReport())
         case ("GET", "/v1/status"):
+            if case let .standby(leader) = policy.role { return send(.notLeader(leader: leader), to: req) }
             respondJSON(req, statusReport())
         case ("GET", "/healthz"):
             req.respond(status: 200, text: "ok\n")
         case ("GET", "/metrics"):
-            metrics.nodes.set(to: Double(state.nodes.count))
+            metrics.nodes.set(to: Double(policy.state.nodes.count))
             req.respond(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render())
         case (_, "/v1/nodes/register"), (_, "/v1/nodes/heartbeat"), (_, "/v1/nodes/remove"), (_, "/v1/nodes/drain"), (_, "/v1/nodes/add"), (_, "/v1/plan"), (_, "/v1/config"), (_, "/v1/status"):
             req.respond(status: 405, text: "method \(req.method) not allowed on \(req.path)\n")

@@ -1,3 +1,4 @@
+import ChainCore
 import ChainSecurity
 import EventLoop
 
@@ -24,8 +25,17 @@ public struct MasterConfig: Sendable {
     /// HTTPS for the API (`--tls-cert-file`/`--tls-key-file`, mutual with `--tls-client-auth`).
     public var tls: TLSContext?
 
+    /// The API address other masters, nodes and tools reach this master at (default: `listen`).
+    public var advertise: String
+
     public init(listen: SocketAddress, dataDir: String) {
         self.listen = listen
         self.dataDir = dataDir
+        self.advertise = "\(listen)"
+    }
+
+    var policySettings: MasterPolicy.Settings {
+        MasterPolicy.Settings(leaseMs: leaseMs, heartbeatMs: heartbeatMs, maxJoinsPerNode: maxJoinsPerNode,
+                              autoRebalance: autoRebalance, recoverNodes: recoverNodes)
     }
 }

@@ -1,3 +1,4 @@
+import ChainCore
 import Prometheus
 
 final class MasterMetrics {
@@ -14,6 +15,11 @@ final class MasterMetrics {
     let linkCutsResolved: Counter
     let joinsStarted: Counter
     let promotions: Counter
+    let stallsDetected: Counter
+    let leader: Gauge
+    let electionsWon: Counter
+    let fencedWrites: Counter
+    let redirected: Counter
 
     private static func d(_ n: String, _ u: String, _ h: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "chainmaster", metricName: n, unitName: u, helpText: h)
@@ -32,6 +38,26 @@ final class MasterMetrics {
         promotions = registry.makeCounter(descriptor: Self.d("promotions", "total", "Joining nodes promoted to tail"))
         failuresDetected = registry.makeCounter(descriptor: Self.d("node_failures", "total", "Nodes declared failed (silent for the lease time)"))
         linkCutsResolved = registry.makeCounter(descriptor: Self.d("link_cuts_resolved", "total", "Nodes spliced out because a chain neighbour could not reach them"))
+        stallsDetected = registry.makeCounter(descriptor: Self.d("stalls", "total", "Times this master found itself stalled past two heartbeat intervals (and waited a lease before judging nodes)"))
+        leader = registry.makeGauge(descriptor: Self.d("leader", "", "1 while this master leads, 0 while it stands by"))
+        electionsWon = registry.makeCounter(descriptor: Self.d("elections_won", "total", "Times this master became the leader"))
+        fencedWrites = registry.makeCounter(descriptor: Self.d("fenced_writes", "total", "State writes the store refused because this master no longer led"))
+        redirected = registry.makeCounter(descriptor: Self.d("not_leader_replies", "total", "Requests answered with the leader's address (this master did not lead)"))
+    }
+
+    func count(_ c: MasterPolicy.Counter, _ n: Int) {
+        guard n > 0 else { return }
+        let counter: Counter
+        switch c {
+        case .registrations: counter = registrations
+        case .heartbeats: counter = heartbeats
+        case .failuresDetected: counter = failuresDetected
+        case .linkCutsResolved: counter = linkCutsResolved
+        case .joinsStarted: counter = joinsStarted
+        case .promotions: counter = promotions
+        case .stallsDetected: counter = stallsDetected
+        }
+        counter.increment(by: Int64(n))
     }
 
     func render() -> [UInt8] {

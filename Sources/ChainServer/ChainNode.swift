@@ -61,6 +61,8 @@ final class ChainNode {
     var backlogs: [ChainID: UpdateBacklog] = [:]
     /// Since when the link to each needed peer has been down (monotonic ms).
     var linkDownSince: [NodeID: UInt64] = [:]
+    /// The peers needed at the previous report (`unreachablePeers`).
+    var neededPeers: Set<NodeID> = []
     /// Chains this node left whose data it keeps, because they lack members and the master will
     /// likely have it join them again — then only the missing suffix needs to come. Dropped as
     /// soon as the chain is whole without this node.
@@ -164,54 +166,60 @@ final class ChainNode {
     /// Serves a data command here, or forwards it to the node that serves it. Returns a slot
     /// when the reply comes later.
     func handle(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, retry: Bool, forwarded: Bool,
-                session: ClientSession, into out: inout RESPWriter) -> UInt64? {
+                session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
         guard let config else {
             server.metrics.error("no_config")
             out.error("CLUSTERDOWN chainstore: this node has no configuration from the master yet")
-            return nil
+            return .answered
         }
         guard leaseValid else {
             server.metrics.error("no_lease")
             out.error("CLUSTERDOWN chainstore: node \(me) has no valid lease from the master; it serves nothing until it reaches the master again")
-            return nil
+            return .answered
         }
         let keys = id.keys(args)
         let chain = config.chain(forKey: keys[0])
         for k in keys.dropFirst() where config.chain(forKey: k) != chain {
             server.metrics.error("crossslot")
             out.error("CROSSSLOT Keys in request don't belong to the same chain")
-            return nil
+            return .answered
         }
         let replica = replicas[chain]
         let target = id.isWrite ? config.chains[chain].head : config.chains[chain].tail
-        if id.isWrite, replica?.isHead == true {
-            return headWrite(id, args, tag: tag, retry: retry, chain: chain, session: session, into: &out)
+        let servesHere = id.isWrite ? replica?.isHead == true : replica?.isTail == true && !awaitingBarrier(chain)
+        // A forwarded request was ordered by the node it came from (and is served here or
+        // refused, never sent on).
+        if !forwarded, let place = servesHere ? me : target, !session.order.mayStart(chain: chain, at: place) {
+            return .waiting
         }
-        if !id.isWrite, replica?.isTail == true, !awaitingBarrier(chain) {
+        if id.isWrite, servesHere {
+            return headWrite(id, args, tag: tag, retry: retry, chain: chain, session: session, track: !forwarded, into: &out)
+        }
+        if servesHere {
             server.metrics.readsServed.increment()
             do {
                 try StringCommands(data: server.direct, maxValueBytes: server.config.maxValueBytes).run(id, args, &out)
             } catch {
                 out.error("ERR store read failed: \(error)")
             }
-            return nil
+            return .answered
         }
         guard !forwarded, let target, let addr = config.node(target)?.client else {
             // A forwarded request reached a node that no longer serves it: the configuration
             // changed on the way. The original client retries.
             server.metrics.error("tryagain")
             out.error("TRYAGAIN chainstore epoch \(config.epoch): chain \(chain) is served by \(target ?? "nobody") now; retry")
-            return nil
+            return .answered
         }
-        let slot = server.reserveSlot(for: session)
+        let slot = server.reserveSlot(for: session, chain: chain, at: target)
         var fwd: [[UInt8]] = [Wrapper.forward]
         if let tag { fwd += [retry ? Wrapper.retry : Wrapper.request, Array(String(tag.client).utf8), Array(String(tag.request).utf8)] }
         forwarder.forward(fwd + args, to: target, address: addr, slot: slot, protocolVersion: session.protocolVersion)
-        return slot
+        return .deferred(slot)
     }
 
     private func headWrite(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, retry: Bool, chain: ChainID,
-                           session: ClientSession, into out: inout RESPWriter) -> UInt64? {
+                           session: ClientSession, track: Bool, into out: inout RESPWriter) -> CommandOutcome {
         if tag != nil { server.metrics.writesTagged.increment() }
         // Only a retry can have a recorded result (request ids are never reused), so first
         // attempts skip the lookup.
@@ -221,7 +229,7 @@ final class ChainNode {
             server.metrics.retriesAnswered.increment()
             let token = nextToken
             nextToken += 1
-            let slot = server.reserveSlot(for: session)
+            let slot = server.reserveSlot(for: session, chain: chain, at: track ? me : nil)
             waitingReplies[token] = (slot, previous.reply)
             do {
                 perform(chain, try replicas[chain]!.onClientWait(seq: previous.seq, token: token))
@@ -229,13 +237,13 @@ final class ChainNode {
                 waitingReplies.removeValue(forKey: token)
                 server.fillSlot(slot, bytes: Array("-TRYAGAIN chainstore: not the head of chain \(chain)\r\n".utf8))
             }
-            return slot
+            return .deferred(slot)
         }
         if config?.chains[chain].frozen != nil {
             // The chain is draining for a reorder: no new update may start until it is published.
             server.metrics.error("frozen")
             out.error("TRYAGAIN chainstore epoch \(epoch): chain \(chain) pauses writes while its members are reordered; retry")
-            return nil
+            return .answered
         }
         let recorder = RecordingKeyspace(server.data)
         var reply = RESPWriter(version: 2)
@@ -243,13 +251,13 @@ final class ChainNode {
             try StringCommands(data: recorder, maxValueBytes: server.config.maxValueBytes).run(id, args, &reply)
         } catch {
             out.error("ERR store read failed: \(error)")
-            return nil
+            return .answered
         }
         // Every write goes down the chain, even one that changed nothing or failed: its reply
         // depends on state that must be committed before the client may see it.
         let token = nextToken
         nextToken += 1
-        let slot = server.reserveSlot(for: session)
+        let slot = server.reserveSlot(for: session, chain: chain, at: track ? me : nil)
         waitingReplies[token] = (slot, reply.bytes)
         do {
             let actions = try replicas[chain]!.onClientWrite(mutations: recorder.mutations, tag: tag, reply: reply.bytes, token: token)
@@ -258,7 +266,7 @@ final class ChainNode {
             waitingReplies.removeValue(forKey: token)
             server.fillSlot(slot, bytes: Array("-TRYAGAIN chainstore: not the head of chain \(chain)\r\n".utf8))
         }
-        return slot
+        return .deferred(slot)
     }
 
     private func recordedReply(chain: ChainID, tag: RequestTag) -> (seq: UInt64, reply: [UInt8])? {
@@ -432,9 +440,12 @@ final class ChainNode {
     // MARK: reporting
 
     /// Peers this node exchanges chain frames with (neighbours, its joiner, the tails it joins
-    /// from) whose link has been down for three leases — by then a dead peer has been spliced out,
-    /// so what remains is a cut between two live nodes, which the master resolves.
-    func unreachablePeers() -> [NodeID] {
+    /// from) whose link has been down for three quarters of a lease, with for how long (a blip
+    /// of a few hundred ms can keep a TCP link down for a while: retransmission backoff, the
+    /// redial): the master takes one
+    /// of two live nodes that cannot reach each other out of their chains (it checks that the
+    /// peer is alive, so a dead peer is not mistaken for a cut). A shorter blip is not reported.
+    func unreachablePeers() -> [(peer: NodeID, downMs: Int)] {
         var needed: Set<NodeID> = []
         for r in replicas.values {
             for p in [r.predecessor, r.successor, r.isTail ? r.joiner : nil] { if let p { needed.insert(p) } }
@@ -442,13 +453,16 @@ final class ChainNode {
         for j in joins.values where !j.complete { needed.insert(j.tail) }
         let now = monotonicMillis()
         for p in Array(linkDownSince.keys) where !needed.contains(p) || peers.isReady(p) { linkDownSince.removeValue(forKey: p) }
-        var out: [NodeID] = []
-        for p in needed where !peers.isReady(p) {
-            let since = linkDownSince[p] ?? now
+        var out: [(peer: NodeID, downMs: Int)] = []
+        for p in needed.sorted() where !peers.isReady(p) {
+            // A peer needed only since now gets a lease to be dialled first (a busy host at
+            // start-up, a join): only a link that was up, or had its chance, counts as cut.
+            let since = linkDownSince[p] ?? (neededPeers.contains(p) ? now : now + leaseMs)
             linkDownSince[p] = since
-            if now - since >= 3 * leaseMs { out.append(p) }
+            if now >= since && now - since >= leaseMs * 3 / 4 { out.append((p, Int(now - since))) }
         }
-        return out.sorted()
+        neededPeers = needed
+        return out
     }
 
     var progress: [MasterAPI.ChainProgress] {

@@ -1,4 +1,5 @@
 import EventLoop
+import ChainCore
 import RESP
 import Storage
 
@@ -37,6 +38,10 @@ final class ClientSession {
     /// Monotonic ns of the last bytes received, and since when a request has been incomplete.
     private var lastReadNanos = monotonicNanos()
     private var partialSinceNanos: UInt64?
+    /// Which earlier commands are still outstanding, and where (see `SessionOrder`).
+    var order = SessionOrder()
+    /// A parsed command that waits for earlier ones to answer before it may run.
+    private var waitingCommand: RESPCommand?
 
     init(id: UInt64, conn: Connection, server: Server) {
         self.id = id
@@ -57,26 +62,46 @@ final class ClientSession {
         let n = parser.withAppendBuffer { conn.read(appendingTo: &$0) }
         lastReadNanos = monotonicNanos()
         server.metrics.bytesIn.increment(by: Int64(n))
+        process()
+    }
+
+    /// Runs the buffered requests in order until one must wait for earlier ones
+    /// (`SessionOrder`) or none is left.
+    func process() {
+        guard ending == nil, !isClosed else { return }
         let start = monotonicNanos()
         var commands = 0
         out.version = protocolVersion
         while ending == nil {
-            let cmd: RESPCommand?
-            do {
-                cmd = try parser.next()
-            } catch {
-                out.error("ERR Protocol error: \(error)")
-                server.metrics.error("protocol")
-                ending = .protocolError
-                break
+            let cmd: RESPCommand
+            let resumed = waitingCommand != nil
+            if let w = waitingCommand {
+                cmd = w
+                waitingCommand = nil
+            } else {
+                do {
+                    guard let next = try parser.next() else { break }
+                    cmd = next
+                } catch {
+                    out.error("ERR Protocol error: \(error)")
+                    server.metrics.error("protocol")
+                    ending = .protocolError
+                    break
+                }
             }
-            guard let cmd else { break }
-            commands += 1
             partialSinceNanos = nil  // a request completed: the connection makes progress
-            if let slot = server.execute(cmd, session: self, into: &out) {
+            switch server.execute(cmd, session: self, into: &out, resumed: resumed) {
+            case .answered:
+                commands += 1
+            case .waiting:
+                // Earlier commands of this connection must answer first; the rest stays in the
+                // parser's buffer, and a large backlog stops reading (TCP pushes back).
+                waitingCommand = cmd
+                if parser.bufferedBytes > Self.pauseReadingBytes { conn.pauseReading() }
+            case let .deferred(slot):
                 // The reply comes later: close the chunk so far and keep this reply's place.
                 if !out.isEmpty {
-                    held.append(Held(tag: takeObserved(), bytes: out.bytes, commands: commands - 1, startNanos: start, slot: nil))
+                    held.append(Held(tag: takeObserved(), bytes: out.bytes, commands: commands, startNanos: start, slot: nil))
                     heldBytes += out.bytes.count
                     out = RESPWriter(version: protocolVersion)
                 }
@@ -85,12 +110,13 @@ final class ClientSession {
                 if let early = earlyFills.removeValue(forKey: slot) { fill(slot: slot, bytes: early.bytes, tag: early.tag) }
                 server.markPending(self)
             }
+            if waitingCommand != nil { break }
             if out.bytes.count + heldBytes + conn.outputBytes > server.config.maxOutputBytes {
                 abort(.outputBufferLimit)
                 return
             }
         }
-        if ending == nil && parser.bufferedBytes > server.config.maxRequestBytes {
+        if ending == nil && waitingCommand == nil && parser.bufferedBytes > server.config.maxRequestBytes {
             out.error("ERR Protocol error: request larger than --max-request-bytes \(server.config.maxRequestBytes)")
             ending = .requestBufferLimit
         }
@@ -100,7 +126,11 @@ final class ClientSession {
             out = RESPWriter(version: protocolVersion)
             server.markPending(self)
         }
+        if waitingCommand == nil { conn.resumeReading() }
     }
+
+    /// Past this many buffered request bytes behind a waiting command, reading pauses.
+    static let pauseReadingBytes = 1 << 20
 
     /// The newest update the replies being built may depend on (a chunk of replies is released
     /// once the store has it).
@@ -122,6 +152,7 @@ final class ClientSession {
     /// Fills a deferred reply. `tag` is the update it depends on locally (0: none). A reply may
     /// be filled before `readable` has queued its slot (it was known at once); it waits here.
     func fill(slot: UInt64, bytes: [UInt8], tag: UInt64) {
+        if order.finished(token: slot) && waitingCommand != nil { server.markResumable(self) }
         guard let i = held.firstIndex(where: { $0.slot == slot }) else {
             earlyFills[slot] = (bytes, tag)
             return
@@ -163,7 +194,7 @@ final class ClientSession {
     func checkTimeouts(now: UInt64) {
         guard ending == nil, !isClosed else { return }
         let c = server.config
-        if parser.bufferedBytes > 0 {
+        if parser.bufferedBytes > 0 && waitingCommand == nil {
             let since = partialSinceNanos ?? lastReadNanos
             partialSinceNanos = since
             if c.requestTimeoutMs > 0 && now - since > UInt64(c.requestTimeoutMs) * 1_000_000 { abort(.requestTimeout) }

@@ -112,13 +112,17 @@ final class PeerLinks {
         if let old = ready[peer], old !== link { old.close(reason: "replaced by a newer connection") }
         ready[peer] = link
         node.server.metrics.peerLinksUp.increment()
+        node.server.logger.info("peer link up", metadata: ["peer": "\(peer)"])
         if let q = queued.removeValue(forKey: peer) { link.send(q) }
         node.linkUp(peer)
     }
 
     func closed(_ link: PeerLink, peer: NodeID?, dialed: NodeID?) {
         if let d = dialed { dialing.remove(d) }
-        if let p = peer, ready[p] === link { ready.removeValue(forKey: p) }
+        if let p = peer, ready[p] === link {
+            ready.removeValue(forKey: p)
+            node.server.logger.notice("peer link down", metadata: ["peer": "\(p)"])
+        }
         if let p = peer ?? dialed, me < p, wanted.contains(p) || queued[p] != nil { retryLater(p) }
     }
 

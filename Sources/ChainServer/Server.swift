@@ -99,17 +99,19 @@ public final class Server {
         if shuttingDown && sessions.isEmpty { loop.stop() }
     }
 
-    /// Runs one parsed request and appends its reply. Returns a slot id when the reply will be
-    /// filled in later (a chain write waiting for commit, a forwarded request).
-    func execute(_ cmd: RESPCommand, session: ClientSession, into out: inout RESPWriter) -> UInt64? {
-        commandsTotal += 1
+    /// Runs one parsed request and appends its reply, or says that its reply will be filled in
+    /// later (a chain write waiting for commit, a forwarded request), or that it must wait for
+    /// the session's earlier commands (`resumed`: this is such a command's next try, already
+    /// counted).
+    func execute(_ cmd: RESPCommand, session: ClientSession, into out: inout RESPWriter, resumed: Bool = false) -> CommandOutcome {
+        if !resumed { commandsTotal += 1 }
         var args = cmd.args
         // With users configured, a connection that has not authenticated may only say hello,
         // authenticate, ping or quit.
         if let users = config.users, !users.isOpen, session.user == nil, !CommandID.allowedBeforeAuth(args[0]) {
             metrics.error("noauth")
             out.error("NOAUTH Authentication required.")
-            return nil
+            return .answered
         }
         var tag: RequestTag?
         var retry = false
@@ -125,42 +127,47 @@ public final class Server {
             guard args.count >= 4, let c = UInt64(String(decoding: args[1], as: UTF8.self)),
                   let r = UInt64(String(decoding: args[2], as: UTF8.self)) else {
                 out.error("ERR CS.REQ and CS.RETRY need a numeric client id, a numeric request id and a command")
-                return nil
+                return .answered
             }
             tag = RequestTag(client: c, request: r)
             args.removeFirst(3)
         }
         guard !args.isEmpty else {
             out.error("ERR empty command after a wrapper")
-            return nil
+            return .answered
         }
         if Wrapper.matches(args[0], Wrapper.scan) {
+            // A chain's scan reads its tail here: it waits for this connection's writes to it.
+            if let node = chainNode, args.count > 1, let chain = Int(String(decoding: args[1], as: UTF8.self)),
+               !session.order.mayStart(chain: chain, at: node.me) {
+                return .waiting
+            }
             scanChain(args, into: &out)
             session.observed(data.currentSeq)
-            return nil
+            return .answered
         }
         guard let id = CommandID.lookup(args[0]) else {
-            metrics.command(nil)
+            if !resumed { metrics.command(nil) }
             metrics.error("unknown_command")
             let name = String(decoding: args[0].prefix(128), as: UTF8.self)
             out.error("ERR unknown command '\(name)', with args beginning with: \(args.dropFirst().prefix(3).map { "'\(String(decoding: $0.prefix(64), as: UTF8.self))'" }.joined(separator: " "))")
-            return nil
+            return .answered
         }
-        metrics.command(id)
+        if !resumed { metrics.command(id) }
         guard id.arityOK(args.count) else {
             metrics.error("wrong_arity")
             out.error("ERR wrong number of arguments for '\(id.name)' command")
-            return nil
+            return .answered
         }
         if let big = cmd.oversized {
             metrics.error("value_too_large")
             out.error("ERR value too large: argument \(big.index) is \(big.length) bytes, the limit is \(config.maxValueBytes) (--max-value-bytes)")
-            return nil
+            return .answered
         }
         if id.isWrite, session.user?.permission == .readOnly {
             metrics.error("noperm")
             out.error("NOPERM User \(session.user!.name) has no permissions to run the '\(id.name)' command")
-            return nil
+            return .answered
         }
         if id.isWrite, let e = data.writeError {
             metrics.error("store_unavailable")
@@ -170,11 +177,11 @@ public final class Server {
                 // another node once the master has spliced this one out.
                 out.error("TRYAGAIN this node's store failed and it is leaving its chains; retry: \(e)")
             } else { out.error("ERR store unavailable (I/O error), writes are refused until the node is restarted: \(e)") }
-            return nil
+            return .answered
         }
         guard id.isDataCommand else {
             runConnectionCommand(id, args, session: session, &out)
-            return nil
+            return .answered
         }
         // From here on the reply may depend on data (and on updates not persisted yet); the
         // refusals above and the connection commands depend on none, so they are not held back
@@ -189,14 +196,16 @@ public final class Server {
             metrics.error("store_read")
             out.error("ERR store read failed: \(error)")
         }
-        return nil
+        return .answered
     }
 
-    /// Reserves a deferred reply for `session`.
-    func reserveSlot(for session: ClientSession) -> UInt64 {
+    /// Reserves a deferred reply for `session`; with `chain` and `node`, the session's order
+    /// counts the command as outstanding there until the reply is filled (`SessionOrder`).
+    func reserveSlot(for session: ClientSession, chain: ChainID? = nil, at node: NodeID? = nil) -> UInt64 {
         let id = nextSlot
         nextSlot += 1
         slots[id] = session
+        if let node { session.order.started(token: id, chain: chain, at: node) }
         return id
     }
 
@@ -214,6 +223,18 @@ public final class Server {
         }
     }
 
+    /// A session's waiting command may run now: it does at the end of this loop turn (not
+    /// inside whatever filled the reply it waited for).
+    func markResumable(_ s: ClientSession) {
+        resumable.append(s)
+        if !endOfTurnQueued {
+            endOfTurnQueued = true
+            loop.atEndOfTurn { [unowned self] in endOfTurn() }
+        }
+    }
+
+    private var resumable: [ClientSession] = []
+
     /// A session has replies waiting; they are considered at the end of this loop turn.
     func markPending(_ s: ClientSession) {
         pendingRelease.append(s)
@@ -227,6 +248,13 @@ public final class Server {
     /// send every reply that does not wait for an update.
     private func endOfTurn() {
         endOfTurnQueued = false
+        // Commands that waited for earlier ones of their connection; running them can fill
+        // more replies (an error known at once), which can free more.
+        while !resumable.isEmpty {
+            let list = resumable
+            resumable.removeAll(keepingCapacity: true)
+            for s in list { s.process() }
+        }
         chainNode?.beforeStoreFlush()
         if data.hasPending && data.writeError == nil {
             data.flush(to: writer)

@@ -1,3 +1,4 @@
+import ChainClient
 import EventLoop
 import ChainSecurity
 
@@ -62,7 +63,8 @@ public struct ServerConfig: Sendable {
 
 /// What a node needs to join a cluster.
 public struct ClusterSettings: Sendable {
-    public var master: SocketAddress
+    /// The masters (one, or the several of an etcd-backed cluster; the leader is followed).
+    public var master: MasterEndpoints
     public var peerListen: SocketAddress
     public var secret: [UInt8]
     /// Addresses announced to the master (default: the listen addresses).
@@ -83,7 +85,7 @@ public struct ClusterSettings: Sendable {
     /// checking the other's against the CA.
     public var peerTLS: (server: TLSContext, client: TLSContext)?
 
-    public init(master: SocketAddress, peerListen: SocketAddress, secret: [UInt8]) {
+    public init(master: MasterEndpoints, peerListen: SocketAddress, secret: [UInt8]) {
         self.master = master
         self.peerListen = peerListen
         self.secret = secret

@@ -47,6 +47,8 @@ public final class Connection {
     /// Received bytes the owner did not consume in its read callback.
     private var unread: [UInt8] = []
     private var closingAfterFlush = false
+    /// The owner asked not to be handed more input for now (`pauseReading`).
+    private var readingPaused = false
     /// False only for an outbound connection whose connect has not completed yet.
     private var established: Bool
     /// TLS connections write through OpenSSL only (no direct `send` on the socket).
@@ -171,6 +173,21 @@ public final class Connection {
         if outputBytes == 0 { finish(.closedLocally) }
     }
 
+    /// Stops taking input from the socket until `resumeReading` (the owner has a backlog to work
+    /// through first; the peer's sends block once the kernel's buffers fill).
+    public func pauseReading() {
+        guard let bev, !readingPaused, !closingAfterFlush else { return }
+        readingPaused = true
+        if let readEvent { event_del(readEvent) } else { bufferevent_disable(bev, Int16(EV_READ)) }
+    }
+
+    /// Takes input again after `pauseReading`.
+    public func resumeReading() {
+        guard readingPaused, let bev, !closingAfterFlush else { return }
+        readingPaused = false
+        if let readEvent { event_add(readEvent, nil) } else { bufferevent_enable(bev, Int16(EV_READ)) }
+    }
+
     /// Closes now, dropping queued output.
     public func close() { finish(.closedLocally) }
 
@@ -199,6 +216,7 @@ public final class Connection {
             let c = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
             withExtendedLifetime(c) { c.socketReadable() }
         }, me)
+        if readingPaused { return }
         if let readEvent { event_add(readEvent, nil) } else { bufferevent_enable(bev, Int16(EV_READ)) }
     }
 

@@ -15,13 +15,18 @@ public struct HistoryOp: Sendable, Equatable, CustomStringConvertible {
     /// When its reply arrived; nil when the outcome is unknown (timeout, lost connection): a write
     /// may then have taken effect at any time after `invoked`, or never.
     public var completed: UInt64?
+    /// Where the operation stands in its client's program order (nil: unknown). Operations of
+    /// one client that both completed take effect in this order even when they were in flight
+    /// together (a pipeline): the session-order guarantee, checked with the rest.
+    public var sequence: UInt64?
 
-    public init(client: Int, key: [UInt8], kind: Kind, invoked: UInt64, completed: UInt64?) {
+    public init(client: Int, key: [UInt8], kind: Kind, invoked: UInt64, completed: UInt64?, sequence: UInt64? = nil) {
         self.client = client
         self.key = key
         self.kind = kind
         self.invoked = invoked
         self.completed = completed
+        self.sequence = sequence
     }
 
     public var description: String {

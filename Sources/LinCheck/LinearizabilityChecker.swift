@@ -6,7 +6,9 @@
 /// Wing & Gong's: repeatedly pick an operation that may come next — one invoked before every
 /// pending operation completed — apply it to the register, backtrack when a read disagrees.
 /// Visited (set of linearized operations, register value) states are memoized, as in Lowe's
-/// refinement, so equivalent orders are not explored twice. Writes with an unknown outcome may
+/// refinement, so equivalent orders are not explored twice. Completed operations of one client
+/// that carry a `sequence` must also take effect in that order (session order: a pipelined read
+/// sees the same client's earlier write even though both were in flight together). Writes with an unknown outcome may
 /// take effect at any point after their invocation, or never; reads with an unknown outcome tell
 /// nothing and are ignored.
 public enum LinearizabilityChecker {
@@ -19,7 +21,10 @@ public enum LinearizabilityChecker {
         case unknown(key: [UInt8])
     }
 
-    public static func check(_ history: [HistoryOp], initial: [UInt8]? = nil, budget: Int = 2_000_000) -> Verdict {
+    /// `initial`: every key's value before the history; `initialValues`: keys that held
+    /// another value then (what an earlier run left).
+    public static func check(_ history: [HistoryOp], initial: [UInt8]? = nil, initialValues: [[UInt8]: [UInt8]] = [:],
+                             budget: Int = 2_000_000) -> Verdict {
         var byKey: [[UInt8]: [HistoryOp]] = [:]
         for op in history {
             if case .read = op.kind, op.completed == nil { continue }
@@ -27,10 +32,11 @@ public enum LinearizabilityChecker {
         }
         for key in byKey.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             let ops = byKey[key]!.sorted { $0.invoked < $1.invoked }
-            switch checkKey(ops, initial: initial, budget: budget) {
+            let start = initialValues[key] ?? initial
+            switch checkKey(ops, initial: start, budget: budget) {
             case .some(true): continue
             case .some(false):
-                return .violation(key: key, operations: ops, reason: explain(ops, initial: initial))
+                return .violation(key: key, operations: ops, reason: explain(ops, initial: start))
             case .none:
                 return .unknown(key: key)
             }
@@ -67,6 +73,9 @@ final class KeySearch {
     private let ops: [HistoryOp]
     private let ends: [UInt64]
     private let required: [Int]
+    /// Per operation: the operation of the same client that must take effect before it (the
+    /// nearest earlier completed one in its program order), or -1.
+    private let after: [Int]
     private let budget: Int
     private var seen = Set<State>()
     private var steps = 0
@@ -76,6 +85,14 @@ final class KeySearch {
         self.ops = ops
         self.ends = ops.map { $0.completed ?? UInt64.max }
         self.required = ops.indices.filter { ops[$0].completed != nil }
+        var after = [Int](repeating: -1, count: ops.count)
+        var byClient: [Int: [Int]] = [:]
+        for i in ops.indices where ops[i].completed != nil && ops[i].sequence != nil { byClient[ops[i].client, default: []].append(i) }
+        for list in byClient.values {
+            let sorted = list.sorted { ops[$0].sequence! < ops[$1].sequence! }
+            for (j, i) in sorted.enumerated().dropFirst() { after[i] = sorted[j - 1] }
+        }
+        self.after = after
         self.budget = budget
     }
 
@@ -89,7 +106,7 @@ final class KeySearch {
         // The earliest completion among pending operations bounds what may go next.
         var horizon = UInt64.max
         for i in ops.indices where !isDone(done, i) { horizon = min(horizon, ends[i]) }
-        for i in ops.indices where !isDone(done, i) && ops[i].invoked <= horizon {
+        for i in ops.indices where !isDone(done, i) && ops[i].invoked <= horizon && (after[i] < 0 || isDone(done, after[i])) {
             var next = done
             next[i >> 6] |= 1 << UInt64(i & 63)
             switch ops[i].kind {

@@ -7,7 +7,7 @@ import Foundation
 
 /// `--master` and the master's HTTP API as chainctl uses it: every failure becomes one clear line.
 struct MasterOption: ParsableArguments {
-    @Option(name: .long, help: "Configuration master (HOST:PORT); default $CHAIN_MASTER or 127.0.0.1:7000.")
+    @Option(name: .long, help: "Configuration master (HOST:PORT, or several comma-separated: the leader is followed); default $CHAIN_MASTER or 127.0.0.1:7000.")
     var master: String?
 
     @Option(name: .customLong("token-file"), help: "File holding the master's API token; default $CHAIN_MASTER_TOKEN_FILE.")
@@ -22,10 +22,10 @@ struct MasterOption: ParsableArguments {
     @OptionGroup(title: "TLS (to the master and the nodes; the CA may come from $CHAIN_TLS_CA_FILE)")
     var tlsFlags: ClientTLSFlags
 
-    var address: HostPort {
+    var address: MasterEndpoints {
         get throws {
             let text = master ?? ProcessInfo.processInfo.environment["CHAIN_MASTER"] ?? "127.0.0.1:7000"
-            guard let a = HostPort(text) else { throw ValidationError("invalid master address '\(text)' (expected HOST:PORT)") }
+            guard let a = MasterEndpoints(text) else { throw ValidationError("invalid master address '\(text)' (expected HOST:PORT[,HOST:PORT…])") }
             return a
         }
     }
@@ -58,7 +58,7 @@ struct MasterOption: ParsableArguments {
         let a = try address
         let r: HTTPClient.Response
         let (t, tls) = (try token, try tls)
-        do { r = try HTTPClient.request(method: method, host: a.host, port: a.port, path: path, body: body, timeoutMs: 5000, token: t, tls: tls) } catch {
+        do { r = try a.request(method: method, path: path, body: body, timeoutMs: 5000, token: t, tls: tls) } catch {
             throw CtlError("cannot reach the master at \(a): \(error)")
         }
         guard (200..<300).contains(r.status) else {
@@ -93,7 +93,7 @@ struct MasterOption: ParsableArguments {
     func client() throws -> ClusterClient {
         let a = try address
         let (c, t, tls) = (try credentials, try token, try tls)
-        do { return try ClusterClient(master: a, credentials: c, token: t, tls: tls) } catch {
+        do { return try ClusterClient(masters: a, credentials: c, token: t, tls: tls) } catch {
             if case let .master(m) = error { throw CtlError("cannot reach the master at \(a): \(m)") }
             throw CtlError("\(error)")
         }

@@ -20,11 +20,27 @@ struct Status: ParsableCommand {
         if !s.problems.isEmpty {
             out += "\nPROBLEMS\n" + s.problems.map { "  - \($0)\n" }.joined()
         }
+        if let m = s.masters, m.store != "file" || m.members.count > 1 { out += "\n" + Self.mastersText(m) }
         out += "\n" + Nodes.text(s) + "\n" + Chains.text(s, node: nil)
         if let plan = s.plan, !plan.isEmpty {
             out += "\nPLAN (\(plan.count) steps to go)\n"
             out += plan.prefix(12).enumerated().map { "  \($0 + 1). \($1)\n" }.joined()
             if plan.count > 12 { out += "  … and \(plan.count - 12) more\n" }
+        }
+        return out
+    }
+}
+
+extension Status {
+    /// The masters (leader first) and, with etcd, each etcd endpoint's health.
+    static func mastersText(_ m: MasterAPI.Masters) -> String {
+        var rows = [["MASTER", "ROLE"]]
+        for member in m.members { rows.append([member.address, member.role]) }
+        var out = "MASTERS (state in \(m.store)\(m.leader.map { ", leader \($0)" } ?? ", no leader"))\n" + tableText(rows)
+        if let endpoints = m.store_endpoints, !endpoints.isEmpty {
+            var erows = [["ETCD", "HEALTH", "DETAIL"]]
+            for e in endpoints { erows.append([e.endpoint, e.healthy ? "ok" : "DOWN", e.detail]) }
+            out += "\n" + tableText(erows)
         }
         return out
     }

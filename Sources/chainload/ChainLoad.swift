@@ -18,7 +18,7 @@ struct ChainLoad: ParsableCommand {
         (any RESP server; --resp-read sends reads elsewhere; --wait-replicas N follows each SET with WAIT N 0).
         """)
 
-    @Option(help: "chainstore master (HOST:PORT); default $CHAIN_MASTER.") var master: String?
+    @Option(help: "chainstore master (HOST:PORT, or several comma-separated); default $CHAIN_MASTER.") var master: String?
     @Option(help: "A RESP endpoint (HOST:PORT) instead of a cluster.") var resp: String?
     @Option(name: .customLong("resp-read"), help: "Send reads to this RESP endpoint (e.g. a Redis replica).") var respRead: String?
     @Option(name: .customLong("wait-replicas"), help: "With --resp: follow every SET with WAIT N 0.") var waitReplicas: Int = 0
@@ -48,7 +48,7 @@ struct ChainLoad: ParsableCommand {
     @Option(help: "Write the report as JSON to this file.") var json: String?
     @Option(help: "Draw throughput and p50/p99 latency over time as an SVG picture, with configuration changes marked (cluster targets).")
     var plot: String?
-    @Flag(help: "Correctness mode: record every operation (each SET writes a value of its own) and check the history for linearizability at the end; prints the first anomaly, exits 1 on a violation. Use a small --keys so that keys see many concurrent operations.")
+    @Flag(help: "Correctness mode: record every operation (each SET writes a value of its own) and check the history for linearizability and each client's program order at the end (keys start from the values they hold before the run, so --preload and earlier runs are fine); prints the first anomaly, exits 1 on a violation. Use a small --keys so that keys see many concurrent operations.")
     var check = false
 
     func validate() throws {
@@ -71,7 +71,7 @@ struct ChainLoad: ParsableCommand {
         }
         if let r = resp, HostPort(r) == nil { throw ValidationError("--resp: invalid address '\(r)'") }
         if let r = respRead, HostPort(r) == nil { throw ValidationError("--resp-read: invalid address '\(r)'") }
-        if let m = master, HostPort(m) == nil { throw ValidationError("--master: invalid address '\(m)'") }
+        if let m = master, MasterEndpoints(m) == nil { throw ValidationError("--master: invalid address '\(m)'") }
         for (flag, path) in [("--token-file", tokenFile), ("--password-file", passwordFile)] {
             if let path, SecretFile.read(path) == nil { throw ValidationError("\(flag) \(path) is not readable or is empty") }
         }
@@ -137,6 +137,8 @@ struct ChainLoad: ParsableCommand {
             _ = try LoadRunner(options: p, workload: Workload(mix: [.set: 100], name: "preload")).run(target: target) { _, _, _ in }
         }
         let runner = LoadRunner(options: o, workload: wl)
+        // The checker starts each key from what it holds now (a --preload or an earlier run).
+        if check { try runner.recordInitialValues(target: target) }
         // Ctrl-C: stop after the operations in flight and report what was measured; a second
         // Ctrl-C exits at once.
         signal(SIGINT, SIG_IGN)

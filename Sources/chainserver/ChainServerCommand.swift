@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChainCLI
+import ChainClient
 import ChainCore
 import ChainSecurity
 import Foundation
@@ -27,7 +28,7 @@ struct ChainServerCommand: ParsableCommand {
     @Option(help: "Stable node id (kept in the data directory; generated on first start if not given).")
     var id: String?
 
-    @Option(help: "Configuration master (HOST:PORT); also $CHAIN_MASTER.")
+    @Option(help: "Configuration master(s): HOST:PORT, or several comma-separated (masters on etcd: the leader is followed); also $CHAIN_MASTER.")
     var master: String?
 
     @Option(name: .customLong("peer-listen"), help: "Address for chain links from other nodes (HOST:PORT).")
@@ -111,7 +112,7 @@ struct ChainServerCommand: ParsableCommand {
     func validate() throws {
         if !standalone {
             guard let m = masterAddress else { throw ValidationError("give --master HOST:PORT (or $CHAIN_MASTER), or run with --standalone") }
-            do { _ = try SocketAddress(parsing: m) } catch { throw ValidationError("--master: \(error)") }
+            guard MasterEndpoints(m) != nil else { throw ValidationError("--master: invalid address in '\(m)' (expected HOST:PORT[,HOST:PORT…])") }
             do { _ = try SocketAddress(parsing: peerListen) } catch { throw ValidationError("--peer-listen: \(error)") }
             guard let f = clusterSecretFile else { throw ValidationError("cluster mode needs --cluster-secret-file") }
             guard let secret = try? String(contentsOfFile: f, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
@@ -226,7 +227,7 @@ struct ChainServerCommand: ParsableCommand {
             fail("chainserver: \(error)", code: 2)
         }
         if !standalone {
-            var settings = ClusterSettings(master: try! SocketAddress(parsing: masterAddress!),
+            var settings = ClusterSettings(master: MasterEndpoints(masterAddress!)!,
                                            peerListen: try! SocketAddress(parsing: peerListen),
                                            secret: Array(try! String(contentsOfFile: clusterSecretFile!, encoding: .utf8)
                                                .trimmingCharacters(in: .whitespacesAndNewlines).utf8))

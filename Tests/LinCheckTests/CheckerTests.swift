@@ -11,6 +11,30 @@ final class CheckerTests: XCTestCase {
         HistoryOp(client: c, key: k, kind: .read(val.map(v)), invoked: a, completed: b)
     }
 
+    /// A pipeline: a write and a read of one client in flight together. Without sequence numbers
+    /// the read may see the old value; with them (session order) it must see the write.
+    func testSessionOrderOfOnePipeline() {
+        func op(_ kind: HistoryOp.Kind, _ seq: UInt64?) -> HistoryOp {
+            HistoryOp(client: 1, key: k, kind: kind, invoked: 10, completed: 20, sequence: seq)
+        }
+        let base = HistoryOp(client: 2, key: k, kind: .write(v("old")), invoked: 0, completed: 1)
+        XCTAssertEqual(LinearizabilityChecker.check([base, op(.write(v("new")), nil), op(.read(v("old")), nil)]), .linearizable)
+        guard case .violation = LinearizabilityChecker.check([base, op(.write(v("new")), 0), op(.read(v("old")), 1)]) else {
+            return XCTFail("a read that overtook its own client's earlier write was accepted")
+        }
+        XCTAssertEqual(LinearizabilityChecker.check([base, op(.write(v("new")), 0), op(.read(v("new")), 1)]), .linearizable)
+        // A read before the write in program order must not see it.
+        guard case .violation = LinearizabilityChecker.check([base, op(.read(v("new")), 0), op(.write(v("new")), 1)]) else {
+            return XCTFail("a read that saw its own client's later write was accepted")
+        }
+        // Another client's concurrent write may land between them.
+        let other = HistoryOp(client: 3, key: k, kind: .write(v("x")), invoked: 12, completed: 18)
+        XCTAssertEqual(LinearizabilityChecker.check([base, other, op(.write(v("new")), 0), op(.read(v("x")), 1)]), .linearizable)
+        // A failed write (unknown outcome) constrains nothing.
+        let failed = HistoryOp(client: 1, key: k, kind: .write(v("lost")), invoked: 10, completed: nil, sequence: 0)
+        XCTAssertEqual(LinearizabilityChecker.check([base, failed, op(.read(v("old")), 1)]), .linearizable)
+    }
+
     func testSequentialHistoryIsLinearizable() {
         XCTAssertEqual(LinearizabilityChecker.check([w(1, "a", 0, 1), r(2, "a", 2, 3), w(1, "b", 4, 5), r(2, "b", 6, 7)]), .linearizable)
     }

@@ -77,6 +77,20 @@ final class ChainloadTests: ClusterTestCase {
         XCTAssertEqual(repD.total_errors, 0)
     }
 
+    /// `--preload --check`, twice on the same keys: the checker starts from what the keys hold
+    /// (regression: the preloaded values were not in the history, so the first read of a
+    /// preloaded key looked impossible).
+    func testPreloadThenCheckStartsFromTheStoredValues() throws {
+        let c = try LocalCluster.start(label: "chainload-preload-check", nodes: 3)
+        cluster = c
+        for round in 0..<2 {
+            let r = try Harness.run(Harness.binary("chainload"), ["--master", c.masterAddress, "--workload", "b", "--duration", "1",
+                                                                 "--warmup", "0", "--clients", "3", "--keys", "10", "--preload", "--check"], timeout: 120)
+            XCTAssertEqual(r.code, 0, "round \(round): " + r.out + r.err)
+            XCTAssert(r.out.contains("check: linearizable"), "round \(round): \(r.out)")
+        }
+    }
+
     /// `--check` catches a system that is not linearizable: writes go to one server, reads to
     /// another that never sees them (like reading from a lagging replica).
     func testCheckCatchesStaleReads() throws {

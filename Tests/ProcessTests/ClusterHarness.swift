@@ -73,7 +73,46 @@ final class LocalCluster {
         try? "test-cluster-secret-0123456789\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
     }
 
-    var masterAddress: String { "127.0.0.1:\(masterPort)" }
+    /// With masters on etcd (`startMasters`): each master, by its API port.
+    var haMasters: [(port: UInt16, proc: Proc)] = []
+    var etcd: EtcdCluster?
+
+    /// The master's address, or every master's, comma-separated (what `--master` takes).
+    var masterAddress: String {
+        haMasters.isEmpty ? "127.0.0.1:\(masterPort)" : haMasters.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+    }
+
+    /// Starts a 3-member etcd and `count` chainmasters on it (`--store etcd`); nodes started
+    /// afterwards get all of them.
+    func startMasters(count: Int = 3, replication: Int = 3, initialNodes: Int? = nil, leaseMs: Int = 3000, heartbeatMs: Int = 500,
+                      extra: [String] = []) throws {
+        let e = try EtcdCluster.start(dir: dir + "/etcd")
+        etcd = e
+        for i in 1...count {
+            let port = i == 1 ? masterPort : Harness.freePort()
+            var args = ["--listen", "127.0.0.1:\(port)", "--store", "etcd", "--etcd-endpoints", e.endpoints, "--etcd-prefix", "/chainstore/test",
+                        "--replication", "\(replication)", "--heartbeat-ms", "\(heartbeatMs)", "--lease-ms", "\(leaseMs)"]
+            if let initialNodes { args += ["--initial-nodes", "\(initialNodes)"] }
+            let p = Proc(name: "m\(i)", binary: Harness.binary("chainmaster"), args: args + extra, log: dir + "/m\(i).log")
+            try p.start()
+            haMasters.append((port, p))
+        }
+        master = haMasters[0].proc
+        guard Harness.waitFor(20, { self.leader() != nil }) else {
+            throw NSError(domain: "cluster", code: 1, userInfo: [NSLocalizedDescriptionKey: "no master leads: \(logs())"])
+        }
+    }
+
+    /// The port of the master that leads now (asked of each master: the one whose /metrics say so).
+    func leader() -> UInt16? {
+        for m in haMasters where m.proc.isRunning {
+            guard let r = try? HTTPClient.get(host: "127.0.0.1", port: m.port, path: "/metrics", timeoutMs: 500) else { continue }
+            if r.text.split(separator: "\n").contains(where: { $0 == "chainmaster_leader 1.0" || $0 == "chainmaster_leader 1" }) { return m.port }
+        }
+        return nil
+    }
+
+    func masterProc(port: UInt16) -> Proc? { haMasters.first { $0.port == port }?.proc }
 
     func startMaster(replication: Int = 3, chains: Int? = nil, initialNodes: Int? = nil, extra: [String] = []) throws {
         var args = ["--listen", masterAddress, "--data-dir", dir + "/master", "--replication", "\(replication)",
@@ -125,7 +164,7 @@ final class LocalCluster {
     }
 
     func status() throws -> MasterAPI.Status {
-        let r = try HTTPClient.get(host: "127.0.0.1", port: masterPort, path: "/v1/status", tls: masterTLS)
+        let r = try MasterEndpoints(masterAddress)!.request(method: "GET", path: "/v1/status", tls: masterTLS)
         return try JSONDecoder().decode(MasterAPI.Status.self, from: Data(r.body))
     }
 
@@ -134,6 +173,15 @@ final class LocalCluster {
     }
 
     func smartClient() throws -> ClusterClient { try ClusterClient(master: masterAddress) }
+
+    /// A master's metric sample (0 when absent).
+    func masterMetric(port: UInt16, _ sample: String) -> Double {
+        let r = try? HTTPClient.get(host: "127.0.0.1", port: port, path: "/metrics", timeoutMs: 1000)
+        for line in (r?.text ?? "").split(separator: "\n") where line.hasPrefix(sample + " ") {
+            return Double(line.split(separator: " ").last!) ?? 0
+        }
+        return 0
+    }
 
     func metric(_ node: String, _ sample: String) throws -> Double {
         let r = try HTTPClient.get(host: "127.0.0.1", port: ports[node]!.http, path: "/metrics")
@@ -157,7 +205,8 @@ final class LocalCluster {
     }
 
     func logs() -> String {
-        ([master?.log].compactMap { $0 } + nodes.values.map(\.log)).map { "== \($0)\n" + tail($0) }.joined(separator: "\n")
+        let masterLogs = haMasters.isEmpty ? [master?.log].compactMap { $0 } : haMasters.map(\.proc.log)
+        return (masterLogs + nodes.values.map(\.log)).map { "== \($0)\n" + tail($0) }.joined(separator: "\n")
     }
 
     func tail(_ path: String) -> String {
@@ -166,7 +215,9 @@ final class LocalCluster {
 
     func shutdown() {
         for p in nodes.values { p.stop(SIGKILL) }
+        for m in haMasters { m.proc.signal(SIGCONT); m.proc.stop(SIGKILL) }
         master?.stop(SIGKILL)
+        etcd?.stop()
         // CHAIN_KEEP_LOGS=1 keeps the data and logs of a run for a post-mortem.
         if ProcessInfo.processInfo.environment["CHAIN_KEEP_LOGS"] == nil { try? FileManager.default.removeItem(atPath: dir) }
     }

@@ -97,6 +97,10 @@ enum Harness {
         return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 
+    /// Debian's Python, where Debian's python3-redis (redis-py) is installed (a `python3` earlier
+    /// on PATH may be another installation without it).
+    static let systemPython = "/usr/bin/python3"
+
     /// `redis-cli` from Debian's redis-tools.
     static var redisCLI: String {
         for p in ["/usr/bin/redis-cli", "/usr/local/bin/redis-cli"] where FileManager.default.isExecutableFile(atPath: p) { return p }

@@ -6,7 +6,7 @@
 # chainload's report (errors, write latency percentiles across the failover). Then how many
 # heartbeating nodes the leader serves (deploy/bench-master-heartbeats.py).
 #   usage: deploy/bench-ha-failover.sh [DURATION_S] [HEARTBEAT_NODES]
-#   env: CHAIN_BIN (default: release build), CLIENTS (20)
+#   env: CHAIN_BIN (default: release build), CLIENTS (20), KILL_NODE (1; 0: the master alone)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -35,14 +35,15 @@ old=$(leader)
 pid=$(cat "$CHAIN_DIR/m$((old - 24000 + 1)).pid")
 t0=$(now)
 kill -KILL "$pid"
-sleep 1
-kill -KILL "$(cat "$CHAIN_DIR/n3.pid")"
-t1=$(now)
+if [[ ${KILL_NODE:-1} == 1 ]]; then (sleep 1; kill -KILL "$(cat "$CHAIN_DIR/n3.pid")") & fi
 new=none
 while [[ $new == none || $new == "$old" ]]; do new=$(leader); sleep 0.02; done
 t_lead=$(now)
-until "$CHAIN_BIN/chainctl" --master "$M" chains --json 2>/dev/null | python3 -c 'import json,sys; sys.exit(0 if all("n3" not in c["members"] for c in json.load(sys.stdin)) else 1)'; do sleep 0.05; done
-t_splice=$(now)
+t1=$(python3 -c "print($t0 + 1)"); t_splice=$t0
+if [[ ${KILL_NODE:-1} == 1 ]]; then
+  until "$CHAIN_BIN/chainctl" --master "$M" chains --json 2>/dev/null | python3 -c 'import json,sys; sys.exit(0 if all("n3" not in c["members"] for c in json.load(sys.stdin)) else 1)'; do sleep 0.05; done
+  t_splice=$(now)
+fi
 wait "$load" || true
 python3 - "$CHAIN_DIR/load.json" "$t0" "$t_lead" "$t1" "$t_splice" <<'PY'
 import json, sys
@@ -50,7 +51,7 @@ r = json.load(open(sys.argv[1]))
 t0, tl, t1, ts = map(float, sys.argv[2:])
 s = r["operations"].get("set", {})
 print(f"leader SIGKILL -> another master leads: {tl - t0:.2f} s")
-print(f"data node SIGKILL (1 s later) -> spliced out: {ts - t1:.2f} s")
+if ts > t1: print(f"data node SIGKILL (1 s after the master) -> spliced out: {ts - t1:.2f} s")
 print(f"chainload: {r['total_ops']} writes, {r['total_errors']} errors, {r['ops_per_s']:.0f} writes/s; "
       f"write latency p50 {s.get('p50_ms')} ms, p99 {s.get('p99_ms')} ms, p99.9 {s.get('p999_ms')} ms, max {s.get('max_ms')} ms")
 print("per second (ops/s):", " ".join(str(int(t["ops_per_s"])) for t in r.get("timeline", [])))

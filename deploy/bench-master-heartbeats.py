@@ -32,15 +32,19 @@ async def node(i, args, host, port, stats, stop_at):
     nid = f"bench-{i:05d}"
     base = 40000 + i * 3
     info = {"id": nid, "client": f"127.0.0.2:{base}", "peer": f"127.0.0.2:{base + 1}", "http": f"127.0.0.2:{base + 2}"}
-    status, _ = await post(host, port, "/v1/nodes/register", info)
+    status, body = await post(host, port, "/v1/nodes/register", info)
     if status != 200:
         stats["register_errors"] += 1
         return
+    # Like a real node, report the epoch it knows (the reply then carries no configuration).
+    epoch = json.loads(body).get("epoch", 0)
     await asyncio.sleep(random.random() * args.interval_ms / 1000)
     while time.monotonic() < stop_at:
         t0 = time.monotonic()
         try:
-            status, _ = await post(host, port, "/v1/nodes/heartbeat", {"id": nid, "epoch": 0, "chains": []})
+            status, body = await post(host, port, "/v1/nodes/heartbeat", {"id": nid, "epoch": epoch, "chains": []})
+            if status == 200:
+                epoch = json.loads(body).get("epoch", epoch)
         except OSError:
             status = 0
         dt = time.monotonic() - t0

@@ -114,10 +114,23 @@ public final class Master {
         }
     }
 
+    /// One save at a time: the state changes made while it runs go together in the next one
+    /// (a save of version v makes every version up to v durable). A burst of registrations is
+    /// then a few writes of the state, not one each, and an etcd leader's lease renewals are not
+    /// queued behind hundreds of them.
+    private var saveInFlight = false
+    private var nextSave: Int?
+
     private func save(_ version: Int) {
+        if saveInFlight {
+            nextSave = version
+            return
+        }
+        saveInFlight = true
         let data: Data
         do { data = try StoredState.encode(policy.state) } catch {
             logger.critical("cannot encode state: \(error)")
+            saveInFlight = false
             return
         }
         let me = LoopBound(self, loop: loop)
@@ -125,6 +138,13 @@ public final class Master {
     }
 
     private func saved(_ version: Int, _ outcome: SaveOutcome) {
+        saveInFlight = false
+        defer {
+            if let next = nextSave {
+                nextSave = nil
+                save(next)
+            }
+        }
         switch outcome {
         case .saved:
             perform(policy.onSaved(version))
@@ -142,6 +162,7 @@ public final class Master {
             metrics.stateSaveFailures.increment()
             perform(policy.onSaveFailed(version, error: error))
         case let .fenced(reason):
+            nextSave = nil
             metrics.fencedWrites.increment()
             logger.error("the store refused a write: this master no longer leads", metadata: ["reason": "\(reason)"])
             election?.lost(reason: reason)
@@ -155,10 +176,14 @@ public final class Master {
     private func leadership(_ event: LeadershipEvent) {
         switch event {
         case let .leading(until, begins, term, loaded):
-            if begins { metrics.electionsWon.increment() }
+            if begins {
+                metrics.electionsWon.increment()
+                nextSave = nil  // decided in an earlier term: void
+            }
             perform(policy.onLeadership(until: until, begins: begins, term: term, loaded: loaded, now: Self.nowMs()))
             metrics.leader.set(to: 1)
         case let .standby(leader):
+            nextSave = nil
             perform(policy.onStandby(leader: leader))
             metrics.leader.set(to: 0)
             let lost = afterSave

@@ -208,9 +208,11 @@ final class EtcdClient: @unchecked Sendable {
                     return (e, false, "answered \(r.status)")
                 }
                 let header = o["header"] as? [String: Any]
-                let leads = Self.int(o["leader"]) != 0 && Self.int(o["leader"]) == Self.int(header?["member_id"])
+                // Member ids are unsigned 64-bit numbers, sent as strings: compared as such.
+                let leader = (o["leader"] as? String) ?? "0"
+                let leads = leader != "0" && leader == (header?["member_id"] as? String)
                 let errors = (o["errors"] as? [String]) ?? []
-                return (e, errors.isEmpty && Self.int(o["leader"]) != 0,
+                return (e, errors.isEmpty && leader != "0",
                         "etcd \(o["version"] as? String ?? "?")\(leads ? ", etcd leader" : "")\(errors.isEmpty ? "" : ", errors: \(errors.joined(separator: "; "))")")
             } catch {
                 return (e, false, "\(error)")

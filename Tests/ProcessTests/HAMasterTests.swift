@@ -159,4 +159,45 @@ final class HAMasterTests: ClusterTestCase {
         XCTAssertEqual(bad.code, 64, bad.err)
         XCTAssert(bad.err.contains("--etcd-endpoints"), bad.err)
     }
+
+    /// etcd with authentication on: a master with the right user and password (a role limited
+    /// to its prefix) leads and shows etcd healthy; a wrong password is refused at start with
+    /// etcd's reason.
+    func testEtcdWithAuthentication() throws {
+        guard let etcdctl = ["/usr/bin/etcdctl", "/usr/local/bin/etcdctl"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("etcdctl is not installed")
+        }
+        let c = LocalCluster(label: "ha-auth")
+        cluster = c
+        let e = try EtcdCluster.start(dir: c.dir + "/etcd")
+        c.etcd = e
+        let ctl = { (args: [String]) throws -> (code: Int32, out: String, err: String) in
+            try Harness.run("/usr/bin/env", ["ETCDCTL_API=3", etcdctl, "--endpoints", e.endpoints] + args)
+        }
+        for args in [["user", "add", "root:rootpw"], ["user", "add", "cs:cspw"], ["role", "add", "chainstore"],
+                     ["role", "grant-permission", "chainstore", "--prefix=true", "readwrite", "/chainstore/auth"],
+                     ["user", "grant-role", "cs", "chainstore"], ["auth", "enable"]] {
+            let r = try ctl(args)
+            XCTAssertEqual(r.code, 0, "etcdctl \(args): \(r.err)")
+        }
+        let good = c.dir + "/pw", bad = c.dir + "/bad"
+        try "cspw\n".write(toFile: good, atomically: true, encoding: .utf8)
+        try "nope\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let port = Harness.freePort()
+        let m = LocalCluster.Proc(name: "m1", binary: Harness.binary("chainmaster"), args: [
+            "--listen", "127.0.0.1:\(port)", "--store", "etcd", "--etcd-endpoints", e.endpoints, "--etcd-prefix", "/chainstore/auth",
+            "--etcd-user", "cs", "--etcd-password-file", good], log: c.dir + "/m1.log")
+        try m.start()
+        c.haMasters.append((port, m))
+        XCTAssert(Harness.waitFor(10) { c.leader() == port }, "the master did not lead with etcd auth: \(c.logs())")
+        XCTAssert(Harness.waitFor(5) {
+            let r = try? HTTPClient.get(host: "127.0.0.1", port: port, path: "/v1/masters")
+            return (r?.text ?? "").contains("\"healthy\":true")
+        }, "etcd shown unhealthy")
+        let r = try Harness.run(Harness.binary("chainmaster"), ["--listen", "127.0.0.1:\(Harness.freePort())", "--store", "etcd",
+                                                               "--etcd-endpoints", e.endpoints, "--etcd-prefix", "/chainstore/auth",
+                                                               "--etcd-user", "cs", "--etcd-password-file", bad, "--etcd-wait-ms", "500"], timeout: 20)
+        XCTAssertEqual(r.code, 4, r.err)
+        XCTAssert(r.err.contains("authentication"), r.err)
+    }
 }

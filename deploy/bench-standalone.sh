@@ -21,7 +21,8 @@ bench_init standalone
 N=${N:-200000}
 
 RPORT=$((20000 + RANDOM % 10000)); CPORT=$((RPORT + 1))
-start_bg "$BENCH_WORKDIR/redis.log" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no
+mkdir -p "$BENCH_WORKDIR/redis"
+start_bg "$BENCH_WORKDIR/redis.log" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$BENCH_WORKDIR/redis"
 REDIS_PID=$LAST_PID
 start_bg "$BENCH_WORKDIR/chainserver.log" "$ROOT/.build/release/chainserver" --standalone \
   --data-dir "$BENCH_WORKDIR/chain-data" --listen "127.0.0.1:$CPORT" --durability memory

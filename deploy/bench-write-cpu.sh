@@ -43,7 +43,9 @@ start_redis() { # primary + 2 replicas, no persistence; pid files in REDIS_DIR
   for i in 0 1 2; do
     local of=()
     ((i > 0)) && of=(--replicaof 127.0.0.1 "$REDIS_PORT")
-    redis-server --port $((REDIS_PORT + i)) --bind 127.0.0.1 --save "" --appendonly no --dir "$REDIS_DIR" \
+    # A directory of its own for each (a replica's sync writes a dump file there).
+    mkdir -p "$REDIS_DIR/r$i"
+    redis-server --port $((REDIS_PORT + i)) --bind 127.0.0.1 --save "" --appendonly no --dir "$REDIS_DIR/r$i" \
       "${of[@]}" >"$REDIS_DIR/r$i.log" 2>&1 &
     REDIS_PIDS+=($!); echo $! >"$REDIS_DIR/r$i.pid"
   done

@@ -59,16 +59,21 @@ port_base() { echo $((20000 + (RANDOM % 400) * 25)); }
 # ---------------------------------------------------------------- systems
 start_redis_single() {
   RPORT=$(port_base)
-  start_bg "$BENCH_WORKDIR/redis-$RPORT.log" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no
+  # Each Redis gets a directory of its own (a replica's sync writes a dump file there), never the checkout.
+  mkdir -p "$BENCH_WORKDIR/redis-$RPORT"
+  start_bg "$BENCH_WORKDIR/redis-$RPORT.log" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$BENCH_WORKDIR/redis-$RPORT"
   SRV_PIDS=("$LAST_PID"); wait_port "$RPORT"
 }
 
 start_redis_repl() { # primary + 2 replicas, no persistence
   RPORT=$(port_base); SRV_PIDS=()
-  start_bg "$BENCH_WORKDIR/r0-$RPORT.log" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no; SRV_PIDS+=("$LAST_PID")
+  for i in 0 1 2; do mkdir -p "$BENCH_WORKDIR/r$i-$RPORT"; done
+  start_bg "$BENCH_WORKDIR/r0-$RPORT.log" redis-server --port "$RPORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$BENCH_WORKDIR/r0-$RPORT"; SRV_PIDS+=("$LAST_PID")
   for i in 1 2; do
     start_bg "$BENCH_WORKDIR/r$i-$RPORT.log" redis-server --port $((RPORT + i)) --bind 127.0.0.1 --save "" --appendonly no \
-      --replicaof 127.0.0.1 "$RPORT"
+      --dir "$BENCH_WORKDIR/r$i-$RPORT" --replicaof 127.0.0.1 "$RPORT"
     SRV_PIDS+=("$LAST_PID")
   done
   for i in 0 1 2; do wait_port $((RPORT + i)); done

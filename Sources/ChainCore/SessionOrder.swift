@@ -15,52 +15,52 @@
 /// Commands of different chains touch different keys and never wait for each other; a command
 /// that spans every chain (`scope` nil) waits for everything outstanding. Pure: no clocks, no IO.
 public struct SessionOrder: Sendable, Equatable {
-    /// Outstanding commands by reply token, with their chain (nil: every chain).
-    private var chainOf: [UInt64: ChainID?] = [:]
-    /// Per chain: where its outstanding commands run (all at one node: `mayStart` sees to it)
-    /// and how many there are.
-    private var perChain: [ChainID: Place] = [:]
-    /// Outstanding commands that span every chain.
-    private var spanning = 0
-
+    /// Where one chain's outstanding commands run (all at one node: `mayStart` sees to it),
+    /// and how many there are; `chain` nil: commands that span every chain.
     struct Place: Sendable, Equatable {
+        var chain: ChainID?
         var node: NodeID
         var count: Int
     }
 
+    /// A few at most (the chains one pipeline is waiting on): a short array, scanned, costs less
+    /// on the write path than hashing into dictionaries.
+    private var places: [Place] = []
+
     public init() {}
 
     /// No command of this connection is outstanding.
-    public var isEmpty: Bool { chainOf.isEmpty }
-    public var count: Int { chainOf.count }
+    public var isEmpty: Bool { places.isEmpty }
+    /// Outstanding commands.
+    public var count: Int { places.reduce(0) { $0 + $1.count } }
 
     /// May a command on `chain` (nil: one that spans every chain) run at `node` now?
     public func mayStart(chain: ChainID?, at node: NodeID) -> Bool {
-        guard let chain else { return chainOf.isEmpty }
-        guard spanning == 0 else { return false }
-        guard let place = perChain[chain] else { return true }
-        return place.node == node
-    }
-
-    /// A command started at `node` and answers later under `token` (it must have been allowed
-    /// by `mayStart`).
-    public mutating func started(token: UInt64, chain: ChainID?, at node: NodeID) {
-        chainOf[token] = .some(chain)
-        guard let chain else { spanning += 1; return }
-        perChain[chain, default: Place(node: node, count: 0)].count += 1
-    }
-
-    /// The command under `token` answered (unknown tokens are ignored). Returns whether it was
-    /// outstanding.
-    @discardableResult
-    public mutating func finished(token: UInt64) -> Bool {
-        guard let entry = chainOf.removeValue(forKey: token) else { return false }
-        guard let chain = entry else { spanning -= 1; return true }
-        if let place = perChain[chain], place.count > 1 {
-            perChain[chain]!.count -= 1
-        } else {
-            perChain.removeValue(forKey: chain)
+        guard let chain else { return places.isEmpty }
+        for p in places {
+            guard let c = p.chain else { return false }
+            if c == chain { return p.node == node }
         }
+        return true
+    }
+
+    /// A command on `chain` started at `node` and answers later (it must have been allowed by
+    /// `mayStart`).
+    public mutating func started(chain: ChainID?, at node: NodeID) {
+        if let i = places.firstIndex(where: { $0.chain == chain }) {
+            places[i].count += 1
+        } else {
+            places.append(Place(chain: chain, node: node, count: 1))
+        }
+    }
+
+    /// One outstanding command on `chain` answered. The caller reports each started command
+    /// once; an unknown chain is ignored. Returns whether it was outstanding.
+    @discardableResult
+    public mutating func finished(chain: ChainID?) -> Bool {
+        guard let i = places.firstIndex(where: { $0.chain == chain }) else { return false }
+        places[i].count -= 1
+        if places[i].count == 0 { places.swapAt(i, places.count - 1); places.removeLast() }
         return true
     }
 }

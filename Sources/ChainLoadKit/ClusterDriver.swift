@@ -120,7 +120,7 @@ final class ClusterDriver: LoadDriver {
             return
         }
         slots[slot].attempt += 1
-        order.started(token: UInt64(slot), chain: chainID, at: node)
+        order.started(chain: chainID, at: node)
         if o.op == .rmw && !write { hold(chainID, 1) }
         let now = MonotonicClock.now()
         if !write {
@@ -164,7 +164,7 @@ final class ClusterDriver: LoadDriver {
 
     private func reply(_ w: RESPPipe.Waiter, _ v: RESPValue) {
         let slot = Int(w.slot)
-        order.finished(token: UInt64(slot))
+        order.finished(chain: slots[slot].chain)
         if session.batch[slot].op == .rmw && !slots[slot].readDone { hold(slots[slot].chain, -1) }
         handle(slot, v)
         releaseHeld()

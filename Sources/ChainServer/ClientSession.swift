@@ -149,10 +149,15 @@ final class ClientSession {
 
     var hasHeldReplies: Bool { !held.isEmpty }
 
+    /// An outstanding command of `chain` answered (once per command, from `Server.fillSlot`): a
+    /// command waiting for it may run now.
+    func orderedCommandAnswered(chain: ChainID?) {
+        if order.finished(chain: chain) && waitingCommand != nil { server.markResumable(self) }
+    }
+
     /// Fills a deferred reply. `tag` is the update it depends on locally (0: none). A reply may
     /// be filled before `readable` has queued its slot (it was known at once); it waits here.
     func fill(slot: UInt64, bytes: [UInt8], tag: UInt64) {
-        if order.finished(token: slot) && waitingCommand != nil { server.markResumable(self) }
         guard let i = held.firstIndex(where: { $0.slot == slot }) else {
             earlyFills[slot] = (bytes, tag)
             return

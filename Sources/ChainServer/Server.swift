@@ -21,8 +21,9 @@ public final class Server {
     /// The cluster side of the node; nil in standalone mode.
     var chainNode: ChainNode?
     private var nextSlot: UInt64 = 1
-    /// Deferred replies: slot → the session waiting for it.
-    private var slots: [UInt64: ClientSession] = [:]
+    /// Deferred replies: slot → the session waiting for it, and, when the session's order
+    /// counts the command as outstanding, on which chain (`chain` nil: every chain).
+    private var slots: [UInt64: (session: ClientSession, ordered: Bool, chain: ChainID?)] = [:]
     let logger: Logger
     private let writer: StoreWriter
     private var listener: TCPListener?
@@ -204,15 +205,16 @@ public final class Server {
     func reserveSlot(for session: ClientSession, chain: ChainID? = nil, at node: NodeID? = nil) -> UInt64 {
         let id = nextSlot
         nextSlot += 1
-        slots[id] = session
-        if let node { session.order.started(token: id, chain: chain, at: node) }
+        slots[id] = (session, node != nil, chain)
+        if let node { session.order.started(chain: chain, at: node) }
         return id
     }
 
     /// Fills a deferred reply (a no-op if its client went away).
     func fillSlot(_ id: UInt64, bytes: [UInt8], tag: UInt64 = 0) {
-        guard let s = slots.removeValue(forKey: id), !s.isClosed else { return }
-        s.fill(slot: id, bytes: bytes, tag: tag)
+        guard let entry = slots.removeValue(forKey: id), !entry.session.isClosed else { return }
+        if entry.ordered { entry.session.orderedCommandAnswered(chain: entry.chain) }
+        entry.session.fill(slot: id, bytes: bytes, tag: tag)
     }
 
     /// Updates were applied outside a client read (chain replication): flush them this turn.

@@ -108,8 +108,6 @@ final class MasterElectionSimulationTests: XCTestCase {
         var master = 0
         var leaseUntil: UInt64 = 0
         var config: Configuration?
-        /// When each epoch was installed here.
-        var installedAt: [Epoch: UInt64] = [:]
         var registered = false
         var lastReplyAt: UInt64 = 0
         /// Bumped on every restart (the process's boot id).
@@ -237,7 +235,6 @@ final class MasterElectionSimulationTests: XCTestCase {
                 guard masters[m].candidacy.onStateSeen(revision: stateRev) else { return standby(m, leader: nil) }
                 apply(m, masters[m].policy.onLeadership(until: masters[m].candidacy.until, begins: false, term: masters[m].candidacy.term, loaded: nil, now: now))
             case .lead(load: true):
-                if ProcessInfo.processInfo.environment["SIM_DEBUG_SEED"] != nil { print("t=\(now) m\(m) takes over, state epoch \(state?.epoch ?? 0) nodes \(state?.nodes.count ?? 0)") }
                 masters[m].candidacy.onLoaded(stateRevision: stateRev)
                 apply(m, masters[m].policy.onLeadership(until: masters[m].candidacy.until, begins: true, term: masters[m].candidacy.term, loaded: state, now: now))
             }
@@ -264,9 +261,7 @@ final class MasterElectionSimulationTests: XCTestCase {
                     masters[m].publishedEpoch = max(masters[m].publishedEpoch, epoch)
                     checkOneStep(epoch)
                     checkSplicedTails(epoch, by: m)
-                case let .log(_, message, meta):
-                    if ProcessInfo.processInfo.environment["SIM_DEBUG_SEED"] != nil, now >= 30000 { print("t=\(now) m\(m): \(message) \(meta)") }
-                case .count: break
+                case .log, .count: break
                 }
             }
         }
@@ -369,14 +364,12 @@ final class MasterElectionSimulationTests: XCTestCase {
                 sim.nodes[i].lastReplyAt = sim.now
                 switch reply {
                 case .lease:
-                    if ProcessInfo.processInfo.environment["SIM_DEBUG_SEED"] != nil, sim.now > 30000 { print("t=\(sim.now) lease to \(sim.nodes[i].id) from m\(m) sent \(sentAt) config \(lease.config?.epoch ?? 0) published \(lease.epoch)") }
                     sim.nodes[i].registered = true
                     sim.nodes[i].leaseUntil = max(sim.nodes[i].leaseUntil, sentAt + UInt64(lease.lease_ms))
                     if let c = lease.config { sim.install(i, c) }
                 case let .notLeader(leader):
                     sim.nodes[i].master = leader.flatMap { Int($0.dropFirst()) } ?? (m + 1) % 3
                 case .refused(404, _):
-                    if ProcessInfo.processInfo.environment["SIM_DEBUG_SEED"] != nil { print("t=\(sim.now) m\(m) 404 to \(sim.nodes[i].id)") }
                     sim.nodes[i].registered = false
                 default:
                     sim.nodes[i].master = (m + 1) % 3
@@ -387,7 +380,6 @@ final class MasterElectionSimulationTests: XCTestCase {
         mutating func install(_ i: Int, _ c: Configuration) {
             guard c.epoch > (nodes[i].config?.epoch ?? 0) else { return }
             nodes[i].config = c
-            nodes[i].installedAt[c.epoch] = now
         }
 
         /// Master `m` publishing `epoch`: a tail it spliced out as failed must not be serving any
@@ -501,16 +493,21 @@ final class MasterElectionSimulationTests: XCTestCase {
         return sim
     }
 
-    func testDebugSeed() {
-        guard let s = ProcessInfo.processInfo.environment["SIM_DEBUG_SEED"].flatMap(UInt64.init) else { return }
-        let sim = run(seed: s)
-        print("violations", sim.violations)
+    /// `SIM_REPLAY_SEED=N [SIM_REPLAY_CHAIN=C]`: replays one seed and prints its violations, one
+    /// chain's configurations epoch by epoch, and where every node and master ended (for a
+    /// failing seed's post-mortem). Does nothing otherwise.
+    func testReplaySeed() {
+        let env = ProcessInfo.processInfo.environment
+        guard let seed = env["SIM_REPLAY_SEED"].flatMap(UInt64.init) else { return }
+        let chain = env["SIM_REPLAY_CHAIN"].flatMap(Int.init) ?? 0
+        let sim = run(seed: seed)
+        print("seed \(seed): violations \(sim.violations)")
         for e in sim.published.keys.sorted() {
-            let c = sim.published[e]!.chains[Int(ProcessInfo.processInfo.environment["SIM_DEBUG_CHAIN"] ?? "0")!]
-            print("epoch \(e): chain \(c.members) joining \(c.joining ?? "-") frozen \(c.frozen.map(String.init) ?? "-")")
+            let c = sim.published[e]!.chains[chain]
+            print("epoch \(e): chain \(chain) \(c.members) joining \(c.joining ?? "-") frozen \(c.frozen.map(String.init) ?? "-")")
         }
-        for n in sim.nodes { print(n.id, "alive", n.alive, "lease", n.leaseUntil, "epoch", n.config?.epoch ?? 0, "cut", n.cutFromMastersUntil, "installed", n.installedAt.sorted { $0.key < $1.key }.suffix(4)) }
-        for (i, m) in sim.masters.enumerated() { print("m\(i)", m.policy.role, "pub", m.publishedEpoch, "crashed", m.crashed, "paused", m.pausedUntil) }
+        for n in sim.nodes { print(n.id, "alive", n.alive, "lease until", n.leaseUntil, "epoch", n.config?.epoch ?? 0) }
+        for (i, m) in sim.masters.enumerated() { print("m\(i)", m.policy.role, "published", m.publishedEpoch, "crashed", m.crashed) }
     }
 
     func testManySeedsKeepTheInvariants() {

@@ -129,6 +129,27 @@ final class SessionOrderTests: ClusterTestCase {
         for (j, i) in (1700..<2000).enumerated() { XCTAssertEqual(replies[2000 + j], .bulk(bytes("v\(i)")), "deep:\(i % 300)") }
     }
 
+    /// More than 1 MiB of requests behind a command that waits: the node stops reading the socket
+    /// (TCP pushes back) and takes the rest once the write committed; every reply is right, in
+    /// order, and nothing is taken for an oversized request.
+    func testLargeBacklogBehindAWaitingCommand() throws {
+        let c = try start("order-backlog")
+        let cl = try c.client("n1", timeoutMs: 20_000)
+        let big = [UInt8](repeating: UInt8(ascii: "x"), count: 512 << 10)
+        var commands: [[[UInt8]]] = [[bytes("SET"), bytes("bl:k"), bytes("first")], [bytes("GET"), bytes("bl:k")]]
+        for i in 0..<4 { commands.append([bytes("SET"), bytes("bl:big\(i)"), big]) }
+        commands.append([bytes("GET"), bytes("bl:k")])
+        commands.append([bytes("STRLEN"), bytes("bl:big3")])
+        for round in 0..<5 {
+            let replies = try cl.pipeline(commands)
+            XCTAssertEqual(replies[0], .simple("OK"), "round \(round)")
+            XCTAssertEqual(replies[1], .bulk(bytes("first")), "round \(round)")
+            XCTAssertEqual(Array(replies[2..<6]), Array(repeating: .simple("OK"), count: 4), "round \(round)")
+            XCTAssertEqual(replies[6], .bulk(bytes("first")), "round \(round)")
+            XCTAssertEqual(replies[7], .integer(Int64(big.count)), "round \(round)")
+        }
+    }
+
     /// The smart client's pipelines (chainload's cluster driver, `--pipeline`) and a plain
     /// pipelining client through one node (its forwarding), each under `--check`, whose
     /// history carries every client's program order: a read that overtook the same client's

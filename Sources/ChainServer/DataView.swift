@@ -4,7 +4,8 @@ import Storage
 /// in front. Loop-thread only.
 ///
 /// Updates of one loop turn are collected into one batch (`pending`); at the end of the turn the
-/// batch goes to the `StoreWriter` and becomes *in flight* until the writer reports it persisted.
+/// batch goes to the `StoreWriter`, which either writes it at once (memory mode) or keeps it *in
+/// flight* until its thread reports it persisted.
 /// Reads look at pending, then in-flight updates (newest first), then the cache, then the store,
 /// so a GET always sees every earlier SET even before RocksDB has it.
 ///
@@ -78,16 +79,18 @@ final class DataView {
         currentSeq += 1
     }
 
-    /// Hands the turn's batch to the writer.
-    func flush(to writer: StoreWriter) {
-        guard !batch.isEmpty else { return }
-        writer.submit(batch, seq: currentSeq)
-        inFlight.append((currentSeq, pending, pendingRanges))
+    /// Hands the turn's batch to the writer. Returns true when the store holds it on return (the
+    /// caller reports it persisted); otherwise it stays in flight until `persisted`.
+    func flush(to writer: StoreWriter) -> Bool {
+        guard !batch.isEmpty else { return false }
+        let written = writer.submit(batch, seq: currentSeq)
+        if !written { inFlight.append((currentSeq, pending, pendingRanges)) }
         // Sized like this turn's: growing a dictionary from empty every turn costs a rehash per doubling.
         let size = pending.count
         batch = WriteBatch()
         pending = Dictionary(minimumCapacity: size)
         pendingRanges = []
+        return written
     }
 
     /// The writer stored everything up to `seq`.

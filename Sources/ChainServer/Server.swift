@@ -259,8 +259,8 @@ public final class Server {
         }
         chainNode?.beforeStoreFlush()
         if data.hasPending && data.writeError == nil {
-            data.flush(to: writer)
             metrics.storeWrites.increment()
+            if data.flush(to: writer) { persisted(data.currentSeq) }
         }
         let ready = ackableSeq
         let list = pendingRelease
@@ -333,8 +333,11 @@ public final class Server {
         listener?.close()
         http?.close()
         for s in signals { s.cancel() }
-        if data.hasPending { data.flush(to: writer) }
-        if !data.hasUnpersisted { finishShutdown() }
+        if data.hasPending && data.flush(to: writer) {
+            persisted(data.currentSeq)  // finishes the shutdown
+        } else if !data.hasUnpersisted {
+            finishShutdown()
+        }
         Timer(loop: loop, afterMs: 2000) { [unowned self] in
             if data.hasUnpersisted { logger.error("stopping with updates the store did not accept; their clients got no reply") }
             for s in sessions.values { s.abort(.shutdown) }

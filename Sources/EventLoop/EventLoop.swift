@@ -110,12 +110,19 @@ public final class EventLoop: @unchecked Sendable {
         for item in work { item() }
     }
 
+    /// Runs the end-of-turn handlers, and those they queue (a store write that completes on the
+    /// loop queues the acknowledgements it allows), a few rounds deep; anything queued after
+    /// that runs after the next non-blocking poll.
     private func runEndOfTurn() {
-        guard !endOfTurnHandlers.isEmpty else { return }
-        let handlers = endOfTurnHandlers
-        endOfTurnHandlers.removeAll(keepingCapacity: true)
-        for h in handlers { h() }
+        var rounds = 0
+        while !endOfTurnHandlers.isEmpty && rounds < 4 {
+            rounds += 1
+            let handlers = endOfTurnHandlers
+            endOfTurnHandlers.removeAll(keepingCapacity: true)
+            for h in handlers { h() }
+        }
     }
+
 
     func retain(_ object: AnyObject) { registry[ObjectIdentifier(object)] = object }
     func release(_ object: AnyObject) { registry.removeValue(forKey: ObjectIdentifier(object)) }

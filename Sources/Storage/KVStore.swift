@@ -8,6 +8,10 @@ public protocol KVStore: AnyObject, Sendable {
     /// Makes every earlier write durable (fsync of the write-ahead log). Blocks: never call it on
     /// the event loop.
     func syncWAL() throws(StoreError)
+    /// Applies the batch atomically without syncing, unless the store would first have to wait
+    /// (a write stall while it catches up with flushes and compactions): then it writes nothing
+    /// and returns false. Cheap enough for the event loop.
+    func writeWithoutStall(_ batch: WriteBatch) throws(StoreError) -> Bool
     /// A consistent point-in-time view for reads and scans.
     func snapshot() -> StoreSnapshot
     /// Visits keys with `prefix` in order, starting at `start` (inclusive) if given, until `body`

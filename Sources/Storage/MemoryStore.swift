@@ -29,6 +29,11 @@ public final class MemoryStore: KVStore, Sendable {
 
     public func syncWAL() throws(StoreError) {}
 
+    public func writeWithoutStall(_ batch: WriteBatch) throws(StoreError) -> Bool {
+        try write(batch, sync: false)
+        return true
+    }
+
     public func snapshot() -> StoreSnapshot {
         MemorySnapshot(state.withLock { $0 })
     }

@@ -19,6 +19,8 @@ public final class RocksStore: KVStore, @unchecked Sendable {
     private let readOptions: OpaquePointer
     private let syncWrite: OpaquePointer
     private let plainWrite: OpaquePointer
+    /// A plain write that fails at once (Status::Incomplete) instead of waiting out a write stall.
+    private let noStallWrite: OpaquePointer
 
     /// Length of the key prefix by which the memtable hashes keys (0: an ordinary skip list).
     public let hashPrefixLength: Int
@@ -61,10 +63,12 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         syncWrite = rocksdb_writeoptions_create()
         rocksdb_writeoptions_set_sync(syncWrite, 1)
         plainWrite = rocksdb_writeoptions_create()
+        noStallWrite = rocksdb_writeoptions_create()
+        rocksdb_writeoptions_set_no_slowdown(noStallWrite, 1)
         var err: UnsafeMutablePointer<CChar>?
         let handle = rocksdb_open(options, path, &err)
         if let message = Self.take(&err) {
-            Self.destroyOptions(options, readOptions, syncWrite, plainWrite)
+            Self.destroyOptions(options, readOptions, [syncWrite, plainWrite, noStallWrite])
             rocksdb_block_based_options_destroy(tableOptions)
             rocksdb_cache_destroy(blockCache)
             if message.contains("lock") || message.contains("LOCK") { throw .locked(path: path) }
@@ -80,7 +84,7 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         guard let db else { return }
         rocksdb_close(db)
         self.db = nil
-        Self.destroyOptions(options, readOptions, syncWrite, plainWrite)
+        Self.destroyOptions(options, readOptions, [syncWrite, plainWrite, noStallWrite])
         rocksdb_block_based_options_destroy(tableOptions)
         rocksdb_cache_destroy(blockCache)
     }
@@ -110,6 +114,20 @@ public final class RocksStore: KVStore, @unchecked Sendable {
     }
 
     public func write(_ batch: WriteBatch, sync: Bool) throws(StoreError) {
+        try write(batch, options: sync ? syncWrite : plainWrite)
+    }
+
+    public func writeWithoutStall(_ batch: WriteBatch) throws(StoreError) -> Bool {
+        do {
+            try write(batch, options: noStallWrite)
+            return true
+        } catch let .rocksdb(_, message) where message.hasPrefix("Result incomplete") {
+            // RocksDB would have made the write wait (too many memtables or level-0 files).
+            return false
+        }
+    }
+
+    private func write(_ batch: WriteBatch, options writeOptions: OpaquePointer) throws(StoreError) {
         guard let db else { throw .closed }
         guard !batch.isEmpty else { return }
         if hashPrefixLength > 0 {
@@ -147,7 +165,7 @@ public final class RocksStore: KVStore, @unchecked Sendable {
             }
         }
         var err: UnsafeMutablePointer<CChar>?
-        rocksdb_write(db, sync ? syncWrite : plainWrite, wb, &err)
+        rocksdb_write(db, writeOptions, wb, &err)
         if let message = Self.take(&err) { throw .rocksdb(operation: "write", message: message) }
     }
 
@@ -212,11 +230,10 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         return String(cString: e)
     }
 
-    private static func destroyOptions(_ o: OpaquePointer, _ r: OpaquePointer, _ s: OpaquePointer, _ p: OpaquePointer) {
+    private static func destroyOptions(_ o: OpaquePointer, _ r: OpaquePointer, _ writeOptions: [OpaquePointer]) {
         rocksdb_options_destroy(o)
         rocksdb_readoptions_destroy(r)
-        rocksdb_writeoptions_destroy(s)
-        rocksdb_writeoptions_destroy(p)
+        for w in writeOptions { rocksdb_writeoptions_destroy(w) }
     }
 
     /// Creates the directory if needed and proves it is writable, so the user sees a plain message

@@ -58,6 +58,17 @@ final class StoreContractTests: XCTestCase {
         }
     }
 
+    /// The loop's own write (memory durability): applied at once when the store need not wait.
+    func testWriteWithoutStallAppliesTheBatch() throws {
+        for (name, s) in try stores() {
+            var batch = WriteBatch()
+            batch.put(b("key-4"), b("x"))
+            batch.deleteRange(from: b("key-5"), to: b("key-6"))
+            XCTAssertTrue(try s.writeWithoutStall(batch), name)
+            XCTAssertEqual(try s.get(b("key-4")), b("x"), name)
+        }
+    }
+
     func testPrefixScanAndDeleteRange() throws {
         for (name, s) in try stores() {
             var batch = WriteBatch()

@@ -95,7 +95,7 @@ let package = Package(
         ], swiftSettings: strict),
 
         .testTarget(name: "RESPTests", dependencies: ["RESP", "ChainCore"], swiftSettings: strict),
-        .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore"], swiftSettings: strict),
+        .testTarget(name: "ChainCoreTests", dependencies: ["ChainCore", "LinCheck"], swiftSettings: strict),
         .testTarget(name: "FuzzTests", dependencies: ["RESP", "ChainCore", "ChainWire"], swiftSettings: strict),
         .testTarget(name: "ChainWireTests", dependencies: ["ChainWire", "ChainCore", "ChainSecurity"], swiftSettings: strict),
         .testTarget(name: "LinCheckTests", dependencies: ["LinCheck"], swiftSettings: strict),

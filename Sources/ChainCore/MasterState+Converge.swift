@@ -150,7 +150,10 @@ extension MasterState {
             let ch = c.chains[i]
             let want = target.flatMap { $0.indices.contains(i) ? $0[i] : nil }
             // A pending reorder is overtaken by any membership change.
-            if ch.frozen != nil && (ch.joining != nil || want.map { Set($0) != Set(ch.members) } ?? true) {
+            // So is one the target no longer asks for: the target moved (nodes failed or came
+            // back) to the order the chain already has. Left frozen, the chain would refuse
+            // writes for good (found by NodeSimulationTests, seed 69).
+            if ch.frozen != nil && (ch.joining != nil || want.map { Set($0) != Set(ch.members) || $0 == ch.members } ?? true) {
                 c.chains[i].frozen = nil
                 changed = true
                 continue

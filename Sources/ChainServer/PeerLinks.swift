@@ -122,6 +122,7 @@ final class PeerLinks {
         if let p = peer, ready[p] === link {
             ready.removeValue(forKey: p)
             node.server.logger.notice("peer link down", metadata: ["peer": "\(p)"])
+            node.linkDown(p)
         }
         if let p = peer ?? dialed, me < p, wanted.contains(p) || queued[p] != nil { retryLater(p) }
     }

@@ -28,7 +28,7 @@ extension Server {
                 out.error("ERR no chain \(chain) in the current configuration")
                 return
             }
-            guard node.leaseValid, node.replicas[chain]?.isTail == true, !node.awaitingBarrier(chain) else {
+            guard node.servesReads(chain) else {
                 metrics.error("tryagain")
                 out.error("TRYAGAIN chainstore epoch \(config.epoch): chain \(chain) is served by \(config.chains[chain].tail ?? "nobody"); retry there")
                 return

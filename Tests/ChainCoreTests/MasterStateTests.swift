@@ -49,6 +49,17 @@ final class MasterStateTests: XCTestCase {
         XCTAssertNil(m.config!.chains[0].frozen)
     }
 
+    /// The target moved back to the order the frozen chain already has: the freeze ends (it
+    /// used to stay, refusing the chain's writes for good).
+    func testFreezeEndsWhenTheTargetNoLongerAsksForTheReorder() {
+        var m = formed(["a", "b", "c", "d"], chains: 4)
+        _ = m.converge(alive: ["a", "b", "c", "d"], maxJoinsPerNode: 4, quiescent: { _ in false })
+        let i = m.config!.chains.indices.first { m.target?[$0] == m.config!.chains[$0].members }!
+        m.config!.chains[i].frozen = m.epoch
+        _ = m.converge(alive: ["a", "b", "c", "d"], maxJoinsPerNode: 4, quiescent: { _ in false })
+        XCTAssertNil(m.config!.chains[i].frozen)
+    }
+
     func testRestartedNodeLeavesChainsThatKeepALiveMember() {
         var m = formed(["a", "b", "c"], chains: 3)
         XCTAssertNotNil(m.restarted("a", alive: ["b", "c"]))

@@ -101,9 +101,25 @@ public struct ChainReplica: Sendable {
     public var isHead: Bool { role == .head || role == .single }
     public var isTail: Bool { role == .tail || role == .single }
 
-    /// What this member may acknowledge: persisted here and, below a successor, acknowledged.
+    /// What this member may acknowledge: persisted here and, below a successor, acknowledged;
+    /// never past `commitCap`.
     public var committed: UInt64 {
-        successor == nil && syncPoint == nil ? persisted : min(persisted, downstreamAck)
+        let c = successor == nil && syncPoint == nil ? persisted : min(persisted, downstreamAck)
+        return commitCap.map { min(c, $0) } ?? c
+    }
+
+    /// Set while this member became the tail in place of one that left the chain alive and may
+    /// still serve reads until it learns: nothing past what that tail had committed is
+    /// acknowledged (a client would be told of a write the old tail's readers cannot see). The
+    /// node lifts it once the old tail has stopped (`NodeCore.Barrier`).
+    public private(set) var commitCap: UInt64?
+
+    public mutating func capCommits(at seq: UInt64) { commitCap = seq }
+
+    public mutating func liftCommitCap() -> [Action] {
+        guard commitCap != nil else { return [] }
+        commitCap = nil
+        return advance()
     }
 
     /// Client requests waiting for commit (head).

@@ -31,12 +31,19 @@ public struct ChainConfig: Codable, Sendable, Equatable {
     /// reordered: the head refuses new writes until every member holds the same, committed
     /// history, then the master publishes the new order.
     public var frozen: Epoch?
+    /// The tail the current tail took the role from, when that node left the role alive and may
+    /// still serve reads until it installs this configuration: promoted past, drained, reordered,
+    /// or spliced out for a cut link. The new tail serves reads only once that node confirmed its
+    /// step-down, or a lease after it learned of the change. Nil when the old tail was spliced
+    /// out for silence (its lease had run out) or restarted (its old process is gone).
+    public var stepsDown: NodeID?
 
-    public init(id: ChainID, members: [NodeID], joining: NodeID? = nil, frozen: Epoch? = nil) {
+    public init(id: ChainID, members: [NodeID], joining: NodeID? = nil, frozen: Epoch? = nil, stepsDown: NodeID? = nil) {
         self.id = id
         self.members = members
         self.joining = joining
         self.frozen = frozen
+        self.stepsDown = stepsDown
     }
 
     public var head: NodeID? { members.first }
@@ -50,6 +57,17 @@ public struct ChainConfig: Codable, Sendable, Equatable {
     public func predecessor(of node: NodeID) -> NodeID? {
         guard let i = members.firstIndex(of: node), i > 0 else { return nil }
         return members[i - 1]
+    }
+}
+
+extension Configuration {
+    /// For each chain whose tail changes from `old` to this configuration, records the old tail
+    /// in `stepsDown` unless it is in `silenced` (a chain whose tail stays keeps its record).
+    mutating func noteTailChanges(from old: Configuration, silenced: Set<NodeID> = []) {
+        for i in chains.indices where old.chains.indices.contains(i) {
+            guard let before = old.chains[i].tail, chains[i].tail != before else { continue }
+            chains[i].stepsDown = silenced.contains(before) ? nil : before
+        }
     }
 }
 

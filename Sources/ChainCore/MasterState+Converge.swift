@@ -102,6 +102,8 @@ extension MasterState {
         }
         guard changed else { return nil }
         c.epoch += 1
+        // Its old process is gone: it serves nothing.
+        c.noteTailChanges(from: config!, silenced: [id])
         config = c
         return c.epoch
     }
@@ -201,6 +203,7 @@ extension MasterState {
         // Peers and clients find joiners' addresses in the configuration.
         c.nodes = nodes.sorted { $0.id < $1.id }
         c.epoch = newEpoch
+        c.noteTailChanges(from: config!)
         config = c
         return newEpoch
     }

@@ -28,7 +28,7 @@ extension MasterState {
             }
         }
         let victim = cuts.max { ($0.value, $0.key) < ($1.value, $1.key) }!.key
-        guard let epoch = spliceOut([victim]) else { return nil }
+        guard let epoch = spliceOut([victim], silent: false) else { return nil }
         return (victim, epoch)
     }
 }

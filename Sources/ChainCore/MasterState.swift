@@ -116,7 +116,9 @@ public struct MasterState: Codable, Sendable, Equatable {
     /// loses at most one member here (a second failed member goes in the next call), and a
     /// chain's last member is never removed — it may hold the only copy of the chain's data.
     /// Returns the new epoch, or nil when nothing changed.
-    public mutating func spliceOut(_ dead: Set<NodeID>) -> Epoch? {
+    /// `silent`: the nodes were not heard from for a lease, so none of them is still serving
+    /// (false for a live node taken out for a cut link).
+    public mutating func spliceOut(_ dead: Set<NodeID>, silent: Bool = true) -> Epoch? {
         guard var c = config, !dead.isEmpty else { return nil }
         var changed = false
         var removed: Set<NodeID> = []
@@ -138,6 +140,7 @@ public struct MasterState: Codable, Sendable, Equatable {
         guard changed else { return nil }
         if !removed.isEmpty {
             c.epoch += 1
+            c.noteTailChanges(from: config!, silenced: silent ? removed : [])
             config = c
             return c.epoch
         }
@@ -213,6 +216,7 @@ public struct MasterState: Codable, Sendable, Equatable {
         c.chains[chain].members.append(node)
         c.chains[chain].joining = nil
         c.epoch += 1
+        c.noteTailChanges(from: config!)
         config = c
         return c.epoch
     }

@@ -20,22 +20,38 @@ extension NodeCore {
             if let before = replicas[c.id] {
                 let wasTail = before.isTail
                 let stepDownSeq = before.reported
-                let wasJoining = before.role == .joining
-                let oldTail = before.members.last
+                // Becoming the tail while the old one may still serve (a promoted joiner always:
+                // masters before `stepsDown` did not say): until it has certainly stopped
+                // (`Barrier`), this node serves no read, and acknowledges nothing past what it
+                // had acknowledged as the old tail's predecessor — a client told of a write the
+                // old tail's readers cannot see yet would see time run backwards. (The old tail
+                // may be out of the chain by now, or leave it before it learns: writes then no
+                // longer pass it.)
+                let waitFor = !wasTail && c.tail == me ? c.stepsDown ?? (before.role == .joining ? before.members.last : nil) : nil
+                if let old = waitFor, old != me {
+                    replicas[c.id]!.capCommits(at: before.reported)
+                    barriers[c.id] = Barrier(oldTail: old, seq: nil, deadline: now + leaseMs)
+                }
                 perform(c.id, replicas[c.id]!.onConfiguration(epoch: new.epoch, members: c.members, joiner: c.joining), resending: true, &effects)
                 let r = replicas[c.id]!
                 if wasTail && !r.isTail, let newTail = c.tail {
                     // Stepped down (this node has installed the epoch): tell the new tail how far
-                    // this node had committed, so it may start serving.
-                    effects.append(.send(to: newTail, .barrier(epoch: new.epoch, chain: c.id, seq: stepDownSeq)))
-                }
-                if wasJoining && r.isTail, let oldTail {
-                    barriers[c.id] = Barrier(oldTail: oldTail, seq: nil, deadline: now + leaseMs)
+                    // this node had committed, so it may start serving — unless this node was
+                    // itself still waiting for the tail before it.
+                    let relay = Relay(to: newTail, epoch: new.epoch, seq: stepDownSeq)
+                    if barriers[c.id] != nil {
+                        barriers[c.id]!.relay = relay
+                    } else {
+                        effects.append(.send(to: newTail, .barrier(epoch: relay.epoch, chain: c.id, seq: relay.seq)))
+                    }
                 }
             } else if member {
                 dormant.remove(c.id)
                 replicas[c.id] = ChainReplica(chain: c.id, me: me, epoch: new.epoch, members: c.members, joiner: c.joining,
                                               applied: position(c.id).seq)
+                if replicas[c.id]!.isTail, let old = c.stepsDown, old != me {
+                    barriers[c.id] = Barrier(oldTail: old, seq: nil, deadline: now + leaseMs)
+                }
             } else if c.joining == me, let tail = c.tail, joins[c.id]?.tail != tail {
                 // New join, or the tail changed under a join in progress: (re)start from the tail.
                 startJoin(chain: c.id, tail: tail, epoch: new.epoch, &effects)

@@ -1,6 +1,7 @@
 /// Chain messages from peers, and links coming back.
 extension NodeCore {
     public mutating func receive(_ message: Message, from peer: NodeID, now: UInt64, _ effects: inout [Effect]) {
+        defer { if !barriers.isEmpty { settleBarriers(now: now, &effects) } }
         switch message {
         case let .updates(e, chain, updates):
             if e > epoch { return holdEarly(message, from: peer, &effects) }

@@ -52,6 +52,7 @@ extension NodeCore {
         let have = joins[chain]?.wiped == true ? .empty : position(chain)
         if have == .empty { dropData(chain, &effects) }
         if replicas.removeValue(forKey: chain) != nil { effects.append(.left(chain)) }
+        dropBarrier(chain)
         nextTransfer += 1
         joins[chain] = Join(epoch: epoch, tail: tail, transfer: nextTransfer, have: have, wiped: have == .empty)
         effects.append(.count(.joinsStarted))
@@ -79,6 +80,9 @@ extension NodeCore {
         guard let r = replicas[chain], r.isTail, r.joiner == joiner else { return }
         if streams.removeValue(forKey: chain) != nil { effects.append(.cancelStream(chain)) }
         snapshotWaits.removeValue(forKey: chain)
+        // A joiner that started over (a lost link, a restart) needs the sync point again; the
+        // tail sends it only with the first acknowledgement it counts.
+        if let seq = r.syncPoint { effects.append(.send(to: joiner, .barrier(epoch: epoch, chain: chain, seq: seq))) }
         let backlog = backlogs[chain] ?? UpdateBacklog(capacityBytes: 0)
         let mine = backlog.last.flatMap { $0.seq == r.applied ? $0 : nil } ?? position(chain)
         if case let .suffix(after) = CatchUp.plan(have: have, tail: mine, backlog: backlog) {

@@ -16,6 +16,18 @@ extension NodeCore {
         return .forward(to: target)
     }
 
+    /// How far reads of `chain` served here may see: nil when everything persisted is committed
+    /// (the tail's usual case). A tail counting its joiner commits only what the joiner also
+    /// holds (`ChainReplica.syncPoint`), so it holds persisted updates that are not committed
+    /// yet; a read that saw one could be contradicted by the joiner once it is promoted (or by
+    /// this tail's successor after a crash), so the shell holds such a read's reply until the
+    /// chain has committed this far. (Found by NodeSimulationTests with dropped frames: the
+    /// promoted joiner served a value older than one a read had already returned.)
+    public func readableUpTo(_ chain: ChainID) -> UInt64? {
+        guard let r = replicas[chain], r.isTail, r.syncPoint != nil else { return nil }
+        return r.committed
+    }
+
     /// Whether the chain pauses new writes while its members are reordered.
     public func writesFrozen(_ chain: ChainID) -> Bool { config?.chains[chain].frozen != nil }
 
@@ -33,14 +45,29 @@ extension NodeCore {
         perform(chain, try replicas[chain]!.onClientWait(seq: seq, token: token), &effects)
     }
 
-    /// A promoted tail serves reads only after the old tail's barrier arrived and everything the
-    /// old tail had committed is here, or a lease after it learned of the promotion.
-    mutating func awaitingBarrier(_ chain: ChainID, now: UInt64) -> Bool {
+    /// A new tail serves reads only once the old tail's barrier arrived and everything the old
+    /// tail had committed is here, or a lease after it learned of the change.
+    func awaitingBarrier(_ chain: ChainID, now: UInt64) -> Bool {
         guard let b = barriers[chain] else { return false }
-        let barrierMet = b.seq.map { (replicas[chain]?.applied ?? 0) >= $0 } ?? false
-        guard barrierMet || now >= b.deadline else { return true }
-        barriers.removeValue(forKey: chain)
-        joins.removeValue(forKey: chain)
-        return false
+        return !barrierMet(b, chain, now: now)
+    }
+
+    /// The old tail has certainly stopped: its barrier came and this node applied as far as it
+    /// had committed (a node no longer in the chain needs only the barrier), or a lease passed.
+    func barrierMet(_ b: Barrier, _ chain: ChainID, now: UInt64) -> Bool {
+        if let seq = b.seq, (replicas[chain].map { $0.applied >= seq } ?? true) { return true }
+        return now >= b.deadline
+    }
+
+    /// Barriers that are met: the replica may acknowledge again (`ChainReplica.commitCap`), the
+    /// barrier this node owes a later tail goes (`Barrier.relay`). The shell calls it every
+    /// 100 ms; barriers and updates arriving call it too.
+    public mutating func settleBarriers(now: UInt64, _ effects: inout [Effect]) {
+        for chain in barriers.keys.sorted() {
+            guard let b = barriers[chain], barrierMet(b, chain, now: now) else { continue }
+            barriers.removeValue(forKey: chain)
+            if replicas[chain] != nil { perform(chain, replicas[chain]!.liftCommitCap(), &effects) }
+            if let relay = b.relay { effects.append(.send(to: relay.to, .barrier(epoch: relay.epoch, chain: chain, seq: relay.seq))) }
+        }
     }
 }

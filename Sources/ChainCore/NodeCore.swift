@@ -90,6 +90,16 @@ public struct NodeCore: Sendable {
         public var oldTail: NodeID
         public var seq: UInt64?
         public var deadline: UInt64
+        /// This node lost the tail role again before the old tail had stopped: the barrier it
+        /// owes its own successor as tail goes only once this one is met, or the successor
+        /// would serve while the first old tail still might.
+        public var relay: Relay?
+    }
+
+    public struct Relay: Sendable, Equatable {
+        public var to: NodeID
+        public var epoch: Epoch
+        public var seq: UInt64
     }
 
     /// Protections the simulation switches off one at a time, to show it catches their absence.
@@ -216,9 +226,18 @@ public struct NodeCore: Sendable {
     /// Forgets the replica of a chain this node left; its data stays (dormant) with `keep`.
     mutating func leave(_ chain: ChainID, keep: Bool, _ effects: inout [Effect]) {
         replicas.removeValue(forKey: chain)
+        dropBarrier(chain)
         backlogs.removeValue(forKey: chain)
         effects.append(.left(chain))
         if keep { dormant.insert(chain) } else { dropData(chain, &effects) }
+    }
+
+    /// A node that no longer holds the chain's replica waits for no old tail: a barrier left
+    /// over would take the sync point of a later join from that node for its step-down (found
+    /// by ClusterTests: a restarted tail's stale barrier swallowed its join). A relay it still
+    /// owed is dropped; that tail falls back to its lease deadline.
+    mutating func dropBarrier(_ chain: ChainID) {
+        barriers.removeValue(forKey: chain)
     }
 
     mutating func dropData(_ chain: ChainID, _ effects: inout [Effect]) {

@@ -34,6 +34,9 @@ final class ChainNode {
     var streams: [ChainID: SnapshotStream] = [:]
     /// Shared by every snapshot stream this node sends (`--transfer-rate-mb`).
     lazy var throttle = TransferThrottle(bytesPerSecond: settings.transferRate)
+    /// Tails with a joiner: (data view sequence, chain sequence) of updates applied here whose
+    /// commit is not known yet (`NodeCore.readableUpTo`).
+    private var tailTrack: [ChainID: [(UInt64, UInt64)]] = [:]
     /// Chains that applied updates this turn, with where their history now ends: written once
     /// per turn (`beforeStoreFlush`), in the same batch as the updates.
     private var appliedThisTurn: [ChainID: LogPosition] = [:]
@@ -70,6 +73,31 @@ final class ChainNode {
         }
         effects.removeAll(keepingCapacity: true)
         executing = false
+        if !tailTrack.isEmpty { trimTailTrack() }
+    }
+
+    /// The last data view sequence that replies may depend on as far as commits go: just below
+    /// the first update a tail holds that is not committed yet (nil: no such update).
+    var readFloor: UInt64? {
+        var floor: UInt64?
+        for (chain, track) in tailTrack {
+            guard let limit = core.readableUpTo(chain), let first = track.first(where: { $0.1 > limit }) else { continue }
+            floor = min(floor ?? .max, first.0 - 1)
+        }
+        return floor
+    }
+
+    /// Forgets what has committed; replies held for it may go.
+    private func trimTailTrack() {
+        for chain in Array(tailTrack.keys) {
+            guard let r = core.replicas[chain], r.isTail, r.joiner != nil else {
+                tailTrack.removeValue(forKey: chain)
+                continue
+            }
+            let done = tailTrack[chain]!.prefix { $0.1 <= r.committed }.count
+            if done > 0 { tailTrack[chain]!.removeFirst(done) }
+        }
+        server.releaseHeldReplies()
     }
 
     // MARK: the master
@@ -277,6 +305,7 @@ final class ChainNode {
             data.put(ChainMetadata.requestKey(chain, tag), ChainMetadata.encodeRecord(tag.request, seq: u.seq, u.reply), cached: false)
         }
         persistTrack[chain, default: []].append((data.currentSeq, u.seq))
+        if let r = core.replicas[chain], r.isTail, r.joiner != nil { tailTrack[chain, default: []].append((data.currentSeq, u.seq)) }
         server.markStoreDirty()
     }
 
@@ -336,8 +365,14 @@ final class ChainNode {
     /// Every 500 ms: sends again what a chain has waited on for a whole interval.
     func checkStalls() { run { $0.checkStalls(&$1) } }
 
-    /// Every 100 ms: joiners with their copy but no sync point acknowledge again.
-    func announceJoins() { run { $0.announceJoins(&$1) } }
+    /// Every 100 ms: joiners with their copy but no sync point acknowledge again; barriers owed
+    /// to a later tail go once this node's own wait is over.
+    func announceJoins() {
+        run {
+            $0.announceJoins(&$1)
+            $0.settleBarriers(now: monotonicMillis(), &$1)
+        }
+    }
 
     func unreachablePeers() -> [(peer: NodeID, downMs: Int)] { core.unreachablePeers(now: monotonicMillis()) }
 

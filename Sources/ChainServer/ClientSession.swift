@@ -35,6 +35,8 @@ final class ClientSession {
     /// Set once the connection must end after its queued replies are sent.
     private var ending: CloseReason?
     private(set) var isClosed = false
+    /// In the server's list of sessions whose replies wait for the store (at most once).
+    var waitsForStore = false
     /// Monotonic ns of the last bytes received, and since when a request has been incomplete.
     private var lastReadNanos = monotonicNanos()
     private var partialSinceNanos: UInt64?

@@ -75,8 +75,9 @@ public final class Server {
 
     var uptimeSeconds: Int { Int((monotonicNanos() - startedAt) / 1_000_000_000) }
 
-    /// The last update whose reply may be sent.
-    var ackableSeq: UInt64 { data.persistedSeq }
+    /// The last update whose reply may be sent: persisted, and committed where a tail counting
+    /// its joiner holds updates that are not (`ChainNode.readFloor`).
+    var ackableSeq: UInt64 { min(data.persistedSeq, chainNode?.readFloor ?? .max) }
 
     private func accept(_ conn: Connection) {
         if sessions.count >= config.maxClients || shuttingDown {
@@ -267,7 +268,10 @@ public final class Server {
         pendingRelease.removeAll(keepingCapacity: true)
         for s in list where s.hasHeldReplies {
             s.release(upTo: ready)
-            if s.hasHeldReplies && !s.isClosed { waiting.append(s) }
+            if s.hasHeldReplies && !s.isClosed && !s.waitsForStore {
+                s.waitsForStore = true
+                waiting.append(s)
+            }
         }
     }
 
@@ -284,14 +288,24 @@ public final class Server {
             t.cancel()
             retryTimer = nil
         }
+        releaseHeldReplies()
+        if shuttingDown && !data.hasUnpersisted { finishShutdown() }
+    }
+
+    /// Sends the replies that waited for the store (or for a commit) and may go now.
+    func releaseHeldReplies() {
         let ready = ackableSeq
         let list = waiting
         waiting.removeAll(keepingCapacity: true)
-        for s in list where !s.isClosed {
+        for s in list {
+            s.waitsForStore = false
+            guard !s.isClosed else { continue }
             s.release(upTo: ready)
-            if s.hasHeldReplies { waiting.append(s) }
+            if s.hasHeldReplies {
+                s.waitsForStore = true
+                waiting.append(s)
+            }
         }
-        if shuttingDown && !data.hasUnpersisted { finishShutdown() }
     }
 
     /// A write could not be made: refuse new writes (reads go on); the updates not written were

@@ -113,4 +113,41 @@ final class MasterStateTests: XCTestCase {
         XCTAssertEqual(steps.filter { $0.kind == .leave }.count, 9)
         XCTAssertTrue(steps.filter { $0.kind == .join }.allSatisfy { $0.node == "d" })
     }
+
+    func testSpliceCutLinkPicksTheNodeCutFromTheMostPeers() {
+        var m = MasterState(replication: 3, chains: 6, initialNodes: 4)
+        for id in ["a", "b", "c", "d"] { _ = try! m.register(NodeInfo(id: id, client: id, peer: id + "p", http: id + "h")) }
+        let all: Set<NodeID> = ["a", "b", "c", "d"]
+        XCTAssertNil(m.spliceCutLink(unreachable: [:], alive: all))
+        XCTAssertNil(m.spliceCutLink(unreachable: ["a": ["z"]], alive: all), "not a live neighbour")
+        XCTAssertNil(m.spliceCutLink(unreachable: ["a": ["b"]], alive: ["a", "c", "d"]), "b is dead: failure detection's business")
+        // c cannot reach a or b: c goes, not its neighbours.
+        let picked = m.spliceCutLink(unreachable: ["c": ["a", "b"], "a": ["c"], "b": ["c"]], alive: all)
+        XCTAssertEqual(picked?.node, "c")
+        XCTAssertFalse(m.config!.chains.contains { $0.members.contains("c") })
+        XCTAssertEqual(m.failed, ["c"])
+
+        // A joiner cut from its tail goes, whatever the ids.
+        var j = MasterState(replication: 2, chains: 2, initialNodes: 2)
+        for id in ["b", "z"] { _ = try! j.register(NodeInfo(id: id, client: id, peer: id + "p", http: id + "h")) }
+        _ = try! j.register(NodeInfo(id: "a", client: "a", peer: "ap", http: "ah"))
+        _ = j.spliceOut(["b"])
+        _ = j.heardFrom("b")
+        _ = j.converge(alive: ["a", "b", "z"], maxJoinsPerNode: 2, quiescent: { _ in false })
+        guard let chain = j.config!.chains.first(where: { $0.joining != nil }), let joiner = chain.joining, let tail = chain.tail else {
+            return XCTFail("no join to test: \(j.config!.chains)")
+        }
+        XCTAssertEqual(j.spliceCutLink(unreachable: [tail: [joiner], joiner: [tail]], alive: ["a", "b", "z"])?.node, joiner)
+    }
+
+    func testSpliceOutIsOneStepPerChainAndKeepsTheLastMember() {
+        var m = MasterState(replication: 3, chains: 3, initialNodes: 3)
+        for id in ["a", "b", "c"] { _ = try! m.register(NodeInfo(id: id, client: id, peer: id + "p", http: id + "h")) }
+        XCTAssertEqual(m.spliceOut(["a", "b"]), 2)
+        XCTAssertEqual(m.config!.chains.map(\.members.count), [2, 2, 2], "one member per chain per epoch")
+        XCTAssertEqual(m.spliceOut(["a", "b"]), 3)
+        XCTAssertEqual(m.config!.chains.map(\.members), [["c"], ["c"], ["c"]])
+        XCTAssertNil(m.spliceOut(["a", "b", "c"]), "the last member of a chain stays")
+        XCTAssertEqual(m.config!.chains.map(\.members), [["c"], ["c"], ["c"]])
+    }
 }

@@ -11,11 +11,16 @@ import LinCheck
 /// Clients read and write a few keys through the nodes the published configuration names
 /// (writes to the head, reads to the tail), retry refusals, and retry writes that time out with
 /// the same tag. Every operation goes into a history that the linearizability checker judges.
-/// Faults: nodes crash, pause past their lease, lose their link to the master or to a peer.
+/// Faults: nodes crash (and may restart with what they persisted), pause past their lease, lose
+/// their link to the master or to a peer (for a while or for good), lose frames silently; an
+/// operator drains and adds nodes. Invariants: the history is linearizable, no node serves a
+/// chain's reads from an older configuration than one in which another node already served them
+/// (two tails at once), and the live members of each chain end with the same data.
 struct NodeClusterSim {
     struct Settings {
         var nodes = 5
         var initialNodes = 3
+        var replication = 3
         var chains = 4
         var clients = 6
         var opsPerClient = 30
@@ -23,7 +28,17 @@ struct NodeClusterSim {
         var crashes = 1
         var pauses = 1
         var linkCuts = 1
+        /// Cuts that outlast several leases: both ends report the peer and the master splices one.
+        var permanentCuts = 0
         var masterCuts = 1
+        /// Crashed nodes that come back with what their store had persisted.
+        var restarts = 0
+        /// Updates and acknowledgements lost while their link stays up (a receiver that could not
+        /// place them).
+        var silentDropPercent = 0
+        /// Operator actions: drain one node, add one spare.
+        var drains = 0
+        var adds = 0
         var leaseMs: UInt64 = 300
         var heartbeatMs: UInt64 = 50
         var disabled: Set<NodeCore.Safeguard> = []
@@ -42,11 +57,13 @@ struct NodeClusterSim {
     }
 
     enum Event {
-        case deliver(from: NodeID, to: NodeID, NodeCore.Message)
-        case persist(NodeID, upTo: UInt64)
-        case heartbeat(NodeID)
-        case atMaster(NodeID, sentAt: UInt64)
-        case masterReply(NodeID, sentAt: UInt64, MasterPolicy.Reply)
+        /// With both ends' incarnations: a frame in flight when either end restarted was lost with
+        /// its connection.
+        case deliver(from: NodeID, to: NodeID, NodeCore.Message, incarnations: [Int])
+        case persist(NodeID, upTo: UInt64, incarnation: Int)
+        case heartbeat(NodeID, incarnation: Int)
+        case atMaster(NodeID, sentAt: UInt64, incarnation: Int)
+        case masterReply(NodeID, sentAt: UInt64, MasterPolicy.Reply, incarnation: Int)
         case masterTick
         case saved(Int)
         case request(NodeID, client: Int, attempt: Int, Request)
@@ -54,11 +71,15 @@ struct NodeClusterSim {
         case clientNext(Int)
         case clientTimeout(Int, attempt: Int)
         case crash(NodeID)
+        case restart(NodeID)
+        case drain(NodeID)
+        case add(NodeID)
         case pause(NodeID, for: UInt64)
         case cut(NodeID, NodeID, for: UInt64)
         case heal(NodeID, NodeID)
         case cutMaster(NodeID, for: UInt64)
-        case stallCheck(NodeID)
+        case stallCheck(NodeID, incarnation: Int)
+        case endTurn(NodeID)
     }
 
     struct Node {
@@ -69,11 +90,22 @@ struct NodeClusterSim {
         var masterCutUntil: UInt64 = 0
         /// The store: keys in the store's layout (data keys, request records), as applied.
         var kv: [[UInt8]: [UInt8]] = [:]
+        /// Where each chain's copy in `kv` ends (recorded with the data, as the real store does).
+        var storePositions: [ChainID: LogPosition] = [:]
         var ops: UInt64 = 0
         var persistedOps: UInt64 = 0
         var persistBusyUntil: UInt64 = 0
         /// Per chain: (store op, chain sequence) not persisted yet.
         var track: [ChainID: [(UInt64, UInt64)]] = [:]
+        /// Tails with a joiner: (store op, chain sequence) whose commit is not known yet (as
+        /// `ChainNode` keeps them: a read may not see them until they commit).
+        var tailTrack: [ChainID: [(UInt64, UInt64)]] = [:]
+        /// What survives a crash: the store as of `persistedOps`, and the changes after it.
+        var durable: [[UInt8]: [UInt8]] = [:]
+        var durablePositions: [ChainID: LogPosition] = [:]
+        var durableConfig: Configuration?
+        var unpersisted: [(ops: UInt64, changes: [[UInt8]: [UInt8]?], positions: [ChainID: LogPosition], config: Configuration?)] = []
+        var incarnation = 0
         /// Reads waiting until what they saw is persisted.
         var heldReads: [(ops: UInt64, client: Int, op: Int, attempt: Int, value: [UInt8]?)] = []
         var tokens: [UInt64: (client: Int, op: Int, attempt: Int)] = [:]
@@ -98,23 +130,31 @@ struct NodeClusterSim {
     var now: UInt64 = 0
     var queue = EventQueue<Event>()
     var links = SimLinks()
+    /// Updates a node's turn produced, sent as one frame per peer and chain when the turn ends,
+    /// stamped with the node's epoch then (as `ChainNode.flushFrames` does).
+    var outbox = TurnOutbox()
+    /// Debugging: sees every effect and delivered message of one chain.
+    var trace: ((String) -> Void)?
+    var traceChain: ChainID = -1
     var nodes: [NodeID: Node] = [:]
     let ids: [NodeID]
     var master: MasterPolicy
     var saves: [Int] = []
-    var waitingForSave: [(version: Int, node: NodeID, sentAt: UInt64, reply: MasterPolicy.Reply)] = []
+    var waitingForSave: [(version: Int, node: NodeID, sentAt: UInt64, reply: MasterPolicy.Reply, incarnation: Int)] = []
     var cuts: [Set<NodeID>: UInt64] = [:]
     var clients: [Client]
     var history: [HistoryOp] = []
     var failures: [String] = []
     var nextToken: UInt64 = 1
-    var reads = 0, writes = 0, joins = 0
+    var reads = 0, writes = 0, joins = 0, restarts = 0, suffixCatchUps = 0, snapshotCatchUps = 0
+    /// Per chain: the newest epoch in which a node served a read, and which node.
+    var servedReads: [ChainID: (epoch: Epoch, node: NodeID)] = [:]
 
     init(seed: UInt64, _ settings: Settings) {
         self.settings = settings
         rng = SimRandom(seed: seed)
         ids = (1...settings.nodes).map { "n\($0)" }
-        master = MasterPolicy(state: MasterState(replication: 3, chains: settings.chains, initialNodes: settings.initialNodes),
+        master = MasterPolicy(state: MasterState(replication: settings.replication, chains: settings.chains, initialNodes: settings.initialNodes),
                               settings: .init(leaseMs: Int(settings.leaseMs), heartbeatMs: Int(settings.heartbeatMs)), now: 0, leading: true)
         clients = (0..<settings.clients).map { _ in Client(remaining: settings.opsPerClient) }
         for id in ids {
@@ -129,11 +169,24 @@ struct NodeClusterSim {
     // MARK: running
 
     mutating func run() -> [String] {
-        for id in ids { queue.push(UInt64(rng.below(20)), .heartbeat(id)) }
+        for id in ids { queue.push(UInt64(rng.below(20)), .heartbeat(id, incarnation: 0)) }
         queue.push(1, .masterTick)
         for c in clients.indices { queue.push(UInt64(200 + rng.below(50)), .clientNext(c)) }
         let span = UInt64(settings.opsPerClient) * 40
         for _ in 0..<settings.crashes { queue.push(300 + UInt64(rng.below(Int(span))), .crash(ids[rng.below(ids.count)])) }
+        for _ in 0..<settings.restarts {
+            let id = ids[rng.below(ids.count)]
+            let at = 300 + UInt64(rng.below(Int(span)))
+            queue.push(at, .crash(id))
+            // Back before or after the master noticed (a quick restart, or a returning node).
+            queue.push(at + UInt64(20 + rng.below(Int(3 * settings.leaseMs))), .restart(id))
+        }
+        for _ in 0..<settings.permanentCuts {
+            let a = ids[rng.below(ids.count)], b = ids[rng.below(ids.count)]
+            if a != b { queue.push(300 + UInt64(rng.below(Int(span))), .cut(a, b, for: 20 * settings.leaseMs)) }
+        }
+        for _ in 0..<settings.drains { queue.push(300 + UInt64(rng.below(Int(span))), .drain(ids[rng.below(ids.count)])) }
+        for _ in 0..<settings.adds { queue.push(300 + UInt64(rng.below(Int(span))), .add(ids[rng.below(ids.count)])) }
         for _ in 0..<settings.pauses {
             queue.push(300 + UInt64(rng.below(Int(span))), .pause(ids[rng.below(ids.count)], for: UInt64(50 + rng.below(Int(3 * settings.leaseMs)))))
         }
@@ -144,13 +197,16 @@ struct NodeClusterSim {
         for _ in 0..<settings.masterCuts {
             queue.push(300 + UInt64(rng.below(Int(span))), .cutMaster(ids[rng.below(ids.count)], for: UInt64(50 + rng.below(Int(3 * settings.leaseMs)))))
         }
-        for id in ids { queue.push(UInt64(100 + rng.below(100)), .stallCheck(id)) }
+        for id in ids { queue.push(UInt64(100 + rng.below(100)), .stallCheck(id, incarnation: 0)) }
         var steps = 0
         while let (t, e) = queue.pop() {
             now = t
             steps += 1
             if steps > 2_000_000 { failures.append("did not settle"); break }
             handle(e)
+            let (ending, goingOn) = outbox.endings(&rng)
+            for id in ending { endTurn(id) }
+            for (id, after) in goingOn { queue.push(now + after, .endTurn(id)) }
             if clientsDone && now > 2 * span + 5000 { break }
         }
         if !clientsDone { failures.append("clients did not finish (stuck at \(now) ms)") }
@@ -178,21 +234,22 @@ struct NodeClusterSim {
 
     mutating func handle(_ e: Event) {
         switch e {
-        case let .deliver(from, to, message):
-            guard cuts[[from, to]] == nil, !deferred(to, e) else { return }
+        case let .deliver(from, to, message, incarnations):
+            guard cuts[[from, to]] == nil, incarnations == [nodes[from]!.incarnation, nodes[to]!.incarnation], !deferred(to, e) else { return }
+            if let trace { trace("\(now) \(to) receives from \(from): \(message)".prefix(400).description) }
             drive(to) { core, now, fx in core.receive(message, from: from, now: now, &fx) }
-        case let .persist(id, upTo):
-            guard !deferred(id, e) else { return }
+        case let .persist(id, upTo, incarnation):
+            guard incarnation == nodes[id]!.incarnation, !deferred(id, e) else { return }
             persisted(id, upTo: upTo)
-        case let .heartbeat(id):
-            guard !deferred(id, e) else { return }
-            queue.push(now + settings.heartbeatMs, .heartbeat(id))
+        case let .heartbeat(id, incarnation):
+            guard incarnation == nodes[id]!.incarnation, !deferred(id, e) else { return }
+            queue.push(now + settings.heartbeatMs, .heartbeat(id, incarnation: incarnation))
             guard nodes[id]!.masterCutUntil <= now else { return }
-            queue.push(now + 1 + UInt64(rng.below(8)), .atMaster(id, sentAt: now))
-        case let .atMaster(id, sentAt):
-            atMaster(id, sentAt: sentAt)
-        case let .masterReply(id, sentAt, reply):
-            guard nodes[id]!.masterCutUntil <= now, !deferred(id, e) else { return }
+            queue.push(now + 1 + UInt64(rng.below(8)), .atMaster(id, sentAt: now, incarnation: nodes[id]!.incarnation))
+        case let .atMaster(id, sentAt, incarnation):
+            atMaster(id, sentAt: sentAt, incarnation: incarnation)
+        case let .masterReply(id, sentAt, reply, incarnation):
+            guard incarnation == nodes[id]!.incarnation, nodes[id]!.masterCutUntil <= now, !deferred(id, e) else { return }
             masterReplied(id, sentAt: sentAt, reply)
         case .masterTick:
             apply(master.onTick(now: now))
@@ -203,9 +260,9 @@ struct NodeClusterSim {
             waitingForSave.removeAll { $0.version <= version }
             for r in ready {
                 if case .lease = r.reply, let newer = master.pendingSaveVersion {
-                    waitingForSave.append((newer, r.node, r.sentAt, r.reply))
+                    waitingForSave.append((newer, r.node, r.sentAt, r.reply, r.incarnation))
                 } else {
-                    queue.push(now + 1 + UInt64(rng.below(8)), .masterReply(r.node, sentAt: r.sentAt, r.reply))
+                    queue.push(now + 1 + UInt64(rng.below(8)), .masterReply(r.node, sentAt: r.sentAt, r.reply, incarnation: r.incarnation))
                 }
             }
         case let .request(id, c, attempt, request):
@@ -227,13 +284,19 @@ struct NodeClusterSim {
                 sendAttempt(c)
             }
         case let .crash(id):
-            // Keep a live member in every chain (the invariants need one).
-            guard nodes[id]!.alive, let c = master.publishedConfig,
-                  c.chains.allSatisfy({ ch in ch.members.contains { $0 != id && nodes[$0]!.alive } }) else { return }
+            guard nodes[id]!.alive, othersKeepEveryChain(id) else { return }
             nodes[id]!.alive = false
+            outbox.drop(id)
             for peer in ids where peer != id { drive(peer) { core, _, _ in core.linkDown(id) } }
+        case let .restart(id):
+            guard !nodes[id]!.alive else { return }
+            restart(id)
+        case let .drain(id):
+            apply(master.onDrain(id, now: now).1)
+        case let .add(id):
+            apply(master.onAdd(id, now: now).1)
         case let .pause(id, d):
-            guard nodes[id]!.alive, nodes[id]!.pausedUntil <= now else { return }
+            guard nodes[id]!.alive, nodes[id]!.pausedUntil <= now, othersKeepEveryChain(id) else { return }
             nodes[id]!.pausedUntil = now + d
         case let .cut(a, b, d):
             guard cuts[[a, b]] == nil else { return }
@@ -248,14 +311,29 @@ struct NodeClusterSim {
                 drive(b) { core, _, fx in core.linkUp(a, &fx) }
             }
         case let .cutMaster(id, d):
+            guard othersKeepEveryChain(id) else { return }
             nodes[id]!.masterCutUntil = max(nodes[id]!.masterCutUntil, now + d)
-        case let .stallCheck(id):
-            guard !deferred(id, e) else { return }
-            drive(id) { core, _, fx in
+        case let .endTurn(id):
+            endTurn(id)
+        case let .stallCheck(id, incarnation):
+            guard incarnation == nodes[id]!.incarnation, !deferred(id, e) else { return }
+            drive(id) { core, now, fx in
                 core.checkStalls(&fx)
                 core.announceJoins(&fx)
+                core.settleBarriers(now: now, &fx)
             }
-            if !clientsDone { queue.push(now + 100, .stallCheck(id)) }
+            if !clientsDone { queue.push(now + 100, .stallCheck(id, incarnation: incarnation)) }
+        }
+    }
+
+    /// The invariants hold while every chain keeps a member: a node may fail (crash, pause, lose
+    /// the master) only while every chain has another member that is up, running and in touch
+    /// with the master — one that is failing itself may be spliced out next, and the master
+    /// never splices the last member, however dead.
+    func othersKeepEveryChain(_ id: NodeID) -> Bool {
+        guard let c = master.publishedConfig else { return false }
+        return c.chains.allSatisfy { ch in
+            ch.members.contains { $0 != id && nodes[$0]!.alive && nodes[$0]!.pausedUntil <= now && nodes[$0]!.masterCutUntil <= now }
         }
     }
 
@@ -267,24 +345,31 @@ struct NodeClusterSim {
         var effects: [NodeCore.Effect] = []
         input(&nodes[id]!.core, now, &effects)
         carryOut(id, effects)
+        if !nodes[id]!.tailTrack.isEmpty { flushHeld(id) }
     }
 
     mutating func carryOut(_ id: NodeID, _ effects: [NodeCore.Effect]) {
         for e in effects {
+            if let trace { trace("\(now) \(id) effect \(e)".prefix(400).description) }
             switch e {
             case let .apply(chain, u):
+                var changes: [[UInt8]: [UInt8]?] = [:]
                 for m in u.mutations {
                     switch m {
-                    case let .put(k, v): nodes[id]!.kv[KeyLayout.dataKey(k)] = v
-                    case let .delete(k): nodes[id]!.kv.removeValue(forKey: KeyLayout.dataKey(k))
+                    case let .put(k, v): changes[KeyLayout.dataKey(k)] = .some(v)
+                    case let .delete(k): changes[KeyLayout.dataKey(k)] = .some(nil)
                     }
                 }
-                if let tag = u.tag { nodes[id]!.kv[Self.recordKey(chain, tag)] = Self.encode(u.seq) }
-                storeOp(id)
+                if let tag = u.tag { changes[Self.recordKey(chain, tag)] = .some(Self.encode(u.seq)) }
+                storeOp(id, changes, positions: [chain: LogPosition(seq: u.seq, epoch: u.epoch)])
                 nodes[id]!.track[chain, default: []].append((nodes[id]!.ops, u.seq))
+                if let r = nodes[id]!.core.replicas[chain], r.isTail, r.joiner != nil {
+                    nodes[id]!.tailTrack[chain, default: []].append((nodes[id]!.ops, u.seq))
+                }
+            case let .send(to, .updates(_, chain, updates)):
+                outbox.queue(from: id, to: to, chain: chain, updates)
             case let .send(to, message):
-                guard cuts[[id, to]] == nil, nodes[to]!.alive else { continue }
-                queue.push(links.arrival(from: id, to: to, now: now, maxDelay: 15, rng: &rng), .deliver(from: id, to: to, message))
+                send(id, to, message)
             case let .committed(token):
                 guard let owner = nodes[id]!.tokens.removeValue(forKey: token) else { continue }
                 queue.push(now + 1 + UInt64(rng.below(5)), .reply(client: owner.client, op: owner.op, attempt: owner.attempt, .written))
@@ -296,14 +381,18 @@ struct NodeClusterSim {
             case let .dropData(chain):
                 let slots = nodes[id]!.core.config!.slots(of: chain)
                 let records = KeyLayout.recordPrefix(chain: chain)
-                nodes[id]!.kv = nodes[id]!.kv.filter { k, _ in !(Self.isData(k, in: slots) || k.starts(with: records)) }
-                storeOp(id)
+                let doomed = Set(nodes[id]!.kv.keys).union(nodes[id]!.durable.keys).filter { Self.isData($0, in: slots) || $0.starts(with: records) }
+                storeOp(id, Dictionary(uniqueKeysWithValues: doomed.map { ($0, [UInt8]?.none) }), positions: [chain: .empty])
             case let .storeEntries(_, entries):
-                for (k, v) in entries { nodes[id]!.kv[k] = v }
-                storeOp(id)
+                storeOp(id, Dictionary(entries.map { ($0.0, [UInt8]?.some($0.1)) }, uniquingKeysWith: { $1 }))
+            case let .storePosition(chain, position):
+                storeOp(id, [:], positions: [chain: position])
+            case let .storeConfiguration(config):
+                storeOp(id, [:], config: config)
             case let .startStream(chain, joiner, transfer):
-                // The core starts a stream only once everything applied is persisted, so the
-                // applied store is the snapshot.
+                // A snapshot of the store as it is now, with the position recorded in it (as
+                // the real stream reads both from one RocksDB snapshot). The core has already
+                // taken in what follows this effect, so its own position may be ahead.
                 let n = nodes[id]!
                 let slots = n.core.config!.slots(of: chain)
                 let records = KeyLayout.recordPrefix(chain: chain)
@@ -311,13 +400,35 @@ struct NodeClusterSim {
                     .sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { ($0.key, $0.value) }
                 joins += 1
                 carryOut(id, [.send(to: joiner, .syncChunk(epoch: n.core.epoch, chain: chain, transfer: transfer,
-                                                           snapshot: n.core.position(chain), entries: entries, last: true))])
+                                                           snapshot: n.storePositions[chain] ?? .empty, entries: entries, last: true))])
             case .askMaster:
-                queue.push(now + 1, .atMaster(id, sentAt: now))
-            case .storePosition, .cancelStream, .storeConfiguration, .count, .log:
+                queue.push(now + 1, .atMaster(id, sentAt: now, incarnation: nodes[id]!.incarnation))
+            case .count(.catchUpSuffix): suffixCatchUps += 1
+            case .count(.catchUpSnapshot): snapshotCatchUps += 1
+            case .cancelStream, .count, .log:
                 break
             }
         }
+    }
+
+    mutating func send(_ id: NodeID, _ to: NodeID, _ message: NodeCore.Message) {
+        guard cuts[[id, to]] == nil, nodes[to]!.alive else { return }
+        // (Updates and acknowledgements: what a receiver discards when it cannot place them.
+        // The link itself is TCP and loses nothing while it stays up.)
+        switch message {
+        case .updates, .ack:
+            if settings.silentDropPercent > 0 && rng.below(100) < settings.silentDropPercent { return }
+        default: break
+        }
+        queue.push(links.arrival(from: id, to: to, now: now, maxDelay: 15, rng: &rng),
+                   .deliver(from: id, to: to, message, incarnations: [nodes[id]!.incarnation, nodes[to]!.incarnation]))
+    }
+
+    /// A node's loop turn ends: its queued updates go out, one frame per peer and chain.
+    mutating func endTurn(_ id: NodeID) {
+        let frames = outbox.take(id)
+        guard nodes[id]!.alive else { return }
+        for f in frames { send(id, f.to, .updates(epoch: nodes[id]!.core.epoch, chain: f.chain, f.updates)) }
     }
 
     static func isData(_ k: [UInt8], in slots: Range<Int>) -> Bool {
@@ -332,17 +443,28 @@ struct NodeClusterSim {
 
     static func decode(_ b: [UInt8]) -> UInt64 { b.reduce(0) { $0 << 8 | UInt64($1) } }
 
-    /// One store write: persisted after a random delay, in order.
-    mutating func storeOp(_ id: NodeID) {
+    /// One store write: applied to the store's view at once, persisted after a random delay, in
+    /// order.
+    mutating func storeOp(_ id: NodeID, _ changes: [[UInt8]: [UInt8]?], positions: [ChainID: LogPosition] = [:], config: Configuration? = nil) {
+        for (k, v) in changes { nodes[id]!.kv[k] = v }
+        nodes[id]!.storePositions.merge(positions) { $1 }
         nodes[id]!.ops += 1
+        nodes[id]!.unpersisted.append((nodes[id]!.ops, changes, positions, config))
         let done = max(now, nodes[id]!.persistBusyUntil) + UInt64(1 + rng.below(10))
         nodes[id]!.persistBusyUntil = done
-        queue.push(done, .persist(id, upTo: nodes[id]!.ops))
+        queue.push(done, .persist(id, upTo: nodes[id]!.ops, incarnation: nodes[id]!.incarnation))
     }
 
     mutating func persisted(_ id: NodeID, upTo ops: UInt64) {
         guard ops > nodes[id]!.persistedOps else { return }
         nodes[id]!.persistedOps = ops
+        let done = nodes[id]!.unpersisted.prefix { $0.ops <= ops }
+        nodes[id]!.unpersisted.removeFirst(done.count)
+        for op in done {
+            for (k, v) in op.changes { nodes[id]!.durable[k] = v }
+            nodes[id]!.durablePositions.merge(op.positions) { $1 }
+            if let c = op.config { nodes[id]!.durableConfig = c }
+        }
         var advanced: [(ChainID, UInt64)] = []
         for chain in nodes[id]!.track.keys.sorted() {
             let track = nodes[id]!.track[chain]!
@@ -356,6 +478,34 @@ struct NodeClusterSim {
         flushHeld(id)
     }
 
+    /// A crashed node starts again with what its store had persisted: a new process with a new
+    /// core, which registers with the configuration it had kept (the master decides whether it
+    /// rejoins its chains with only the missing suffix or a snapshot).
+    mutating func restart(_ id: NodeID) {
+        var n = nodes[id]!
+        var core = NodeCore(me: id, positions: n.durablePositions, backlogBytes: 1 << 20)
+        core.disabled = settings.disabled
+        var effects: [NodeCore.Effect] = []
+        for peer in ids where peer != id && nodes[peer]!.alive && cuts[[id, peer]] == nil { core.linkUp(peer, &effects) }
+        n.core = core
+        n.alive = true
+        n.registered = false
+        n.incarnation += 1
+        n.kv = n.durable
+        n.storePositions = n.durablePositions
+        n.ops = n.persistedOps
+        n.unpersisted = []
+        n.track = [:]
+        n.heldReads = []
+        n.tokens = [:]
+        n.pausedUntil = 0
+        nodes[id] = n
+        for peer in ids where peer != id && nodes[peer]!.alive && cuts[[id, peer]] == nil { drive(peer) { core, _, fx in core.linkUp(id, &fx) } }
+        queue.push(now + 1, .heartbeat(id, incarnation: n.incarnation))
+        queue.push(now + 100, .stallCheck(id, incarnation: n.incarnation))
+        restarts += 1
+    }
+
     /// A client request reaches node `id`.
     mutating func serve(_ id: NodeID, client c: Int, attempt: Int, _ cl: Request) {
         var core = nodes[id]!.core
@@ -367,8 +517,16 @@ struct NodeClusterSim {
             return refuse(c, cl.op, attempt)
         }
         nodes[id]!.core = core
+        if let trace { trace("\(now) \(id) serves \(isWrite ? "write" : "read") of \(String(decoding: cl.key, as: UTF8.self)) chain \(chain) epoch \(nodes[id]!.core.epoch) role \(nodes[id]!.core.replicas[chain]?.role.rawValue ?? "-") value \(nodes[id]!.kv[KeyLayout.dataKey(cl.key)].map { String(decoding: $0, as: UTF8.self) } ?? "nil") barrier \(nodes[id]!.core.barriers[chain].map { "\($0)" } ?? "-")") }
         if !isWrite {
             reads += 1
+            // No two tails at once: once a node served the chain in some epoch, no other node
+            // serves it from an older configuration.
+            let e = nodes[id]!.core.epoch
+            if let last = servedReads[chain], last.node != id, last.epoch > e {
+                failures.append("two tails: \(id) served chain \(chain) in epoch \(e) after \(last.node) served it in epoch \(last.epoch)")
+            }
+            if e >= servedReads[chain]?.epoch ?? 0 { servedReads[chain] = (e, id) }
             let value = nodes[id]!.kv[KeyLayout.dataKey(cl.key)]
             nodes[id]!.heldReads.append((nodes[id]!.ops, c, cl.op, attempt, value))
             flushHeld(id)
@@ -395,9 +553,24 @@ struct NodeClusterSim {
         carryOut(id, effects)
     }
 
-    /// Held reads whose data is already persisted are answered now.
+    /// As `ChainNode.readFloor`: the last store op replies may depend on as far as commits go.
+    mutating func readFloor(_ id: NodeID) -> UInt64? {
+        var floor: UInt64?
+        for chain in nodes[id]!.tailTrack.keys.sorted() {
+            guard let r = nodes[id]!.core.replicas[chain], r.isTail, r.joiner != nil else {
+                nodes[id]!.tailTrack.removeValue(forKey: chain)
+                continue
+            }
+            nodes[id]!.tailTrack[chain]!.removeAll { $0.1 <= r.committed }
+            guard let limit = nodes[id]!.core.readableUpTo(chain), let first = nodes[id]!.tailTrack[chain]!.first(where: { $0.1 > limit }) else { continue }
+            floor = min(floor ?? .max, first.0 - 1)
+        }
+        return floor
+    }
+
+    /// Held reads whose data is persisted (and committed, at a tail with a joiner) are answered.
     mutating func flushHeld(_ id: NodeID) {
-        let ops = nodes[id]!.persistedOps
+        let ops = min(nodes[id]!.persistedOps, readFloor(id) ?? .max)
         let ready = nodes[id]!.heldReads.filter { $0.ops <= ops }
         nodes[id]!.heldReads.removeAll { $0.ops <= ops }
         for r in ready { queue.push(now + 1 + UInt64(rng.below(5)), .reply(client: r.client, op: r.op, attempt: r.attempt, .read(r.value))) }
@@ -409,14 +582,14 @@ struct NodeClusterSim {
 
     // MARK: the master (the shell's part)
 
-    mutating func atMaster(_ id: NodeID, sentAt: UInt64) {
+    mutating func atMaster(_ id: NodeID, sentAt: UInt64, incarnation: Int) {
         let n = nodes[id]!
-        guard n.alive, n.masterCutUntil <= now else { return }
+        guard n.alive, n.incarnation == incarnation, n.masterCutUntil <= now else { return }
         let response: MasterPolicy.Response
         let effects: [MasterPolicy.Effect]
         if !n.registered {
             (response, effects) = master.onRegister(NodeInfo(id: id, client: "c-\(id)", peer: "p-\(id)", http: "h-\(id)"),
-                                                    lastConfig: n.core.config, boot: id, now: now)
+                                                    lastConfig: n.core.config ?? n.durableConfig, boot: "\(id)-\(n.incarnation)", now: now)
         } else {
             var core = n.core
             let down = core.unreachablePeers(now: now)
@@ -426,9 +599,9 @@ struct NodeClusterSim {
         }
         apply(effects)
         if let v = response.afterSave {
-            waitingForSave.append((v, id, sentAt, response.reply))
+            waitingForSave.append((v, id, sentAt, response.reply, incarnation))
         } else {
-            queue.push(now + 1 + UInt64(rng.below(8)), .masterReply(id, sentAt: sentAt, response.reply))
+            queue.push(now + 1 + UInt64(rng.below(8)), .masterReply(id, sentAt: sentAt, response.reply, incarnation: incarnation))
         }
     }
 
@@ -448,6 +621,9 @@ struct NodeClusterSim {
 
     mutating func apply(_ effects: [MasterPolicy.Effect]) {
         for e in effects {
+            if case .published = e, let trace, let c = master.publishedConfig {
+                trace("\(now) master published \(c.epoch): " + c.chains.map { "\($0.id)=\($0.members)+\($0.joining ?? "-")\($0.frozen.map { " frozen \($0)" } ?? "")\($0.stepsDown.map { " steps down \($0)" } ?? "")" }.joined(separator: " "))
+            }
             if case let .persist(version) = e {
                 queue.push(now + 1 + UInt64(rng.below(10)), .saved(version))
             }

@@ -48,3 +48,77 @@ extension NodeSimulationTests {
         XCTAssertNotNil(firstFailingSeed(without: .resend, limit: 20))
     }
 }
+
+/// The cluster simulation's other fault mixes.
+extension NodeSimulationTests {
+    func runSeeds(_ settings: NodeClusterSim.Settings, seeds: UInt64 = 60, file: StaticString = #filePath, line: UInt = #line) {
+        for seed in 1...seeds {
+            let f = failures(seed: seed, settings)
+            XCTAssertEqual(f, [], "seed \(seed)", file: file, line: line)
+            if !f.isEmpty { break }
+        }
+    }
+
+    /// Nodes crash and come back with what their store had persisted: quickly (the master
+    /// takes the restarted process out and lets it rejoin) or after being spliced out (it
+    /// returns with a copy that may end in updates that never committed); they catch up with
+    /// the suffix they lack or a snapshot.
+    func testRestartedNodesRejoinAndCatchUp() {
+        var s = NodeClusterSim.Settings()
+        s.crashes = 0
+        s.restarts = 2
+        var suffixes = 0, snapshots = 0
+        for seed in UInt64(1)...80 {
+            var sim = NodeClusterSim(seed: seed, s)
+            let f = sim.run()
+            XCTAssertEqual(f, [], "seed \(seed)")
+            if !f.isEmpty { break }
+            suffixes += sim.suffixCatchUps
+            snapshots += sim.snapshotCatchUps
+        }
+        // Both ways of catching up must occur over the seeds, or this tests nothing.
+        XCTAssertGreaterThan(suffixes, 10, "suffix catch-ups")
+        XCTAssertGreaterThan(snapshots, 10, "snapshot catch-ups")
+    }
+
+    /// Chains of one, two and five members, and a single chain.
+    func testChainShapes() {
+        for (nodes, chains, replication) in [(1, 4, 1), (2, 6, 2), (6, 6, 5), (3, 1, 3)] {
+            var s = NodeClusterSim.Settings()
+            s.nodes = nodes
+            s.initialNodes = nodes
+            s.chains = chains
+            s.replication = replication
+            s.crashes = nodes > 2 ? 1 : 0
+            s.linkCuts = nodes > 1 ? 1 : 0
+            s.pauses = 0
+            s.masterCuts = 0
+            runSeeds(s, seeds: 10)
+        }
+    }
+
+    /// A link cut for good between two live neighbours: both report it, the master splices one
+    /// of them out, and it rejoins once the cut heals.
+    func testPermanentLinkCutsAreResolvedBySplicing() {
+        var s = NodeClusterSim.Settings()
+        s.permanentCuts = 1
+        runSeeds(s)
+    }
+
+    /// Frames lost while their link stays up: the stall check sends them again.
+    func testSilentlyDroppedFramesAreSentAgain() {
+        var s = NodeClusterSim.Settings()
+        s.silentDropPercent = 3
+        runSeeds(s)
+    }
+
+    /// An operator drains a node and adds one while clients read and write and nodes fail or
+    /// restart (a restarted tail that had just taken over from a live node rejoins the chain).
+    func testDrainAndAddUnderLoad() {
+        var s = NodeClusterSim.Settings()
+        s.drains = 1
+        s.adds = 1
+        s.restarts = 1
+        runSeeds(s)
+    }
+}

@@ -138,9 +138,12 @@ final class ClusterTests: ClusterTestCase {
         // Records are in every replica's store: each node restarted in turn still answers.
         XCTAssertEqual(try a.call("CS.REQ", "77", "3", "INCR", "ctr"), .integer(5))
         for n in ["n1", "n2", "n3"] {
+            let before = try c.status().epoch
             c.nodes[n]!.stop()
             try c.nodes[n]!.start()
-            Thread.sleep(forTimeInterval: 1.2)  // one lease: the master has seen the restart
+            // The master has seen the restart once it took the node out of its chains (it
+            // rejoins them): before that, its status still shows the old process in sync.
+            XCTAssertTrue(Harness.waitFor(30) { ((try? c.status().epoch) ?? 0) > before }, "the master did not see \(n) restart")
             // Back in every chain before the next one stops (as the rolling-restart runbook does).
             let sync = try c.ctl(["wait", "--node-in-sync", n, "--timeout", "60"])
             XCTAssertEqual(sync.code, 0, "\(n) not back in its chains: \(sync.out) \(sync.err)")

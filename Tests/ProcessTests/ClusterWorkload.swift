@@ -31,7 +31,7 @@ extension XCTestCase {
                 }
             }
         }
-        Harness.waitFor(5) { acked.value.count >= 300 }
+        XCTAssertTrue(Harness.waitFor(30) { acked.value.count >= 300 }, "the writers made progress before the fault")
         try body()
         stop.mutate { $0 = true }
         XCTAssertEqual(group.wait(timeout: .now() + 30), .success)

@@ -42,7 +42,7 @@ final class FailoverTests: ClusterTestCase {
                 }
             }
         }
-        Harness.waitFor(5) { acked.value.count >= 400 }
+        XCTAssertTrue(Harness.waitFor(30) { acked.value.count >= 400 }, "the writers made progress before the kill")
         let victim = "n2"
         let killedAt = Date()
         c.nodes[victim]!.stop(SIGKILL)

@@ -40,6 +40,8 @@ final class ChainNode {
     /// Chains that applied updates this turn, with where their history now ends: written once
     /// per turn (`beforeStoreFlush`), in the same batch as the updates.
     private var appliedThisTurn: [ChainID: LogPosition] = [:]
+    /// The key the request being handled was routed by, with its slot (`dataKey`).
+    private var routedKey: (key: [UInt8], slot: Int)?
 
     init(server: Server, me: NodeID, settings: ClusterSettings) {
         self.server = server
@@ -126,7 +128,10 @@ final class ChainNode {
                 session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
         guard let config = core.config else { return refuse(.noConfiguration, into: &out) }
         let keys = id.keys(args)
-        let chain = config.chain(forKey: keys[0])
+        let keySlot = HashSlot.of(keys[0])
+        routedKey = (keys[0], keySlot)
+        defer { routedKey = nil }
+        let chain = config.chain(forSlot: keySlot)
         for k in keys.dropFirst() where config.chain(forKey: k) != chain {
             server.metrics.error("crossslot")
             out.error("CROSSSLOT Keys in request don't belong to the same chain")
@@ -294,19 +299,31 @@ final class ChainNode {
     /// the DataView turn batch); the chain's position follows once per turn.
     private func apply(_ chain: ChainID, _ u: Update) {
         let data = server.data
+        let replica = core.replicas[chain]
+        // The head reads its keys (read-modify-write commands), the tail serves them; a middle
+        // member does neither.
+        let cacheUse: DataView.CacheUse = replica.map { $0.isHead || $0.isTail } ?? true ? .store : .invalidate
         for m in u.mutations {
             switch m {
-            case let .put(k, v): data.put(KeyLayout.dataKey(k), v)
-            case let .delete(k): data.delete(KeyLayout.dataKey(k))
+            case let .put(k, v): data.put(dataKey(k), v, cache: cacheUse)
+            case let .delete(k): data.delete(dataKey(k), cache: cacheUse)
             }
         }
         appliedThisTurn[chain] = LogPosition(seq: u.seq, epoch: u.epoch)
         if let tag = u.tag {
             data.put(ChainMetadata.requestKey(chain, tag), ChainMetadata.encodeRecord(tag.request, seq: u.seq, u.reply), cached: false)
         }
-        persistTrack[chain, default: []].append((data.currentSeq, u.seq))
-        if let r = core.replicas[chain], r.isTail, r.joiner != nil { tailTrack[chain, default: []].append((data.currentSeq, u.seq)) }
+        if let r = replica, r.isTail, r.joiner != nil { tailTrack[chain, default: []].append((data.currentSeq, u.seq)) }
         server.markStoreDirty()
+    }
+
+    /// The store key of a user key. The head routed the request by this very key a moment ago
+    /// (`handle`), so its slot is reused rather than computed twice.
+    private func dataKey(_ key: [UInt8]) -> [UInt8] {
+        if let r = routedKey, r.key.withUnsafeBufferPointer({ a in key.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress && a.count == $0.count } }) {
+            return KeyLayout.dataKey(key, slot: r.slot)
+        }
+        return KeyLayout.dataKey(key)
     }
 
     /// Deletes the chain's slot range, its request records and its position.
@@ -325,6 +342,9 @@ final class ChainNode {
         guard !appliedThisTurn.isEmpty else { return }
         for (chain, position) in appliedThisTurn {
             server.data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodePosition(position), cached: false)
+            // The turn's updates of the chain persist together, with this batch. (A replica that
+            // left this turn waits for nothing.)
+            if core.replicas[chain] != nil { persistTrack[chain, default: []].append((server.data.currentSeq, position.seq)) }
         }
         appliedThisTurn.removeAll(keepingCapacity: true)
     }

@@ -51,20 +51,47 @@ final class DataView {
         return v
     }
 
+    /// How an update treats the value cache.
+    enum CacheUse {
+        /// Metadata: never cached, so the cache need not be looked at.
+        case none
+        /// The new value goes into the cache (a node that reads these keys).
+        case store
+        /// Any cached value is dropped, nothing is added: a chain's middle member never reads
+        /// its keys, and filling the cache with them would evict what the node does read.
+        case invalidate
+    }
+
     func put(_ key: [UInt8], _ value: [UInt8], cached: Bool = true) {
+        put(key, value, cache: cached ? .store : .none)
+    }
+
+    func put(_ key: [UInt8], _ value: [UInt8], cache use: CacheUse) {
         let k = ByteKey(key)
         pending[k] = .some(value)
-        if cached { cache.store(k, value) }
+        updateCache(k, value, use)
         batch.put(key, value)
         currentSeq += 1
     }
 
     func delete(_ key: [UInt8], cached: Bool = true) {
+        delete(key, cache: cached ? .store : .none)
+    }
+
+    func delete(_ key: [UInt8], cache use: CacheUse) {
         let k = ByteKey(key)
         pending[k] = .some(nil)
-        if cached { cache.store(k, nil) }
+        updateCache(k, nil, use)
         batch.delete(key)
         currentSeq += 1
+    }
+
+    private func updateCache(_ k: ByteKey, _ value: [UInt8]?, _ use: CacheUse) {
+        switch use {
+        case .none: break
+        case .store: cache.store(k, value)
+        case .invalidate: cache.remove(k)
+        }
     }
 
     /// Deletes every key in [start, end) (a chain's slot range). The cache is emptied: it cannot

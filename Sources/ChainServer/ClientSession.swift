@@ -38,7 +38,10 @@ final class ClientSession {
     /// In the server's list of sessions whose replies wait for the store (at most once).
     var waitsForStore = false
     /// Monotonic ns of the last bytes received, and since when a request has been incomplete.
-    private var lastReadNanos = monotonicNanos()
+    private(set) var lastReadNanos = monotonicNanos()
+    let createdNanos = monotonicNanos()
+    /// `CLIENT SETINFO`: the library's name and version.
+    var library: [String?] = [nil, nil]
     private var partialSinceNanos: UInt64?
     /// Which earlier commands are still outstanding, and where (see `SessionOrder`).
     var order = SessionOrder()

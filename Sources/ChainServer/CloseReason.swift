@@ -22,4 +22,6 @@ enum CloseReason: String, CaseIterable {
     /// A request started but did not complete within `--request-timeout-s` (a slow or stuck
     /// client, or a slow-loris attack).
     case requestTimeout = "request_timeout"
+    /// Ended by another connection's `CLIENT KILL`.
+    case killed = "killed"
 }

@@ -1,17 +1,26 @@
 import ChainClient
 import ChainCore
+import ChainSecurity
 import RESP
+import Storage
 
-/// `CLUSTER SLOTS | SHARDS | INFO | MYID` in the shape Redis Cluster clients expect, so that
-/// cluster-aware clients can route: each chain is one shard owning a contiguous slot range, its
-/// head is the "master" (writes) and the other members are "replicas". A read sent to a head is
-/// forwarded to the chain's tail, so routing by these answers stays linearizable.
+/// `CLUSTER SLOTS | SHARDS | NODES | INFO | MYID | KEYSLOT | COUNTKEYSINSLOT | GETKEYSINSLOT` in
+/// the shape Redis Cluster clients and tools expect, so that cluster-aware clients can route:
+/// each chain is one shard owning a contiguous slot range, its head is the "master" (writes) and
+/// the other members are "replicas". A read sent to a head is forwarded to the chain's tail, so
+/// routing by these answers stays linearizable. `CLUSTER NODES` lists every node as a master of
+/// the chains it heads (a node is head of some chains and replica in others, which Redis's
+/// one-role-per-node table cannot say); node ids are 40 hex digits derived from the node's name.
 extension Server {
     func cluster(_ args: [[UInt8]], _ out: inout RESPWriter) {
         let sub = String(decoding: args[1], as: UTF8.self).uppercased()
         guard let node = chainNode else {
             out.error("ERR This instance has cluster support disabled")
             return
+        }
+        if sub == "KEYSLOT" {
+            guard args.count == 3 else { return out.error("ERR wrong number of arguments for 'cluster|keyslot' command") }
+            return out.integer(HashSlot.of(args[2]))
         }
         guard let config = node.config else {
             out.error("CLUSTERDOWN chainstore: this node has no configuration from the master yet")
@@ -41,7 +50,7 @@ extension Server {
                 for (i, m) in ch.members.enumerated() {
                     let (host, port) = Self.split(config.node(m)?.client ?? "")
                     out.mapHeader(6)
-                    out.bulk("id"); out.bulk(m)
+                    out.bulk("id"); out.bulk(Self.redisNodeID(m))
                     out.bulk("port"); out.integer(port)
                     out.bulk("ip"); out.bulk(host)
                     out.bulk("endpoint"); out.bulk(host)
@@ -61,10 +70,70 @@ extension Server {
 
                 """)
         case "MYID":
-            out.bulk(node.me)
+            out.bulk(Self.redisNodeID(node.me))
+        case "NODES":
+            out.verbatim(nodesTable(config, me: node.me))
+        case "COUNTKEYSINSLOT", "GETKEYSINSLOT":
+            keysInSlot(sub == "COUNTKEYSINSLOT", args, &out)
         default:
-            out.error("ERR unknown CLUSTER subcommand '\(sub)': chainstore answers SLOTS, SHARDS, INFO and MYID")
+            out.error("ERR unknown CLUSTER subcommand '\(sub)': chainstore answers SLOTS, SHARDS, NODES, INFO, MYID, KEYSLOT, COUNTKEYSINSLOT and GETKEYSINSLOT")
         }
+    }
+
+    /// A node's id as Redis Cluster tools expect one: 40 hex digits, the same on every node and
+    /// across restarts (derived from the node's name).
+    static func redisNodeID(_ id: NodeID) -> String {
+        Secrets.hmacSHA256(key: Array("chainstore node id".utf8), message: Array(id.utf8)).prefix(20)
+            .map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    /// `CLUSTER NODES`: one line per node, `id ip:port@peerport flags master ping pong epoch
+    /// link-state slots…`, each node a master of the slot ranges of the chains it heads.
+    private func nodesTable(_ config: Configuration, me: NodeID) -> String {
+        var text = ""
+        for n in config.nodes {
+            let (host, port) = Self.split(n.client)
+            let busPort = Self.split(n.peer).1
+            let headed = config.chains.filter { $0.head == n.id }.map { config.slots(of: $0.id) }
+            let ranges = headed.map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)-\($0.upperBound - 1)" }
+            let fields = [Self.redisNodeID(n.id), "\(host):\(port)@\(busPort)", n.id == me ? "myself,master" : "master", "-", "0", "0",
+                          String(config.epoch), "connected"] + ranges
+            text += fields.joined(separator: " ") + "\n"
+        }
+        return text
+    }
+
+    /// `CLUSTER COUNTKEYSINSLOT slot` / `GETKEYSINSLOT slot count`, from this node's copy of the
+    /// slot's chain (none when it holds no copy). A slot is 1/16384 of the keys, and
+    /// GETKEYSINSLOT stops at its count, so the store scan stays short.
+    private func keysInSlot(_ count: Bool, _ args: [[UInt8]], _ out: inout RESPWriter) {
+        guard args.count == (count ? 3 : 4) else {
+            return out.error("ERR wrong number of arguments for 'cluster|\(count ? "countkeysinslot" : "getkeysinslot")' command")
+        }
+        guard let slot = Int(String(decoding: args[2], as: UTF8.self)), (0..<HashSlot.count).contains(slot) else {
+            return out.error("ERR Invalid slot")
+        }
+        var limit = Int.max
+        if !count {
+            guard let n = Int(String(decoding: args[3], as: UTF8.self)), n >= 0 else { return out.error("ERR Invalid number of keys") }
+            limit = n
+        }
+        var keys: [[UInt8]] = []
+        var n = 0
+        do {
+            if limit > 0 {
+                try data.store.scan(prefix: KeyLayout.slotPrefix(slot), from: nil, at: nil) { k, _ in
+                    n += 1
+                    if !count, let user = KeyLayout.userKey(fromDataKey: k) { keys.append(user) }
+                    return n < limit
+                }
+            }
+        } catch {
+            return out.error("ERR store read failed: \(error)")
+        }
+        if count { return out.integer(n) }
+        out.arrayHeader(keys.count)
+        for k in keys { out.bulk(k) }
     }
 
     private func endpoint(_ config: Configuration, _ id: NodeID, _ out: inout RESPWriter) {
@@ -72,7 +141,7 @@ extension Server {
         out.arrayHeader(3)
         out.bulk(host)
         out.integer(port)
-        out.bulk(id)
+        out.bulk(Self.redisNodeID(id))
     }
 
     /// "HOST:PORT" → (HOST, PORT); a malformed address gives port 0.

@@ -3,6 +3,8 @@
 enum CommandID: CaseIterable {
     case get, set, del, exists, mget, mset, incr, incrby, decr, decrby, append, strlen
     case ping, echo, info, command, hello, quit, auth, select, config, client, cluster
+    case time, readonly, readwrite, memory, dbsize
+    case type, touch, unlink, rename, renamenx, copy
 
     var name: String { "\(self)" }
 
@@ -18,6 +20,12 @@ enum CommandID: CaseIterable {
         case .auth: return -2
         case .select: return 2
         case .config, .client, .cluster: return -2
+        case .time, .readonly, .readwrite, .dbsize: return 1
+        case .memory: return -2
+        case .type: return 2
+        case .touch, .unlink: return -2
+        case .rename, .renamenx: return 3
+        case .copy: return -3
         }
     }
 
@@ -25,6 +33,7 @@ enum CommandID: CaseIterable {
     var isWrite: Bool {
         switch self {
         case .set, .del, .mset, .incr, .incrby, .decr, .decrby, .append: return true
+        case .unlink, .rename, .renamenx, .copy: return true
         default: return false
         }
     }
@@ -44,7 +53,8 @@ enum CommandID: CaseIterable {
     var flags: [String] {
         if isWrite { return ["write", "denyoom"] }
         switch self {
-        case .get, .exists, .mget, .strlen: return ["readonly", "fast"]
+        case .get, .exists, .mget, .strlen, .type, .touch: return ["readonly", "fast"]
+        case .memory: return ["readonly"]
         default: return ["fast", "stale", "loading"]
         }
     }
@@ -53,8 +63,11 @@ enum CommandID: CaseIterable {
     var keySpec: (Int, Int, Int) {
         switch self {
         case .get, .set, .incr, .incrby, .decr, .decrby, .append, .strlen: return (1, 1, 1)
-        case .del, .exists, .mget: return (1, -1, 1)
+        case .del, .exists, .mget, .touch, .unlink: return (1, -1, 1)
+        case .type: return (1, 1, 1)
+        case .rename, .renamenx, .copy: return (1, 2, 1)
         case .mset: return (1, -1, 2)
+        case .memory: return (2, 2, 1)
         default: return (0, 0, 0)
         }
     }
@@ -84,6 +97,22 @@ enum CommandID: CaseIterable {
 
     func arityOK(_ count: Int) -> Bool {
         arity >= 0 ? count == arity : count >= -arity
+    }
+
+    /// Why the arguments are malformed beyond their count (nil: fine), checked before a command
+    /// is routed by its keys.
+    func malformed(_ args: [[UInt8]]) -> String? {
+        switch self {
+        case .memory:
+            guard Wrapper.matches(args[1], Array("usage".utf8)) else {
+                return "ERR chainstore answers only MEMORY USAGE key [SAMPLES count]"
+            }
+            guard args.count == 3 || (args.count == 5 && Wrapper.matches(args[3], Array("samples".utf8))) else {
+                return "ERR syntax error: MEMORY USAGE key [SAMPLES count]"
+            }
+            return nil
+        default: return nil
+        }
     }
 }
 

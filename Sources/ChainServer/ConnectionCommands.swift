@@ -1,3 +1,4 @@
+import Foundation
 import RESP
 
 /// PING, ECHO, HELLO, QUIT, COMMAND, INFO, CONFIG, CLIENT, SELECT, AUTH: commands about the
@@ -31,6 +32,16 @@ extension Server {
             client(args, session: session, &out)
         case .cluster:
             cluster(args, &out)
+        case .time:
+            var tv = timeval()
+            gettimeofday(&tv, nil)
+            out.arrayHeader(2)
+            out.bulk(String(tv.tv_sec))
+            out.bulk(String(tv.tv_usec))
+        case .readonly, .readwrite:
+            // Accepted for Redis Cluster clients that read from replicas: every read is still
+            // answered by the chain's tail (forwarded there), so replicas never serve stale data.
+            out.ok()
         default:
             preconditionFailure("not a connection command: \(id)")
         }
@@ -84,7 +95,7 @@ extension Server {
         out.bulk("version"); out.bulk(Server.version)
         out.bulk("proto"); out.integer(version)
         out.bulk("id"); out.integer(Int64(session.id))
-        out.bulk("mode"); out.bulk("standalone")
+        out.bulk("mode"); out.bulk(chainNode == nil ? "standalone" : "cluster")
         out.bulk("role"); out.bulk("master")
         out.bulk("modules"); out.arrayHeader(0)
     }
@@ -148,9 +159,54 @@ extension Server {
         case "SETNAME" where args.count == 3:
             session.name = String(decoding: args[2], as: UTF8.self)
             out.ok()
-        case "SETINFO" where args.count == 4: out.ok()
-        default: out.error("ERR unknown or malformed CLIENT subcommand")
+        case "SETINFO" where args.count == 4:
+            let attr = String(decoding: args[2], as: UTF8.self).uppercased()
+            guard attr == "LIB-NAME" || attr == "LIB-VER" else {
+                return out.error("ERR Unrecognized option '\(String(decoding: args[2], as: UTF8.self))'")
+            }
+            session.library[attr == "LIB-NAME" ? 0 : 1] = String(decoding: args[3], as: UTF8.self)
+            out.ok()
+        case "LIST" where args.count == 2:
+            out.verbatim(sessions.keys.sorted().compactMap { sessions[$0]?.clientInfo }.map { $0 + "\n" }.joined())
+        case "INFO" where args.count == 2:
+            out.verbatim(session.clientInfo + "\n")
+        case "KILL" where args.count >= 3:
+            clientKill(args, session: session, &out)
+        default: out.error("ERR unknown or malformed CLIENT subcommand: chainstore answers ID, GETNAME, SETNAME, SETINFO, LIST, INFO and KILL")
         }
+    }
+
+    /// `CLIENT KILL addr` (the old form: OK or an error) and `CLIENT KILL ID id | ADDR addr | SKIPME yes/no …`
+    /// (the number of connections ended).
+    private func clientKill(_ args: [[UInt8]], session: ClientSession, _ out: inout RESPWriter) {
+        let words = args.dropFirst(2).map { String(decoding: $0, as: UTF8.self) }
+        if words.count == 1 {
+            guard let target = sessions.values.first(where: { $0.address == words[0] }) else { return out.error("ERR No such client") }
+            target.kill(byItself: target === session)
+            return out.ok()
+        }
+        guard words.count % 2 == 0 else { return out.error("ERR syntax error") }
+        var id: UInt64?, addr: String?, skipMe = true
+        for i in stride(from: 0, to: words.count, by: 2) {
+            switch words[i].uppercased() {
+            case "ID":
+                guard let v = UInt64(words[i + 1]) else { return out.error("ERR client-id should be greater than 0") }
+                id = v
+            case "ADDR": addr = words[i + 1]
+            case "SKIPME":
+                switch words[i + 1].lowercased() {
+                case "yes": skipMe = true
+                case "no": skipMe = false
+                default: return out.error("ERR syntax error")
+                }
+            default: return out.error("ERR syntax error: chainstore's CLIENT KILL filters are ID, ADDR and SKIPME")
+            }
+        }
+        let targets = sessions.values.filter { s in
+            (id.map { s.id == $0 } ?? true) && (addr.map { s.address == $0 } ?? true) && !(skipMe && s === session)
+        }
+        for t in targets { t.kill(byItself: t === session) }
+        out.integer(targets.count)
     }
 
     func infoText(section: String) -> String {
@@ -162,15 +218,35 @@ extension Server {
             s += "\r\n"
         }
         sec("server", [("chainstore_version", Server.version), ("redis_version", "7.2.0"),
-                       ("mode", "standalone"), ("node_id", config.nodeID), ("process_id", String(getpid())),
+                       ("redis_mode", chainNode == nil ? "standalone" : "cluster"), ("mode", chainNode == nil ? "standalone" : "cluster"),
+                       ("node_id", config.nodeID), ("process_id", String(getpid())),
                        ("tcp_port", String(config.listen.port)), ("uptime_in_seconds", String(uptimeSeconds))])
         sec("clients", [("connected_clients", String(sessions.count)), ("maxclients", String(config.maxClients))])
+        let rss = Self.residentBytes()
+        sec("memory", [("used_memory", String(rss)), ("used_memory_human", Self.human(rss)), ("used_memory_rss", String(rss)),
+                       ("value_cache_bytes", String(data.cache.bytes))])
         sec("persistence", [("durability", config.durability.rawValue), ("data_dir", config.dataDir),
                             ("current_seq", String(data.currentSeq)), ("persisted_seq", String(data.persistedSeq)),
                             ("store_healthy", data.writeError == nil ? "1" : "0")])
         sec("stats", [("total_connections_received", String(acceptedTotal)), ("total_commands_processed", String(commandsTotal))])
         sec("keyspace", [("db0", "keys=\(data.store.estimatedKeyCount),expires=0,avg_ttl=0")])
+        sec("cluster", [("cluster_enabled", chainNode == nil ? "0" : "1")])
         return s
+    }
+
+    /// The process's resident memory (what `used_memory` reports: RocksDB's memtables and block
+    /// cache live outside any Swift allocator count). Read from procfs, which never blocks.
+    static func residentBytes() -> Int {
+        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let pages = statm.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    static func human(_ bytes: Int) -> String {
+        let units = ["B", "K", "M", "G", "T"]
+        var v = Double(bytes), i = 0
+        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+        return i == 0 ? "\(bytes)B" : String(format: "%.2f%@", v, units[i])
     }
 }
 

@@ -150,6 +150,11 @@ public final class Server {
         }
         guard let id = CommandID.lookup(args[0]) else {
             if !resumed { metrics.command(nil) }
+            if let family = UnsupportedCommands.family(of: args[0]) {
+                metrics.error("unsupported_command")
+                out.error("ERR chainstore does not support \(family) yet: '\(String(decoding: args[0], as: UTF8.self).uppercased())' is not implemented (Docs/COMPATIBILITY.md)")
+                return .answered
+            }
             metrics.error("unknown_command")
             let name = String(decoding: args[0].prefix(128), as: UTF8.self)
             out.error("ERR unknown command '\(name)', with args beginning with: \(args.dropFirst().prefix(3).map { "'\(String(decoding: $0.prefix(64), as: UTF8.self))'" }.joined(separator: " "))")
@@ -159,6 +164,11 @@ public final class Server {
         guard id.arityOK(args.count) else {
             metrics.error("wrong_arity")
             out.error("ERR wrong number of arguments for '\(id.name)' command")
+            return .answered
+        }
+        if let why = id.malformed(args) {
+            metrics.error("syntax")
+            out.error(why)
             return .answered
         }
         if let big = cmd.oversized {
@@ -180,6 +190,11 @@ public final class Server {
                 out.error("TRYAGAIN this node's store failed and it is leaving its chains; retry: \(e)")
             } else { out.error("ERR store unavailable (I/O error), writes are refused until the node is restarted: \(e)") }
             return .answered
+        }
+        if id == .dbsize {
+            // It must see this connection's earlier writes: it waits until they have answered.
+            guard session.order.isEmpty else { return .waiting }
+            return countKeys(for: session)
         }
         guard id.isDataCommand else {
             runConnectionCommand(id, args, session: session, &out)

@@ -55,10 +55,18 @@ struct StringCommands {
             out.integer(new.count)
         case .strlen:
             out.integer(try data.get(args[1])?.count ?? 0)
+        case .memory:
+            // MEMORY USAGE: the key and value bytes plus what an entry costs in the store and its
+            // indexes (about; RocksDB compresses and shares blocks).
+            if let v = try data.get(args[2]) { out.integer(args[2].count + v.count + Self.entryOverheadBytes) } else { out.null() }
         default:
-            preconditionFailure("not a string command: \(id)")
+            try KeyCommands(data: data).run(id, args, &out)
         }
     }
+
+    /// About what one key costs beyond its bytes: the store's internal key (sequence, type, slot
+    /// prefix) and index entries.
+    static let entryOverheadBytes = 48
 
     /// SET key value [NX|XX] [GET] [KEEPTTL]. Expiry options are refused: chainstore keys do not
     /// expire.

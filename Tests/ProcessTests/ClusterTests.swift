@@ -169,7 +169,7 @@ final class ClusterTests: ClusterTestCase {
                   case let .array(master?) = e[2], master.count == 3 else { return XCTFail("malformed entry \(entry)") }
             XCTAssertEqual(Int(lo), covered, "contiguous slot ranges")
             covered = Int(hi) + 1
-            XCTAssertEqual(master[2], .bulk(Array(chain.members[0].utf8)), "the head is the master")
+            XCTAssertEqual(master[2], try c.client(chain.members[0]).call("CLUSTER", "MYID"), "the head is the master")
             XCTAssertEqual(master[1], .integer(Int64(c.ports[chain.members[0]]!.client)))
         }
         XCTAssertEqual(covered, 16384)
@@ -177,9 +177,8 @@ final class ClusterTests: ClusterTestCase {
         XCTAssertEqual(shards.count, status.chains.count)
         let info = try n1.call("CLUSTER", "INFO").string ?? ""
         XCTAssert(info.contains("cluster_state:ok"), info)
-        XCTAssertEqual(try n1.call("CLUSTER", "MYID"), .bulk(Array("n1".utf8)))
         guard case let .error(e) = try n1.call("CLUSTER", "FAILOVER") else { return XCTFail("unknown subcommand accepted") }
-        XCTAssert(e.contains("SLOTS, SHARDS, INFO and MYID"), e)
+        XCTAssert(e.contains("SLOTS, SHARDS, NODES"), e)
     }
 
     func testMultiKeyCommandsNeedOneChain() throws {

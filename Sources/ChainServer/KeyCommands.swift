@@ -1,0 +1,63 @@
+import RESP
+import Storage
+
+/// TYPE, TOUCH, UNLINK, RENAME, RENAMENX and COPY, executed against a `Keyspace` of user keys
+/// (every value is a string). The two-key commands need both keys in one chain, like every
+/// multi-key command (`ChainNode.handle` answers `-CROSSSLOT` otherwise), so they are one atomic
+/// update at that chain's head.
+struct KeyCommands {
+    let data: any Keyspace
+
+    func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+        switch id {
+        case .type:
+            out.simple(try data.get(args[1]) == nil ? "none" : "string")
+        case .touch:
+            var n = 0
+            for k in args.dropFirst() where try data.get(k) != nil { n += 1 }
+            out.integer(n)
+        case .unlink:
+            var n = 0
+            for k in args.dropFirst() where try data.get(k) != nil {
+                data.delete(k)
+                n += 1
+            }
+            out.integer(n)
+        case .rename, .renamenx:
+            guard let v = try data.get(args[1]) else { return out.error("ERR no such key") }
+            let nx = id == .renamenx
+            if args[1] == args[2] { return nx ? out.integer(0) : out.ok() }
+            if nx, try data.get(args[2]) != nil { return out.integer(0) }
+            data.put(args[2], v)
+            data.delete(args[1])
+            if nx { out.integer(1) } else { out.ok() }
+        case .copy:
+            try copy(args, &out)
+        default:
+            preconditionFailure("not a key command: \(id)")
+        }
+    }
+
+    /// COPY source destination [DB 0] [REPLACE].
+    private func copy(_ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+        var replace = false
+        var i = 3
+        while i < args.count {
+            switch String(decoding: args[i], as: UTF8.self).uppercased() {
+            case "REPLACE":
+                replace = true
+                i += 1
+            case "DB" where i + 1 < args.count:
+                guard args[i + 1] == [UInt8(ascii: "0")] else { return out.error("ERR Copying to another database is not allowed in cluster mode") }
+                i += 2
+            default:
+                return out.error("ERR syntax error")
+            }
+        }
+        if args[1] == args[2] { return out.error("ERR source and destination objects are the same") }
+        guard let v = try data.get(args[1]) else { return out.integer(0) }
+        if !replace, try data.get(args[2]) != nil { return out.integer(0) }
+        data.put(args[2], v)
+        out.integer(1)
+    }
+}

@@ -1,0 +1,55 @@
+import ChainCore
+import Dispatch
+import EventLoop
+import RESP
+import Storage
+
+/// `DBSIZE`: the number of keys, counted on a store snapshot off the event loop (RocksDB keeps
+/// no exact count, and walking the keys on the loop would stall every other client). Only user
+/// keys count, not the node's request records or metadata. In a cluster a node counts the keys
+/// of the chains it heads — the slots `CLUSTER NODES` gives it as a "master" — so the answers of
+/// all nodes add up to the cluster's keys, as Redis Cluster tools (`redis-cli --cluster info`)
+/// expect. The count is of the node's copy when the snapshot was taken.
+extension Server {
+    func countKeys(for session: ClientSession) -> CommandOutcome {
+        let ranges: [Range<Int>]
+        if let node = chainNode {
+            guard let config = node.config else {
+                var out = RESPWriter(version: session.protocolVersion)
+                out.error("CLUSTERDOWN chainstore: this node has no configuration from the master yet")
+                let slot = reserveSlot(for: session)
+                fillSlot(slot, bytes: out.bytes)
+                return .deferred(slot)
+            }
+            ranges = config.chains.filter { $0.head == node.me }.map { config.slots(of: $0.id) }
+        } else {
+            ranges = [0..<HashSlot.count]
+        }
+        let slot = reserveSlot(for: session)
+        let store = data.store
+        let bound = LoopBound(self, loop: loop)
+        let version = session.protocolVersion
+        DispatchQueue.global().async {
+            let snapshot = store.snapshot()
+            var count = 0
+            var failure: StoreError?
+            for r in ranges where !r.isEmpty {
+                do throws(StoreError) {
+                    try store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound), at: snapshot) { k, _ in
+                        guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
+                        count += 1
+                        return true
+                    }
+                } catch {
+                    failure = error
+                    break
+                }
+            }
+            var out = RESPWriter(version: version)
+            if let failure { out.error("ERR store read failed: \(failure)") } else { out.integer(count) }
+            let bytes = out.bytes
+            bound.submit { $0.fillSlot(slot, bytes: bytes) }
+        }
+        return .deferred(slot)
+    }
+}

@@ -3,10 +3,15 @@
 public enum Mutation: Sendable, Equatable, Hashable {
     case put(key: [UInt8], value: [UInt8])
     case delete(key: [UInt8])
+    /// Deletes every key of the update's chain (`FLUSHALL`, chain by chain): one update, so
+    /// every replica empties the chain at the same point of its history.
+    case clearChain
 
+    /// The key it changes (none for `clearChain`).
     public var key: [UInt8] {
         switch self {
         case let .put(k, _), let .delete(k): return k
+        case .clearChain: return []
         }
     }
 }
@@ -57,6 +62,7 @@ extension Update {
             switch m {
             case let .put(k, v): return n + k.count + v.count + 16
             case let .delete(k): return n + k.count + 16
+            case .clearChain: return n + 16
             }
         }
     }

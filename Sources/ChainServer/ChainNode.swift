@@ -163,6 +163,32 @@ final class ChainNode {
         return .deferred(slot)
     }
 
+    /// Empties `chain` as one update at its head (`FLUSHALL`); elsewhere forwarded there.
+    func clearChain(_ chain: ChainID, session: ClientSession, forwarded: Bool, into out: inout RESPWriter) -> CommandOutcome {
+        guard let config = core.config, config.chains.indices.contains(chain) else {
+            out.error("ERR no chain \(chain) in the current configuration")
+            return .answered
+        }
+        switch core.route(chain: chain, write: true, forwarded: forwarded, now: monotonicMillis()) {
+        case let .refuse(why): return refuse(why, into: &out)
+        case let .forward(target):
+            guard let addr = config.node(target)?.client else { return refuse(.notServedHere(chain: chain, by: target), into: &out) }
+            let slot = server.reserveSlot(for: session)
+            forwarder.forward([Wrapper.forward, Wrapper.clearChain, Array(String(chain).utf8)], to: target, address: addr, slot: slot,
+                              protocolVersion: session.protocolVersion)
+            return .deferred(slot)
+        case .serve:
+            if core.writesFrozen(chain) {
+                out.error("TRYAGAIN chainstore epoch \(epoch): chain \(chain) pauses writes while its members are reordered; retry")
+                return .answered
+            }
+            let ok = Array("+OK\r\n".utf8)
+            return awaitCommit(chain: chain, session: session, track: !forwarded, reply: ok) { core, token, effects throws(ChainReplica.Rejection) in
+                try core.clientWrite(chain: chain, mutations: [.clearChain], tag: nil, reply: ok, token: token, &effects)
+            }
+        }
+    }
+
     private func refuse(_ why: NodeCore.Refusal, into out: inout RESPWriter) -> CommandOutcome {
         switch why {
         case .noConfiguration:
@@ -307,6 +333,7 @@ final class ChainNode {
             switch m {
             case let .put(k, v): data.put(dataKey(k), v, cache: cacheUse)
             case let .delete(k): data.delete(dataKey(k), cache: cacheUse)
+            case .clearChain: clearChainKeys(chain)
             }
         }
         appliedThisTurn[chain] = LogPosition(seq: u.seq, epoch: u.epoch)
@@ -324,6 +351,14 @@ final class ChainNode {
             return KeyLayout.dataKey(key, slot: r.slot)
         }
         return KeyLayout.dataKey(key)
+    }
+
+    /// Deletes every user key of the chain (its request records and position stay: they describe
+    /// the history, which goes on).
+    private func clearChainKeys(_ chain: ChainID) {
+        guard let config = core.config else { return }
+        let slots = config.slots(of: chain)
+        server.data.deleteRange(from: KeyLayout.slotPrefix(slots.lowerBound), to: KeyLayout.slotPrefix(slots.upperBound))
     }
 
     /// Deletes the chain's slot range, its request records and its position.

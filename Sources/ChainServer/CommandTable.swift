@@ -4,7 +4,7 @@ enum CommandID: CaseIterable {
     case get, set, del, exists, mget, mset, incr, incrby, decr, decrby, append, strlen
     case ping, echo, info, command, hello, quit, auth, select, config, client, cluster
     case time, readonly, readwrite, memory, dbsize
-    case type, touch, unlink, rename, renamenx, copy
+    case type, touch, unlink, rename, renamenx, copy, flushall, flushdb
 
     var name: String { "\(self)" }
 
@@ -26,6 +26,7 @@ enum CommandID: CaseIterable {
         case .touch, .unlink: return -2
         case .rename, .renamenx: return 3
         case .copy: return -3
+        case .flushall, .flushdb: return -1
         }
     }
 
@@ -33,7 +34,7 @@ enum CommandID: CaseIterable {
     var isWrite: Bool {
         switch self {
         case .set, .del, .mset, .incr, .incrby, .decr, .decrby, .append: return true
-        case .unlink, .rename, .renamenx, .copy: return true
+        case .unlink, .rename, .renamenx, .copy, .flushall, .flushdb: return true
         default: return false
         }
     }
@@ -109,6 +110,11 @@ enum CommandID: CaseIterable {
             }
             guard args.count == 3 || (args.count == 5 && Wrapper.matches(args[3], Array("samples".utf8))) else {
                 return "ERR syntax error: MEMORY USAGE key [SAMPLES count]"
+            }
+            return nil
+        case .flushall, .flushdb:
+            guard args.count == 1 || (args.count == 2 && (Wrapper.matches(args[1], Array("async".utf8)) || Wrapper.matches(args[1], Array("sync".utf8)))) else {
+                return "ERR syntax error: \(name.uppercased()) [ASYNC|SYNC]"
             }
             return nil
         default: return nil

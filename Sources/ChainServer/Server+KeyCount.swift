@@ -9,7 +9,11 @@ import Storage
 /// keys count, not the node's request records or metadata. In a cluster a node counts the keys
 /// of the chains it heads — the slots `CLUSTER NODES` gives it as a "master" — so the answers of
 /// all nodes add up to the cluster's keys, as Redis Cluster tools (`redis-cli --cluster info`)
-/// expect. The count is of the node's copy when the snapshot was taken.
+/// expect. The snapshot is taken when the command runs — in a cluster after this connection's
+/// earlier commands have answered (their writes committed, so in every replica's store), and
+/// later commands wait for the count — so it sees exactly the connection's earlier writes. (A
+/// standalone node in fsync mode may still be syncing a write pipelined just before it, which
+/// the count then misses.)
 extension Server {
     func countKeys(for session: ClientSession) -> CommandOutcome {
         let ranges: [Range<Int>]
@@ -25,12 +29,13 @@ extension Server {
         } else {
             ranges = [0..<HashSlot.count]
         }
-        let slot = reserveSlot(for: session)
+        // Ordered across every chain: nothing later on this connection runs before the count.
+        let slot = reserveSlot(for: session, chain: nil, at: chainNode?.me ?? config.nodeID)
         let store = data.store
+        let snapshot = store.snapshot()
         let bound = LoopBound(self, loop: loop)
         let version = session.protocolVersion
         DispatchQueue.global().async {
-            let snapshot = store.snapshot()
             var count = 0
             var failure: StoreError?
             for r in ranges where !r.isEmpty {

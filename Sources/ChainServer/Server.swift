@@ -20,7 +20,7 @@ public final class Server {
     let metrics = ServerMetrics()
     /// The cluster side of the node; nil in standalone mode.
     var chainNode: ChainNode?
-    private var nextSlot: UInt64 = 1
+    var nextSlot: UInt64 = 1
     /// Deferred replies: slot → the session waiting for it, and, when the session's order
     /// counts the command as outstanding, on which chain (`chain` nil: every chain).
     private var slots: [UInt64: (session: ClientSession, ordered: Bool, chain: ChainID?)] = [:]
@@ -30,6 +30,8 @@ public final class Server {
     private var http: HTTPServer?
     private var signals: [SignalWatcher] = []
     private(set) var sessions: [UInt64: ClientSession] = [:]
+    /// Reply slots whose answer goes to the server itself (`reserveInternalSlot`).
+    var internalWaits: [UInt64: ([UInt8]) -> Void] = [:]
     private var pendingRelease: [ClientSession] = []
     private var endOfTurnQueued = false
     private var nextSessionID: UInt64 = 1
@@ -138,6 +140,9 @@ public final class Server {
             out.error("ERR empty command after a wrapper")
             return .answered
         }
+        if Wrapper.matches(args[0], Wrapper.clearChain) {
+            return clearChainCommand(args, session: session, forwarded: forwarded, into: &out)
+        }
         if Wrapper.matches(args[0], Wrapper.scan) {
             // A chain's scan reads its tail here: it waits for this connection's writes to it.
             if let node = chainNode, args.count > 1, let chain = Int(String(decoding: args[1], as: UTF8.self)),
@@ -191,6 +196,11 @@ public final class Server {
             } else { out.error("ERR store unavailable (I/O error), writes are refused until the node is restarted: \(e)") }
             return .answered
         }
+        if id == .flushall || id == .flushdb {
+            // After this connection's earlier commands (a pipelined SET before it is flushed too).
+            guard session.order.isEmpty else { return .waiting }
+            return flush(args, session: session, into: &out)
+        }
         if id == .dbsize {
             // It must see this connection's earlier writes: it waits until they have answered.
             guard session.order.isEmpty else { return .waiting }
@@ -228,6 +238,7 @@ public final class Server {
 
     /// Fills a deferred reply (a no-op if its client went away).
     func fillSlot(_ id: UInt64, bytes: [UInt8], tag: UInt64 = 0) {
+        if let done = internalWaits.removeValue(forKey: id) { return done(bytes) }
         guard let entry = slots.removeValue(forKey: id), !entry.session.isClosed else { return }
         if entry.ordered { entry.session.orderedCommandAnswered(chain: entry.chain) }
         entry.session.fill(slot: id, bytes: bytes, tag: tag)

@@ -22,7 +22,7 @@ enum UnsupportedCommands {
                      "xautoclaim", "xpending", "xinfo", "xsetid"]),
         ("key expiry", ["expire", "pexpire", "expireat", "pexpireat", "ttl", "pttl", "persist", "expiretime", "pexpiretime",
                         "setex", "psetex", "getex"]),
-        ("keyspace commands", ["scan", "keys", "flushdb", "flushall", "randomkey", "move", "dump", "restore", "object", "sort",
+        ("keyspace commands", ["scan", "keys", "randomkey", "move", "dump", "restore", "object", "sort",
                                "sort_ro", "wait", "waitaof"]),
         ("transactions", ["multi", "exec", "discard", "watch", "unwatch"]),
         ("publish/subscribe", ["publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "pubsub", "spublish",

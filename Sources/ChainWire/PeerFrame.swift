@@ -154,6 +154,7 @@ public enum PeerFrame: Sendable, Equatable {
                 switch m {
                 case let .put(k, v): w.u8(1); w.blob(k); w.blob(v)
                 case let .delete(k): w.u8(2); w.blob(k)
+                case .clearChain: w.u8(3)
                 }
             }
         }
@@ -178,6 +179,7 @@ public enum PeerFrame: Sendable, Equatable {
                 switch try r.u8() {
                 case 1: muts.append(.put(key: try r.blob(), value: try r.blob()))
                 case 2: muts.append(.delete(key: try r.blob()))
+                case 3: muts.append(.clearChain)
                 case let op: throw .malformed("mutation op \(op)")
                 }
             }

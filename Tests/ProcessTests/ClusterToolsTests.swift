@@ -116,6 +116,39 @@ final class ClusterToolsTests: ClusterTestCase {
         XCTAssert(e.hasPrefix("CROSSSLOT"), e)
     }
 
+    /// FLUSHALL through any node empties every chain on every replica, as one update per chain;
+    /// what is written afterwards stays; a pipelined write before it is flushed, one after it kept.
+    func testFlushAllEmptiesEveryChain() throws {
+        let c = try start("tools-flush")
+        let writers = try ["n1", "n2", "n3"].map { try c.client($0) }
+        for i in 0..<300 { XCTAssertEqual(try writers[i % 3].call("SET", "f:\(i)", "v"), .simple("OK")) }
+        func total() throws -> Int64 {
+            try writers.reduce(0) { n, cl in
+                guard case let .integer(k) = try cl.call("DBSIZE") else { XCTFail("DBSIZE"); return n }
+                return n + k
+            }
+        }
+        XCTAssertEqual(try total(), 300)
+        let replies = try writers[1].pipeline([["SET", "f:late", "1"], ["FLUSHALL"], ["SET", "f:after", "2"], ["GET", "f:late"]].map { $0.map { Array($0.utf8) } })
+        XCTAssertEqual(replies, [.simple("OK"), .simple("OK"), .simple("OK"), .bulk(nil)])
+        XCTAssertEqual(try total(), 1)
+        for cl in writers {
+            XCTAssertEqual(try cl.call("GET", "f:7"), .bulk(nil))
+            XCTAssertEqual(try cl.call("GET", "f:after"), .bulk(Array("2".utf8)))
+        }
+        // Every replica of every chain agrees.
+        XCTAssertTrue(Harness.waitFor(10) {
+            let views = ["n1", "n2", "n3"].compactMap { try? c.digests($0) }
+            guard views.count == 3 else { return false }
+            var byChain: [Int: Set<String>] = [:]
+            for v in views { for (id, d) in v { byChain[id, default: []].insert("\(d.keys)/\(d.digest)") } }
+            return byChain.values.allSatisfy { $0.count == 1 } && byChain.values.reduce(0) { $0 + Int($1.first!.split(separator: "/")[0])! } == 1
+        }, "replicas differ after FLUSHALL: \(["n1", "n2", "n3"].map { ((try? c.digests($0)) ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key):\($0.value.keys)/\($0.value.applied)" } })")
+        XCTAssertEqual(try writers[2].call("FLUSHDB", "ASYNC"), .simple("OK"))
+        XCTAssertEqual(try total(), 0)
+        guard case .error = try writers[0].call("FLUSHALL", "NOW") else { return XCTFail("bad FLUSHALL accepted") }
+    }
+
     func testConnectionCommandsClientsSend() throws {
         let c = try start("tools-client")
         let a = try c.client("n1"), b = try c.client("n1")

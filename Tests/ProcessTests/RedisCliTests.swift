@@ -55,6 +55,8 @@ final class RedisCliTests: ProcessTestCase {
         XCTAssertEqual(try s.cli("UNLINK", "s4", "nope"), "1")
         XCTAssertEqual(try s.cli("RENAME", "s", "s"), "OK")
         XCTAssertEqual(try s.cli("GET", "s"), "foobar")
+        XCTAssertEqual(try s.cli("FLUSHALL", "NOW"), "ERR syntax error: FLUSHALL [ASYNC|SYNC]")
+        XCTAssertEqual(try s.cli("DBSIZE"), "6", "a bad FLUSHALL changes nothing")
         // Commands chainstore lacks say which family is missing.
         XCTAssertEqual(try s.cli("hset", "h", "f", "v"), "ERR chainstore does not support hashes yet: 'HSET' is not implemented (Docs/COMPATIBILITY.md)")
         XCTAssertEqual(try s.cli("EXPIRE", "a", "10"), "ERR chainstore does not support key expiry yet: 'EXPIRE' is not implemented (Docs/COMPATIBILITY.md)")
@@ -62,13 +64,18 @@ final class RedisCliTests: ProcessTestCase {
         XCTAssertEqual(try s.cli("SELECT", "0"), "OK")
         XCTAssert(try s.cli("INFO").contains("chainstore_version:"))
         XCTAssert(try s.cli("INFO", "keyspace").contains("db0:keys="))
-        XCTAssertEqual(try s.cli("COMMAND", "COUNT"), "\(34)")
+        XCTAssertEqual(try s.cli("COMMAND", "COUNT"), "\(36)")
         XCTAssertEqual(try s.cli("CLUSTER", "SLOTS"), "ERR This instance has cluster support disabled")
         XCTAssert(try s.cli("COMMAND", "INFO", "get").contains("readonly"))
         XCTAssert(try s.cli("-3", "HELLO", "3").contains("proto"))
         XCTAssertEqual(try s.cli("HELLO", "4"), "NOPROTO unsupported protocol version")
         XCTAssertEqual(try s.cli("CONFIG", "GET", "appendonly"), "appendonly\nno")
         XCTAssertEqual(try s.cli("CLIENT", "SETNAME", "me"), "OK")
+        XCTAssertEqual(try s.cli("FLUSHDB", "ASYNC"), "OK")
+        XCTAssertEqual(try s.cli("DBSIZE"), "0")
+        XCTAssertEqual(try s.cli("GET", "s"), "")
+        XCTAssertEqual(try s.cli("SET", "after", "1"), "OK")
+        XCTAssertEqual(try s.cli("DBSIZE"), "1")
         XCTAssertEqual(try s.cli("QUIT"), "OK")
     }
 

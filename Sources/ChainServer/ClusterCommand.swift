@@ -6,11 +6,13 @@ import Storage
 
 /// `CLUSTER SLOTS | SHARDS | NODES | INFO | MYID | KEYSLOT | COUNTKEYSINSLOT | GETKEYSINSLOT` in
 /// the shape Redis Cluster clients and tools expect, so that cluster-aware clients can route:
-/// each chain is one shard owning a contiguous slot range, its head is the "master" (writes) and
-/// the other members are "replicas". A read sent to a head is forwarded to the chain's tail, so
-/// routing by these answers stays linearizable. `CLUSTER NODES` lists every node as a master of
-/// the chains it heads (a node is head of some chains and replica in others, which Redis's
-/// one-role-per-node table cannot say); node ids are 40 hex digits derived from the node's name.
+/// each chain is one shard owning a contiguous slot range, and its head is that shard's master.
+/// No replicas are listed: a node heads some chains and is a middle or tail in others, which
+/// Redis's one-role-per-node model cannot say — clients that derive a node's role from these
+/// answers (redis-py) would call all but one node a replica and skip them when they send a
+/// command to every master (SCAN, KEYS, DBSIZE). A read sent to a head is forwarded to the
+/// chain's tail, so routing by these answers stays linearizable. Node ids are 40 hex digits
+/// derived from the node's name.
 extension Server {
     func cluster(_ args: [[UInt8]], _ out: inout RESPWriter) {
         let sub = String(decoding: args[1], as: UTF8.self).uppercased()
@@ -31,10 +33,10 @@ extension Server {
             out.arrayHeader(config.chains.count)
             for ch in config.chains {
                 let r = config.slots(of: ch.id)
-                out.arrayHeader(2 + ch.members.count)
+                out.arrayHeader(ch.head == nil ? 2 : 3)
                 out.integer(r.lowerBound)
                 out.integer(r.upperBound - 1)
-                for m in ch.members { endpoint(config, m, &out) }
+                if let head = ch.head { endpoint(config, head, &out) }
             }
         case "SHARDS":
             out.arrayHeader(config.chains.count)
@@ -46,8 +48,8 @@ extension Server {
                 out.integer(r.lowerBound)
                 out.integer(r.upperBound - 1)
                 out.bulk("nodes")
-                out.arrayHeader(ch.members.count)
-                for (i, m) in ch.members.enumerated() {
+                out.arrayHeader(ch.members.prefix(1).count)
+                for (i, m) in ch.members.prefix(1).enumerated() {
                     let (host, port) = Self.split(config.node(m)?.client ?? "")
                     out.mapHeader(6)
                     out.bulk("id"); out.bulk(Self.redisNodeID(m))

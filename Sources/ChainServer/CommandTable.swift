@@ -5,6 +5,8 @@ enum CommandID: CaseIterable {
     case ping, echo, info, command, hello, quit, auth, select, config, client, cluster
     case time, readonly, readwrite, memory, dbsize
     case type, touch, unlink, rename, renamenx, copy, flushall, flushdb
+    case getdel, getset, setnx, msetnx, getrange, substr, setrange, incrbyfloat, lcs
+    case scan, keys, randomkey
 
     var name: String { "\(self)" }
 
@@ -27,6 +29,13 @@ enum CommandID: CaseIterable {
         case .rename, .renamenx: return 3
         case .copy: return -3
         case .flushall, .flushdb: return -1
+        case .getdel: return 2
+        case .getset, .setnx, .incrbyfloat: return 3
+        case .msetnx, .lcs: return -3
+        case .getrange, .substr, .setrange: return 4
+        case .scan: return -2
+        case .keys: return 2
+        case .randomkey: return 1
         }
     }
 
@@ -35,6 +44,7 @@ enum CommandID: CaseIterable {
         switch self {
         case .set, .del, .mset, .incr, .incrby, .decr, .decrby, .append: return true
         case .unlink, .rename, .renamenx, .copy, .flushall, .flushdb: return true
+        case .getdel, .getset, .setnx, .msetnx, .setrange, .incrbyfloat: return true
         default: return false
         }
     }
@@ -54,7 +64,8 @@ enum CommandID: CaseIterable {
     var flags: [String] {
         if isWrite { return ["write", "denyoom"] }
         switch self {
-        case .get, .exists, .mget, .strlen, .type, .touch: return ["readonly", "fast"]
+        case .get, .exists, .mget, .strlen, .type, .touch, .getrange, .substr: return ["readonly", "fast"]
+        case .lcs, .scan, .keys, .randomkey: return ["readonly"]
         case .memory: return ["readonly"]
         default: return ["fast", "stale", "loading"]
         }
@@ -65,7 +76,9 @@ enum CommandID: CaseIterable {
         switch self {
         case .get, .set, .incr, .incrby, .decr, .decrby, .append, .strlen: return (1, 1, 1)
         case .del, .exists, .mget, .touch, .unlink: return (1, -1, 1)
-        case .type: return (1, 1, 1)
+        case .type, .getdel, .getset, .setnx, .getrange, .substr, .setrange, .incrbyfloat: return (1, 1, 1)
+        case .msetnx: return (1, -1, 2)
+        case .lcs: return (1, 2, 1)
         case .rename, .renamenx, .copy: return (1, 2, 1)
         case .mset: return (1, -1, 2)
         case .memory: return (2, 2, 1)

@@ -7,8 +7,8 @@ import Storage
 /// `DBSIZE`: the number of keys, counted on a store snapshot off the event loop (RocksDB keeps
 /// no exact count, and walking the keys on the loop would stall every other client). Only user
 /// keys count, not the node's request records or metadata. In a cluster a node counts the keys
-/// of the chains it heads — the slots `CLUSTER NODES` gives it as a "master" — so the answers of
-/// all nodes add up to the cluster's keys, as Redis Cluster tools (`redis-cli --cluster info`)
+/// of the chains it is the tail of (`keyspaceRanges`, as SCAN and KEYS), so the answers of all
+/// nodes add up to the cluster's keys, as Redis Cluster tools (`redis-cli --cluster info`)
 /// expect. The snapshot is taken when the command runs — in a cluster after this connection's
 /// earlier commands have answered (their writes committed, so in every replica's store), and
 /// later commands wait for the count — so it sees exactly the connection's earlier writes. (A
@@ -17,17 +17,14 @@ import Storage
 extension Server {
     func countKeys(for session: ClientSession) -> CommandOutcome {
         let ranges: [Range<Int>]
-        if let node = chainNode {
-            guard let config = node.config else {
-                var out = RESPWriter(version: session.protocolVersion)
-                out.error("CLUSTERDOWN chainstore: this node has no configuration from the master yet")
-                let slot = reserveSlot(for: session)
-                fillSlot(slot, bytes: out.bytes)
-                return .deferred(slot)
-            }
-            ranges = config.chains.filter { $0.head == node.me }.map { config.slots(of: $0.id) }
-        } else {
-            ranges = [0..<HashSlot.count]
+        switch keyspaceRanges() {
+        case let .failure(why):
+            var out = RESPWriter(version: session.protocolVersion)
+            out.error(why.message)
+            let slot = reserveSlot(for: session)
+            fillSlot(slot, bytes: out.bytes)
+            return .deferred(slot)
+        case let .success(r): ranges = r
         }
         // Ordered across every chain: nothing later on this connection runs before the count.
         let slot = reserveSlot(for: session, chain: nil, at: chainNode?.me ?? config.nodeID)

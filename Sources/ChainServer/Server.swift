@@ -201,6 +201,16 @@ public final class Server {
             guard session.order.isEmpty else { return .waiting }
             return flush(args, session: session, into: &out)
         }
+        if id == .scan || id == .keys || id == .randomkey {
+            // They must see this connection's earlier writes: they wait until those answered.
+            guard session.order.isEmpty else { return .waiting }
+            switch id {
+            case .keys: return matchingKeys(args[1], session: session, into: &out)
+            case .scan: scanKeys(args, into: &out)
+            default: randomKey(into: &out)
+            }
+            return .answered
+        }
         if id == .dbsize {
             // It must see this connection's earlier writes: it waits until they have answered.
             guard session.order.isEmpty else { return .waiting }

@@ -59,6 +59,8 @@ struct StringCommands {
             // MEMORY USAGE: the key and value bytes plus what an entry costs in the store and its
             // indexes (about; RocksDB compresses and shares blocks).
             if let v = try data.get(args[2]) { out.integer(args[2].count + v.count + Self.entryOverheadBytes) } else { out.null() }
+        case .getdel, .getset, .setnx, .msetnx, .getrange, .substr, .setrange, .incrbyfloat, .lcs:
+            try runMore(id, args, &out)
         default:
             try KeyCommands(data: data).run(id, args, &out)
         }

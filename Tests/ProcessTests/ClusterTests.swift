@@ -164,7 +164,7 @@ final class ClusterTests: ClusterTestCase {
         XCTAssertEqual(slots.count, status.chains.count)
         var covered = 0
         for (entry, chain) in zip(slots, status.chains) {
-            guard case let .array(e?) = entry, e.count == 2 + chain.members.count,
+            guard case let .array(e?) = entry, e.count == 3,
                   case let .integer(lo) = e[0], case let .integer(hi) = e[1],
                   case let .array(master?) = e[2], master.count == 3 else { return XCTFail("malformed entry \(entry)") }
             XCTAssertEqual(Int(lo), covered, "contiguous slot ranges")

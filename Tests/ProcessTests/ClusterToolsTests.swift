@@ -71,7 +71,7 @@ final class ClusterToolsTests: ClusterTestCase {
         XCTAssertEqual(keys.count, 10)
         XCTAssert(keys.allSatisfy { ($0.string ?? "").hasPrefix("{grp}k") }, "\(keys)")
         XCTAssertEqual(try tail.call("CLUSTER", "GETKEYSINSLOT", "\(slot)", "0"), .array([]))
-        // DBSIZE: each node counts the chains it heads, so the answers add up to every key once
+        // DBSIZE: each node counts the chains it is the tail of, so the answers add up to every key once
         // (user keys only: the request records and metadata do not count).
         func total() throws -> Int64 {
             try ["n1", "n2", "n3"].reduce(0) { n, node in
@@ -80,11 +80,10 @@ final class ClusterToolsTests: ClusterTestCase {
             }
         }
         XCTAssertEqual(try total(), 25)
-        // A pipelined DBSIZE sees the same connection's write before it (at the slot's head,
+        // A pipelined DBSIZE sees the same connection's write before it (at the slot's tail,
         // which counts that chain).
-        let head = try c.client(chain.members[0])
-        guard case let .integer(before) = try head.call("DBSIZE") else { return XCTFail("DBSIZE") }
-        let replies = try head.pipeline([["SET", "{grp}new", "v"], ["DBSIZE"]].map { $0.map { Array($0.utf8) } })
+        guard case let .integer(before) = try tail.call("DBSIZE") else { return XCTFail("DBSIZE") }
+        let replies = try tail.pipeline([["SET", "{grp}new", "v"], ["DBSIZE"]].map { $0.map { Array($0.utf8) } })
         XCTAssertEqual(replies, [.simple("OK"), .integer(before + 1)])
         XCTAssertEqual(try total(), 26)
         // Bad input.
@@ -149,6 +148,46 @@ final class ClusterToolsTests: ClusterTestCase {
         guard case .error = try writers[0].call("FLUSHALL", "NOW") else { return XCTFail("bad FLUSHALL accepted") }
     }
 
+    /// SCAN, KEYS and DBSIZE on every node: each key of the cluster on exactly one node (the
+    /// tail of its chain); SCAN's cursor walks in bounded steps; RANDOMKEY finds one.
+    func testScanAndKeysCoverEveryKeyOnce() throws {
+        let c = try start("tools-scan")
+        let nodes = ["n1", "n2", "n3"]
+        let clients = try nodes.map { try c.client($0) }
+        for i in 0..<500 { XCTAssertEqual(try clients[i % 3].call("SET", "sc:\(i)", "v"), .simple("OK")) }
+        XCTAssertEqual(try clients[0].call("SET", "other", "v"), .simple("OK"))
+        var scanned: [String: Int] = [:], listed: [String: Int] = [:]
+        var sizes: Int64 = 0
+        for cl in clients {
+            var cursor = "0"
+            var calls = 0
+            repeat {
+                guard case let .array(r?) = try cl.call("SCAN", cursor, "MATCH", "sc:*", "COUNT", "50"), r.count == 2,
+                      case let .array(keys?) = r[1] else { return XCTFail("SCAN reply") }
+                XCTAssertLessThanOrEqual(keys.count, 60, "about COUNT keys per call")
+                for k in keys { scanned[k.string ?? "", default: 0] += 1 }
+                cursor = r[0].string ?? "0"
+                calls += 1
+            } while cursor != "0" && calls < 1000
+            XCTAssertGreaterThan(calls, 1, "a multi-step scan")
+            guard case let .array(keys?) = try cl.call("KEYS", "sc:*") else { return XCTFail("KEYS") }
+            for k in keys { listed[k.string ?? "", default: 0] += 1 }
+            guard case let .integer(n) = try cl.call("DBSIZE") else { return XCTFail("DBSIZE") }
+            sizes += n
+            guard case let .bulk(random?) = try cl.call("RANDOMKEY") else { return XCTFail("RANDOMKEY on a node with keys") }
+            XCTAssertNotEqual(try cl.call("EXISTS", String(decoding: random, as: UTF8.self)), .integer(0))
+        }
+        let all = Set((0..<500).map { "sc:\($0)" })
+        XCTAssertEqual(Set(scanned.keys), all)
+        XCTAssertEqual(Set(listed.keys), all)
+        XCTAssertEqual(listed.values.filter { $0 != 1 }.count, 0, "KEYS lists each key on one node")
+        XCTAssertEqual(sizes, 501)
+        XCTAssertEqual(try clients[1].call("SCAN", "0", "TYPE", "hash", "COUNT", "1000"), .array([.bulk(Array("0".utf8)), .array([])]), "only strings here")
+        for bad in [["SCAN", "x"], ["SCAN", "0", "COUNT", "0"], ["SCAN", "0", "MATCH"], ["SCAN", "0", "LIMIT", "3"], ["KEYS"]] {
+            guard case .error = try clients[0].call(bad.map { Array($0.utf8) }) else { return XCTFail("accepted \(bad)") }
+        }
+    }
+
     func testConnectionCommandsClientsSend() throws {
         let c = try start("tools-client")
         let a = try c.client("n1"), b = try c.client("n1")
@@ -210,6 +249,8 @@ final class ClusterToolsTests: ClusterTestCase {
         from redis.cluster import RedisCluster
         rc = RedisCluster(host='127.0.0.1', port=int(sys.argv[1]), read_from_replicas=True)
         bad = 0
+        if len(rc.get_primaries()) != 3:
+            bad += 100
         for i in range(300):
             rc.set('rp:%d' % i, 'v%d' % i)
             if rc.get('rp:%d' % i) != b'v%d' % i:
@@ -218,6 +259,8 @@ final class ClusterToolsTests: ClusterTestCase {
         for i in range(300):
             p.get('rp:%d' % i)
         if p.execute() != [b'v%d' % i for i in range(300)]:
+            bad += 1
+        if set(rc.scan_iter(match='rp:*', count=40)) != set(b'rp:%d' % i for i in range(300)):
             bad += 1
         print('bad', bad, 'nodes', len(rc.get_nodes()))
         """

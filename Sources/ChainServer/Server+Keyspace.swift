@@ -1,0 +1,179 @@
+import ChainCore
+import Dispatch
+import EventLoop
+import RESP
+import Storage
+
+/// `SCAN`, `KEYS` and `RANDOMKEY`: the node's keys as Redis Cluster clients expect them per
+/// node. In a cluster a node answers for the chains it is the tail of — the committed data it
+/// serves reads from — so every key of the cluster is on exactly one node's list, and a client
+/// that scans every node of `CLUSTER NODES` (redis-py's `scan_iter`) sees each key once.
+/// `DBSIZE` counts the same keys. A standalone node answers for all its keys.
+extension Server {
+    /// The slot ranges this node answers keyspace commands for, or the error to answer.
+    func keyspaceRanges() -> Result<[Range<Int>], KeyspaceRefusal> {
+        guard let node = chainNode else { return .success([0..<HashSlot.count]) }
+        guard let config = node.config else { return .failure(.noConfiguration) }
+        guard node.leaseValid else { return .failure(.noLease) }
+        return .success(config.chains.filter { $0.tail == node.me }.map { config.slots(of: $0.id) })
+    }
+
+    enum KeyspaceRefusal: Error {
+        case noConfiguration, noLease
+
+        var message: String {
+            switch self {
+            case .noConfiguration: return "CLUSTERDOWN chainstore: this node has no configuration from the master yet"
+            case .noLease: return "CLUSTERDOWN chainstore: this node has no valid lease from the master; it serves nothing until it reaches the master again"
+            }
+        }
+    }
+
+    /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. The cursor is the next (slot, hash
+    /// bucket) of the store's key order plus one, 0 to start and when done: a key present for
+    /// the whole iteration is returned at least once (a bucket is always finished within one
+    /// call), at most COUNT keys (and the rest of the last bucket) are read per call, so a scan
+    /// never holds the event loop long.
+    func scanKeys(_ args: [[UInt8]], into out: inout RESPWriter) {
+        guard let cursor = UInt64(String(decoding: args[1], as: UTF8.self)), cursor <= UInt64(HashSlot.count) << 16 else {
+            return out.error("ERR invalid cursor")
+        }
+        var count = 10
+        var pattern: GlobPattern?
+        var typeFilter: String?
+        var i = 2
+        while i < args.count {
+            guard i + 1 < args.count else { return out.error("ERR syntax error") }
+            switch String(decoding: args[i], as: UTF8.self).uppercased() {
+            case "MATCH": pattern = GlobPattern(args[i + 1])
+            case "COUNT":
+                guard let n = Int(String(decoding: args[i + 1], as: UTF8.self)), n >= 1 else {
+                    return out.error(Int(String(decoding: args[i + 1], as: UTF8.self)) == nil ? "ERR value is not an integer or out of range" : "ERR syntax error")
+                }
+                count = min(n, Self.scanMaxCount)
+            case "TYPE": typeFilter = String(decoding: args[i + 1], as: UTF8.self).lowercased()
+            default: return out.error("ERR syntax error")
+            }
+            i += 2
+        }
+        let ranges: [Range<Int>]
+        switch keyspaceRanges() {
+        case let .failure(why): return out.error(why.message)
+        case let .success(r): ranges = r
+        }
+        let start = cursor == 0 ? 0 : Int(cursor - 1)
+        var keys: [[UInt8]] = []
+        var next: UInt64 = 0
+        var examined = 0
+        do {
+            for r in ranges where r.upperBound << 16 > start {
+                let from = max(start, r.lowerBound << 16)
+                var lastBucket = -1
+                var stopped = false
+                try data.store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, _ in
+                    guard k.count >= KeyLayout.dataPrefixLength else { return true }
+                    let bucket = Int(k[1]) << 24 | Int(k[2]) << 16 | Int(k[3]) << 8 | Int(k[4])
+                    guard bucket >> 16 < r.upperBound else { return false }
+                    if examined >= count && bucket != lastBucket {
+                        next = UInt64(bucket) + 1
+                        stopped = true
+                        return false
+                    }
+                    examined += 1
+                    lastBucket = bucket
+                    let user = Array(k[KeyLayout.dataPrefixLength...])
+                    if pattern.map({ $0.matchesEverything || $0.matches(user) }) ?? true { keys.append(user) }
+                    return true
+                }
+                if stopped { break }
+            }
+        } catch {
+            return out.error("ERR store read failed: \(error)")
+        }
+        if let typeFilter, typeFilter != "string" { keys = [] }
+        out.arrayHeader(2)
+        out.bulk(String(next))
+        out.arrayHeader(keys.count)
+        for k in keys { out.bulk(k) }
+    }
+
+    static let scanMaxCount = 10_000
+
+    /// The store key where (slot, bucket) `position` (slot << 16 | bucket) begins.
+    static func bucketKey(_ position: Int) -> [UInt8] {
+        [KeyLayout.dataTag, UInt8(position >> 24 & 0xff), UInt8(position >> 16 & 0xff), UInt8(position >> 8 & 0xff), UInt8(position & 0xff)]
+    }
+
+    /// KEYS pattern: every matching key, found on a store snapshot off the event loop (a whole
+    /// keyspace walk would stall every other client); later commands of the connection wait.
+    func matchingKeys(_ pattern: [UInt8], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
+        let ranges: [Range<Int>]
+        switch keyspaceRanges() {
+        case let .failure(why):
+            out.error(why.message)
+            return .answered
+        case let .success(r): ranges = r
+        }
+        let slot = reserveSlot(for: session, chain: nil, at: chainNode?.me ?? config.nodeID)
+        let store = data.store
+        let snapshot = store.snapshot()
+        let bound = LoopBound(self, loop: loop)
+        let version = session.protocolVersion
+        let glob = GlobPattern(pattern)
+        DispatchQueue.global().async {
+            var keys: [[UInt8]] = []
+            var failure: StoreError?
+            do throws(StoreError) {
+                for r in ranges where !r.isEmpty {
+                    try store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound), at: snapshot) { k, _ in
+                        guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
+                        let user = Array(k[KeyLayout.dataPrefixLength...])
+                        if glob.matchesEverything || glob.matches(user) { keys.append(user) }
+                        return true
+                    }
+                }
+            } catch {
+                failure = error
+            }
+            var out = RESPWriter(version: version)
+            if let failure {
+                out.error("ERR store read failed: \(failure)")
+            } else {
+                out.arrayHeader(keys.count)
+                for k in keys { out.bulk(k) }
+            }
+            let bytes = out.bytes
+            bound.submit { $0.fillSlot(slot, bytes: bytes) }
+        }
+        return .deferred(slot)
+    }
+
+    /// RANDOMKEY: the first key at or after a random (slot, bucket) of a random range this node
+    /// answers for, wrapping around; a seek or two, never a walk.
+    func randomKey(into out: inout RESPWriter) {
+        let ranges: [Range<Int>]
+        switch keyspaceRanges() {
+        case let .failure(why): return out.error(why.message)
+        case let .success(r): ranges = r.filter { !$0.isEmpty }
+        }
+        guard !ranges.isEmpty else { return out.null() }
+        let first = Int.random(in: 0..<ranges.count)
+        do {
+            for step in 0...ranges.count {
+                let r = ranges[(first + step) % ranges.count]
+                // The first range is entered at a random point; coming back to it, from its start.
+                let from = step == 0 ? Int.random(in: (r.lowerBound << 16)..<(r.upperBound << 16)) : r.lowerBound << 16
+                var found: [UInt8]?
+                try data.store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, _ in
+                    guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
+                    found = Array(k[KeyLayout.dataPrefixLength...])
+                    return false
+                }
+                if let found { return out.bulk(found) }
+            }
+        } catch {
+            return out.error("ERR store read failed: \(error)")
+        }
+        out.null()
+    }
+}

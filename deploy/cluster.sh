@@ -144,7 +144,15 @@ replace_etcd() {
   id=$(ETCDCTL_API=3 etcdctl --endpoints "$others" member list | awk -F', ' -v n="e$i" '$3 == n { print $1 }')
   [[ -n $id ]] && ETCDCTL_API=3 etcdctl --endpoints "$others" member remove "$id"
   rm -rf "$DIR/etcd$i"
-  ETCDCTL_API=3 etcdctl --endpoints "$others" member add "e$i" --peer-urls="$peer" >/dev/null
+  # etcd refuses to add a member until the survivors have been connected to each other for 5 s
+  # ("unhealthy cluster"), e.g. right after the dead member was their leader: retry, bounded.
+  local added="" err
+  for _ in $(seq 1 30); do
+    if err=$(ETCDCTL_API=3 etcdctl --endpoints "$others" member add "e$i" --peer-urls="$peer" 2>&1 >/dev/null); then added=1; break; fi
+    [[ $err == *"unhealthy cluster"* ]] || break
+    sleep 0.5
+  done
+  [[ -n $added ]] || { echo "etcdctl member add e$i failed: $err" >&2; exit 1; }
   ETCD_STATE=existing start_etcd "$i"
   for _ in $(seq 1 100); do etcd_healthy && break; sleep 0.1; done
   etcd_healthy && echo "etcd e$i replaced and healthy"

@@ -32,36 +32,44 @@ extension Server {
     /// SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]. The cursor is the next (slot, hash
     /// bucket) of the store's key order plus one, 0 to start and when done: a key present for
     /// the whole iteration is returned at least once (a bucket is always finished within one
-    /// call), at most COUNT keys (and the rest of the last bucket) are read per call, so a scan
-    /// never holds the event loop long.
-    func scanKeys(_ args: [[UInt8]], into out: inout RESPWriter) {
+    /// call); about COUNT keys (and the rest of the last bucket) are read per call, off the
+    /// event loop (`answerOffLoop`).
+    func scanKeys(_ args: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
         guard let cursor = UInt64(String(decoding: args[1], as: UTF8.self)), cursor <= UInt64(HashSlot.count) << 16 else {
-            return out.error("ERR invalid cursor")
+            out.error("ERR invalid cursor")
+            return .answered
         }
         var count = 10
         var pattern: GlobPattern?
         var typeFilter: String?
         var i = 2
         while i < args.count {
-            guard i + 1 < args.count else { return out.error("ERR syntax error") }
+            guard i + 1 < args.count else { out.error("ERR syntax error"); return .answered }
             switch String(decoding: args[i], as: UTF8.self).uppercased() {
             case "MATCH": pattern = GlobPattern(args[i + 1])
             case "COUNT":
                 guard let n = Int(String(decoding: args[i + 1], as: UTF8.self)), n >= 1 else {
-                    return out.error(Int(String(decoding: args[i + 1], as: UTF8.self)) == nil ? "ERR value is not an integer or out of range" : "ERR syntax error")
+                    out.error(Int(String(decoding: args[i + 1], as: UTF8.self)) == nil ? "ERR value is not an integer or out of range" : "ERR syntax error")
+                    return .answered
                 }
                 count = min(n, Self.scanMaxCount)
             case "TYPE": typeFilter = String(decoding: args[i + 1], as: UTF8.self).lowercased()
-            default: return out.error("ERR syntax error")
+            default:
+                out.error("ERR syntax error")
+                return .answered
             }
             i += 2
         }
         let ranges: [Range<Int>]
         switch keyspaceRanges() {
-        case let .failure(why): return out.error(why.message)
+        case let .failure(why):
+            out.error(why.message)
+            return .answered
         case let .success(r): ranges = r
         }
         let start = cursor == 0 ? 0 : Int(cursor - 1)
+        let store = data.store
+        return answerOffLoop(session) { [count, pattern, typeFilter] out in
         var keys: [[UInt8]] = []
         var next: UInt64 = 0
         var examined = 0
@@ -70,7 +78,7 @@ extension Server {
                 let from = max(start, r.lowerBound << 16)
                 var lastBucket = -1
                 var stopped = false
-                try data.store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, _ in
+                try store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, _ in
                     guard k.count >= KeyLayout.dataPrefixLength else { return true }
                     let bucket = Int(k[1]) << 24 | Int(k[2]) << 16 | Int(k[3]) << 8 | Int(k[4])
                     guard bucket >> 16 < r.upperBound else { return false }
@@ -95,6 +103,7 @@ extension Server {
         out.bulk(String(next))
         out.arrayHeader(keys.count)
         for k in keys { out.bulk(k) }
+        }
     }
 
     static let scanMaxCount = 10_000
@@ -149,14 +158,21 @@ extension Server {
     }
 
     /// RANDOMKEY: the first key at or after a random (slot, bucket) of a random range this node
-    /// answers for, wrapping around; a seek or two, never a walk.
-    func randomKey(into out: inout RESPWriter) {
+    /// answers for, wrapping around; a seek or two, never a walk (off the loop all the same).
+    func randomKey(session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
         let ranges: [Range<Int>]
         switch keyspaceRanges() {
-        case let .failure(why): return out.error(why.message)
+        case let .failure(why):
+            out.error(why.message)
+            return .answered
         case let .success(r): ranges = r.filter { !$0.isEmpty }
         }
-        guard !ranges.isEmpty else { return out.null() }
+        guard !ranges.isEmpty else {
+            out.null()
+            return .answered
+        }
+        let store = data.store
+        return answerOffLoop(session) { out in
         let first = Int.random(in: 0..<ranges.count)
         do {
             for step in 0...ranges.count {
@@ -164,7 +180,7 @@ extension Server {
                 // The first range is entered at a random point; coming back to it, from its start.
                 let from = step == 0 ? Int.random(in: (r.lowerBound << 16)..<(r.upperBound << 16)) : r.lowerBound << 16
                 var found: [UInt8]?
-                try data.store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, _ in
+                try store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, _ in
                     guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
                     found = Array(k[KeyLayout.dataPrefixLength...])
                     return false
@@ -175,5 +191,25 @@ extension Server {
             return out.error("ERR store read failed: \(error)")
         }
         out.null()
+        }
     }
+
+    /// Answers `session` with what `work` writes, run on a background queue: every walk of the
+    /// store in key order goes there, because RocksDB sorts this node's hash-bucketed memtable
+    /// to build such an iterator (about 0.6 s for a million entries), which must not hold the
+    /// event loop. The connection's later commands wait for the answer.
+    func answerOffLoop(_ session: ClientSession, _ work: @escaping @Sendable (inout RESPWriter) -> Void) -> CommandOutcome {
+        let slot = reserveSlot(for: session, chain: nil, at: chainNode?.me ?? config.nodeID)
+        let bound = LoopBound(self, loop: loop)
+        let version = session.protocolVersion
+        Self.storeWalks.async {
+            var out = RESPWriter(version: version)
+            work(&out)
+            let bytes = out.bytes
+            bound.submit { $0.fillSlot(slot, bytes: bytes) }
+        }
+        return .deferred(slot)
+    }
+
+    static let storeWalks = DispatchQueue(label: "chainstore.store-walks")
 }

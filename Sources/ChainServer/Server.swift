@@ -206,10 +206,9 @@ public final class Server {
             guard session.order.isEmpty else { return .waiting }
             switch id {
             case .keys: return matchingKeys(args[1], session: session, into: &out)
-            case .scan: scanKeys(args, into: &out)
-            default: randomKey(into: &out)
+            case .scan: return scanKeys(args, session: session, into: &out)
+            default: return randomKey(session: session, into: &out)
             }
-            return .answered
         }
         if id == .dbsize {
             // It must see this connection's earlier writes: it waits until they have answered.

@@ -26,32 +26,17 @@ extension Server {
             return .deferred(slot)
         case let .success(r): ranges = r
         }
-        // Ordered across every chain: nothing later on this connection runs before the count.
-        let slot = reserveSlot(for: session, chain: nil, at: chainNode?.me ?? config.nodeID)
+        // The snapshot now: exactly the writes before this command (later ones wait for it).
         let store = data.store
         let snapshot = store.snapshot()
-        let bound = LoopBound(self, loop: loop)
-        let version = session.protocolVersion
-        DispatchQueue.global().async {
+        return answerOffLoop(session) { out in
             var count = 0
-            var failure: StoreError?
-            for r in ranges where !r.isEmpty {
-                do throws(StoreError) {
-                    try store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound), at: snapshot) { k, _ in
-                        guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
-                        count += 1
-                        return true
-                    }
-                } catch {
-                    failure = error
-                    break
-                }
+            do throws(StoreError) {
+                try Self.walkUserKeys(ranges, in: store, at: snapshot) { _ in count += 1 }
+                out.integer(count)
+            } catch {
+                out.error("ERR store read failed: \(error)")
             }
-            var out = RESPWriter(version: version)
-            if let failure { out.error("ERR store read failed: \(failure)") } else { out.integer(count) }
-            let bytes = out.bytes
-            bound.submit { $0.fillSlot(slot, bytes: bytes) }
         }
-        return .deferred(slot)
     }
 }

@@ -123,38 +123,33 @@ extension Server {
             return .answered
         case let .success(r): ranges = r
         }
-        let slot = reserveSlot(for: session, chain: nil, at: chainNode?.me ?? config.nodeID)
         let store = data.store
         let snapshot = store.snapshot()
-        let bound = LoopBound(self, loop: loop)
-        let version = session.protocolVersion
         let glob = GlobPattern(pattern)
-        DispatchQueue.global().async {
+        return answerOffLoop(session) { out in
             var keys: [[UInt8]] = []
-            var failure: StoreError?
             do throws(StoreError) {
-                for r in ranges where !r.isEmpty {
-                    try store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound), at: snapshot) { k, _ in
-                        guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
-                        let user = Array(k[KeyLayout.dataPrefixLength...])
-                        if glob.matchesEverything || glob.matches(user) { keys.append(user) }
-                        return true
-                    }
+                try Self.walkUserKeys(ranges, in: store, at: snapshot) { user in
+                    if glob.matchesEverything || glob.matches(user) { keys.append(user) }
                 }
             } catch {
-                failure = error
+                return out.error("ERR store read failed: \(error)")
             }
-            var out = RESPWriter(version: version)
-            if let failure {
-                out.error("ERR store read failed: \(failure)")
-            } else {
-                out.arrayHeader(keys.count)
-                for k in keys { out.bulk(k) }
-            }
-            let bytes = out.bytes
-            bound.submit { $0.fillSlot(slot, bytes: bytes) }
+            out.arrayHeader(keys.count)
+            for k in keys { out.bulk(k) }
         }
-        return .deferred(slot)
+    }
+
+    /// Calls `body` with every user key of `ranges` (slot ranges) in `store` at `snapshot`.
+    static func walkUserKeys(_ ranges: [Range<Int>], in store: any KVStore, at snapshot: StoreSnapshot,
+                             _ body: ([UInt8]) -> Void) throws(StoreError) {
+        for r in ranges where !r.isEmpty {
+            try store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound), at: snapshot) { k, _ in
+                guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
+                body(Array(k[KeyLayout.dataPrefixLength...]))
+                return true
+            }
+        }
     }
 
     /// RANDOMKEY: the first key at or after a random (slot, bucket) of a random range this node

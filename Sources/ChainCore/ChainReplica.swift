@@ -38,7 +38,10 @@ public struct ChainReplica: Sendable {
     public let chain: ChainID
     public let me: NodeID
     public private(set) var epoch: Epoch
-    public private(set) var members: [NodeID]
+    public private(set) var members: [NodeID] { didSet { myIndex = members.firstIndex(of: me) } }
+    /// Where `me` stands in `members` (nil: not a member). Kept because every update asks for
+    /// the role, successor and predecessor, and finding it compares node names.
+    private var myIndex: Int?
     /// A node catching up behind the tail: the tail forwards it every update (keeping them
     /// unacknowledged until it acknowledges) but does not wait for it to commit.
     public private(set) var joiner: NodeID?
@@ -68,6 +71,7 @@ public struct ChainReplica: Sendable {
         self.me = me
         self.epoch = epoch
         self.members = members
+        self.myIndex = members.firstIndex(of: me)
         self.joiner = joiner
         self.applied = applied
         self.persisted = applied
@@ -75,26 +79,26 @@ public struct ChainReplica: Sendable {
     }
 
     public var role: ChainRole {
-        guard let i = members.firstIndex(of: me) else { return me == joiner ? .joining : .none }
+        guard let i = myIndex else { return me == joiner ? .joining : .none }
         if members.count == 1 { return .single }
         if i == 0 { return .head }
         return i == members.count - 1 ? .tail : .middle
     }
 
     public var successor: NodeID? {
-        guard let i = members.firstIndex(of: me), i + 1 < members.count else { return nil }
+        guard let i = myIndex, i + 1 < members.count else { return nil }
         return members[i + 1]
     }
 
     public var predecessor: NodeID? {
-        if me == joiner && !members.contains(me) { return members.last }
-        guard let i = members.firstIndex(of: me), i > 0 else { return nil }
+        guard let i = myIndex else { return me == joiner ? members.last : nil }
+        guard i > 0 else { return nil }
         return members[i - 1]
     }
 
     /// Where this member forwards updates: its successor, or the joiner behind the tail.
     public var downstream: NodeID? {
-        guard members.contains(me) else { return nil }
+        guard myIndex != nil else { return nil }
         return successor ?? joiner
     }
 

@@ -46,17 +46,23 @@ public enum KeyLayout {
 
     public static let recordTag: UInt8 = UInt8(ascii: "i")
 
-    /// Where a tagged request's result is recorded in one chain: `i` + chain (2 bytes) + ring
-    /// slot (2 bytes) + client id (8 bytes), all big-endian. Per chain the records are one key
-    /// range, so a join copies them with the chain's data and a node that leaves deletes them;
-    /// the ring slot before the client id spreads one busy client's records over memtable
-    /// buckets (the hash prefix is the first 5 bytes).
+    /// Where a tagged request's result is recorded in one chain: `i` + chain (2 bytes) + spread
+    /// (2 bytes) + ring slot (2 bytes) + client id (8 bytes), all big-endian. Per chain the
+    /// records are one key range, so a join copies them with the chain's data and a node that
+    /// leaves deletes them. The spread, a 16-bit mix of ring slot and client, completes the
+    /// 5-byte memtable hash prefix: with the ring slot alone there, every client's records of one
+    /// slot shared a bucket (clients number their requests alike), and each insert walked a skip
+    /// list of them — 2k instructions per write per replica, measured with callgrind.
     public static func recordKey(chain: Int, ring: Int, client: UInt64) -> [UInt8] {
+        let mixed = (UInt64(ring) &+ 1) &* 0x9E37_79B9_7F4A_7C15 ^ (client &* 0xC2B2_AE3D_27D4_EB4F)
+        let spread = UInt16(truncatingIfNeeded: mixed >> 48)
         var k = [UInt8]()
-        k.reserveCapacity(13)
+        k.reserveCapacity(15)
         k.append(recordTag)
         k.append(UInt8((chain >> 8) & 0xff))
         k.append(UInt8(chain & 0xff))
+        k.append(UInt8(spread >> 8))
+        k.append(UInt8(spread & 0xff))
         k.append(UInt8((ring >> 8) & 0xff))
         k.append(UInt8(ring & 0xff))
         withUnsafeBytes(of: client.bigEndian) { k.append(contentsOf: $0) }

@@ -111,11 +111,15 @@ final class DataView {
     func flush(to writer: StoreWriter) -> Bool {
         guard !batch.isEmpty else { return false }
         let written = writer.submit(batch, seq: currentSeq)
-        if !written { inFlight.append((currentSeq, pending, pendingRanges)) }
-        // Sized like this turn's: growing a dictionary from empty every turn costs a rehash per doubling.
-        let size = pending.count
         batch = WriteBatch()
-        pending = Dictionary(minimumCapacity: size)
+        if written {
+            // The store has it all: the table is emptied in place, keeping its capacity (growing
+            // a dictionary from empty every turn costs a rehash per doubling).
+            pending.removeAll(keepingCapacity: true)
+        } else {
+            inFlight.append((currentSeq, pending, pendingRanges))
+            pending = Dictionary(minimumCapacity: pending.count)
+        }
         pendingRanges = []
         return written
     }

@@ -235,9 +235,15 @@ final class ChainNode {
         // Every write goes down the chain, even one that changed nothing or failed: its reply
         // depends on state that must be committed before the client may see it.
         let bytes = reply.bytes
+        if recorder.mutations.contains(where: Self.setsExpiry) { server.expirySweeper.wake(chain) }
         return awaitCommit(chain: chain, session: session, track: track, reply: bytes) { core, token, effects throws(ChainReplica.Rejection) in
             try core.clientWrite(chain: chain, mutations: recorder.mutations, tag: tag, reply: bytes, token: token, &effects)
         }
+    }
+
+    private static func setsExpiry(_ m: Mutation) -> Bool {
+        if case let .put(_, value) = m { return value.first == StoredValue.Kind.expiringString.rawValue }
+        return false
     }
 
     /// Reserves the reply's slot and hands the write to the core; the slot is filled with `reply`
@@ -257,6 +263,40 @@ final class ChainNode {
         }
         execute()
         return .deferred(slot)
+    }
+
+    /// Chains this node heads now, with their slots: their expired keys are its to delete.
+    var headedChains: [(chain: ChainID, slots: Range<Int>)] {
+        guard let config = core.config else { return [] }
+        return core.replicas.values.filter(\.isHead).map { ($0.chain, config.slots(of: $0.chain)) }.sorted { $0.chain < $1.chain }
+    }
+
+    /// A write the node makes itself (the expiry sweep's deletes): `build` records mutations
+    /// against the chain's current data as the head sees it at `now`, and they commit down the
+    /// chain like a client's update. `done` learns whether they committed (true also when there
+    /// was nothing to write), false when this node is not the chain's serving head or the write
+    /// was abandoned.
+    func internalWrite(chain: ChainID, now: UInt64, _ build: (RecordingKeyspace) throws(StoreError) -> Void,
+                       done: @escaping (Bool) -> Void) {
+        guard core.route(chain: chain, write: true, forwarded: true, now: monotonicMillis()) == .serve, !core.writesFrozen(chain) else {
+            return done(false)
+        }
+        let recorder = RecordingKeyspace(server.data, nowMs: now)
+        do { try build(recorder) } catch { return done(false) }
+        guard !recorder.mutations.isEmpty else { return done(true) }
+        let ok = Array("+OK\r\n".utf8)
+        let token = nextToken
+        nextToken += 1
+        let slot = server.reserveInternalSlot { reply in done(reply == ok) }
+        waitingReplies[token] = (slot, ok)
+        do {
+            try core.clientWrite(chain: chain, mutations: recorder.mutations, tag: nil, reply: ok, token: token, &effects)
+        } catch {
+            effects.removeAll(keepingCapacity: true)
+            waitingReplies.removeValue(forKey: token)
+            server.fillSlot(slot, bytes: Array("-TRYAGAIN\r\n".utf8))
+        }
+        execute()
     }
 
     private func recordedReply(chain: ChainID, tag: RequestTag) -> (seq: UInt64, reply: [UInt8])? {

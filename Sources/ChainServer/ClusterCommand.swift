@@ -124,7 +124,9 @@ extension Server {
         var n = 0
         do {
             if limit > 0 {
-                try data.store.scan(prefix: KeyLayout.slotPrefix(slot), from: nil, at: nil) { k, _ in
+                let now = wallMillis()
+                try data.store.scan(prefix: KeyLayout.slotPrefix(slot), from: nil, at: nil) { k, v in
+                    guard StoredValue.isLive(raw: v, nowMs: now) else { return true }
                     n += 1
                     if !count, let user = KeyLayout.userKey(fromDataKey: k) { keys.append(user) }
                     return n < limit

@@ -7,6 +7,7 @@ enum CommandID: CaseIterable {
     case type, touch, unlink, rename, renamenx, copy, flushall, flushdb
     case getdel, getset, setnx, msetnx, getrange, substr, setrange, incrbyfloat, lcs
     case scan, keys, randomkey
+    case setex, psetex, getex, expire, pexpire, expireat, pexpireat, ttl, pttl, persist, expiretime, pexpiretime
 
     var name: String { "\(self)" }
 
@@ -36,6 +37,10 @@ enum CommandID: CaseIterable {
         case .scan: return -2
         case .keys: return 2
         case .randomkey: return 1
+        case .setex, .psetex: return 4
+        case .getex: return -2
+        case .expire, .pexpire, .expireat, .pexpireat: return -3
+        case .ttl, .pttl, .persist, .expiretime, .pexpiretime: return 2
         }
     }
 
@@ -45,6 +50,8 @@ enum CommandID: CaseIterable {
         case .set, .del, .mset, .incr, .incrby, .decr, .decrby, .append: return true
         case .unlink, .rename, .renamenx, .copy, .flushall, .flushdb: return true
         case .getdel, .getset, .setnx, .msetnx, .setrange, .incrbyfloat: return true
+        // GETEX may change the key's expiry: the head decides it, so it goes there even without options.
+        case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat, .persist: return true
         default: return false
         }
     }
@@ -65,6 +72,7 @@ enum CommandID: CaseIterable {
         if isWrite { return ["write", "denyoom"] }
         switch self {
         case .get, .exists, .mget, .strlen, .type, .touch, .getrange, .substr: return ["readonly", "fast"]
+        case .ttl, .pttl, .expiretime, .pexpiretime: return ["readonly", "fast"]
         case .lcs, .scan, .keys, .randomkey: return ["readonly"]
         case .memory: return ["readonly"]
         default: return ["fast", "stale", "loading"]
@@ -77,6 +85,8 @@ enum CommandID: CaseIterable {
         case .get, .set, .incr, .incrby, .decr, .decrby, .append, .strlen: return (1, 1, 1)
         case .del, .exists, .mget, .touch, .unlink: return (1, -1, 1)
         case .type, .getdel, .getset, .setnx, .getrange, .substr, .setrange, .incrbyfloat: return (1, 1, 1)
+        case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat: return (1, 1, 1)
+        case .ttl, .pttl, .persist, .expiretime, .pexpiretime: return (1, 1, 1)
         case .msetnx: return (1, -1, 2)
         case .lcs: return (1, 2, 1)
         case .rename, .renamenx, .copy: return (1, 2, 1)

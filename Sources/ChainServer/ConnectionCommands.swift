@@ -228,7 +228,8 @@ extension Server {
         sec("persistence", [("durability", config.durability.rawValue), ("data_dir", config.dataDir),
                             ("current_seq", String(data.currentSeq)), ("persisted_seq", String(data.persistedSeq)),
                             ("store_healthy", data.writeError == nil ? "1" : "0")])
-        sec("stats", [("total_connections_received", String(acceptedTotal)), ("total_commands_processed", String(commandsTotal))])
+        sec("stats", [("total_connections_received", String(acceptedTotal)), ("total_commands_processed", String(commandsTotal)),
+                      ("expired_keys", String(expirySweeper.expiredKeys)), ("expire_sweep_passes", String(expirySweeper.passes))])
         sec("keyspace", [("db0", "keys=\(data.store.estimatedKeyCount),expires=0,avg_ttl=0")])
         sec("cluster", [("cluster_enabled", chainNode == nil ? "0" : "1")])
         return s

@@ -2,7 +2,7 @@ import RESP
 import Storage
 
 /// TYPE, TOUCH, UNLINK, RENAME, RENAMENX and COPY, executed against a `Keyspace` of user keys
-/// (every value is a string). The two-key commands need both keys in one chain, like every
+/// (every value is a string, possibly with an expiry, which RENAME and COPY carry along). The two-key commands need both keys in one chain, like every
 /// multi-key command (`ChainNode.handle` answers `-CROSSSLOT` otherwise), so they are one atomic
 /// update at that chain's head.
 struct KeyCommands {
@@ -11,23 +11,25 @@ struct KeyCommands {
     func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
         switch id {
         case .type:
-            out.simple(try data.get(args[1]) == nil ? "none" : "string")
+            out.simple(try data.entry(args[1]) == nil ? "none" : "string")
         case .touch:
             var n = 0
-            for k in args.dropFirst() where try data.get(k) != nil { n += 1 }
+            for k in args.dropFirst() where try data.entry(k) != nil { n += 1 }
             out.integer(n)
         case .unlink:
             var n = 0
-            for k in args.dropFirst() where try data.get(k) != nil {
+            for k in args.dropFirst() {
+                guard let e = try data.storedEntry(k) else { continue }
                 data.delete(k)
-                n += 1
+                if e.isLive(nowMs: data.nowMs) { n += 1 }
             }
             out.integer(n)
         case .rename, .renamenx:
-            guard let v = try data.get(args[1]) else { return out.error("ERR no such key") }
+            // The value moves with its expiry, as in Redis.
+            guard let v = try data.entry(args[1]) else { return out.error("ERR no such key") }
             let nx = id == .renamenx
             if args[1] == args[2] { return nx ? out.integer(0) : out.ok() }
-            if nx, try data.get(args[2]) != nil { return out.integer(0) }
+            if nx, try data.entry(args[2]) != nil { return out.integer(0) }
             data.put(args[2], v)
             data.delete(args[1])
             if nx { out.integer(1) } else { out.ok() }
@@ -55,8 +57,8 @@ struct KeyCommands {
             }
         }
         if args[1] == args[2] { return out.error("ERR source and destination objects are the same") }
-        guard let v = try data.get(args[1]) else { return out.integer(0) }
-        if !replace, try data.get(args[2]) != nil { return out.integer(0) }
+        guard let v = try data.entry(args[1]) else { return out.integer(0) }
+        if !replace, try data.entry(args[2]) != nil { return out.integer(0) }
         data.put(args[2], v)
         out.integer(1)
     }

@@ -69,6 +69,7 @@ extension Server {
         }
         let start = cursor == 0 ? 0 : Int(cursor - 1)
         let store = data.store
+        let now = wallMillis()
         return answerOffLoop(session) { [count, pattern, typeFilter] out in
         var keys: [[UInt8]] = []
         var next: UInt64 = 0
@@ -78,7 +79,7 @@ extension Server {
                 let from = max(start, r.lowerBound << 16)
                 var lastBucket = -1
                 var stopped = false
-                try store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, _ in
+                try store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, v in
                     guard k.count >= KeyLayout.dataPrefixLength else { return true }
                     let bucket = Int(k[1]) << 24 | Int(k[2]) << 16 | Int(k[3]) << 8 | Int(k[4])
                     guard bucket >> 16 < r.upperBound else { return false }
@@ -89,6 +90,7 @@ extension Server {
                     }
                     examined += 1
                     lastBucket = bucket
+                    guard StoredValue.isLive(raw: v, nowMs: now) else { return true }
                     let user = Array(k[KeyLayout.dataPrefixLength...])
                     if pattern.map({ $0.matchesEverything || $0.matches(user) }) ?? true { keys.append(user) }
                     return true
@@ -140,12 +142,14 @@ extension Server {
         }
     }
 
-    /// Calls `body` with every user key of `ranges` (slot ranges) in `store` at `snapshot`.
-    static func walkUserKeys(_ ranges: [Range<Int>], in store: any KVStore, at snapshot: StoreSnapshot,
+    /// Calls `body` with every user key of `ranges` (slot ranges) in `store` at `snapshot` that
+    /// has not expired by `now`.
+    static func walkUserKeys(_ ranges: [Range<Int>], in store: any KVStore, at snapshot: StoreSnapshot, now: UInt64 = wallMillis(),
                              _ body: ([UInt8]) -> Void) throws(StoreError) {
         for r in ranges where !r.isEmpty {
-            try store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound), at: snapshot) { k, _ in
+            try store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound), at: snapshot) { k, v in
                 guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
+                guard StoredValue.isLive(raw: v, nowMs: now) else { return true }
                 body(Array(k[KeyLayout.dataPrefixLength...]))
                 return true
             }
@@ -167,6 +171,7 @@ extension Server {
             return .answered
         }
         let store = data.store
+        let now = wallMillis()
         return answerOffLoop(session) { out in
         let first = Int.random(in: 0..<ranges.count)
         do {
@@ -175,8 +180,9 @@ extension Server {
                 // The first range is entered at a random point; coming back to it, from its start.
                 let from = step == 0 ? Int.random(in: (r.lowerBound << 16)..<(r.upperBound << 16)) : r.lowerBound << 16
                 var found: [UInt8]?
-                try store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, _ in
+                try store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, v in
                     guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
+                    guard StoredValue.isLive(raw: v, nowMs: now) else { return true }
                     found = Array(k[KeyLayout.dataPrefixLength...])
                     return false
                 }

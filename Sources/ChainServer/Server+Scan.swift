@@ -46,23 +46,31 @@ extension Server {
             out.error("ERR invalid CS.SCAN cursor")
             return
         }
-        var entries: [([UInt8], [UInt8])] = []
+        var entries: [([UInt8], ArraySlice<UInt8>)] = []
         var last: [UInt8] = []
+        var visited = 0
+        let now = wallMillis()
         do {
             try data.store.scan(prefix: [KeyLayout.dataTag], from: cursor.isEmpty ? KeyLayout.slotPrefix(slots.lowerBound) : cursor + [0],
                                 at: nil) { k, v in
                 guard k.count >= KeyLayout.dataPrefixLength, slots.contains(Int(k[1]) << 8 | Int(k[2])),
                       let user = KeyLayout.userKey(fromDataKey: k) else { return false }
-                entries.append((user, v))
                 last = k
-                return entries.count < count
+                visited += 1
+                // Expired keys are skipped but counted, so a call's work stays bounded.
+                if let e = StoredValue(raw: v) {
+                    if e.isLive(nowMs: now) { entries.append((user, e.payload)) }
+                } else {
+                    entries.append((user, v[...]))
+                }
+                return visited < count
             }
         } catch {
             out.error("ERR store read failed: \(error)")
             return
         }
         out.arrayHeader(2)
-        out.bulk(entries.count == count ? last : [])
+        out.bulk(visited == count ? last : [])
         out.arrayHeader(entries.count * 2)
         for (k, v) in entries {
             out.bulk(k)

@@ -32,6 +32,7 @@ public final class Server {
     private(set) var sessions: [UInt64: ClientSession] = [:]
     /// Reply slots whose answer goes to the server itself (`reserveInternalSlot`).
     var internalWaits: [UInt64: ([UInt8]) -> Void] = [:]
+    private(set) lazy var expirySweeper = ExpirySweeper(server: self)
     private var pendingRelease: [ClientSession] = []
     private var endOfTurnQueued = false
     private var nextSessionID: UInt64 = 1
@@ -57,6 +58,8 @@ public final class Server {
         if config.cluster != nil { try startCluster() }
         listener = try TCPListener(loop: loop, address: config.listen, tls: config.tls?.server) { [unowned self] conn in accept(conn) }
         startTimeoutSweep()
+        direct.onExpiringPut = { [unowned self] in expirySweeper.wake(0) }
+        startExpirySweep()
         if let h = config.httpListen {
             http = try HTTPServer(loop: loop, address: h, tls: config.httpTLS ? config.tls?.server : nil) { [unowned self] req in handleHTTP(req) }
         }
@@ -364,6 +367,11 @@ public final class Server {
 
     /// Retries writes that wait for disk space.
     private var retryTimer: Timer?
+
+    /// Once a second: look for expired keys to delete in the chains this node heads.
+    func startExpirySweep() {
+        Timer(loop: loop, afterMs: 1000, repeating: true) { [unowned self] in expirySweeper.tick() }
+    }
 
     /// Once a second: end connections that broke the idle or request timeout.
     func startTimeoutSweep() {

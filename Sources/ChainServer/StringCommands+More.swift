@@ -9,20 +9,20 @@ extension StringCommands {
     func runMore(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
         switch id {
         case .getdel:
-            guard let v = try data.get(args[1]) else { return out.null() }
+            guard let e = try data.entry(args[1]) else { return out.null() }
             data.delete(args[1])
-            out.bulk(v)
+            out.bulk(e.payload)
         case .getset:
-            let old = try data.get(args[1])
+            let old = try data.entry(args[1])
             data.put(args[1], args[2])
-            if let old { out.bulk(old) } else { out.null() }
+            if let old { out.bulk(old.payload) } else { out.null() }
         case .setnx:
-            if try data.get(args[1]) != nil { return out.integer(0) }
+            if try data.entry(args[1]) != nil { return out.integer(0) }
             data.put(args[1], args[2])
             out.integer(1)
         case .msetnx:
             guard args.count % 2 == 1 else { return out.error("ERR wrong number of arguments for 'msetnx' command") }
-            for i in stride(from: 1, to: args.count, by: 2) where try data.get(args[i]) != nil { return out.integer(0) }
+            for i in stride(from: 1, to: args.count, by: 2) where try data.entry(args[i]) != nil { return out.integer(0) }
             for i in stride(from: 1, to: args.count, by: 2) { data.put(args[i], args[i + 1]) }
             out.integer(1)
         case .getrange, .substr:
@@ -57,31 +57,31 @@ extension StringCommands {
     private func setRange(_ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
         guard let offset = Self.parseInt64(args[2]), offset >= 0 else { return out.error("ERR offset is out of range") }
         let piece = args[3]
-        var v = try data.get(args[1])
-        if piece.isEmpty { return out.integer(v?.count ?? 0) }
+        let old = try data.entry(args[1])
+        if piece.isEmpty { return out.integer(old?.payloadCount ?? 0) }
         guard offset + Int64(piece.count) <= Int64(maxValueBytes) else {
             return out.error("ERR string exceeds maximum allowed size (--max-value-bytes \(maxValueBytes))")
         }
         let o = Int(offset)
-        var bytes = v ?? []
+        var bytes = old.map { Array($0.payload) } ?? []
         if bytes.count < o + piece.count { bytes += [UInt8](repeating: 0, count: o + piece.count - bytes.count) }
         bytes.replaceSubrange(o..<(o + piece.count), with: piece)
-        v = bytes
-        data.put(args[1], bytes)
+        data.modify(args[1], bytes, keepingExpiryOf: old)
         out.integer(bytes.count)
     }
 
     private func incrByFloat(_ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
         guard let by = Self.parseFloat(args[2]) else { return out.error("ERR value is not a valid float") }
         var current = 0.0
-        if let old = try data.get(args[1]) {
-            guard let c = Self.parseFloat(old) else { return out.error("ERR value is not a valid float") }
+        let old = try data.entry(args[1])
+        if let old {
+            guard let c = Self.parseFloat(Array(old.payload)) else { return out.error("ERR value is not a valid float") }
             current = c
         }
         let sum = current + by
         guard sum.isFinite else { return out.error("ERR increment would produce NaN or Infinity") }
         let text = Array(Self.formatFloat(sum).utf8)
-        data.put(args[1], text)
+        data.modify(args[1], text, keepingExpiryOf: old)
         out.bulk(text)
     }
 

@@ -10,24 +10,26 @@ struct StringCommands {
     func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
         switch id {
         case .get:
-            if let v = try data.get(args[1]) { out.bulk(v) } else { out.null() }
+            if let e = try data.entry(args[1]) { out.bulk(e.payload) } else { out.null() }
         case .set:
             try set(args, &out)
         case .del:
             var n = 0
             for k in args.dropFirst() {
-                let dk = k
-                if try data.get(dk) != nil { data.delete(dk); n += 1 }
+                // An expired key is deleted too (the head decides it is gone), but not counted.
+                guard let e = try data.storedEntry(k) else { continue }
+                data.delete(k)
+                if e.isLive(nowMs: data.nowMs) { n += 1 }
             }
             out.integer(n)
         case .exists:
             var n = 0
-            for k in args.dropFirst() where try data.get(k) != nil { n += 1 }
+            for k in args.dropFirst() where try data.entry(k) != nil { n += 1 }
             out.integer(n)
         case .mget:
             out.arrayHeader(args.count - 1)
             for k in args.dropFirst() {
-                if let v = try data.get(k) { out.bulk(v) } else { out.null() }
+                if let e = try data.entry(k) { out.bulk(e.payload) } else { out.null() }
             }
         case .mset:
             guard args.count % 2 == 1 else { out.error("ERR wrong number of arguments for 'mset' command"); return }
@@ -44,23 +46,24 @@ struct StringCommands {
                 try incr(args[1], by: d, &out)
             }
         case .append:
-            let dk = args[1]
-            let old = try data.get(dk) ?? []
-            guard old.count + args[2].count <= maxValueBytes else {
+            let old = try data.entry(args[1])
+            guard (old?.payloadCount ?? 0) + args[2].count <= maxValueBytes else {
                 out.error("ERR string exceeds maximum allowed size (--max-value-bytes \(maxValueBytes))")
                 return
             }
-            let new = old + args[2]
-            data.put(dk, new)
+            let new = Array(old?.payload ?? []) + args[2]
+            data.modify(args[1], new, keepingExpiryOf: old)
             out.integer(new.count)
         case .strlen:
-            out.integer(try data.get(args[1])?.count ?? 0)
+            out.integer(try data.entry(args[1])?.payloadCount ?? 0)
         case .memory:
             // MEMORY USAGE: the key and value bytes plus what an entry costs in the store and its
             // indexes (about; RocksDB compresses and shares blocks).
-            if let v = try data.get(args[2]) { out.integer(args[2].count + v.count + Self.entryOverheadBytes) } else { out.null() }
+            if let e = try data.entry(args[2]) { out.integer(args[2].count + e.raw.count + Self.entryOverheadBytes) } else { out.null() }
         case .getdel, .getset, .setnx, .msetnx, .getrange, .substr, .setrange, .incrbyfloat, .lcs:
             try runMore(id, args, &out)
+        case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat, .ttl, .pttl, .persist, .expiretime, .pexpiretime:
+            try ExpiryCommands(data: data).run(id, args, &out)
         default:
             try KeyCommands(data: data).run(id, args, &out)
         }
@@ -70,32 +73,44 @@ struct StringCommands {
     /// prefix) and index entries.
     static let entryOverheadBytes = 48
 
-    /// SET key value [NX|XX] [GET] [KEEPTTL]. Expiry options are refused: chainstore keys do not
-    /// expire.
+    /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
     private func set(_ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
-        var nx = false, xx = false, get = false
-        for raw in args.dropFirst(3) {
-            switch String(decoding: raw, as: UTF8.self).uppercased() {
+        var nx = false, xx = false, get = false, keepTTL = false
+        var expiry: ExpiryCommands.Expiry?
+        var i = 3
+        while i < args.count {
+            let option = String(decoding: args[i], as: UTF8.self).uppercased()
+            switch option {
             case "NX": nx = true
             case "XX": xx = true
             case "GET": get = true
-            case "KEEPTTL": break
+            case "KEEPTTL": keepTTL = true
             case "EX", "PX", "EXAT", "PXAT":
-                out.error("ERR chainstore does not support key expiry (EX/PX/EXAT/PXAT)")
-                return
+                guard expiry == nil, i + 1 < args.count else { return out.error("ERR syntax error") }
+                switch ExpiryCommands.parse(option, args[i + 1], now: data.nowMs, positive: true) {
+                case let .success(e): expiry = e
+                case let .failure(message): return out.error(message.text(command: "set"))
+                }
+                i += 1
             default:
-                out.error("ERR syntax error")
-                return
+                return out.error("ERR syntax error")
+            }
+            i += 1
+        }
+        if (nx && xx) || (keepTTL && expiry != nil) { return out.error("ERR syntax error") }
+        let needOld = nx || xx || get || keepTTL
+        let old = needOld ? try data.entry(args[1]) : nil
+        let apply = (!nx || old == nil) && (!xx || old != nil)
+        if apply {
+            switch expiry {
+            case .none: data.put(args[1], StoredValue(payload: args[2], expiresAtMs: keepTTL ? old?.expiresAtMs : nil))
+            case let .at(t)?: data.put(args[1], StoredValue(payload: args[2], expiresAtMs: t))
+            // An expiry time already past: the key is gone at once, as in Redis.
+            case .past?: data.delete(args[1])
             }
         }
-        if nx && xx { out.error("ERR syntax error"); return }
-        let dk = args[1]
-        let needOld = nx || xx || get
-        let old = needOld ? try data.get(dk) : nil
-        let apply = (!nx || old == nil) && (!xx || old != nil)
-        if apply { data.put(dk, args[2]) }
         if get {
-            if let old { out.bulk(old) } else { out.null() }
+            if let old { out.bulk(old.payload) } else { out.null() }
         } else if apply {
             out.ok()
         } else {
@@ -104,28 +119,28 @@ struct StringCommands {
     }
 
     private func incr(_ key: [UInt8], by delta: Int64, _ out: inout RESPWriter) throws(StoreError) {
-        let dk = key
         var current: Int64 = 0
-        if let old = try data.get(dk) {
-            guard let v = Self.parseInt64(old) else { out.error("ERR value is not an integer or out of range"); return }
+        let old = try data.entry(key)
+        if let old {
+            guard let v = Self.parseInt64(old.payload) else { out.error("ERR value is not an integer or out of range"); return }
             current = v
         }
         let (sum, overflow) = current.addingReportingOverflow(delta)
         guard !overflow else { out.error("ERR increment or decrement would overflow"); return }
-        data.put(dk, Array(String(sum).utf8))
+        data.modify(key, Array(String(sum).utf8), keepingExpiryOf: old)
         out.integer(sum)
     }
 
     /// Strict decimal: optional '-', no '+', no spaces, no leading zeros (as Redis's string2ll).
-    static func parseInt64(_ b: [UInt8]) -> Int64? {
-        guard !b.isEmpty, b.count <= 20 else { return nil }
-        if b == [48] { return 0 }
-        var i = 0
-        let negative = b[0] == UInt8(ascii: "-")
-        if negative { i = 1 }
-        guard i < b.count, b[i] >= 49, b[i] <= 57 else { return nil }
+    static func parseInt64<C: BidirectionalCollection>(_ b: C) -> Int64? where C.Element == UInt8, C.Index == Int {
+        guard let first = b.first, b.count <= 20 else { return nil }
+        if b.count == 1 && first == 48 { return 0 }
+        var i = b.startIndex
+        let negative = first == UInt8(ascii: "-")
+        if negative { i += 1 }
+        guard i < b.endIndex, b[i] >= 49, b[i] <= 57 else { return nil }
         var v: Int64 = 0
-        while i < b.count {
+        while i < b.endIndex {
             let d = Int64(b[i]) - 48
             guard d >= 0 && d <= 9 else { return nil }
             let (m, o1) = v.multipliedReportingOverflow(by: 10)

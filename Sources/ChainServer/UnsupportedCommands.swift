@@ -20,8 +20,6 @@ enum UnsupportedCommands {
                          "zremrangebyrank", "zremrangebylex", "zdiff", "zinter", "zunion", "zmpop", "bzmpop"]),
         ("streams", ["xadd", "xread", "xrange", "xrevrange", "xlen", "xdel", "xtrim", "xgroup", "xreadgroup", "xack", "xclaim",
                      "xautoclaim", "xpending", "xinfo", "xsetid"]),
-        ("key expiry", ["expire", "pexpire", "expireat", "pexpireat", "ttl", "pttl", "persist", "expiretime", "pexpiretime",
-                        "setex", "psetex", "getex"]),
         ("keyspace commands", ["move", "dump", "restore", "object", "sort",
                                "sort_ro", "wait", "waitaof"]),
         ("transactions", ["multi", "exec", "discard", "watch", "unwatch"]),

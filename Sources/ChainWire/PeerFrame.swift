@@ -52,7 +52,9 @@ public enum PeerFrame: Sendable, Equatable {
     case barrier(epoch: Epoch, chain: ChainID, seq: UInt64)
 
     /// 2: updates carry the epoch that assigned them; joins may catch up with a suffix.
-    public static let version: UInt8 = 2
+    /// 3: user values carry a kind byte and an optional expiry (`StoredValue`); a node of
+    /// version 2 would store and serve them as plain strings, so the two must not link.
+    public static let version: UInt8 = 3
     /// Largest frame accepted (a batch of updates); bigger ones are a protocol error.
     public static let maxFrameBytes = 64 << 20
 

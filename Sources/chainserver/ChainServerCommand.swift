@@ -222,6 +222,8 @@ struct ChainServerCommand: ParsableCommand {
         }
         do {
             config.nodeID = try Self.nodeID(store: store, requested: id, standalone: standalone)
+            let converted = try StoreFormat.upgrade(store)
+            if converted > 0 { logger.notice("converted \(converted) stored values to value format \(StoreFormat.current)") }
         } catch {
             store.close()
             fail("chainserver: \(error)", code: 2)

@@ -1,0 +1,76 @@
+/// How a user key's value is kept in the store: a kind byte, then, for a key with a time to
+/// live, its absolute expiry time, then the value's bytes.
+///
+///     0x00 payload                      a string
+///     0x01 expiry (8 bytes, BE) payload a string that expires at `expiry` (Unix milliseconds)
+///
+/// The chain head decides expiry times (from its clock) and writes them into the value, so every
+/// replica holds the same bytes; a reader compares them with its own clock (`isLive`).
+public struct StoredValue: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable {
+        case string = 0
+        case expiringString = 1
+    }
+
+    /// The encoded form, as stored.
+    public let raw: [UInt8]
+    /// Absolute expiry in Unix milliseconds, nil for a key without a time to live.
+    public let expiresAtMs: UInt64?
+    /// Where the value's bytes start in `raw`.
+    private let payloadStart: Int
+
+    /// The value's bytes (no copy).
+    public var payload: ArraySlice<UInt8> { raw[payloadStart...] }
+    public var payloadCount: Int { raw.count - payloadStart }
+
+    /// Decodes a stored value; nil if it is not in this format (empty, an unknown kind, a
+    /// truncated expiry).
+    public init?(raw: [UInt8]) {
+        guard let first = raw.first, let kind = Kind(rawValue: first) else { return nil }
+        switch kind {
+        case .string:
+            expiresAtMs = nil
+            payloadStart = 1
+        case .expiringString:
+            guard raw.count >= 9 else { return nil }
+            var t: UInt64 = 0
+            for i in 1..<9 { t = t << 8 | UInt64(raw[i]) }
+            expiresAtMs = t
+            payloadStart = 9
+        }
+        self.raw = raw
+    }
+
+    /// Encodes `payload` with an optional absolute expiry.
+    public init<C: Collection>(payload: C, expiresAtMs: UInt64? = nil) where C.Element == UInt8 {
+        var b = [UInt8]()
+        if let t = expiresAtMs {
+            b.reserveCapacity(9 + payload.count)
+            b.append(Kind.expiringString.rawValue)
+            withUnsafeBytes(of: t.bigEndian) { b.append(contentsOf: $0) }
+            payloadStart = 9
+        } else {
+            b.reserveCapacity(1 + payload.count)
+            b.append(Kind.string.rawValue)
+            payloadStart = 1
+        }
+        b.append(contentsOf: payload)
+        raw = b
+        self.expiresAtMs = expiresAtMs
+    }
+
+    /// Whether the key still exists at `nowMs` (Redis: a key whose expiry time has come is gone).
+    public func isLive(nowMs: UInt64) -> Bool {
+        guard let t = expiresAtMs else { return true }
+        return t > nowMs
+    }
+
+    /// The same value with another expiry (nil: none).
+    public func withExpiry(_ t: UInt64?) -> StoredValue { StoredValue(payload: payload, expiresAtMs: t) }
+
+    /// Whether stored bytes are a live value at `nowMs` without keeping the decoded form (the
+    /// keyspace walkers' test). Bytes in no known format count as live, so they stay visible.
+    public static func isLive(raw: [UInt8], nowMs: UInt64) -> Bool {
+        StoredValue(raw: raw)?.isLive(nowMs: nowMs) ?? true
+    }
+}

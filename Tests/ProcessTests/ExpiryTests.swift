@@ -1,0 +1,191 @@
+import Foundation
+import XCTest
+import ChainClient
+import RESP
+
+/// Key expiry: Redis's commands and replies on a standalone node, and, in a 3-node cluster,
+/// expiry times decided by the head and replicated, expired keys invisible on every node,
+/// deleted by the head's sweep, and kept across a restart.
+final class ExpiryTests: ProcessTestCase {
+    func testExpiryCommandsAndTheirErrors() throws {
+        let s = try makeServer("expiry", extraArgs: ["--durability", "memory"])
+        XCTAssertEqual(try s.cli("SET", "a", "1", "EX", "100"), "OK")
+        XCTAssertEqual(try s.cli("TTL", "a"), "100")
+        XCTAssert((99_000...100_000).contains(Int(try s.cli("PTTL", "a")) ?? 0))
+        XCTAssertEqual(try s.cli("TTL", "missing"), "-2")
+        XCTAssertEqual(try s.cli("SET", "plain", "v"), "OK")
+        XCTAssertEqual(try s.cli("TTL", "plain"), "-1")
+        XCTAssertEqual(try s.cli("EXPIRETIME", "plain"), "-1")
+        XCTAssertEqual(try s.cli("EXPIRETIME", "missing"), "-2")
+        let now = Int(Date().timeIntervalSince1970)
+        XCTAssert(abs((Int(try s.cli("EXPIRETIME", "a")) ?? 0) - (now + 100)) <= 2)
+        // Writing a new value forgets the expiry; modifying in place keeps it.
+        XCTAssertEqual(try s.cli("SET", "a", "2"), "OK")
+        XCTAssertEqual(try s.cli("TTL", "a"), "-1")
+        XCTAssertEqual(try s.cli("EXPIRE", "a", "50"), "1")
+        XCTAssertEqual(try s.cli("INCR", "a"), "3")
+        XCTAssertEqual(try s.cli("APPEND", "a", "0"), "2")
+        XCTAssertEqual(try s.cli("SETRANGE", "a", "0", "4"), "2")
+        XCTAssertEqual(try s.cli("INCRBYFLOAT", "a", "1"), "41")
+        XCTAssertEqual(try s.cli("TTL", "a"), "50")
+        XCTAssertEqual(try s.cli("SET", "a", "x", "KEEPTTL"), "OK")
+        XCTAssertEqual(try s.cli("TTL", "a"), "50")
+        XCTAssertEqual(try s.cli("GETSET", "a", "y"), "x")
+        XCTAssertEqual(try s.cli("TTL", "a"), "-1")
+        // EXPIRE's conditions: a key without a time to live expires never.
+        XCTAssertEqual(try s.cli("EXPIRE", "a", "10", "XX"), "0")
+        XCTAssertEqual(try s.cli("EXPIRE", "a", "10", "GT"), "0")
+        XCTAssertEqual(try s.cli("EXPIRE", "a", "10", "LT"), "1")
+        XCTAssertEqual(try s.cli("EXPIRE", "a", "20", "NX"), "0")
+        XCTAssertEqual(try s.cli("EXPIRE", "a", "20", "GT"), "1")
+        XCTAssertEqual(try s.cli("PEXPIRE", "a", "5000", "LT"), "1")
+        XCTAssertEqual(try s.cli("TTL", "a"), "5")
+        XCTAssertEqual(try s.cli("PERSIST", "a"), "1")
+        XCTAssertEqual(try s.cli("PERSIST", "a"), "0")
+        XCTAssertEqual(try s.cli("PERSIST", "missing"), "0")
+        XCTAssertEqual(try s.cli("EXPIRE", "missing", "10"), "0")
+        XCTAssertEqual(try s.cli("EXPIREAT", "a", "\(now + 1000)"), "1")
+        XCTAssert((998...1000).contains(Int(try s.cli("TTL", "a")) ?? 0))
+        XCTAssertEqual(try s.cli("PEXPIREAT", "a", "\((now + 2000) * 1000)"), "1")
+        XCTAssertEqual(try s.cli("PEXPIRETIME", "a"), "\((now + 2000) * 1000)")
+        // A time already past deletes the key.
+        XCTAssertEqual(try s.cli("EXPIRE", "a", "-1"), "1")
+        XCTAssertEqual(try s.cli("EXISTS", "a"), "0")
+        XCTAssertEqual(try s.cli("SET", "b", "v", "EXAT", "1"), "OK")
+        XCTAssertEqual(try s.cli("EXISTS", "b"), "0")
+        // SETEX, PSETEX, GETEX, GETDEL.
+        XCTAssertEqual(try s.cli("SETEX", "c", "30", "v"), "OK")
+        XCTAssertEqual(try s.cli("TTL", "c"), "30")
+        XCTAssertEqual(try s.cli("PSETEX", "d", "30000", "w"), "OK")
+        XCTAssertEqual(try s.cli("TTL", "d"), "30")
+        XCTAssertEqual(try s.cli("GETEX", "c", "PERSIST"), "v")
+        XCTAssertEqual(try s.cli("TTL", "c"), "-1")
+        XCTAssertEqual(try s.cli("GETEX", "c", "EX", "70"), "v")
+        XCTAssertEqual(try s.cli("TTL", "c"), "70")
+        XCTAssertEqual(try s.cli("GETEX", "c"), "v")
+        XCTAssertEqual(try s.cli("GETEX", "missing", "EX", "5"), "")
+        XCTAssertEqual(try s.cli("GETDEL", "d"), "w")
+        XCTAssertEqual(try s.cli("TTL", "d"), "-2")
+        // RENAME and COPY carry the expiry.
+        XCTAssertEqual(try s.cli("RENAME", "c", "c2"), "OK")
+        XCTAssertEqual(try s.cli("TTL", "c2"), "70")
+        XCTAssertEqual(try s.cli("COPY", "c2", "c3"), "1")
+        XCTAssertEqual(try s.cli("TTL", "c3"), "70")
+        // Bad input: clear errors, nothing changed.
+        XCTAssertEqual(try s.cli("SET", "e", "v", "EX", "0"), "ERR invalid expire time in 'set' command")
+        XCTAssertEqual(try s.cli("SET", "e", "v", "PX", "-5"), "ERR invalid expire time in 'set' command")
+        XCTAssertEqual(try s.cli("SET", "e", "v", "EX", "ten"), "ERR value is not an integer or out of range")
+        XCTAssertEqual(try s.cli("SET", "e", "v", "EX", "9223372036854775807"), "ERR invalid expire time in 'set' command")
+        XCTAssertEqual(try s.cli("SET", "e", "v", "EX", "10", "PX", "10"), "ERR syntax error")
+        XCTAssertEqual(try s.cli("SET", "e", "v", "EX", "10", "KEEPTTL"), "ERR syntax error")
+        XCTAssertEqual(try s.cli("SET", "e", "v", "EX"), "ERR syntax error")
+        XCTAssertEqual(try s.cli("SETEX", "e", "0", "v"), "ERR invalid expire time in 'setex' command")
+        XCTAssertEqual(try s.cli("PSETEX", "e", "x", "v"), "ERR value is not an integer or out of range")
+        XCTAssertEqual(try s.cli("GETEX", "c2", "EX", "0"), "ERR invalid expire time in 'getex' command")
+        XCTAssertEqual(try s.cli("GETEX", "c2", "EX", "5", "PERSIST"), "ERR syntax error")
+        XCTAssertEqual(try s.cli("GETEX", "c2", "SOON"), "ERR syntax error")
+        XCTAssertEqual(try s.cli("EXPIRE", "c2", "5", "NX", "GT"), "ERR NX and XX, GT or LT options at the same time are not compatible")
+        XCTAssertEqual(try s.cli("EXPIRE", "c2", "5", "GT", "LT"), "ERR GT and LT options at the same time are not compatible")
+        XCTAssertEqual(try s.cli("EXPIRE", "c2", "5", "SOMETIME"), "ERR Unsupported option SOMETIME")
+        XCTAssertEqual(try s.cli("EXPIRE", "c2", "x"), "ERR value is not an integer or out of range")
+        XCTAssertEqual(try s.cli("TTL"), "ERR wrong number of arguments for 'ttl' command")
+        XCTAssertEqual(try s.cli("EXISTS", "e"), "0")
+        XCTAssert((68...70).contains(Int(try s.cli("TTL", "c2")) ?? 0))
+    }
+
+    /// Expired keys are gone for every command at once, and the sweep deletes them from the store.
+    func testExpiredKeysVanishAndAreSwept() throws {
+        let s = try makeServer("expiry-sweep", extraArgs: ["--durability", "memory"])
+        var script = ""
+        for i in 0..<200 { script += "SET short:\(i) v PX 300\n" }
+        for i in 0..<20 { script += "SET long:\(i) v EX 600\n" }
+        script += "SET plain v\n"
+        _ = try s.cli(stdin: script)
+        XCTAssertEqual(try s.cli("DBSIZE"), "221")
+        XCTAssert(Harness.waitFor(5) { (try? s.cli("DBSIZE")) == "21" }, "expired keys still counted")
+        XCTAssertEqual(try s.cli("GET", "short:7"), "")
+        XCTAssertEqual(try s.cli("EXISTS", "short:1", "short:2", "long:3"), "1")
+        XCTAssertEqual(try s.cli("KEYS", "short:*"), "")
+        XCTAssertEqual(try s.cli("SCAN", "0", "MATCH", "short:*", "COUNT", "1000"), "0")
+        XCTAssertEqual(try s.cli("RANDOMKEY").hasPrefix("short:"), false)
+        XCTAssert(Harness.waitFor(10) { (try? s.metricFromInfo("expired_keys")) == 200 }, "the sweep deleted \((try? s.metricFromInfo("expired_keys")) ?? -1) keys")
+        // A key set again after expiring is a new key, without the old expiry.
+        XCTAssertEqual(try s.cli("SET", "short:7", "again"), "OK")
+        XCTAssertEqual(try s.cli("TTL", "short:7"), "-1")
+    }
+
+    /// The head stamps the expiry; every node answers from the tail's copy; the head's sweep
+    /// deletes expired keys by replicated updates; expiry survives restarts of every node.
+    func testExpiryInACluster() throws {
+        let c = try LocalCluster.start(label: "expiry-cluster")
+        defer { c.shutdown() }
+        let smart = try c.smartClient()
+        for i in 0..<100 {
+            XCTAssertEqual(try smart.execute([bytes("SET"), bytes("ttl:\(i)"), bytes("v\(i)"), bytes("PX"), bytes("1500")]), .simple("OK"))
+        }
+        XCTAssertEqual(try smart.execute([bytes("SET"), bytes("keep"), bytes("v"), bytes("EX"), bytes("3600")]), .simple("OK"))
+        for n in ["n1", "n2", "n3"] {
+            let cl = try c.client(n)
+            guard case let .integer(ttl) = try cl.call("PTTL", "ttl:5") else { return XCTFail("PTTL at \(n)") }
+            XCTAssert((1...1500).contains(ttl), "\(n): \(ttl)")
+            XCTAssertEqual(try cl.call("TTL", "keep"), .integer(3600))
+        }
+        // DBSIZE counts the chains a node tails, so the three add up to the whole keyspace.
+        XCTAssert(Harness.waitFor(10) {
+            ["n1", "n2", "n3"].reduce(Int64(0)) { sum, n in
+                if case let .integer(k)? = try? c.client(n).call("DBSIZE") { return sum + k }
+                return sum + 1000
+            } == 1
+        }, "expired keys still counted")
+        for n in ["n1", "n2", "n3"] { XCTAssertEqual(try c.client(n).call("EXISTS", "ttl:5"), .integer(0)) }
+        let gone = try smart.execute([bytes("GET"), bytes("ttl:42")])
+        XCTAssert(gone.isNull, "\(gone)")
+        // Every chain's head deletes its expired keys; counted once, at the heads.
+        XCTAssert(Harness.waitFor(15) {
+            ["n1", "n2", "n3"].reduce(0) { $0 + ((try? self.infoStat(c.client($1), "expired_keys")) ?? 0) } == 100
+        }, "swept: \(["n1", "n2", "n3"].map { (try? self.infoStat(c.client($0), "expired_keys")) ?? -1 })")
+        // The replicas agree (the sweep's deletes went down every chain).
+        XCTAssert(Harness.waitFor(10) { (try? c.digests("n1")) == (try? c.digests("n2")) && (try? c.digests("n2")) == (try? c.digests("n3")) })
+        // Restart every node: the expiry is in the stored value.
+        for n in ["n1", "n2", "n3"] {
+            c.nodes[n]!.stop()
+            try c.startNode(n)
+        }
+        try c.waitHealthy(timeout: 30)
+        guard case let .integer(ttl) = try smart.execute([bytes("TTL"), bytes("keep")]) else { return XCTFail("TTL after restart") }
+        XCTAssert((3500...3600).contains(ttl), "\(ttl)")
+        // redis-py's lock pattern: SET NX PX, refused while held, free once expired.
+        guard try Harness.run(Harness.systemPython, ["-c", "import redis.cluster"]).code == 0 else { throw XCTSkip("redis-py is not installed") }
+        let script = """
+        import sys, time
+        from redis.cluster import RedisCluster
+        rc = RedisCluster(host='127.0.0.1', port=int(sys.argv[1]))
+        out = [rc.set('lock:a', 't1', nx=True, px=700), rc.set('lock:a', 't2', nx=True, px=700)]
+        time.sleep(1.0)
+        out.append(rc.set('lock:a', 't3', nx=True, px=700))
+        out.append(rc.get('lock:a'))
+        print(out)
+        """
+        let r = try Harness.run(Harness.systemPython, ["-c", script, "\(c.ports["n2"]!.client)"], timeout: 60)
+        XCTAssertEqual(r.out.trimmingCharacters(in: .whitespacesAndNewlines), "[True, None, True, b't3']", r.err)
+    }
+
+    private func infoStat(_ cl: RESPClient, _ field: String) throws -> Int {
+        let text = try cl.call("INFO", "stats").string ?? ""
+        for line in text.split(whereSeparator: \.isNewline) where line.hasPrefix(field + ":") {
+            return Int(line.dropFirst(field.count + 1)) ?? -1
+        }
+        return -1
+    }
+}
+
+extension ServerProcess {
+    /// A number from `INFO` (`field:value`).
+    func metricFromInfo(_ field: String) throws -> Int {
+        let text = try cli("INFO", "everything")
+        for line in text.split(whereSeparator: \.isNewline) where line.hasPrefix(field + ":") {
+            return Int(line.dropFirst(field.count + 1).trimmingCharacters(in: .whitespaces)) ?? -1
+        }
+        return -1
+    }
+}

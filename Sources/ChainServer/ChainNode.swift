@@ -265,6 +265,107 @@ final class ChainNode {
         return .deferred(slot)
     }
 
+    /// The chain all of `keys` belong to, or nil (after writing `-CROSSSLOT`) if they span chains.
+    private func chain(of keys: [[UInt8]], _ config: Configuration, into out: inout RESPWriter) -> ChainID? {
+        let chain = config.chain(forKey: keys[0])
+        for k in keys.dropFirst() where config.chain(forKey: k) != chain {
+            server.metrics.error("crossslot")
+            out.error("CROSSSLOT Keys in request don't belong to the same chain")
+            return nil
+        }
+        return chain
+    }
+
+    /// `EXEC`: runs the transaction if this node is the head of its keys' chain, or forwards it
+    /// there (`CS.EXEC`).
+    func handleTransaction(_ request: TransactionRequest, session: ClientSession, forwarded: Bool,
+                           into out: inout RESPWriter) -> CommandOutcome {
+        guard let config = core.config else { return refuse(.noConfiguration, into: &out) }
+        let keys = request.keys
+        guard !keys.isEmpty else {
+            out.error("ERR a transaction needs at least one key")
+            return .answered
+        }
+        guard let chain = chain(of: keys, config, into: &out) else { return .answered }
+        let place: NodeID
+        switch core.route(chain: chain, write: true, forwarded: forwarded, now: monotonicMillis()) {
+        case let .refuse(why): return refuse(why, into: &out)
+        case .serve: place = me
+        case let .forward(target): place = target
+        }
+        if !forwarded, !session.order.mayStart(chain: chain, at: place) { return .waiting }
+        guard place == me else {
+            guard let addr = config.node(place)?.client else { return refuse(.notServedHere(chain: chain, by: place), into: &out) }
+            let slot = server.reserveSlot(for: session, chain: chain, at: place)
+            forwarder.forward([Wrapper.forward] + request.encoded, to: place, address: addr, slot: slot, protocolVersion: session.protocolVersion)
+            return .deferred(slot)
+        }
+        if core.writesFrozen(chain) {
+            server.metrics.error("frozen")
+            out.error("TRYAGAIN chainstore epoch \(epoch): chain \(chain) pauses writes while its members are reordered; retry")
+            return .answered
+        }
+        let aborted = request.broken
+            || request.token.map { server.watchTable.mustAbort(chain: chain, keys: request.watched, since: $0, epoch: epoch) } ?? false
+        let recorder = RecordingKeyspace(server.data)
+        var reply = RESPWriter(version: 2)
+        do {
+            try Server.runTransaction(request, on: recorder, aborted: aborted, maxValueBytes: server.config.maxValueBytes, into: &reply)
+        } catch {
+            out.error("ERR store read failed: \(error)")
+            return .answered
+        }
+        if recorder.mutations.contains(where: Self.setsExpiry) { server.expirySweeper.wake(chain) }
+        // One update for the whole transaction: every replica applies all of it or none.
+        let bytes = reply.bytes
+        return awaitCommit(chain: chain, session: session, track: !forwarded, reply: bytes) { core, token, effects throws(ChainReplica.Rejection) in
+            try core.clientWrite(chain: chain, mutations: recorder.mutations, tag: nil, reply: bytes, token: token, &effects)
+        }
+    }
+
+    /// `WATCH key…`: a token from the head of the keys' chain (this node, or over `CS.WATCH`).
+    func watch(_ keys: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
+        guard let config = core.config else { return refuse(.noConfiguration, into: &out) }
+        guard let chain = chain(of: keys, config, into: &out) else { return .answered }
+        let place: NodeID
+        switch core.route(chain: chain, write: true, forwarded: false, now: monotonicMillis()) {
+        case let .refuse(why): return refuse(why, into: &out)
+        case .serve: place = me
+        case let .forward(target): place = target
+        }
+        if !session.order.mayStart(chain: chain, at: place) { return .waiting }
+        if place == me {
+            session.watch.add(keys, server.watchTable.token(epoch: epoch, committed: core.replicas[chain]?.committed ?? 0))
+            out.ok()
+            return .answered
+        }
+        guard let addr = config.node(place)?.client else { return refuse(.notServedHere(chain: chain, by: place), into: &out) }
+        let clientSlot = server.reserveSlot(for: session, chain: chain, at: place)
+        let sub = server.reserveInternalSlot { [unowned self, weak session] reply in
+            // `+incarnation:epoch:counter`, or an error passed on to the client.
+            if reply.first == UInt8(ascii: "+"), reply.count > 3,
+               let token = WatchTable.Token(text: String(decoding: reply[1..<(reply.count - 2)], as: UTF8.self)) {
+                session?.watch.add(keys, token)
+                server.fillSlot(clientSlot, bytes: Array("+OK\r\n".utf8))
+            } else {
+                server.fillSlot(clientSlot, bytes: reply)
+            }
+        }
+        forwarder.forward([Wrapper.forward, Wrapper.watch] + keys, to: place, address: addr, slot: sub, protocolVersion: 2)
+        return .deferred(clientSlot)
+    }
+
+    /// `CS.WATCH key…` arriving at what should be the keys' head.
+    func watchToken(_ keys: [[UInt8]], into out: inout RESPWriter) {
+        guard let config = core.config else { _ = refuse(.noConfiguration, into: &out); return }
+        guard let chain = chain(of: keys, config, into: &out) else { return }
+        guard core.route(chain: chain, write: true, forwarded: true, now: monotonicMillis()) == .serve else {
+            out.error("TRYAGAIN chainstore epoch \(epoch): this node is not the head of chain \(chain); WATCH again")
+            return
+        }
+        out.simple(server.watchTable.token(epoch: epoch, committed: core.replicas[chain]?.committed ?? 0).text)
+    }
+
     /// Chains this node heads now, with their slots: their expired keys are its to delete.
     var headedChains: [(chain: ChainID, slots: Range<Int>)] {
         guard let config = core.config else { return [] }
@@ -374,6 +475,15 @@ final class ChainNode {
             case let .put(k, v): data.put(dataKey(k), v, cache: cacheUse)
             case let .delete(k): data.delete(dataKey(k), cache: cacheUse)
             case .clearChain: clearChainKeys(chain)
+            }
+        }
+        // The head judges WATCH: it notes what its updates change.
+        if server.watchTable.active, replica?.isHead ?? false {
+            for m in u.mutations {
+                switch m {
+                case let .put(k, _), let .delete(k): server.watchTable.noteWrite(chain: chain, key: k, seq: u.seq)
+                case .clearChain: server.watchTable.noteCleared(chain: chain, seq: u.seq)
+                }
             }
         }
         appliedThisTurn[chain] = LogPosition(seq: u.seq, epoch: u.epoch)

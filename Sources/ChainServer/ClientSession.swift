@@ -45,6 +45,10 @@ final class ClientSession {
     private var partialSinceNanos: UInt64?
     /// Which earlier commands are still outstanding, and where (see `SessionOrder`).
     var order = SessionOrder()
+    /// Inside `MULTI`: the queued commands (nil: no transaction open).
+    var transaction: TransactionState?
+    /// The keys `WATCH`ed for the next `EXEC`.
+    var watch = WatchState()
     /// A parsed command that waits for earlier ones to answer before it may run.
     private var waitingCommand: RESPCommand?
 
@@ -169,7 +173,7 @@ final class ClientSession {
         }
         var reply = bytes
         // Replies recorded by a chain are RESP2; a RESP3 connection expects its null type.
-        if protocolVersion >= 3 && reply == RESPWriter.resp2Null { reply = RESPWriter.resp3Null }
+        if protocolVersion >= 3 && (reply == RESPWriter.resp2Null || reply == RESPWriter.resp2NullArray) { reply = RESPWriter.resp3Null }
         held[i].bytes = reply
         held[i].slot = nil
         held[i].tag = tag

@@ -8,6 +8,7 @@ enum CommandID: CaseIterable {
     case getdel, getset, setnx, msetnx, getrange, substr, setrange, incrbyfloat, lcs
     case scan, keys, randomkey
     case setex, psetex, getex, expire, pexpire, expireat, pexpireat, ttl, pttl, persist, expiretime, pexpiretime
+    case multi, exec, discard, watch, unwatch
 
     var name: String { "\(self)" }
 
@@ -41,6 +42,8 @@ enum CommandID: CaseIterable {
         case .getex: return -2
         case .expire, .pexpire, .expireat, .pexpireat: return -3
         case .ttl, .pttl, .persist, .expiretime, .pexpiretime: return 2
+        case .multi, .exec, .discard, .unwatch: return 1
+        case .watch: return -2
         }
     }
 
@@ -58,6 +61,9 @@ enum CommandID: CaseIterable {
 
     /// Commands on keys (the rest are about the connection or the server).
     var isDataCommand: Bool { keySpec.0 > 0 }
+
+    /// Commands a transaction may hold: the key commands (`WATCH` names keys but is not one).
+    var runsInTransaction: Bool { isDataCommand && self != .watch }
 
     /// The key arguments of `args`.
     func keys(_ args: [[UInt8]]) -> [[UInt8]] {
@@ -87,6 +93,7 @@ enum CommandID: CaseIterable {
         case .type, .getdel, .getset, .setnx, .getrange, .substr, .setrange, .incrbyfloat: return (1, 1, 1)
         case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat: return (1, 1, 1)
         case .ttl, .pttl, .persist, .expiretime, .pexpiretime: return (1, 1, 1)
+        case .watch: return (1, -1, 1)
         case .msetnx: return (1, -1, 2)
         case .lcs: return (1, 2, 1)
         case .rename, .renamenx, .copy: return (1, 2, 1)

@@ -50,17 +50,20 @@ private func decodeStored(_ raw: [UInt8]?) -> StoredValue? {
 
 final class DirectKeyspace: Keyspace {
     let data: DataView
-    /// Called when a value with a time to live is written (a standalone node's expiry sweep
-    /// wakes up).
-    var onExpiringPut: (() -> Void)?
+    /// Called for every key written or deleted (a standalone node's `WATCH` table, and its
+    /// expiry sweep, which wakes up for a value with a time to live).
+    var onWrite: ((_ key: [UInt8], _ value: StoredValue?) -> Void)?
     init(_ data: DataView) { self.data = data }
     var nowMs: UInt64 { wallMillis() }
     func storedEntry(_ key: [UInt8]) throws(StoreError) -> StoredValue? { decodeStored(try data.get(KeyLayout.dataKey(key))) }
     func put(_ key: [UInt8], _ value: StoredValue) {
         data.put(KeyLayout.dataKey(key), value.raw)
-        if value.expiresAtMs != nil { onExpiringPut?() }
+        onWrite?(key, value)
     }
-    func delete(_ key: [UInt8]) { data.delete(KeyLayout.dataKey(key)) }
+    func delete(_ key: [UInt8]) {
+        data.delete(KeyLayout.dataKey(key))
+        onWrite?(key, nil)
+    }
 }
 
 /// Reads through to the data (seeing its own recorded changes first) and records changes as

@@ -19,6 +19,8 @@ extension Server {
     func flush(_ args: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
         guard let node = chainNode else {
             data.deleteRange(from: [KeyLayout.dataTag], to: [KeyLayout.dataTag + 1])
+            standaloneWrites += 1
+            watchTable.noteCleared(chain: 0, seq: standaloneWrites)
             markStoreDirty()
             out.ok()
             session.observed(data.currentSeq)

@@ -33,6 +33,9 @@ public final class Server {
     /// Reply slots whose answer goes to the server itself (`reserveInternalSlot`).
     var internalWaits: [UInt64: ([UInt8]) -> Void] = [:]
     private(set) lazy var expirySweeper = ExpirySweeper(server: self)
+    let watchTable = WatchTable()
+    /// A standalone node's writes so far (what its `WATCH` tokens count).
+    var standaloneWrites: UInt64 = 0
     private var pendingRelease: [ClientSession] = []
     private var endOfTurnQueued = false
     private var nextSessionID: UInt64 = 1
@@ -58,7 +61,11 @@ public final class Server {
         if config.cluster != nil { try startCluster() }
         listener = try TCPListener(loop: loop, address: config.listen, tls: config.tls?.server) { [unowned self] conn in accept(conn) }
         startTimeoutSweep()
-        direct.onExpiringPut = { [unowned self] in expirySweeper.wake(0) }
+        direct.onWrite = { [unowned self] key, value in
+            standaloneWrites += 1
+            watchTable.noteWrite(chain: 0, key: key, seq: standaloneWrites)
+            if value?.expiresAtMs != nil { expirySweeper.wake(0) }
+        }
         startExpirySweep()
         if let h = config.httpListen {
             http = try HTTPServer(loop: loop, address: h, tls: config.httpTLS ? config.tls?.server : nil) { [unowned self] req in handleHTTP(req) }
@@ -143,6 +150,11 @@ public final class Server {
             out.error("ERR empty command after a wrapper")
             return .answered
         }
+        if Wrapper.matches(args[0], Wrapper.exec) {
+            return execRequest(args, session: session, forwarded: forwarded, into: &out)
+        }
+        if Wrapper.matches(args[0], Wrapper.watch) { return watchRequest(args, into: &out) }
+        if !forwarded, tag == nil, let outcome = transactionControl(cmd, args, session: session, into: &out) { return outcome }
         if Wrapper.matches(args[0], Wrapper.clearChain) {
             return clearChainCommand(args, session: session, forwarded: forwarded, into: &out)
         }

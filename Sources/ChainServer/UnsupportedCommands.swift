@@ -22,7 +22,6 @@ enum UnsupportedCommands {
                      "xautoclaim", "xpending", "xinfo", "xsetid"]),
         ("keyspace commands", ["move", "dump", "restore", "object", "sort",
                                "sort_ro", "wait", "waitaof"]),
-        ("transactions", ["multi", "exec", "discard", "watch", "unwatch"]),
         ("publish/subscribe", ["publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "pubsub", "spublish",
                                "ssubscribe", "sunsubscribe"]),
         ("scripting and functions", ["eval", "evalsha", "eval_ro", "evalsha_ro", "script", "function", "fcall", "fcall_ro"]),

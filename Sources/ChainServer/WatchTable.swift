@@ -1,16 +1,20 @@
 import ChainCore
 
 /// What `WATCH` compares against: for each chain this node heads, a table of hash buckets of
-/// user keys holding the write counter of the last update that changed a key in the bucket.
-/// `WATCH` takes a token (this process, the configuration epoch, the counter); `EXEC` at the
-/// head aborts if the epoch moved (another node may have been head in between, and its writes
-/// are not in this table), or if any watched key's bucket was written after the token. Two keys
-/// may share a bucket, so a transaction can abort for a write to another key — never the
-/// reverse: no write to a watched key is missed.
+/// user keys holding the sequence of the last update that changed a key in the bucket.
+/// `WATCH` takes a token (this process, the configuration epoch, and the chain's sequence up to
+/// which the head knows updates committed); `EXEC` at the head aborts if the epoch moved (another
+/// node may have been head in between, and its writes are not in this table), or if any watched
+/// key's bucket was written by an update past the token. Committed, not applied: a client reads
+/// the watched value at the tail, which may not show an update the head applied before the
+/// token but had not seen commit — such an update must abort the transaction too. Two keys may
+/// share a bucket, so a transaction can abort for a write to another key — never the reverse: no
+/// write to a watched key is missed.
 final class WatchTable {
     struct Token: Equatable {
         var incarnation: UInt64
         var epoch: UInt64
+        /// The chain's committed sequence at the head (a standalone node: its write count).
         var counter: UInt64
 
         /// `incarnation:epoch:counter`, how a forwarded `CS.WATCH` answers.
@@ -31,21 +35,27 @@ final class WatchTable {
 
     static let buckets = 16_384
     let incarnation = UInt64.random(in: 1...UInt64.max)
-    private var counter: UInt64 = 0
     private var lastWrite: [ChainID: [UInt64]] = [:]
 
-    func token(epoch: UInt64) -> Token { Token(incarnation: incarnation, epoch: epoch, counter: counter) }
+    /// Writes are noted only once some `WATCH` took a token: writes before the first token
+    /// cannot abort anything, and most nodes never see a `WATCH`.
+    private(set) var active = false
 
-    /// An update of `chain` changed `key`.
-    func noteWrite(chain: ChainID, key: [UInt8]) {
-        counter += 1
-        lastWrite[chain, default: [UInt64](repeating: 0, count: Self.buckets)][Self.bucket(key)] = counter
+    func token(epoch: UInt64, committed: UInt64) -> Token {
+        active = true
+        return Token(incarnation: incarnation, epoch: epoch, counter: committed)
     }
 
-    /// Every key of `chain` changed (`FLUSHALL`).
-    func noteCleared(chain: ChainID) {
-        counter += 1
-        lastWrite[chain] = [UInt64](repeating: counter, count: Self.buckets)
+    /// Update `seq` of `chain` changed `key`.
+    func noteWrite(chain: ChainID, key: [UInt8], seq: UInt64) {
+        guard active else { return }
+        lastWrite[chain, default: [UInt64](repeating: 0, count: Self.buckets)][Self.bucket(key)] = seq
+    }
+
+    /// Update `seq` changed every key of `chain` (`FLUSHALL`).
+    func noteCleared(chain: ChainID, seq: UInt64) {
+        guard active else { return }
+        lastWrite[chain] = [UInt64](repeating: seq, count: Self.buckets)
     }
 
     /// Whether a transaction watching `keys` of `chain` since `token` must abort.

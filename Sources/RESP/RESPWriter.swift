@@ -51,6 +51,11 @@ public struct RESPWriter: Sendable {
         bytes.append(contentsOf: version >= 3 ? Self.null3 : Self.null2)
     }
 
+    /// A missing array (`EXEC` of an aborted transaction): `*-1` in RESP2, `_` in RESP3.
+    public mutating func nullArray() {
+        bytes.append(contentsOf: version >= 3 ? Self.null3 : Self.resp2NullArray)
+    }
+
     public mutating func arrayHeader(_ n: Int) {
         bytes.append(UInt8(ascii: "*"))
         decimal(Int64(n))
@@ -177,5 +182,6 @@ public struct RESPWriter: Sendable {
     private static let null2: [UInt8] = Array("$-1\r\n".utf8)
     private static let null3: [UInt8] = Array("_\r\n".utf8)
     public static let resp2Null: [UInt8] = null2
+    public static let resp2NullArray: [UInt8] = Array("*-1\r\n".utf8)
     public static let resp3Null: [UInt8] = null3
 }

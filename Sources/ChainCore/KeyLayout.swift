@@ -6,6 +6,10 @@
 /// 16-bit hash of the whole key; tag, slot and bucket form the 5-byte prefix by which the
 /// store's memtable hashes keys, so a memtable bucket holds about one key instead of a whole
 /// slot's worth (see `RocksStore.init`).
+///
+/// Hash field key: `h` + the same slot and bucket as the hash's data key + the user key's length
+/// (4 bytes) + user key + field. A hash's fields are one key range in one memtable bucket, and
+/// a chain's slots cover them like its data keys (`slotTags`).
 public enum KeyLayout {
     public static let dataTag: UInt8 = UInt8(ascii: "d")
     public static let metaTag: UInt8 = UInt8(ascii: "m")
@@ -31,6 +35,32 @@ public enum KeyLayout {
         k.append(UInt8(bucket & 0xff))
         k.append(contentsOf: key)
         return k
+    }
+
+    public static let fieldTag: UInt8 = UInt8(ascii: "h")
+    /// The tags of keys that belong to a slot (a chain's data): values, and hash fields.
+    public static let slotTags: [UInt8] = [dataTag, fieldTag]
+
+    /// The prefix of every field key of hash `key`.
+    public static func fieldPrefix(_ key: [UInt8]) -> [UInt8] {
+        var k = dataKey(key)
+        k[0] = fieldTag
+        var length = UInt32(key.count).bigEndian
+        let lengthBytes = withUnsafeBytes(of: &length) { Array($0) }
+        k.insert(contentsOf: lengthBytes, at: dataPrefixLength)
+        return k
+    }
+
+    public static func fieldKey(_ key: [UInt8], _ field: [UInt8]) -> [UInt8] { fieldPrefix(key) + field }
+
+    /// The key that starts `slot` among keys tagged `tag` (one of `slotTags`).
+    public static func slotPrefix(_ slot: Int, tag: UInt8) -> [UInt8] {
+        [tag, UInt8(slot >> 8), UInt8(slot & 0xff)]
+    }
+
+    /// Whether store key `k` is data of one of `slots` (a value or a hash field).
+    public static func isSlotKey(_ k: [UInt8], in slots: Range<Int>) -> Bool {
+        k.count >= dataPrefixLength && slotTags.contains(k[0]) && slots.contains(Int(k[1]) << 8 | Int(k[2]))
     }
 
     /// The prefix shared by every data key in `slot`.

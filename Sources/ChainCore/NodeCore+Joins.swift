@@ -139,9 +139,8 @@ extension NodeCore {
         var accepted: [([UInt8], [UInt8])] = []
         accepted.reserveCapacity(entries.count)
         for (k, v) in entries {
-            // Only this chain's keys: its data keys and its request records.
-            let isData = k.count >= KeyLayout.dataPrefixLength && k[0] == KeyLayout.dataTag && slots.contains(Int(k[1]) << 8 | Int(k[2]))
-            guard isData || k.starts(with: records) else {
+            // Only this chain's keys: its values, hash fields and request records.
+            guard KeyLayout.isSlotKey(k, in: slots) || k.starts(with: records) else {
                 effects.append(.count(.transferForeignKey))
                 continue
             }

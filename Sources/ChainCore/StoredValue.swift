@@ -3,14 +3,34 @@
 ///
 ///     0x00 payload                      a string
 ///     0x01 expiry (8 bytes, BE) payload a string that expires at `expiry` (Unix milliseconds)
+///     0x02 count (8 bytes, BE)          a hash of `count` fields (stored apart, see `KeyLayout`)
+///     0x03 expiry count                 a hash that expires
 ///
+/// Bit 0 of the kind says whether an expiry follows; the bits above it give the type.
 /// The chain head decides expiry times (from its clock) and writes them into the value, so every
 /// replica holds the same bytes; a reader compares them with its own clock (`isLive`).
 public struct StoredValue: Sendable, Equatable {
     public enum Kind: UInt8, Sendable {
         case string = 0
         case expiringString = 1
+        case hash = 2
+        case expiringHash = 3
     }
+
+    /// What a key holds (`TYPE`).
+    public enum ValueType: UInt8, Sendable {
+        case string = 0
+        case hash = 1
+
+        public var name: String {
+            switch self {
+            case .string: return "string"
+            case .hash: return "hash"
+            }
+        }
+    }
+
+    public var type: ValueType { ValueType(rawValue: raw[0] >> 1)! }
 
     /// The encoded form, as stored.
     public let raw: [UInt8]
@@ -27,31 +47,48 @@ public struct StoredValue: Sendable, Equatable {
     /// truncated expiry).
     public init?(raw: [UInt8]) {
         guard let first = raw.first, let kind = Kind(rawValue: first) else { return nil }
-        switch kind {
-        case .string:
+        if first & 1 == 0 {
             expiresAtMs = nil
             payloadStart = 1
-        case .expiringString:
+        } else {
             guard raw.count >= 9 else { return nil }
             var t: UInt64 = 0
             for i in 1..<9 { t = t << 8 | UInt64(raw[i]) }
             expiresAtMs = t
             payloadStart = 9
         }
+        // A hash's payload is its field count.
+        if kind == .hash || kind == .expiringHash, raw.count - payloadStart != 8 { return nil }
         self.raw = raw
     }
 
     /// Encodes `payload` with an optional absolute expiry.
     public init<C: Collection>(payload: C, expiresAtMs: UInt64? = nil) where C.Element == UInt8 {
+        self.init(type: .string, payload: payload, expiresAtMs: expiresAtMs)
+    }
+
+    /// A hash's own value: its field count.
+    public static func hash(fields: UInt64, expiresAtMs: UInt64? = nil) -> StoredValue {
+        StoredValue(type: .hash, payload: withUnsafeBytes(of: fields.bigEndian) { Array($0) }, expiresAtMs: expiresAtMs)
+    }
+
+    /// A hash's field count (0 for a string).
+    public var fieldCount: UInt64 {
+        guard type == .hash else { return 0 }
+        return payload.reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    private init<C: Collection>(type: ValueType, payload: C, expiresAtMs: UInt64?) where C.Element == UInt8 {
         var b = [UInt8]()
+        let kind = type.rawValue << 1 | (expiresAtMs == nil ? 0 : 1)
         if let t = expiresAtMs {
             b.reserveCapacity(9 + payload.count)
-            b.append(Kind.expiringString.rawValue)
+            b.append(kind)
             withUnsafeBytes(of: t.bigEndian) { b.append(contentsOf: $0) }
             payloadStart = 9
         } else {
             b.reserveCapacity(1 + payload.count)
-            b.append(Kind.string.rawValue)
+            b.append(kind)
             payloadStart = 1
         }
         b.append(contentsOf: payload)
@@ -66,7 +103,7 @@ public struct StoredValue: Sendable, Equatable {
     }
 
     /// The same value with another expiry (nil: none).
-    public func withExpiry(_ t: UInt64?) -> StoredValue { StoredValue(payload: payload, expiresAtMs: t) }
+    public func withExpiry(_ t: UInt64?) -> StoredValue { StoredValue(type: type, payload: payload, expiresAtMs: t) }
 
     /// Whether stored bytes are a live value at `nowMs` without keeping the decoded form (the
     /// keyspace walkers' test). Bytes in no known format count as live, so they stay visible.

@@ -6,11 +6,14 @@ public enum Mutation: Sendable, Equatable, Hashable {
     /// Deletes every key of the update's chain (`FLUSHALL`, chain by chain): one update, so
     /// every replica empties the chain at the same point of its history.
     case clearChain
+    /// Sets one field of hash `key` (the hash's own value, with its field count, is a `put`).
+    case putField(key: [UInt8], field: [UInt8], value: [UInt8])
+    case deleteField(key: [UInt8], field: [UInt8])
 
     /// The key it changes (none for `clearChain`).
     public var key: [UInt8] {
         switch self {
-        case let .put(k, _), let .delete(k): return k
+        case let .put(k, _), let .delete(k), let .putField(k, _, _), let .deleteField(k, _): return k
         case .clearChain: return []
         }
     }
@@ -63,6 +66,8 @@ extension Update {
             case let .put(k, v): return n + k.count + v.count + 16
             case let .delete(k): return n + k.count + 16
             case .clearChain: return n + 16
+            case let .putField(k, f, v): return n + k.count + f.count + v.count + 16
+            case let .deleteField(k, f): return n + k.count + f.count + 16
             }
         }
     }

@@ -151,7 +151,7 @@ final class ChainNode {
             do {
                 try StringCommands(data: server.direct, maxValueBytes: server.config.maxValueBytes).run(id, args, &out)
             } catch {
-                out.error("ERR store read failed: \(error)")
+                out.error(error.reply)
             }
             return .answered
         }
@@ -229,7 +229,7 @@ final class ChainNode {
         do {
             try StringCommands(data: recorder, maxValueBytes: server.config.maxValueBytes).run(id, args, &reply)
         } catch {
-            out.error("ERR store read failed: \(error)")
+            out.error(error.reply)
             return .answered
         }
         // Every write goes down the chain, even one that changed nothing or failed: its reply
@@ -242,7 +242,7 @@ final class ChainNode {
     }
 
     private static func setsExpiry(_ m: Mutation) -> Bool {
-        if case let .put(_, value) = m { return value.first == StoredValue.Kind.expiringString.rawValue }
+        if case let .put(_, value) = m { return (value.first ?? 0) & 1 == 1 }
         return false
     }
 
@@ -309,12 +309,7 @@ final class ChainNode {
             || request.token.map { server.watchTable.mustAbort(chain: chain, keys: request.watched, since: $0, epoch: epoch) } ?? false
         let recorder = RecordingKeyspace(server.data)
         var reply = RESPWriter(version: 2)
-        do {
-            try Server.runTransaction(request, on: recorder, aborted: aborted, maxValueBytes: server.config.maxValueBytes, into: &reply)
-        } catch {
-            out.error("ERR store read failed: \(error)")
-            return .answered
-        }
+        Server.runTransaction(request, on: recorder, aborted: aborted, maxValueBytes: server.config.maxValueBytes, into: &reply)
         if recorder.mutations.contains(where: Self.setsExpiry) { server.expirySweeper.wake(chain) }
         // One update for the whole transaction: every replica applies all of it or none.
         let bytes = reply.bytes
@@ -377,7 +372,7 @@ final class ChainNode {
     /// chain like a client's update. `done` learns whether they committed (true also when there
     /// was nothing to write), false when this node is not the chain's serving head or the write
     /// was abandoned.
-    func internalWrite(chain: ChainID, now: UInt64, _ build: (RecordingKeyspace) throws(StoreError) -> Void,
+    func internalWrite(chain: ChainID, now: UInt64, _ build: (RecordingKeyspace) throws(CommandError) -> Void,
                        done: @escaping (Bool) -> Void) {
         guard core.route(chain: chain, write: true, forwarded: true, now: monotonicMillis()) == .serve, !core.writesFrozen(chain) else {
             return done(false)
@@ -475,13 +470,16 @@ final class ChainNode {
             case let .put(k, v): data.put(dataKey(k), v, cache: cacheUse)
             case let .delete(k): data.delete(dataKey(k), cache: cacheUse)
             case .clearChain: clearChainKeys(chain)
+            case let .putField(k, f, v): data.put(KeyLayout.fieldKey(k, f), v, cached: false)
+            case let .deleteField(k, f): data.delete(KeyLayout.fieldKey(k, f), cached: false)
             }
         }
         // The head judges WATCH: it notes what its updates change.
         if server.watchTable.active, replica?.isHead ?? false {
             for m in u.mutations {
                 switch m {
-                case let .put(k, _), let .delete(k): server.watchTable.noteWrite(chain: chain, key: k, seq: u.seq)
+                case let .put(k, _), let .delete(k), let .putField(k, _, _), let .deleteField(k, _):
+                    server.watchTable.noteWrite(chain: chain, key: k, seq: u.seq)
                 case .clearChain: server.watchTable.noteCleared(chain: chain, seq: u.seq)
                 }
             }
@@ -507,15 +505,20 @@ final class ChainNode {
     /// the history, which goes on).
     private func clearChainKeys(_ chain: ChainID) {
         guard let config = core.config else { return }
-        let slots = config.slots(of: chain)
-        server.data.deleteRange(from: KeyLayout.slotPrefix(slots.lowerBound), to: KeyLayout.slotPrefix(slots.upperBound))
+        deleteSlots(config.slots(of: chain))
+    }
+
+    /// Deletes the values and hash fields of `slots`.
+    private func deleteSlots(_ slots: Range<Int>) {
+        for tag in KeyLayout.slotTags {
+            server.data.deleteRange(from: KeyLayout.slotPrefix(slots.lowerBound, tag: tag), to: KeyLayout.slotPrefix(slots.upperBound, tag: tag))
+        }
     }
 
     /// Deletes the chain's slot range, its request records and its position.
     private func dropChainData(_ chain: ChainID) {
         guard let config = core.config else { return }
-        let slots = config.slots(of: chain)
-        server.data.deleteRange(from: KeyLayout.slotPrefix(slots.lowerBound), to: KeyLayout.slotPrefix(slots.upperBound))
+        deleteSlots(config.slots(of: chain))
         server.data.deleteRange(from: KeyLayout.recordPrefix(chain: chain), to: KeyLayout.recordPrefix(chain: chain + 1))
         server.data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodePosition(.empty), cached: false)
         appliedThisTurn.removeValue(forKey: chain)

@@ -90,14 +90,17 @@ final class SnapshotStream: Sendable {
                 if bytes >= ChainTransfer.chunkBytes { ok = flush(last: false) }
                 return ok
             }
-            // One ordered pass over all data keys of the snapshot, keeping this chain's slots;
-            // then the chain's recorded request results, so that a retry reaching the joiner
-            // once it heads the chain still finds its first result. Entries are store keys.
-            try? store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(slots.lowerBound), at: snapshot) { k, v in
-                guard k.count >= KeyLayout.dataPrefixLength else { return true }
-                let slot = Int(k[1]) << 8 | Int(k[2])
-                guard slot < slots.upperBound else { return false }
-                return slots.contains(slot) ? add(k, v) : true
+            // One ordered pass over the snapshot's values of this chain's slots, one over their
+            // hash fields; then the chain's recorded request results, so that a retry reaching
+            // the joiner once it heads the chain still finds its first result. Entries are
+            // store keys.
+            for tag in KeyLayout.slotTags where ok {
+                try? store.scan(prefix: [tag], from: KeyLayout.slotPrefix(slots.lowerBound, tag: tag), at: snapshot) { k, v in
+                    guard k.count >= KeyLayout.dataPrefixLength else { return true }
+                    let slot = Int(k[1]) << 8 | Int(k[2])
+                    guard slot < slots.upperBound else { return false }
+                    return slots.contains(slot) ? add(k, v) : true
+                }
             }
             if ok {
                 try? store.scan(prefix: KeyLayout.recordPrefix(chain: chain), from: nil, at: snapshot) { k, v in add(k, v) }

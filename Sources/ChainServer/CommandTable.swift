@@ -9,6 +9,7 @@ enum CommandID: CaseIterable {
     case scan, keys, randomkey
     case setex, psetex, getex, expire, pexpire, expireat, pexpireat, ttl, pttl, persist, expiretime, pexpiretime
     case multi, exec, discard, watch, unwatch
+    case hset, hsetnx, hmset, hget, hmget, hgetall, hdel, hexists, hlen, hincrby, hincrbyfloat, hkeys, hvals, hstrlen, hscan
 
     var name: String { "\(self)" }
 
@@ -44,6 +45,11 @@ enum CommandID: CaseIterable {
         case .ttl, .pttl, .persist, .expiretime, .pexpiretime: return 2
         case .multi, .exec, .discard, .unwatch: return 1
         case .watch: return -2
+        case .hset, .hmset: return -4
+        case .hsetnx, .hincrby, .hincrbyfloat: return 4
+        case .hget, .hexists, .hstrlen: return 3
+        case .hmget, .hdel, .hscan: return -3
+        case .hgetall, .hlen, .hkeys, .hvals: return 2
         }
     }
 
@@ -55,6 +61,7 @@ enum CommandID: CaseIterable {
         case .getdel, .getset, .setnx, .msetnx, .setrange, .incrbyfloat: return true
         // GETEX may change the key's expiry: the head decides it, so it goes there even without options.
         case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat, .persist: return true
+        case .hset, .hsetnx, .hmset, .hdel, .hincrby, .hincrbyfloat: return true
         default: return false
         }
     }
@@ -79,6 +86,8 @@ enum CommandID: CaseIterable {
         switch self {
         case .get, .exists, .mget, .strlen, .type, .touch, .getrange, .substr: return ["readonly", "fast"]
         case .ttl, .pttl, .expiretime, .pexpiretime: return ["readonly", "fast"]
+        case .hget, .hmget, .hexists, .hlen, .hstrlen: return ["readonly", "fast"]
+        case .hgetall, .hkeys, .hvals, .hscan: return ["readonly"]
         case .lcs, .scan, .keys, .randomkey: return ["readonly"]
         case .memory: return ["readonly"]
         default: return ["fast", "stale", "loading"]
@@ -94,6 +103,8 @@ enum CommandID: CaseIterable {
         case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat: return (1, 1, 1)
         case .ttl, .pttl, .persist, .expiretime, .pexpiretime: return (1, 1, 1)
         case .watch: return (1, -1, 1)
+        case .hset, .hsetnx, .hmset, .hget, .hmget, .hgetall, .hdel, .hexists, .hlen, .hincrby, .hincrbyfloat, .hkeys, .hvals,
+             .hstrlen, .hscan: return (1, 1, 1)
         case .msetnx: return (1, -1, 2)
         case .lcs: return (1, 2, 1)
         case .rename, .renamenx, .copy: return (1, 2, 1)

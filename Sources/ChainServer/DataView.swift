@@ -1,3 +1,4 @@
+import ChainCore
 import Storage
 
 /// The data as commands see it: the store, plus updates not in the store yet, with a value cache
@@ -22,12 +23,20 @@ final class DataView {
     private var inFlight: [(seq: UInt64, updates: [ByteKey: [UInt8]?], ranges: [Range<ByteKey>])] = []
     private(set) var currentSeq: UInt64 = 0
     private(set) var persistedSeq: UInt64 = 0
+    /// Whether any hash field may be stored: false until one is written here or found in the
+    /// store at start. While false, no key can be a hash, so writes that replace a value need
+    /// not look for fields to delete.
+    private(set) var mayHoldHashes = false
     /// The last write error; while set, new writes are refused (queued ones are retried).
     private(set) var writeError: StoreError?
 
     init(store: any KVStore, cacheBytes: Int) {
         self.store = store
         self.cache = ValueCache(capacityBytes: cacheBytes)
+        try? store.scan(prefix: [KeyLayout.fieldTag], from: nil, at: nil) { _, _ in
+            mayHoldHashes = true
+            return false
+        }
     }
 
     var hasPending: Bool { !batch.isEmpty }
@@ -51,6 +60,23 @@ final class DataView {
         return v
     }
 
+    /// Every key under `prefix` with its value, in key order, as reads see them: the store's,
+    /// then the in-flight batches' changes (oldest first), then this turn's. (A hash's fields.)
+    func entries(withPrefix prefix: [UInt8]) throws(StoreError) -> [(key: [UInt8], value: [UInt8])] {
+        var found: [ByteKey: [UInt8]] = [:]
+        try store.scan(prefix: prefix, from: nil, at: nil) { k, v in
+            found[ByteKey(k)] = v
+            return true
+        }
+        func overlay(_ updates: [ByteKey: [UInt8]?], _ ranges: [Range<ByteKey>]) {
+            for r in ranges { for k in found.keys where r.contains(k) { found.removeValue(forKey: k) } }
+            for (k, v) in updates where k.bytes.starts(with: prefix) { found[k] = v }
+        }
+        for f in inFlight { overlay(f.updates, f.ranges) }
+        overlay(pending, pendingRanges)
+        return found.map { (key: $0.key.bytes, value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+    }
+
     /// How an update treats the value cache.
     enum CacheUse {
         /// Metadata: never cached, so the cache need not be looked at.
@@ -67,6 +93,7 @@ final class DataView {
     }
 
     func put(_ key: [UInt8], _ value: [UInt8], cache use: CacheUse) {
+        if key.first == KeyLayout.fieldTag { mayHoldHashes = true }
         let k = ByteKey(key)
         pending[k] = .some(value)
         updateCache(k, value, use)

@@ -43,13 +43,13 @@ struct ExpiryCommands {
         return .success(absolute <= Int64(clamping: now) ? .past : .at(UInt64(absolute)))
     }
 
-    func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         switch id {
         case .setex, .psetex:
             switch Self.parse(id == .setex ? "EX" : "PX", args[2], now: data.nowMs, positive: true) {
             case let .failure(e): out.error(e.text(command: id.name))
             case let .success(expiry):
-                setExpiring(args[1], args[3], expiry)
+                try setExpiring(args[1], args[3], expiry)
                 out.ok()
             }
         case .getex:
@@ -64,22 +64,22 @@ struct ExpiryCommands {
             out.integer(id == .pttl || id == .pexpiretime ? Int(ms) : Int((ms + 500) / 1000))
         case .persist:
             guard let e = try data.entry(args[1]), e.expiresAtMs != nil else { return out.integer(0) }
-            data.put(args[1], e.withExpiry(nil))
+            data.putValue(args[1], e.withExpiry(nil))
             out.integer(1)
         default:
             preconditionFailure("not an expiry command: \(id)")
         }
     }
 
-    private func setExpiring(_ key: [UInt8], _ value: [UInt8], _ expiry: Expiry) {
+    private func setExpiring(_ key: [UInt8], _ value: [UInt8], _ expiry: Expiry) throws(CommandError) {
         switch expiry {
-        case let .at(t): data.put(key, StoredValue(payload: value, expiresAtMs: t))
-        case .past: data.delete(key)
+        case let .at(t): try data.put(key, StoredValue(payload: value, expiresAtMs: t))
+        case .past: try data.delete(key)
         }
     }
 
     /// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST].
-    private func getex(_ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    private func getex(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         enum Change { case keep, persist, expire(Expiry) }
         var change = Change.keep
         var i = 2
@@ -99,19 +99,19 @@ struct ExpiryCommands {
             }
             i += 1
         }
-        guard let e = try data.entry(args[1]) else { return out.null() }
+        guard let e = try data.stringEntry(args[1]) else { return out.null() }
         switch change {
         case .keep: break
-        case .persist: if e.expiresAtMs != nil { data.put(args[1], e.withExpiry(nil)) }
-        case let .expire(.at(t)): data.put(args[1], e.withExpiry(t))
-        case .expire(.past): data.delete(args[1])
+        case .persist: if e.expiresAtMs != nil { data.putValue(args[1], e.withExpiry(nil)) }
+        case let .expire(.at(t)): data.putValue(args[1], e.withExpiry(t))
+        case .expire(.past): try data.delete(args[1])
         }
         out.bulk(e.payload)
     }
 
     /// EXPIRE key time [NX|XX|GT|LT] and its millisecond and absolute forms. A key without a
     /// time to live counts as expiring never (so GT never applies to it and LT always does).
-    private func expire(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    private func expire(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         var nx = false, xx = false, gt = false, lt = false
         for raw in args.dropFirst(3) {
             switch String(decoding: raw, as: UTF8.self).uppercased() {
@@ -144,8 +144,8 @@ struct ExpiryCommands {
         if gt && (current == nil || new <= current!) { return out.integer(0) }
         if lt, let c = current, new >= c { return out.integer(0) }
         switch expiry {
-        case let .at(t): data.put(args[1], e.withExpiry(t))
-        case .past: data.delete(args[1])
+        case let .at(t): data.putValue(args[1], e.withExpiry(t))
+        case .past: try data.delete(args[1])
         }
         out.integer(1)
     }

@@ -94,10 +94,10 @@ final class ExpirySweeper {
     /// since the pass saw it).
     private func deleteExpired(chain: ChainID, _ keys: ArraySlice<[UInt8]>, now: UInt64, done: @escaping (Int) -> Void) {
         var n = 0
-        let delete = { (data: any Keyspace) throws(StoreError) in
+        let delete = { (data: any Keyspace) throws(CommandError) in
             for k in keys {
                 guard let e = try data.storedEntry(k), !e.isLive(nowMs: now) else { continue }
-                data.delete(k)
+                try data.delete(k)
                 n += 1
             }
         }
@@ -106,7 +106,7 @@ final class ExpirySweeper {
             if n > 0 { server.markStoreDirty() }
             return done(n)
         }
-        node.internalWrite(chain: chain, now: now, { recorder throws(StoreError) in try delete(recorder) }) { committed in
+        node.internalWrite(chain: chain, now: now, { recorder throws(CommandError) in try delete(recorder) }) { committed in
             done(committed ? n : 0)
         }
     }

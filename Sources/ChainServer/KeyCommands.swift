@@ -1,3 +1,4 @@
+import ChainCore
 import RESP
 import Storage
 
@@ -8,10 +9,10 @@ import Storage
 struct KeyCommands {
     let data: any Keyspace
 
-    func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         switch id {
         case .type:
-            out.simple(try data.entry(args[1]) == nil ? "none" : "string")
+            out.simple(try data.entry(args[1])?.type.name ?? "none")
         case .touch:
             var n = 0
             for k in args.dropFirst() where try data.entry(k) != nil { n += 1 }
@@ -20,7 +21,7 @@ struct KeyCommands {
             var n = 0
             for k in args.dropFirst() {
                 guard let e = try data.storedEntry(k) else { continue }
-                data.delete(k)
+                try data.delete(k)
                 if e.isLive(nowMs: data.nowMs) { n += 1 }
             }
             out.integer(n)
@@ -30,8 +31,8 @@ struct KeyCommands {
             let nx = id == .renamenx
             if args[1] == args[2] { return nx ? out.integer(0) : out.ok() }
             if nx, try data.entry(args[2]) != nil { return out.integer(0) }
-            data.put(args[2], v)
-            data.delete(args[1])
+            try copyValue(args[1], v, to: args[2])
+            try data.delete(args[1])
             if nx { out.integer(1) } else { out.ok() }
         case .copy:
             try copy(args, &out)
@@ -40,8 +41,16 @@ struct KeyCommands {
         }
     }
 
+    /// Writes `source`'s value `v` (and, for a hash, its fields) as `destination`, replacing
+    /// what that held.
+    private func copyValue(_ source: [UInt8], _ v: StoredValue, to destination: [UInt8]) throws(CommandError) {
+        try data.put(destination, v)
+        guard v.type == .hash else { return }
+        for f in try data.storedFields(source) { data.putField(destination, f.field, f.value) }
+    }
+
     /// COPY source destination [DB 0] [REPLACE].
-    private func copy(_ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    private func copy(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         var replace = false
         var i = 3
         while i < args.count {
@@ -59,7 +68,7 @@ struct KeyCommands {
         if args[1] == args[2] { return out.error("ERR source and destination objects are the same") }
         guard let v = try data.entry(args[1]) else { return out.integer(0) }
         if !replace, try data.entry(args[2]) != nil { return out.integer(0) }
-        data.put(args[2], v)
+        try copyValue(args[1], v, to: args[2])
         out.integer(1)
     }
 }

@@ -1,44 +1,98 @@
 import ChainCore
 import Storage
 
+/// Why a command on user keys failed: the store failed, or the key holds another type.
+enum CommandError: Error {
+    case store(StoreError)
+    case wrongType
+
+    /// The error reply.
+    var reply: String {
+        switch self {
+        case let .store(e): return "ERR store read failed: \(e)"
+        case .wrongType: return "WRONGTYPE Operation against a key holding the wrong kind of value"
+        }
+    }
+}
+
 /// User keys as commands see them. Two implementations: `DirectKeyspace` applies changes to the
 /// node's data at once (standalone mode, and reads at a tail); `RecordingKeyspace` only records
 /// them, so that a chain head can turn a command into the mutations of an update before anything
 /// is applied.
 ///
 /// Values are `StoredValue`s. A key whose expiry time has passed (by `nowMs`) does not exist for
-/// any command: `entry` and `get` return nil for it.
+/// any command: `entry` and `get` return nil for it. A hash's fields are stored apart from its
+/// value (which holds the field count), one store key per field.
 protocol Keyspace: AnyObject {
     /// The time expiry is judged by, Unix milliseconds; fixed for one command.
     var nowMs: UInt64 { get }
+    /// Whether any hash may exist (no hash field was ever stored: none can).
+    var mayHoldHashes: Bool { get }
     /// The stored value, expired or not; nil if the key has none.
-    func storedEntry(_ key: [UInt8]) throws(StoreError) -> StoredValue?
-    func put(_ key: [UInt8], _ value: StoredValue)
-    func delete(_ key: [UInt8])
+    func storedEntry(_ key: [UInt8]) throws(CommandError) -> StoredValue?
+    func putValue(_ key: [UInt8], _ value: StoredValue)
+    func deleteValue(_ key: [UInt8])
+    func storedField(_ key: [UInt8], _ field: [UInt8]) throws(CommandError) -> [UInt8]?
+    func putField(_ key: [UInt8], _ field: [UInt8], _ value: [UInt8])
+    func deleteField(_ key: [UInt8], _ field: [UInt8])
+    /// Every field of hash `key` with its value, in field order.
+    func storedFields(_ key: [UInt8]) throws(CommandError) -> [(field: [UInt8], value: [UInt8])]
 }
 
 extension Keyspace {
     /// The key's value if it exists now.
-    func entry(_ key: [UInt8]) throws(StoreError) -> StoredValue? {
+    func entry(_ key: [UInt8]) throws(CommandError) -> StoredValue? {
         guard let e = try storedEntry(key), e.isLive(nowMs: nowMs) else { return nil }
         return e
     }
 
-    /// The key's bytes if it exists now.
-    func get(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
-        try entry(key).map { Array($0.payload) }
+    /// The key's value if it exists now and is a string (`WRONGTYPE` if it is not).
+    func stringEntry(_ key: [UInt8]) throws(CommandError) -> StoredValue? {
+        guard let e = try entry(key) else { return nil }
+        guard e.type == .string else { throw .wrongType }
+        return e
+    }
+
+    /// The key's value if it exists now and is a hash (`WRONGTYPE` if it is not).
+    func hashEntry(_ key: [UInt8]) throws(CommandError) -> StoredValue? {
+        guard let e = try entry(key) else { return nil }
+        guard e.type == .hash else { throw .wrongType }
+        return e
+    }
+
+    /// The key's bytes if it exists now (a string).
+    func get(_ key: [UInt8]) throws(CommandError) -> [UInt8]? {
+        try stringEntry(key).map { Array($0.payload) }
+    }
+
+    /// Replaces whatever the key holds with `value`: an old hash's fields go.
+    func put(_ key: [UInt8], _ value: StoredValue) throws(CommandError) {
+        if mayHoldHashes, let old = try storedEntry(key), old.type == .hash { try deleteFields(key) }
+        putValue(key, value)
     }
 
     /// Sets the key's bytes without a time to live (SET, MSET, GETSET: a new value forgets the
     /// old one's expiry).
-    func put(_ key: [UInt8], _ bytes: [UInt8]) {
-        put(key, StoredValue(payload: bytes))
+    func put(_ key: [UInt8], _ bytes: [UInt8]) throws(CommandError) {
+        try put(key, StoredValue(payload: bytes))
     }
 
-    /// Changes the key's bytes and keeps its expiry (INCR, APPEND, SETRANGE: Redis keeps the
-    /// time to live of a key modified in place).
-    func modify(_ key: [UInt8], _ bytes: [UInt8], keepingExpiryOf old: StoredValue?) {
-        put(key, StoredValue(payload: bytes, expiresAtMs: old?.expiresAtMs))
+    /// Changes a string's bytes and keeps its expiry (INCR, APPEND, SETRANGE: Redis keeps the
+    /// time to live of a key modified in place). `old` is the key's live string value, if any;
+    /// without one, whatever expired there is replaced.
+    func modify(_ key: [UInt8], _ bytes: [UInt8], keepingExpiryOf old: StoredValue?) throws(CommandError) {
+        if let old { putValue(key, StoredValue(payload: bytes, expiresAtMs: old.expiresAtMs)) } else { try put(key, bytes) }
+    }
+
+    /// Deletes the key, whatever it holds (expired or not).
+    func delete(_ key: [UInt8]) throws(CommandError) {
+        guard let old = try storedEntry(key) else { return }
+        if old.type == .hash { try deleteFields(key) }
+        deleteValue(key)
+    }
+
+    private func deleteFields(_ key: [UInt8]) throws(CommandError) {
+        for f in try storedFields(key) { deleteField(key, f.field) }
     }
 }
 
@@ -48,6 +102,16 @@ private func decodeStored(_ raw: [UInt8]?) -> StoredValue? {
     return StoredValue(raw: raw) ?? StoredValue(payload: raw)
 }
 
+/// The fields of hash `key` among store entries under its field prefix.
+private func fields(of key: [UInt8], _ entries: [(key: [UInt8], value: [UInt8])]) -> [(field: [UInt8], value: [UInt8])] {
+    let skip = KeyLayout.fieldPrefix(key).count
+    return entries.map { (Array($0.key[skip...]), $0.value) }
+}
+
+private func reading<T>(_ body: () throws(StoreError) -> T) throws(CommandError) -> T {
+    do { return try body() } catch { throw .store(error) }
+}
+
 final class DirectKeyspace: Keyspace {
     let data: DataView
     /// Called for every key written or deleted (a standalone node's `WATCH` table, and its
@@ -55,14 +119,31 @@ final class DirectKeyspace: Keyspace {
     var onWrite: ((_ key: [UInt8], _ value: StoredValue?) -> Void)?
     init(_ data: DataView) { self.data = data }
     var nowMs: UInt64 { wallMillis() }
-    func storedEntry(_ key: [UInt8]) throws(StoreError) -> StoredValue? { decodeStored(try data.get(KeyLayout.dataKey(key))) }
-    func put(_ key: [UInt8], _ value: StoredValue) {
+    var mayHoldHashes: Bool { data.mayHoldHashes }
+    func storedEntry(_ key: [UInt8]) throws(CommandError) -> StoredValue? {
+        decodeStored(try reading { () throws(StoreError) in try data.get(KeyLayout.dataKey(key)) })
+    }
+    func putValue(_ key: [UInt8], _ value: StoredValue) {
         data.put(KeyLayout.dataKey(key), value.raw)
         onWrite?(key, value)
     }
-    func delete(_ key: [UInt8]) {
+    func deleteValue(_ key: [UInt8]) {
         data.delete(KeyLayout.dataKey(key))
         onWrite?(key, nil)
+    }
+    func storedField(_ key: [UInt8], _ field: [UInt8]) throws(CommandError) -> [UInt8]? {
+        try reading { () throws(StoreError) in try data.get(KeyLayout.fieldKey(key, field), cached: false) }
+    }
+    func putField(_ key: [UInt8], _ field: [UInt8], _ value: [UInt8]) {
+        data.put(KeyLayout.fieldKey(key, field), value, cached: false)
+        onWrite?(key, nil)
+    }
+    func deleteField(_ key: [UInt8], _ field: [UInt8]) {
+        data.delete(KeyLayout.fieldKey(key, field), cached: false)
+        onWrite?(key, nil)
+    }
+    func storedFields(_ key: [UInt8]) throws(CommandError) -> [(field: [UInt8], value: [UInt8])] {
+        fields(of: key, try reading { () throws(StoreError) in try data.entries(withPrefix: KeyLayout.fieldPrefix(key)) })
     }
 }
 
@@ -73,24 +154,58 @@ final class RecordingKeyspace: Keyspace {
     let nowMs: UInt64
     private(set) var mutations: [Mutation] = []
     private var overlay: [ByteKey: StoredValue?] = [:]
+    /// Fields written by this command, by field store key (nil: deleted).
+    private var fieldOverlay: [ByteKey: [UInt8]?] = [:]
+    private var wroteFields = false
 
     init(_ data: DataView, nowMs: UInt64 = wallMillis()) {
         self.data = data
         self.nowMs = nowMs
     }
 
-    func storedEntry(_ key: [UInt8]) throws(StoreError) -> StoredValue? {
+    var mayHoldHashes: Bool { wroteFields || data.mayHoldHashes }
+
+    func storedEntry(_ key: [UInt8]) throws(CommandError) -> StoredValue? {
         if let v = overlay[ByteKey(key)] { return v }
-        return decodeStored(try data.get(KeyLayout.dataKey(key)))
+        return decodeStored(try reading { () throws(StoreError) in try data.get(KeyLayout.dataKey(key)) })
     }
 
-    func put(_ key: [UInt8], _ value: StoredValue) {
+    func putValue(_ key: [UInt8], _ value: StoredValue) {
         overlay[ByteKey(key)] = .some(value)
         mutations.append(.put(key: key, value: value.raw))
     }
 
-    func delete(_ key: [UInt8]) {
+    func deleteValue(_ key: [UInt8]) {
         overlay[ByteKey(key)] = .some(nil)
         mutations.append(.delete(key: key))
+    }
+
+    func storedField(_ key: [UInt8], _ field: [UInt8]) throws(CommandError) -> [UInt8]? {
+        let k = KeyLayout.fieldKey(key, field)
+        if let v = fieldOverlay[ByteKey(k)] { return v }
+        return try reading { () throws(StoreError) in try data.get(k, cached: false) }
+    }
+
+    func putField(_ key: [UInt8], _ field: [UInt8], _ value: [UInt8]) {
+        wroteFields = true
+        fieldOverlay[ByteKey(KeyLayout.fieldKey(key, field))] = .some(value)
+        mutations.append(.putField(key: key, field: field, value: value))
+    }
+
+    func deleteField(_ key: [UInt8], _ field: [UInt8]) {
+        fieldOverlay[ByteKey(KeyLayout.fieldKey(key, field))] = .some(nil)
+        mutations.append(.deleteField(key: key, field: field))
+    }
+
+    func storedFields(_ key: [UInt8]) throws(CommandError) -> [(field: [UInt8], value: [UInt8])] {
+        let prefix = KeyLayout.fieldPrefix(key)
+        var entries = try reading { () throws(StoreError) in try data.entries(withPrefix: prefix) }
+        let mine = fieldOverlay.filter { $0.key.bytes.starts(with: prefix) }
+        if !mine.isEmpty {
+            var merged = Dictionary(entries.map { (ByteKey($0.key), $0.value) }, uniquingKeysWith: { $1 })
+            for (k, v) in mine { merged[k] = v }
+            entries = merged.map { (key: $0.key.bytes, value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        }
+        return fields(of: key, entries)
     }
 }

@@ -28,14 +28,17 @@ extension Server {
             let snapshot = store.snapshot()
             var keys: [Int: Int] = [:]
             var digest: [Int: UInt64] = [:]
-            try? store.scan(prefix: [KeyLayout.dataTag], from: nil, at: snapshot) { k, v in
-                guard k.count >= KeyLayout.dataPrefixLength else { return true }
-                let slot = Int(k[1]) << 8 | Int(k[2])
-                let chain = slot * chains / HashSlot.count
-                guard held[chain] != nil else { return true }
-                keys[chain, default: 0] += 1
-                digest[chain, default: 0] ^= Self.fnv64(k, v)
-                return true
+            for tag in KeyLayout.slotTags {
+                try? store.scan(prefix: [tag], from: nil, at: snapshot) { k, v in
+                    guard k.count >= KeyLayout.dataPrefixLength else { return true }
+                    let slot = Int(k[1]) << 8 | Int(k[2])
+                    let chain = slot * chains / HashSlot.count
+                    guard held[chain] != nil else { return true }
+                    // Keys count values (user keys); the digest covers hash fields too.
+                    if tag == KeyLayout.dataTag { keys[chain, default: 0] += 1 }
+                    digest[chain, default: 0] ^= Self.fnv64(k, v)
+                    return true
+                }
             }
             let out = held.keys.sorted().map {
                 ChainDigest(id: $0, keys: keys[$0] ?? 0, digest: String(digest[$0] ?? 0, radix: 16), applied: held[$0]!)

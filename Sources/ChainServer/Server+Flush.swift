@@ -18,7 +18,7 @@ extension Wrapper {
 extension Server {
     func flush(_ args: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
         guard let node = chainNode else {
-            data.deleteRange(from: [KeyLayout.dataTag], to: [KeyLayout.dataTag + 1])
+            for tag in KeyLayout.slotTags { data.deleteRange(from: [tag], to: [tag + 1]) }
             standaloneWrites += 1
             watchTable.noteCleared(chain: 0, seq: standaloneWrites)
             markStoreDirty()

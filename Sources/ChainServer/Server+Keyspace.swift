@@ -91,6 +91,7 @@ extension Server {
                     examined += 1
                     lastBucket = bucket
                     guard StoredValue.isLive(raw: v, nowMs: now) else { return true }
+                    if let typeFilter, (StoredValue(raw: v)?.type.name ?? "string") != typeFilter { return true }
                     let user = Array(k[KeyLayout.dataPrefixLength...])
                     if pattern.map({ $0.matchesEverything || $0.matches(user) }) ?? true { keys.append(user) }
                     return true
@@ -100,7 +101,6 @@ extension Server {
         } catch {
             return out.error("ERR store read failed: \(error)")
         }
-        if let typeFilter, typeFilter != "string" { keys = [] }
         out.arrayHeader(2)
         out.bulk(String(next))
         out.arrayHeader(keys.count)

@@ -132,22 +132,21 @@ extension Server {
         defer { session.observed(data.currentSeq) }
         if let node = chainNode { return node.handleTransaction(request, session: session, forwarded: forwarded, into: &out) }
         let aborted = request.broken || request.token.map { watchTable.mustAbort(chain: 0, keys: request.watched, since: $0, epoch: 0) } ?? false
-        do {
-            try Self.runTransaction(request, on: direct, aborted: aborted, maxValueBytes: config.maxValueBytes, into: &out)
-        } catch {
-            out.error("ERR store read failed: \(error)")
-        }
+        Self.runTransaction(request, on: direct, aborted: aborted, maxValueBytes: config.maxValueBytes, into: &out)
         return .answered
     }
 
     /// `EXEC`'s reply: each command's reply in an array, run one after another on `data`; a
     /// null array, running nothing, when a watched key changed.
     static func runTransaction(_ request: TransactionRequest, on data: any Keyspace, aborted: Bool, maxValueBytes: Int,
-                               into out: inout RESPWriter) throws(StoreError) {
+                               into out: inout RESPWriter) {
         if aborted { return out.nullArray() }
         out.arrayHeader(request.commands.count)
         let commands = StringCommands(data: data, maxValueBytes: maxValueBytes)
-        for c in request.commands { try commands.run(CommandID.lookup(c[0])!, c, &out) }
+        // A command's failure (WRONGTYPE, say) is its element of the reply; the others run.
+        for c in request.commands {
+            do { try commands.run(CommandID.lookup(c[0])!, c, &out) } catch { out.error(error.reply) }
+        }
     }
 
     private func watch(_ keys: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {

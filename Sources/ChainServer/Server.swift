@@ -245,7 +245,7 @@ public final class Server {
             try StringCommands(data: direct, maxValueBytes: config.maxValueBytes).run(id, args, &out)
         } catch {
             metrics.error("store_read")
-            out.error("ERR store read failed: \(error)")
+            out.error(error.reply)
         }
         return .answered
     }

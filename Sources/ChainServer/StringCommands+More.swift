@@ -6,24 +6,24 @@ import Storage
 /// replies and errors. Like every write, the head computes the result and the chain replicates
 /// the resulting value, so a float increment is the same bytes on every replica.
 extension StringCommands {
-    func runMore(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    func runMore(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         switch id {
         case .getdel:
-            guard let e = try data.entry(args[1]) else { return out.null() }
-            data.delete(args[1])
+            guard let e = try data.stringEntry(args[1]) else { return out.null() }
+            try data.delete(args[1])
             out.bulk(e.payload)
         case .getset:
-            let old = try data.entry(args[1])
-            data.put(args[1], args[2])
+            let old = try data.stringEntry(args[1])
+            try data.put(args[1], args[2])
             if let old { out.bulk(old.payload) } else { out.null() }
         case .setnx:
             if try data.entry(args[1]) != nil { return out.integer(0) }
-            data.put(args[1], args[2])
+            try data.put(args[1], args[2])
             out.integer(1)
         case .msetnx:
             guard args.count % 2 == 1 else { return out.error("ERR wrong number of arguments for 'msetnx' command") }
             for i in stride(from: 1, to: args.count, by: 2) where try data.entry(args[i]) != nil { return out.integer(0) }
-            for i in stride(from: 1, to: args.count, by: 2) { data.put(args[i], args[i + 1]) }
+            for i in stride(from: 1, to: args.count, by: 2) { try data.put(args[i], args[i + 1]) }
             out.integer(1)
         case .getrange, .substr:
             guard let start = Self.parseInt64(args[2]), let end = Self.parseInt64(args[3]) else {
@@ -54,10 +54,10 @@ extension StringCommands {
         return Array(v[Int(s)...Int(e)])
     }
 
-    private func setRange(_ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    private func setRange(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         guard let offset = Self.parseInt64(args[2]), offset >= 0 else { return out.error("ERR offset is out of range") }
         let piece = args[3]
-        let old = try data.entry(args[1])
+        let old = try data.stringEntry(args[1])
         if piece.isEmpty { return out.integer(old?.payloadCount ?? 0) }
         guard offset + Int64(piece.count) <= Int64(maxValueBytes) else {
             return out.error("ERR string exceeds maximum allowed size (--max-value-bytes \(maxValueBytes))")
@@ -66,14 +66,14 @@ extension StringCommands {
         var bytes = old.map { Array($0.payload) } ?? []
         if bytes.count < o + piece.count { bytes += [UInt8](repeating: 0, count: o + piece.count - bytes.count) }
         bytes.replaceSubrange(o..<(o + piece.count), with: piece)
-        data.modify(args[1], bytes, keepingExpiryOf: old)
+        try data.modify(args[1], bytes, keepingExpiryOf: old)
         out.integer(bytes.count)
     }
 
-    private func incrByFloat(_ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    private func incrByFloat(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         guard let by = Self.parseFloat(args[2]) else { return out.error("ERR value is not a valid float") }
         var current = 0.0
-        let old = try data.entry(args[1])
+        let old = try data.stringEntry(args[1])
         if let old {
             guard let c = Self.parseFloat(Array(old.payload)) else { return out.error("ERR value is not a valid float") }
             current = c
@@ -81,7 +81,7 @@ extension StringCommands {
         let sum = current + by
         guard sum.isFinite else { return out.error("ERR increment would produce NaN or Infinity") }
         let text = Array(Self.formatFloat(sum).utf8)
-        data.modify(args[1], text, keepingExpiryOf: old)
+        try data.modify(args[1], text, keepingExpiryOf: old)
         out.bulk(text)
     }
 
@@ -103,7 +103,7 @@ extension StringCommands {
 
     /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN], as Redis computes it (the same
     /// walk back through the table, so IDX lists the same ranges in the same order).
-    private func lcs(_ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    private func lcs(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         var wantLen = false, wantIdx = false, withMatchLen = false
         var minMatch = 0
         var i = 3

@@ -7,10 +7,10 @@ struct StringCommands {
     let data: any Keyspace
     let maxValueBytes: Int
 
-    func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         switch id {
         case .get:
-            if let e = try data.entry(args[1]) { out.bulk(e.payload) } else { out.null() }
+            if let e = try data.stringEntry(args[1]) { out.bulk(e.payload) } else { out.null() }
         case .set:
             try set(args, &out)
         case .del:
@@ -18,7 +18,7 @@ struct StringCommands {
             for k in args.dropFirst() {
                 // An expired key is deleted too (the head decides it is gone), but not counted.
                 guard let e = try data.storedEntry(k) else { continue }
-                data.delete(k)
+                try data.delete(k)
                 if e.isLive(nowMs: data.nowMs) { n += 1 }
             }
             out.integer(n)
@@ -29,11 +29,11 @@ struct StringCommands {
         case .mget:
             out.arrayHeader(args.count - 1)
             for k in args.dropFirst() {
-                if let e = try data.entry(k) { out.bulk(e.payload) } else { out.null() }
+                if let e = try data.entry(k), e.type == .string { out.bulk(e.payload) } else { out.null() }
             }
         case .mset:
             guard args.count % 2 == 1 else { out.error("ERR wrong number of arguments for 'mset' command"); return }
-            for i in stride(from: 1, to: args.count, by: 2) { data.put(args[i], args[i + 1]) }
+            for i in stride(from: 1, to: args.count, by: 2) { try data.put(args[i], args[i + 1]) }
             out.ok()
         case .incr: try incr(args[1], by: 1, &out)
         case .decr: try incr(args[1], by: -1, &out)
@@ -46,24 +46,30 @@ struct StringCommands {
                 try incr(args[1], by: d, &out)
             }
         case .append:
-            let old = try data.entry(args[1])
+            let old = try data.stringEntry(args[1])
             guard (old?.payloadCount ?? 0) + args[2].count <= maxValueBytes else {
                 out.error("ERR string exceeds maximum allowed size (--max-value-bytes \(maxValueBytes))")
                 return
             }
             let new = Array(old?.payload ?? []) + args[2]
-            data.modify(args[1], new, keepingExpiryOf: old)
+            try data.modify(args[1], new, keepingExpiryOf: old)
             out.integer(new.count)
         case .strlen:
-            out.integer(try data.entry(args[1])?.payloadCount ?? 0)
+            out.integer(try data.stringEntry(args[1])?.payloadCount ?? 0)
         case .memory:
             // MEMORY USAGE: the key and value bytes plus what an entry costs in the store and its
             // indexes (about; RocksDB compresses and shares blocks).
-            if let e = try data.entry(args[2]) { out.integer(args[2].count + e.raw.count + Self.entryOverheadBytes) } else { out.null() }
+            if let e = try data.entry(args[2]) {
+                let fields = e.type == .hash ? try data.storedFields(args[2]).reduce(0) { $0 + $1.field.count + $1.value.count + Self.entryOverheadBytes } : 0
+                out.integer(args[2].count + e.raw.count + Self.entryOverheadBytes + fields)
+            } else { out.null() }
         case .getdel, .getset, .setnx, .msetnx, .getrange, .substr, .setrange, .incrbyfloat, .lcs:
             try runMore(id, args, &out)
         case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat, .ttl, .pttl, .persist, .expiretime, .pexpiretime:
             try ExpiryCommands(data: data).run(id, args, &out)
+        case .hset, .hsetnx, .hmset, .hget, .hmget, .hgetall, .hdel, .hexists, .hlen, .hincrby, .hincrbyfloat, .hkeys, .hvals,
+             .hstrlen, .hscan:
+            try HashCommands(data: data).run(id, args, &out)
         default:
             try KeyCommands(data: data).run(id, args, &out)
         }
@@ -74,7 +80,7 @@ struct StringCommands {
     static let entryOverheadBytes = 48
 
     /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
-    private func set(_ args: [[UInt8]], _ out: inout RESPWriter) throws(StoreError) {
+    private func set(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         var nx = false, xx = false, get = false, keepTTL = false
         var expiry: ExpiryCommands.Expiry?
         var i = 3
@@ -100,13 +106,15 @@ struct StringCommands {
         if (nx && xx) || (keepTTL && expiry != nil) { return out.error("ERR syntax error") }
         let needOld = nx || xx || get || keepTTL
         let old = needOld ? try data.entry(args[1]) : nil
+        // SET … GET reads the old value, which must be a string; SET alone replaces any type.
+        if get, let old, old.type != .string { throw .wrongType }
         let apply = (!nx || old == nil) && (!xx || old != nil)
         if apply {
             switch expiry {
-            case .none: data.put(args[1], StoredValue(payload: args[2], expiresAtMs: keepTTL ? old?.expiresAtMs : nil))
-            case let .at(t)?: data.put(args[1], StoredValue(payload: args[2], expiresAtMs: t))
+            case .none: try data.put(args[1], StoredValue(payload: args[2], expiresAtMs: keepTTL ? old?.expiresAtMs : nil))
+            case let .at(t)?: try data.put(args[1], StoredValue(payload: args[2], expiresAtMs: t))
             // An expiry time already past: the key is gone at once, as in Redis.
-            case .past?: data.delete(args[1])
+            case .past?: try data.delete(args[1])
             }
         }
         if get {
@@ -118,16 +126,16 @@ struct StringCommands {
         }
     }
 
-    private func incr(_ key: [UInt8], by delta: Int64, _ out: inout RESPWriter) throws(StoreError) {
+    private func incr(_ key: [UInt8], by delta: Int64, _ out: inout RESPWriter) throws(CommandError) {
         var current: Int64 = 0
-        let old = try data.entry(key)
+        let old = try data.stringEntry(key)
         if let old {
             guard let v = Self.parseInt64(old.payload) else { out.error("ERR value is not an integer or out of range"); return }
             current = v
         }
         let (sum, overflow) = current.addingReportingOverflow(delta)
         guard !overflow else { out.error("ERR increment or decrement would overflow"); return }
-        data.modify(key, Array(String(sum).utf8), keepingExpiryOf: old)
+        try data.modify(key, Array(String(sum).utf8), keepingExpiryOf: old)
         out.integer(sum)
     }
 

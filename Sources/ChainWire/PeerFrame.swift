@@ -157,6 +157,8 @@ public enum PeerFrame: Sendable, Equatable {
                 case let .put(k, v): w.u8(1); w.blob(k); w.blob(v)
                 case let .delete(k): w.u8(2); w.blob(k)
                 case .clearChain: w.u8(3)
+                case let .putField(k, f, v): w.u8(4); w.blob(k); w.blob(f); w.blob(v)
+                case let .deleteField(k, f): w.u8(5); w.blob(k); w.blob(f)
                 }
             }
         }
@@ -182,6 +184,8 @@ public enum PeerFrame: Sendable, Equatable {
                 case 1: muts.append(.put(key: try r.blob(), value: try r.blob()))
                 case 2: muts.append(.delete(key: try r.blob()))
                 case 3: muts.append(.clearChain)
+                case 4: muts.append(.putField(key: try r.blob(), field: try r.blob(), value: try r.blob()))
+                case 5: muts.append(.deleteField(key: try r.blob(), field: try r.blob()))
                 case let op: throw .malformed("mutation op \(op)")
                 }
             }

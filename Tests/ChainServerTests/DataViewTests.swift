@@ -1,4 +1,5 @@
 import XCTest
+import ChainCore
 import Storage
 @testable import ChainServer
 
@@ -23,5 +24,24 @@ final class DataViewTests: XCTestCase {
         XCTAssertNil(try view.get(b("a1")), "the store's old value must not show through")
         XCTAssertEqual(try view.get(b("a2")), b("new"))
         XCTAssertEqual(try view.get(b("b1")), b("outside"))
+    }
+
+    /// A prefix scan (a hash's fields) sees the store under this turn's puts, deletes and
+    /// deleted ranges, in key order.
+    func testPrefixEntriesMergePendingChanges() throws {
+        let store = MemoryStore()
+        for k in ["p1", "p2", "p3", "q1"] { try store.put(b(k), b("store " + k)) }
+        let view = DataView(store: store, cacheBytes: 1 << 20)
+        XCTAssertFalse(view.mayHoldHashes)
+        view.put(b("p2"), b("new"))
+        view.delete(b("p3"))
+        view.put(b("p0"), b("added"))
+        XCTAssertEqual(try view.entries(withPrefix: b("p")).map { String(decoding: $0.key, as: UTF8.self) + "=" + String(decoding: $0.value, as: UTF8.self) },
+                       ["p0=added", "p1=store p1", "p2=new"])
+        view.deleteRange(from: b("p"), to: b("q"))
+        view.put(b("p9"), b("after"))
+        XCTAssertEqual(try view.entries(withPrefix: b("p")).map(\.key), [b("p9")])
+        view.put([KeyLayout.fieldTag] + b("xxxx"), b("f"))
+        XCTAssertTrue(view.mayHoldHashes)
     }
 }

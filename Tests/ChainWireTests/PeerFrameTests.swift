@@ -12,7 +12,7 @@ final class PeerFrameTests: XCTestCase {
             Update(seq: 1, mutations: [.put(key: [0, 255], value: []), .delete(key: Array("x".utf8))],
                    tag: RequestTag(client: 42, request: 9), reply: Array("+OK\r\n".utf8)),
             Update(seq: 2, mutations: [], tag: nil, reply: []),
-            Update(seq: 3, mutations: [.clearChain, .put(key: [1], value: [2])], tag: nil, reply: Array("+OK\r\n".utf8)),
+            Update(seq: 3, mutations: [.clearChain, .put(key: [1], value: [2]), .putField(key: [3], field: [4, 5], value: []), .deleteField(key: [6], field: [])], tag: nil, reply: Array("+OK\r\n".utf8)),
         ]),
         .ack(epoch: UInt64.max, chain: 16383, seq: 123_456_789),
         .error("wrong secret"),

@@ -1,0 +1,178 @@
+import ChainCore
+import RESP
+import Storage
+
+/// HSET, HSETNX, HMSET, HGET, HMGET, HGETALL, HDEL, HEXISTS, HLEN, HINCRBY, HINCRBYFLOAT, HKEYS,
+/// HVALS, HSTRLEN and HSCAN, with Redis's replies and errors. A hash's value holds its field
+/// count (and expiry); each field is a store key of its own (`KeyLayout.fieldKey`), so setting a
+/// field writes that field and the count, never the whole hash. A hash whose last field goes
+/// is deleted; an expired hash is gone, and a write to it starts a new one.
+struct HashCommands {
+    let data: any Keyspace
+
+    func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
+        let key = args[1]
+        switch id {
+        case .hset, .hmset:
+            guard args.count % 2 == 0 else { return out.error("ERR wrong number of arguments for '\(id.name)' command") }
+            let added = try set(key, stride(from: 2, to: args.count, by: 2).map { (args[$0], args[$0 + 1]) }, onlyNew: false)
+            if id == .hmset { out.ok() } else { out.integer(added) }
+        case .hsetnx:
+            out.integer(try set(key, [(args[2], args[3])], onlyNew: true))
+        case .hget:
+            guard try hash(key, write: false) != nil, let v = try data.storedField(key, args[2]) else { return out.null() }
+            out.bulk(v)
+        case .hmget:
+            let present = try hash(key, write: false) != nil
+            out.arrayHeader(args.count - 2)
+            for f in args.dropFirst(2) {
+                if present, let v = try data.storedField(key, f) { out.bulk(v) } else { out.null() }
+            }
+        case .hgetall, .hkeys, .hvals:
+            let fields = try hash(key, write: false) == nil ? [] : try data.storedFields(key)
+            if id == .hgetall {
+                out.mapHeader(fields.count)
+                for f in fields { out.bulk(f.field); out.bulk(f.value) }
+            } else {
+                out.arrayHeader(fields.count)
+                for f in fields { out.bulk(id == .hkeys ? f.field : f.value) }
+            }
+        case .hdel:
+            try delete(key, Array(args.dropFirst(2)), &out)
+        case .hexists:
+            guard try hash(key, write: false) != nil else { return out.integer(0) }
+            out.integer(try data.storedField(key, args[2]) != nil ? 1 : 0)
+        case .hlen:
+            out.integer(Int(try hash(key, write: false)?.fieldCount ?? 0))
+        case .hstrlen:
+            guard try hash(key, write: false) != nil else { return out.integer(0) }
+            out.integer(try data.storedField(key, args[2])?.count ?? 0)
+        case .hincrby:
+            try incrBy(key, args[2], args[3], &out)
+        case .hincrbyfloat:
+            try incrByFloat(key, args[2], args[3], &out)
+        case .hscan:
+            try scan(args, &out)
+        default:
+            preconditionFailure("not a hash command: \(id)")
+        }
+    }
+
+    /// The hash at `key` if it exists now; `WRONGTYPE` for a string. For a write, an expired
+    /// key is deleted first (fields included), so the write starts a new hash.
+    private func hash(_ key: [UInt8], write: Bool) throws(CommandError) -> StoredValue? {
+        guard let e = try data.storedEntry(key) else { return nil }
+        guard e.isLive(nowMs: data.nowMs) else {
+            if write { try data.delete(key) }
+            return nil
+        }
+        guard e.type == .hash else { throw .wrongType }
+        return e
+    }
+
+    /// Sets fields (only absent ones with `onlyNew`); returns how many were added.
+    private func set(_ key: [UInt8], _ pairs: [([UInt8], [UInt8])], onlyNew: Bool) throws(CommandError) -> Int {
+        let old = try hash(key, write: true)
+        var count = old?.fieldCount ?? 0
+        var added = 0
+        var seen = Set<[UInt8]>()
+        for (f, v) in pairs {
+            var exists = seen.contains(f)
+            if !exists, old != nil { exists = try data.storedField(key, f) != nil }
+            if onlyNew && exists { continue }
+            if !exists {
+                added += 1
+                count += 1
+            }
+            seen.insert(f)
+            data.putField(key, f, v)
+        }
+        if added > 0 { data.putValue(key, StoredValue.hash(fields: count, expiresAtMs: old?.expiresAtMs)) }
+        return added
+    }
+
+    private func delete(_ key: [UInt8], _ fields: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
+        guard let old = try hash(key, write: true) else { return out.integer(0) }
+        var removed = 0
+        for f in Set(fields) where try data.storedField(key, f) != nil {
+            data.deleteField(key, f)
+            removed += 1
+        }
+        let left = old.fieldCount - UInt64(removed)
+        if removed > 0 {
+            if left == 0 { data.deleteValue(key) } else { data.putValue(key, StoredValue.hash(fields: left, expiresAtMs: old.expiresAtMs)) }
+        }
+        out.integer(removed)
+    }
+
+    private func incrBy(_ key: [UInt8], _ field: [UInt8], _ by: [UInt8], _ out: inout RESPWriter) throws(CommandError) {
+        guard let delta = StringCommands.parseInt64(by) else { return out.error("ERR value is not an integer or out of range") }
+        let old = try hash(key, write: true)
+        var current: Int64 = 0
+        let existing = old == nil ? nil : try data.storedField(key, field)
+        if let existing {
+            guard let v = StringCommands.parseInt64(existing) else { return out.error("ERR hash value is not an integer") }
+            current = v
+        }
+        let (sum, overflow) = current.addingReportingOverflow(delta)
+        guard !overflow else { return out.error("ERR increment or decrement would overflow") }
+        store(key, field, Array(String(sum).utf8), old: old, new: existing == nil)
+        out.integer(sum)
+    }
+
+    private func incrByFloat(_ key: [UInt8], _ field: [UInt8], _ by: [UInt8], _ out: inout RESPWriter) throws(CommandError) {
+        guard let delta = StringCommands.parseFloat(by) else { return out.error("ERR value is not a valid float") }
+        let old = try hash(key, write: true)
+        var current = 0.0
+        let existing = old == nil ? nil : try data.storedField(key, field)
+        if let existing {
+            guard let v = StringCommands.parseFloat(existing) else { return out.error("ERR hash value is not a float") }
+            current = v
+        }
+        let sum = current + delta
+        guard sum.isFinite else { return out.error("ERR increment would produce NaN or Infinity") }
+        let text = Array(StringCommands.formatFloat(sum).utf8)
+        store(key, field, text, old: old, new: existing == nil)
+        out.bulk(text)
+    }
+
+    /// Writes one field; a new field raises the count (creating the hash if needed).
+    private func store(_ key: [UInt8], _ field: [UInt8], _ value: [UInt8], old: StoredValue?, new: Bool) {
+        data.putField(key, field, value)
+        if new { data.putValue(key, StoredValue.hash(fields: (old?.fieldCount ?? 0) + 1, expiresAtMs: old?.expiresAtMs)) }
+    }
+
+    /// HSCAN key cursor [MATCH pattern] [COUNT n] [NOVALUES]: every matching field in one reply
+    /// with cursor 0, as Redis does for small hashes (COUNT is a hint).
+    private func scan(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
+        guard UInt64(String(decoding: args[2], as: UTF8.self)) != nil else { return out.error("ERR invalid cursor") }
+        var pattern: GlobPattern?
+        var values = true
+        var i = 3
+        while i < args.count {
+            switch String(decoding: args[i], as: UTF8.self).uppercased() {
+            case "MATCH" where i + 1 < args.count:
+                pattern = GlobPattern(args[i + 1])
+                i += 2
+            case "COUNT" where i + 1 < args.count:
+                guard let n = Int(String(decoding: args[i + 1], as: UTF8.self)) else { return out.error("ERR value is not an integer or out of range") }
+                guard n >= 1 else { return out.error("ERR syntax error") }
+                i += 2
+            case "NOVALUES":
+                values = false
+                i += 1
+            default:
+                return out.error("ERR syntax error")
+            }
+        }
+        let fields = try hash(args[1], write: false) == nil ? [] : try data.storedFields(args[1])
+        let matching = fields.filter { pattern?.matches($0.field) ?? true }
+        out.arrayHeader(2)
+        out.bulk("0")
+        out.arrayHeader(matching.count * (values ? 2 : 1))
+        for f in matching {
+            out.bulk(f.field)
+            if values { out.bulk(f.value) }
+        }
+    }
+}

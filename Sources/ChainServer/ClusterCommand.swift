@@ -75,8 +75,6 @@ extension Server {
             out.bulk(Self.redisNodeID(node.me))
         case "NODES":
             out.verbatim(nodesTable(config, me: node.me))
-        case "COUNTKEYSINSLOT", "GETKEYSINSLOT":
-            keysInSlot(sub == "COUNTKEYSINSLOT", args, &out)
         default:
             out.error("ERR unknown CLUSTER subcommand '\(sub)': chainstore answers SLOTS, SHARDS, NODES, INFO, MYID, KEYSLOT, COUNTKEYSINSLOT and GETKEYSINSLOT")
         }
@@ -106,38 +104,51 @@ extension Server {
     }
 
     /// `CLUSTER COUNTKEYSINSLOT slot` / `GETKEYSINSLOT slot count`, from this node's copy of the
-    /// slot's chain (none when it holds no copy). A slot is 1/16384 of the keys, and
-    /// GETKEYSINSLOT stops at its count, so the store scan stays short.
-    private func keysInSlot(_ count: Bool, _ args: [[UInt8]], _ out: inout RESPWriter) {
+    /// slot's chain (none when it holds no copy). A slot's keys span its hash buckets, so the
+    /// walk needs the store in total order, which sorts the memtable: it runs off the loop.
+    func keysInSlot(_ args: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
+        let count = String(decoding: args[1], as: UTF8.self).uppercased() == "COUNTKEYSINSLOT"
+        guard chainNode != nil else {
+            out.error("ERR This instance has cluster support disabled")
+            return .answered
+        }
         guard args.count == (count ? 3 : 4) else {
-            return out.error("ERR wrong number of arguments for 'cluster|\(count ? "countkeysinslot" : "getkeysinslot")' command")
+            out.error("ERR wrong number of arguments for 'cluster|\(count ? "countkeysinslot" : "getkeysinslot")' command")
+            return .answered
         }
         guard let slot = Int(String(decoding: args[2], as: UTF8.self)), (0..<HashSlot.count).contains(slot) else {
-            return out.error("ERR Invalid slot")
+            out.error("ERR Invalid slot")
+            return .answered
         }
         var limit = Int.max
         if !count {
-            guard let n = Int(String(decoding: args[3], as: UTF8.self)), n >= 0 else { return out.error("ERR Invalid number of keys") }
+            guard let n = Int(String(decoding: args[3], as: UTF8.self)), n >= 0 else {
+                out.error("ERR Invalid number of keys")
+                return .answered
+            }
             limit = n
         }
-        var keys: [[UInt8]] = []
-        var n = 0
-        do {
-            if limit > 0 {
-                let now = wallMillis()
-                try data.store.scan(prefix: KeyLayout.slotPrefix(slot), from: nil, at: nil) { k, v in
-                    guard StoredValue.isLive(raw: v, nowMs: now) else { return true }
-                    n += 1
-                    if !count, let user = KeyLayout.userKey(fromDataKey: k) { keys.append(user) }
-                    return n < limit
+        let store = data.store
+        let now = wallMillis()
+        return answerOffLoop(session) { [limit] out in
+            var keys: [[UInt8]] = []
+            var n = 0
+            do {
+                if limit > 0 {
+                    try store.scan(prefix: KeyLayout.slotPrefix(slot), from: nil, at: nil) { k, v in
+                        guard StoredValue.isLive(raw: v, nowMs: now) else { return true }
+                        n += 1
+                        if !count, let user = KeyLayout.userKey(fromDataKey: k) { keys.append(user) }
+                        return n < limit
+                    }
                 }
+            } catch {
+                return out.error("ERR store read failed: \(error)")
             }
-        } catch {
-            return out.error("ERR store read failed: \(error)")
+            if count { return out.integer(n) }
+            out.arrayHeader(keys.count)
+            for k in keys { out.bulk(k) }
         }
-        if count { return out.integer(n) }
-        out.arrayHeader(keys.count)
-        for k in keys { out.bulk(k) }
     }
 
     private func endpoint(_ config: Configuration, _ id: NodeID, _ out: inout RESPWriter) {

@@ -69,17 +69,21 @@ extension Server {
         }
         let start = cursor == 0 ? 0 : Int(cursor - 1)
         let store = data.store
+        let cursors = scanCursors
         let now = wallMillis()
         return answerOffLoop(session) { [count, pattern, typeFilter] out in
         var keys: [[UInt8]] = []
         var next: UInt64 = 0
         var examined = 0
         do {
+            // The cursor the previous call of this scan left (one memtable sort per scan, not
+            // per call).
+            let (c, madeNanos) = try cursors.take(at: cursor == 0 ? nil : Self.scanPosition(cursor), store: store)
             for r in ranges where r.upperBound << 16 > start {
                 let from = max(start, r.lowerBound << 16)
                 var lastBucket = -1
                 var stopped = false
-                try store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, v in
+                try c.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from)) { k, v in
                     guard k.count >= KeyLayout.dataPrefixLength else { return true }
                     let bucket = Int(k[1]) << 24 | Int(k[2]) << 16 | Int(k[3]) << 8 | Int(k[4])
                     guard bucket >> 16 < r.upperBound else { return false }
@@ -98,6 +102,7 @@ extension Server {
                 }
                 if stopped { break }
             }
+            if next != 0 { cursors.park(c, madeNanos: madeNanos, at: Self.scanPosition(next)) }
         } catch {
             return out.error("ERR store read failed: \(error)")
         }
@@ -109,6 +114,9 @@ extension Server {
     }
 
     static let scanMaxCount = 10_000
+
+    /// Where `ScanCursors` files a `SCAN` that continues at `cursor`.
+    static func scanPosition(_ cursor: UInt64) -> [UInt8] { Array("scan:\(cursor)".utf8) }
 
     /// The store key where (slot, bucket) `position` (slot << 16 | bucket) begins.
     static func bucketKey(_ position: Int) -> [UInt8] {

@@ -16,65 +16,73 @@ extension Wrapper {
 /// state at that moment; a whole scan is not one snapshot. A standalone node has one "chain" 0
 /// holding every slot.
 extension Server {
-    func scanChain(_ args: [[UInt8]], into out: inout RESPWriter) {
+    func scanChain(_ args: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
         guard args.count == 4, let chain = Int(String(decoding: args[1], as: UTF8.self)),
               let count = Int(String(decoding: args[3], as: UTF8.self)), (1...1000).contains(count) else {
             out.error("ERR CS.SCAN needs a chain number, a cursor (empty to start) and a count of 1-1000")
-            return
+            return .answered
         }
         let slots: Range<Int>
         if let node = chainNode {
             guard let config = node.config, config.chains.indices.contains(chain) else {
                 out.error("ERR no chain \(chain) in the current configuration")
-                return
+                return .answered
             }
             guard node.servesReads(chain) else {
                 metrics.error("tryagain")
                 out.error("TRYAGAIN chainstore epoch \(config.epoch): chain \(chain) is served by \(config.chains[chain].tail ?? "nobody"); retry there")
-                return
+                return .answered
             }
             slots = config.slots(of: chain)
         } else {
             guard chain == 0 else {
                 out.error("ERR a standalone node has only chain 0")
-                return
+                return .answered
             }
             slots = 0..<HashSlot.count
         }
         let cursor = args[2]
         if !cursor.isEmpty && (cursor.count < KeyLayout.dataPrefixLength || cursor[0] != KeyLayout.dataTag) {
             out.error("ERR invalid CS.SCAN cursor")
-            return
+            return .answered
         }
-        var entries: [([UInt8], ArraySlice<UInt8>)] = []
-        var last: [UInt8] = []
-        var visited = 0
+        let store = data.store
+        let cursors = scanCursors
         let now = wallMillis()
-        do {
-            try data.store.scan(prefix: [KeyLayout.dataTag], from: cursor.isEmpty ? KeyLayout.slotPrefix(slots.lowerBound) : cursor + [0],
-                                at: nil) { k, v in
-                guard k.count >= KeyLayout.dataPrefixLength, slots.contains(Int(k[1]) << 8 | Int(k[2])),
-                      let user = KeyLayout.userKey(fromDataKey: k) else { return false }
-                last = k
-                visited += 1
-                // Expired keys are skipped but counted, so a call's work stays bounded.
-                if let e = StoredValue(raw: v) {
-                    if e.isLive(nowMs: now) { entries.append((user, e.payload)) }
-                } else {
-                    entries.append((user, v[...]))
+        // Off the loop, with the store cursor the call before left at `cursor` (see ScanCursors).
+        return answerOffLoop(session) { out in
+            var entries: [([UInt8], [UInt8])] = []
+            var last: [UInt8] = []
+            var visited = 0
+            do {
+                let (c, madeNanos) = try cursors.take(at: cursor.isEmpty ? nil : Self.chainScanPosition(chain, cursor), store: store)
+                try c.scan(prefix: [KeyLayout.dataTag], from: cursor.isEmpty ? KeyLayout.slotPrefix(slots.lowerBound) : cursor + [0]) { k, v in
+                    guard k.count >= KeyLayout.dataPrefixLength, slots.contains(Int(k[1]) << 8 | Int(k[2])),
+                          let user = KeyLayout.userKey(fromDataKey: k) else { return false }
+                    last = k
+                    visited += 1
+                    // Expired keys are skipped but counted, so a call's work stays bounded.
+                    if let e = StoredValue(raw: v) {
+                        guard e.isLive(nowMs: now) else { return visited < count }
+                        entries.append((user, e.type == .hash ? Array("(hash of \(e.fieldCount) fields)".utf8) : Array(e.payload)))
+                    } else {
+                        entries.append((user, v))
+                    }
+                    return visited < count
                 }
-                return visited < count
+                if visited == count { cursors.park(c, madeNanos: madeNanos, at: Self.chainScanPosition(chain, last)) }
+            } catch {
+                return out.error("ERR store read failed: \(error)")
             }
-        } catch {
-            out.error("ERR store read failed: \(error)")
-            return
-        }
-        out.arrayHeader(2)
-        out.bulk(visited == count ? last : [])
-        out.arrayHeader(entries.count * 2)
-        for (k, v) in entries {
-            out.bulk(k)
-            out.bulk(v)
+            out.arrayHeader(2)
+            out.bulk(visited == count ? last : [])
+            out.arrayHeader(entries.count * 2)
+            for (k, v) in entries {
+                out.bulk(k)
+                out.bulk(v)
+            }
         }
     }
+
+    static func chainScanPosition(_ chain: Int, _ lastKey: [UInt8]) -> [UInt8] { Array("cs:\(chain):".utf8) + lastKey }
 }

@@ -34,6 +34,8 @@ public final class Server {
     var internalWaits: [UInt64: ([UInt8]) -> Void] = [:]
     private(set) lazy var expirySweeper = ExpirySweeper(server: self)
     let watchTable = WatchTable()
+    /// Store cursors of scans in progress (`SCAN`, `CS.SCAN`), used on `storeWalks` only.
+    let scanCursors = ScanCursors()
     /// A standalone node's writes so far (what its `WATCH` tokens count).
     var standaloneWrites: UInt64 = 0
     private var pendingRelease: [ClientSession] = []
@@ -164,9 +166,7 @@ public final class Server {
                !session.order.mayStart(chain: chain, at: node.me) {
                 return .waiting
             }
-            scanChain(args, into: &out)
-            session.observed(data.currentSeq)
-            return .answered
+            return scanChain(args, session: session, into: &out)
         }
         guard let id = CommandID.lookup(args[0]) else {
             if !resumed { metrics.command(nil) }
@@ -229,6 +229,9 @@ public final class Server {
             // It must see this connection's earlier writes: it waits until they have answered.
             guard session.order.isEmpty else { return .waiting }
             return countKeys(for: session)
+        }
+        if id == .cluster, ["COUNTKEYSINSLOT", "GETKEYSINSLOT"].contains(String(decoding: args[1], as: UTF8.self).uppercased()) {
+            return keysInSlot(args, session: session, into: &out)
         }
         guard id.isDataCommand else {
             runConnectionCommand(id, args, session: session, &out)

@@ -18,10 +18,21 @@ public protocol KVStore: AnyObject, Sendable {
     /// returns false.
     func scan(prefix: [UInt8], from start: [UInt8]?, at snapshot: StoreSnapshot?,
               _ body: (_ key: [UInt8], _ value: [UInt8]) -> Bool) throws(StoreError)
+    /// An ordered view for a walk done in many calls (`SCAN`): built once — for a RocksDB store
+    /// with a hashed memtable that is where the memtable gets sorted — then sought again by
+    /// each call. It shows the store as it was when made. Use it from one thread at a time.
+    func makeCursor() throws(StoreError) -> StoreCursor
     /// Approximate number of live keys (for status pages).
     var estimatedKeyCount: Int { get }
     /// Approximate bytes of live data, memtables included (for plans and capacity figures).
     var estimatedDataBytes: Int { get }
+}
+
+/// See `KVStore.makeCursor`.
+public protocol StoreCursor: AnyObject, Sendable {
+    /// Visits keys with `prefix` in order, starting at `start` (inclusive), until `body` returns
+    /// false.
+    func scan(prefix: [UInt8], from start: [UInt8], _ body: (_ key: [UInt8], _ value: [UInt8]) -> Bool) throws(StoreError)
 }
 
 /// A point-in-time view. Released when the last reference goes away.

@@ -47,8 +47,22 @@ public final class MemoryStore: KVStore, Sendable {
         }
     }
 
+    public func makeCursor() throws(StoreError) -> StoreCursor { MemoryCursor(store: self, snapshot: snapshot()) }
+
     public var estimatedKeyCount: Int { state.withLock { $0.count } }
     public var estimatedDataBytes: Int { state.withLock { $0.reduce(0) { $0 + $1.key.count + $1.value.count } } }
+}
+
+final class MemoryCursor: StoreCursor, @unchecked Sendable {
+    let store: MemoryStore
+    let snapshot: StoreSnapshot
+    init(store: MemoryStore, snapshot: StoreSnapshot) {
+        self.store = store
+        self.snapshot = snapshot
+    }
+    func scan(prefix: [UInt8], from start: [UInt8], _ body: ([UInt8], [UInt8]) -> Bool) throws(StoreError) {
+        try store.scan(prefix: prefix, from: start, at: snapshot, body)
+    }
 }
 
 final class MemorySnapshot: StoreSnapshot, @unchecked Sendable {

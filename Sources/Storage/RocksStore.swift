@@ -1,4 +1,5 @@
 internal import CRocksDB
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -82,6 +83,10 @@ public final class RocksStore: KVStore, @unchecked Sendable {
     /// Closes the database. Later calls fail with `.closed`.
     public func close() {
         guard let db else { return }
+        cursors.withLock { list in
+            for w in list { w.cursor?.release() }
+            list.removeAll()
+        }
         rocksdb_close(db)
         self.db = nil
         Self.destroyOptions(options, readOptions, [syncWrite, plainWrite, noStallWrite])
@@ -210,6 +215,20 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         rocksdb_iter_get_error(it, &err)
         if let message = Self.take(&err) { throw .rocksdb(operation: "iterate", message: message) }
     }
+
+    public func makeCursor() throws(StoreError) -> StoreCursor {
+        try cursors.withLock { (list: inout [Weak]) throws(StoreError) -> StoreCursor in
+            guard let db else { throw .closed }
+            let c = try RocksCursor(db: db)
+            list.removeAll { $0.cursor == nil }
+            list.append(Weak(cursor: c))
+            return c
+        }
+    }
+
+    /// Open cursors: `close` releases their iterators before the database goes.
+    private let cursors = Mutex<[Weak]>([])
+    private struct Weak { weak var cursor: RocksCursor? }
 
     public var estimatedKeyCount: Int { property("rocksdb.estimate-num-keys") }
 

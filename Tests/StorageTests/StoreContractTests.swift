@@ -103,6 +103,32 @@ final class StoreContractTests: XCTestCase {
         }
     }
 
+    /// A cursor walks in key order from any start, again and again, showing the store as it
+    /// was when made; closing the store releases it.
+    func testCursorSeeksRepeatedlyOnItsView() throws {
+        for (name, s) in try stores() {
+            for k in ["key-a", "key-b", "key-c", "key-d", "other"] { try s.put(b(k), b("v" + k)) }
+            let c = try s.makeCursor()
+            try s.put(b("key-bb"), b("later"))
+            try s.delete(b("key-c"))
+            func walk(from start: String, max: Int) throws -> [String] {
+                var seen: [String] = []
+                try c.scan(prefix: b("key-"), from: b(start)) { k, _ in
+                    seen.append(String(decoding: k, as: UTF8.self))
+                    return seen.count < max
+                }
+                return seen
+            }
+            XCTAssertEqual(try walk(from: "key-", max: 2), ["key-a", "key-b"], name)
+            XCTAssertEqual(try walk(from: "key-b\u{0}", max: 10), ["key-c", "key-d"], "\(name): the view of when it was made")
+            XCTAssertEqual(try walk(from: "key-a", max: 1), ["key-a"], "\(name): seeks back")
+            if let rocks = s as? RocksStore {
+                rocks.close()
+                XCTAssertThrowsError(try walk(from: "key-", max: 1), name)
+            }
+        }
+    }
+
     func testReopenKeepsData() throws {
         let dir = tempDir()
         do {

@@ -1,0 +1,58 @@
+internal import CRocksDB
+import Synchronization
+
+/// A RocksDB iterator in total key order kept between calls (`KVStore.makeCursor`). Making it
+/// sorts a hashed memtable once; each `scan` then only seeks. The iterator pins the memtables
+/// and files it was made from, so holders drop cursors they no longer use; `RocksStore.close`
+/// releases any left.
+final class RocksCursor: StoreCursor, @unchecked Sendable {
+    private struct Handles: @unchecked Sendable {
+        var iterator: OpaquePointer
+        var options: OpaquePointer
+    }
+    private let handles: Mutex<Handles?>
+
+    init(db: OpaquePointer) throws(StoreError) {
+        let ro = rocksdb_readoptions_create()!
+        rocksdb_readoptions_set_total_order_seek(ro, 1)
+        guard let it = rocksdb_create_iterator(db, ro) else {
+            rocksdb_readoptions_destroy(ro)
+            throw .rocksdb(operation: "iterate", message: "no iterator")
+        }
+        handles = Mutex(Handles(iterator: it, options: ro))
+    }
+
+    deinit { release() }
+
+    /// Frees the iterator (idempotent); later scans fail with `.closed`.
+    func release() {
+        handles.withLock { h in
+            guard let x = h else { return }
+            rocksdb_iter_destroy(x.iterator)
+            rocksdb_readoptions_destroy(x.options)
+            h = nil
+        }
+    }
+
+    func scan(prefix: [UInt8], from start: [UInt8], _ body: ([UInt8], [UInt8]) -> Bool) throws(StoreError) {
+        try handles.withLock { (h: inout Handles?) throws(StoreError) in
+            guard let it = h?.iterator else { throw .closed }
+            let seekKey = prefix.lexicographicallyPrecedes(start) ? start : prefix
+            seekKey.withUnsafeBytes { rocksdb_iter_seek(it, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+            while rocksdb_iter_valid(it) != 0 {
+                var klen = 0
+                var vlen = 0
+                let kp = rocksdb_iter_key(it, &klen)!
+                let key = kp.withMemoryRebound(to: UInt8.self, capacity: klen) { Array(UnsafeBufferPointer(start: $0, count: klen)) }
+                guard key.starts(with: prefix) else { break }
+                let vp = rocksdb_iter_value(it, &vlen)!
+                let value = vp.withMemoryRebound(to: UInt8.self, capacity: vlen) { Array(UnsafeBufferPointer(start: $0, count: vlen)) }
+                if !body(key, value) { break }
+                rocksdb_iter_next(it)
+            }
+            var err: UnsafeMutablePointer<CChar>?
+            rocksdb_iter_get_error(it, &err)
+            if let message = RocksStore.take(&err) { throw .rocksdb(operation: "iterate", message: message) }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SCAN of a large keyspace, and GETs meanwhile (Docs/BENCHMARKS.md, "SCAN of a million keys").
+# Needs a running cluster from deploy/cluster.sh (same CHAIN_DIR/MASTER_PORT/CLIENT_BASE/NODES)
+# and redis-py. Writes KEYS keys of 100 B, measures GETs alone for 10 s, then GETs while one
+# thread per node walks that node's keys with SCAN cursor COUNT 1000 until the cursor is 0.
+#   usage: deploy/bench-scan.sh [KEYS]        (default 1000000)
+#   env:   CHAIN_BIN (default .build/release), MASTER_PORT (7000), CLIENT_BASE (6380), NODES (3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KEYS=${1:-1000000}
+BIN=${CHAIN_BIN:-.build/release}
+MASTER=127.0.0.1:${MASTER_PORT:-7000}
+NODES=${NODES:-3}
+CLIENT_BASE=${CLIENT_BASE:-6380}
+PY=/usr/bin/python3
+"$PY" -c 'import redis' 2>/dev/null || { echo "bench-scan: needs redis-py (python3-redis)" >&2; exit 2; }
+[[ -x $BIN/chainload ]] || { echo "bench-scan: no $BIN/chainload (swift build -c release, or set CHAIN_BIN)" >&2; exit 2; }
+WORK=$(mktemp -d)
+SCANNER=
+trap '[[ -n $SCANNER ]] && kill "$SCANNER" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+echo "== writing $KEYS keys"
+"$BIN/chainload" --master "$MASTER" --workload c --keys "$KEYS" --preload --duration 1 --clients 32 >/dev/null
+get_load() {
+  "$BIN/chainload" --master "$MASTER" --workload c --keys "$KEYS" --clients 8 --duration 10 --json "$WORK/$1.json" >/dev/null
+  "$PY" - "$WORK/$1.json" "$1" <<'PYEOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+g = r["operations"].get("get", {})
+print(f"{sys.argv[2]}: GET {r['ops_per_s']:.0f} ops/s, p99 {g.get('p99_ms', 0):.3f} ms, "
+      f"p99.9 {g.get('p999_ms', 0):.3f} ms, max {g.get('max_ms', 0):.1f} ms, errors {r['total_errors']}")
+PYEOF
+}
+echo "== GETs alone"
+get_load idle
+echo "== GETs while every node is scanned"
+ports=$(for i in $(seq 1 "$NODES"); do echo $((CLIENT_BASE + i)); done)
+"$PY" - $ports > "$WORK/scan.txt" <<'PYEOF' &
+import sys, threading, time, redis
+def walk(port, out):
+    r = redis.Redis(port=int(port))
+    cursor, keys, calls, t0 = 0, 0, 0, time.time()
+    while True:
+        cursor, batch = r.scan(cursor=cursor, count=1000)
+        keys += len(batch); calls += 1
+        if cursor == 0: break
+    out[port] = (keys, calls, time.time() - t0)
+out = {}
+ts = [threading.Thread(target=walk, args=(p, out)) for p in sys.argv[1:]]
+t0 = time.time()
+[t.start() for t in ts]; [t.join() for t in ts]
+total = sum(k for k, _, _ in out.values())
+took = time.time() - t0
+print(f"scanned {total} keys in {took:.1f} s: {total / took:.0f} keys/s; per node (keys, calls, s): {out}")
+PYEOF
+SCANNER=$!
+get_load scanning
+wait "$SCANNER"; SCANNER=
+cat "$WORK/scan.txt"

@@ -2,9 +2,10 @@
 # SCAN of a large keyspace, and GETs meanwhile (Docs/BENCHMARKS.md, "SCAN of a million keys").
 # Needs a running cluster from deploy/cluster.sh (same CHAIN_DIR/MASTER_PORT/CLIENT_BASE/NODES)
 # and redis-py. Writes KEYS keys of 100 B, measures GETs alone for 10 s, then GETs while one
-# thread per node walks that node's keys with SCAN cursor COUNT 1000 until the cursor is 0.
+# thread per node walks that node's keys with SCAN cursor COUNT 1000 to the end, over and over.
 #   usage: deploy/bench-scan.sh [KEYS]        (default 1000000)
-#   env:   CHAIN_BIN (default .build/release), MASTER_PORT (7000), CLIENT_BASE (6380), NODES (3)
+#   env:   CHAIN_BIN (default .build/release), MASTER_PORT (7000), CLIENT_BASE (6380), NODES (3),
+#          SCAN_RATE (keys/s per node the scanners aim at; default 0: as fast as they can)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEYS=${1:-1000000}
@@ -35,23 +36,33 @@ echo "== GETs alone"
 get_load idle
 echo "== GETs while every node is scanned"
 ports=$(for i in $(seq 1 "$NODES"); do echo $((CLIENT_BASE + i)); done)
-"$PY" - $ports > "$WORK/scan.txt" <<'PYEOF' &
+"$PY" - "${SCAN_RATE:-0}" $ports > "$WORK/scan.txt" <<'PYEOF' &
 import sys, threading, time, redis
+# Each thread walks its node's keys to the end, again and again, for as long as the GET run
+# lasts (its 1 s warm-up and 10 s), so every GET is measured against scanning.
+stop = time.time() + 11
+rate = float(sys.argv[1])
 def walk(port, out):
     r = redis.Redis(port=int(port))
-    cursor, keys, calls, t0 = 0, 0, 0, time.time()
-    while True:
-        cursor, batch = r.scan(cursor=cursor, count=1000)
-        keys += len(batch); calls += 1
-        if cursor == 0: break
-    out[port] = (keys, calls, time.time() - t0)
+    keys = calls = walks = 0
+    t0 = time.time()
+    while time.time() < stop:
+        cursor = 0
+        while True:
+            cursor, batch = r.scan(cursor=cursor, count=1000)
+            keys += len(batch); calls += 1
+            if rate > 0:
+                time.sleep(max(0.0, t0 + keys / rate - time.time()))
+            if cursor == 0: break
+        walks += 1
+    out[port] = (keys, calls, walks, time.time() - t0)
 out = {}
-ts = [threading.Thread(target=walk, args=(p, out)) for p in sys.argv[1:]]
+ts = [threading.Thread(target=walk, args=(p, out)) for p in sys.argv[2:]]
 t0 = time.time()
 [t.start() for t in ts]; [t.join() for t in ts]
-total = sum(k for k, _, _ in out.values())
+total = sum(v[0] for v in out.values())
 took = time.time() - t0
-print(f"scanned {total} keys in {took:.1f} s: {total / took:.0f} keys/s; per node (keys, calls, s): {out}")
+print(f"scanned {total} keys in {took:.1f} s ({total / took:.0f} keys/s); per node (keys, calls, full walks, s): {out}")
 PYEOF
 SCANNER=$!
 get_load scanning

@@ -10,6 +10,7 @@ enum CommandID: CaseIterable {
     case setex, psetex, getex, expire, pexpire, expireat, pexpireat, ttl, pttl, persist, expiretime, pexpiretime
     case multi, exec, discard, watch, unwatch
     case hset, hsetnx, hmset, hget, hmget, hgetall, hdel, hexists, hlen, hincrby, hincrbyfloat, hkeys, hvals, hstrlen, hscan
+    case hrandfield
 
     var name: String { "\(self)" }
 
@@ -50,6 +51,7 @@ enum CommandID: CaseIterable {
         case .hget, .hexists, .hstrlen: return 3
         case .hmget, .hdel, .hscan: return -3
         case .hgetall, .hlen, .hkeys, .hvals: return 2
+        case .hrandfield: return -2
         }
     }
 
@@ -87,7 +89,7 @@ enum CommandID: CaseIterable {
         case .get, .exists, .mget, .strlen, .type, .touch, .getrange, .substr: return ["readonly", "fast"]
         case .ttl, .pttl, .expiretime, .pexpiretime: return ["readonly", "fast"]
         case .hget, .hmget, .hexists, .hlen, .hstrlen: return ["readonly", "fast"]
-        case .hgetall, .hkeys, .hvals, .hscan: return ["readonly"]
+        case .hgetall, .hkeys, .hvals, .hscan, .hrandfield: return ["readonly"]
         case .lcs, .scan, .keys, .randomkey: return ["readonly"]
         case .memory: return ["readonly"]
         default: return ["fast", "stale", "loading"]
@@ -104,7 +106,7 @@ enum CommandID: CaseIterable {
         case .ttl, .pttl, .persist, .expiretime, .pexpiretime: return (1, 1, 1)
         case .watch: return (1, -1, 1)
         case .hset, .hsetnx, .hmset, .hget, .hmget, .hgetall, .hdel, .hexists, .hlen, .hincrby, .hincrbyfloat, .hkeys, .hvals,
-             .hstrlen, .hscan: return (1, 1, 1)
+             .hstrlen, .hscan, .hrandfield: return (1, 1, 1)
         case .msetnx: return (1, -1, 2)
         case .lcs: return (1, 2, 1)
         case .rename, .renamenx, .copy: return (1, 2, 1)

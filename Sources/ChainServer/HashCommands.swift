@@ -3,7 +3,7 @@ import RESP
 import Storage
 
 /// HSET, HSETNX, HMSET, HGET, HMGET, HGETALL, HDEL, HEXISTS, HLEN, HINCRBY, HINCRBYFLOAT, HKEYS,
-/// HVALS, HSTRLEN and HSCAN, with Redis's replies and errors. A hash's value holds its field
+/// HVALS, HSTRLEN, HSCAN and HRANDFIELD, with Redis's replies and errors. A hash's value holds its field
 /// count (and expiry); each field is a store key of its own (`KeyLayout.fieldKey`), so setting a
 /// field writes that field and the count, never the whole hash. A hash whose last field goes
 /// is deleted; an expired hash is gone, and a write to it starts a new one.
@@ -53,6 +53,8 @@ struct HashCommands {
             try incrByFloat(key, args[2], args[3], &out)
         case .hscan:
             try scan(args, &out)
+        case .hrandfield:
+            try randomFields(args, &out)
         default:
             preconditionFailure("not a hash command: \(id)")
         }
@@ -140,6 +142,43 @@ struct HashCommands {
     private func store(_ key: [UInt8], _ field: [UInt8], _ value: [UInt8], old: StoredValue?, new: Bool) {
         data.putField(key, field, value)
         if new { data.putValue(key, StoredValue.hash(fields: (old?.fieldCount ?? 0) + 1, expiresAtMs: old?.expiresAtMs)) }
+    }
+
+    /// HRANDFIELD key [count [WITHVALUES]]: one random field (nil for a missing key); with a
+    /// count, that many distinct fields (all if fewer), or with a negative count that many
+    /// picks that may repeat.
+    private func randomFields(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
+        var count: Int64?
+        var values = false
+        if args.count >= 3 {
+            guard let n = StringCommands.parseInt64(args[2]), n > Int64.min / 2, n < Int64.max / 2 else {
+                return out.error("ERR value is not an integer or out of range")
+            }
+            count = n
+        }
+        if args.count == 4 {
+            guard String(decoding: args[3], as: UTF8.self).uppercased() == "WITHVALUES" else { return out.error("ERR syntax error") }
+            values = true
+        }
+        guard args.count <= 4 else { return out.error("ERR syntax error") }
+        let fields = try hash(args[1], write: false) == nil ? [] : try data.storedFields(args[1])
+        guard let count else {
+            if let f = fields.randomElement() { out.bulk(f.field) } else { out.null() }
+            return
+        }
+        let picks: [(field: [UInt8], value: [UInt8])]
+        if fields.isEmpty || count == 0 {
+            picks = []
+        } else if count > 0 {
+            picks = Array(fields.shuffled().prefix(Int(count)))
+        } else {
+            picks = (0..<Int(-count)).map { _ in fields.randomElement()! }
+        }
+        out.arrayHeader(picks.count * (values ? 2 : 1))
+        for p in picks {
+            out.bulk(p.field)
+            if values { out.bulk(p.value) }
+        }
     }
 
     /// HSCAN key cursor [MATCH pattern] [COUNT n] [NOVALUES]: every matching field in one reply

@@ -68,7 +68,7 @@ struct StringCommands {
         case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat, .ttl, .pttl, .persist, .expiretime, .pexpiretime:
             try ExpiryCommands(data: data).run(id, args, &out)
         case .hset, .hsetnx, .hmset, .hget, .hmget, .hgetall, .hdel, .hexists, .hlen, .hincrby, .hincrbyfloat, .hkeys, .hvals,
-             .hstrlen, .hscan:
+             .hstrlen, .hscan, .hrandfield:
             try HashCommands(data: data).run(id, args, &out)
         default:
             try KeyCommands(data: data).run(id, args, &out)

@@ -8,7 +8,6 @@ enum UnsupportedCommands {
     }
 
     private static let families: [(String, [String])] = [
-        ("hashes", ["hrandfield"]),
         ("lists", ["lpush", "rpush", "lpop", "rpop", "lrange", "llen", "lindex", "lset", "lrem", "ltrim", "linsert", "lpos",
                    "lmove", "blmove", "blpop", "brpop", "rpoplpush", "brpoplpush", "lpushx", "rpushx", "lmpop", "blmpop"]),
         ("sets", ["sadd", "srem", "smembers", "sismember", "smismember", "scard", "spop", "srandmember", "sinter", "sunion",

@@ -32,6 +32,12 @@ final class HashTests: ProcessTestCase {
         XCTAssertEqual(try s.cli("HLEN", "h"), "5")
         XCTAssertEqual(try s.cli("HSCAN", "h", "0", "MATCH", "[cd]"), "0\nc\n4\nd\n6")
         XCTAssertEqual(try s.cli("HSCAN", "h", "0", "MATCH", "e", "NOVALUES"), "0\ne")
+        XCTAssert(["c", "d", "e", "f", "new"].contains(try s.cli("HRANDFIELD", "h")))
+        XCTAssertEqual(try s.cli("HRANDFIELD", "h", "10").split(separator: "\n").sorted(), ["c", "d", "e", "f", "new"])
+        XCTAssertEqual(try s.cli("HRANDFIELD", "h", "-7").split(separator: "\n").count, 7)
+        XCTAssertEqual(try s.cli("HRANDFIELD", "h", "-1", "WITHVALUES").split(separator: "\n").count, 2)
+        XCTAssertEqual(try s.cli("HRANDFIELD", "nohash"), "")
+        XCTAssertEqual(try s.cli("HRANDFIELD", "h", "2", "WITHSCORES"), "ERR syntax error")
         XCTAssertEqual(try s.cli("TYPE", "h"), "hash")
         XCTAssertEqual(try s.cli("SCAN", "0", "TYPE", "hash"), "0\nh")
         // Errors: clear, and nothing changed.

@@ -14,6 +14,15 @@ public enum Secrets {
         return out
     }
 
+    /// SHA-1 of `data` as 40 lowercase hex digits (how Redis names scripts; not for security).
+    public static func sha1Hex(_ data: [UInt8]) -> String {
+        var out = [UInt8](repeating: 0, count: 20)
+        var len: UInt32 = 20
+        _ = data.withUnsafeBytes { d in EVP_Digest(d.baseAddress, d.count, &out, &len, EVP_sha1(), nil) }
+        let digits = Array("0123456789abcdef".utf8)
+        return String(decoding: out.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
+    }
+
     /// `count` bytes from OpenSSL's CSPRNG.
     public static func randomBytes(_ count: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count)

@@ -11,6 +11,7 @@ enum CommandID: CaseIterable {
     case multi, exec, discard, watch, unwatch
     case hset, hsetnx, hmset, hget, hmget, hgetall, hdel, hexists, hlen, hincrby, hincrbyfloat, hkeys, hvals, hstrlen, hscan
     case hrandfield
+    case eval, evalsha, script
 
     var name: String { "\(self)" }
 
@@ -52,6 +53,8 @@ enum CommandID: CaseIterable {
         case .hmget, .hdel, .hscan: return -3
         case .hgetall, .hlen, .hkeys, .hvals: return 2
         case .hrandfield: return -2
+        case .eval, .evalsha: return -3
+        case .script: return -2
         }
     }
 
@@ -64,6 +67,7 @@ enum CommandID: CaseIterable {
         // GETEX may change the key's expiry: the head decides it, so it goes there even without options.
         case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat, .persist: return true
         case .hset, .hsetnx, .hmset, .hdel, .hincrby, .hincrbyfloat: return true
+        case .eval, .evalsha: return true
         default: return false
         }
     }
@@ -76,6 +80,10 @@ enum CommandID: CaseIterable {
 
     /// The key arguments of `args`.
     func keys(_ args: [[UInt8]]) -> [[UInt8]] {
+        if self == .eval || self == .evalsha {
+            guard args.count > 3, let n = Int(String(decoding: args[2], as: UTF8.self)), n >= 0, 3 + n <= args.count else { return [] }
+            return Array(args[3..<(3 + n)])
+        }
         let (first, last, step) = keySpec
         guard first > 0, args.count > first else { return [] }
         let end = last < 0 ? args.count + last : last
@@ -107,6 +115,8 @@ enum CommandID: CaseIterable {
         case .watch: return (1, -1, 1)
         case .hset, .hsetnx, .hmset, .hget, .hmget, .hgetall, .hdel, .hexists, .hlen, .hincrby, .hincrbyfloat, .hkeys, .hvals,
              .hstrlen, .hscan, .hrandfield: return (1, 1, 1)
+        // The keys follow `numkeys` (`keys(_:)`); a script without keys has no chain to run at.
+        case .eval, .evalsha: return (3, 3, 1)
         case .msetnx: return (1, -1, 2)
         case .lcs: return (1, 2, 1)
         case .rename, .renamenx, .copy: return (1, 2, 1)
@@ -159,6 +169,11 @@ enum CommandID: CaseIterable {
             guard args.count == 1 || (args.count == 2 && (Wrapper.matches(args[1], Array("async".utf8)) || Wrapper.matches(args[1], Array("sync".utf8)))) else {
                 return "ERR syntax error: \(name.uppercased()) [ASYNC|SYNC]"
             }
+            return nil
+        case .eval, .evalsha:
+            guard let n = Int(String(decoding: args[2], as: UTF8.self)), n >= 0 else { return "ERR value is not an integer or out of range" }
+            guard 3 + n <= args.count else { return "ERR Number of keys can't be greater than number of args" }
+            guard n >= 1 else { return "ERR chainstore runs scripts only on keys: numkeys must be at least 1" }
             return nil
         default: return nil
         }

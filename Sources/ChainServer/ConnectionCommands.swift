@@ -11,6 +11,8 @@ extension Server {
             else if args.count == 2 { out.bulk(args[1]) } else { out.simple("PONG") }
         case .echo:
             out.bulk(args[1])
+        case .script:
+            scripts.run(args, &out)
         case .quit:
             out.ok()
             session.endAfterReply(.quit)

@@ -34,6 +34,7 @@ public final class Server {
     var internalWaits: [UInt64: ([UInt8]) -> Void] = [:]
     private(set) lazy var expirySweeper = ExpirySweeper(server: self)
     let watchTable = WatchTable()
+    let scripts = ScriptRegistry()
     /// Store cursors of scans in progress (`SCAN`, `CS.SCAN`), used on `storeWalks` only.
     let scanCursors = ScanCursors()
     /// A standalone node's writes so far (what its `WATCH` tokens count).
@@ -168,7 +169,7 @@ public final class Server {
             }
             return scanChain(args, session: session, into: &out)
         }
-        guard let id = CommandID.lookup(args[0]) else {
+        guard var id = CommandID.lookup(args[0]) else {
             if !resumed { metrics.command(nil) }
             if let family = UnsupportedCommands.family(of: args[0]) {
                 metrics.error("unsupported_command")
@@ -190,6 +191,18 @@ public final class Server {
             metrics.error("syntax")
             out.error(why)
             return .answered
+        }
+        if id == .evalsha {
+            // Turned into EVAL here, where the client loaded the script; the key's head may be
+            // another node, which never saw it.
+            guard let body = scripts.body(forSHA: args[1]) else {
+                metrics.error("noscript")
+                out.error("NOSCRIPT No matching script. Please use EVAL.")
+                return .answered
+            }
+            args[0] = Array("EVAL".utf8)
+            args[1] = body
+            id = .eval
         }
         if let big = cmd.oversized {
             metrics.error("value_too_large")

@@ -70,6 +70,8 @@ struct StringCommands {
         case .hset, .hsetnx, .hmset, .hget, .hmget, .hgetall, .hdel, .hexists, .hlen, .hincrby, .hincrbyfloat, .hkeys, .hvals,
              .hstrlen, .hscan, .hrandfield:
             try HashCommands(data: data).run(id, args, &out)
+        case .eval:
+            try LockScripts(data: data).run(args, &out)
         default:
             try KeyCommands(data: data).run(id, args, &out)
         }

@@ -22,7 +22,7 @@ enum UnsupportedCommands {
                                "sort_ro", "wait", "waitaof"]),
         ("publish/subscribe", ["publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "pubsub", "spublish",
                                "ssubscribe", "sunsubscribe"]),
-        ("scripting and functions", ["eval", "evalsha", "eval_ro", "evalsha_ro", "script", "function", "fcall", "fcall_ro"]),
+        ("scripting and functions", ["eval_ro", "evalsha_ro", "function", "fcall", "fcall_ro"]),
         ("bitmaps", ["setbit", "getbit", "bitcount", "bitpos", "bitop", "bitfield", "bitfield_ro"]),
         ("HyperLogLog", ["pfadd", "pfcount", "pfmerge"]),
         ("geospatial indexes", ["geoadd", "geodist", "geohash", "geopos", "georadius", "georadiusbymember", "geosearch",

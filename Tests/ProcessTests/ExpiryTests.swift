@@ -154,20 +154,50 @@ final class ExpiryTests: ProcessTestCase {
         try c.waitHealthy(timeout: 30)
         guard case let .integer(ttl) = try smart.execute([bytes("TTL"), bytes("keep")]) else { return XCTFail("TTL after restart") }
         XCTAssert((3500...3600).contains(ttl), "\(ttl)")
-        // redis-py's lock pattern: SET NX PX, refused while held, free once expired.
+        // redis-py's Lock, through the cluster client and through plain connections to every
+        // node: SET NX PX to take it, its release/extend/reacquire scripts (recognised and run
+        // natively at the key's head), refused while held, free once expired.
         guard try Harness.run(Harness.systemPython, ["-c", "import redis.cluster"]).code == 0 else { throw XCTSkip("redis-py is not installed") }
         let script = """
-        import sys, time
+        import sys, time, redis
         from redis.cluster import RedisCluster
-        rc = RedisCluster(host='127.0.0.1', port=int(sys.argv[1]))
-        out = [rc.set('lock:a', 't1', nx=True, px=700), rc.set('lock:a', 't2', nx=True, px=700)]
-        time.sleep(1.0)
-        out.append(rc.set('lock:a', 't3', nx=True, px=700))
-        out.append(rc.get('lock:a'))
+        from redis.exceptions import LockNotOwnedError
+        ports = [int(p) for p in sys.argv[1:]]
+        out = []
+        for client in [RedisCluster(host='127.0.0.1', port=ports[0])] + [redis.Redis(port=p) for p in ports]:
+            a = client.lock('lock:a', timeout=5)
+            b = client.lock('lock:a', timeout=5)
+            ok = a.acquire(blocking=False) and not b.acquire(blocking=False)
+            ok = ok and a.extend(10) and 14000 < client.pttl('lock:a') <= 15000
+            ok = ok and a.reacquire() and 4000 < client.pttl('lock:a') <= 5000
+            a.release()
+            ok = ok and client.exists('lock:a') == 0 and b.acquire(blocking=False)
+            b.release()
+            short = client.lock('lock:b', timeout=0.3)
+            short.acquire()
+            time.sleep(0.6)
+            try:
+                short.release()
+                ok = False
+            except LockNotOwnedError:
+                pass
+            with client.lock('lock:c', timeout=5, blocking_timeout=5):
+                ok = ok and client.exists('lock:c') == 1
+            out.append(ok and client.exists('lock:c') == 0)
         print(out)
         """
-        let r = try Harness.run(Harness.systemPython, ["-c", script, "\(c.ports["n2"]!.client)"], timeout: 60)
-        XCTAssertEqual(r.out.trimmingCharacters(in: .whitespacesAndNewlines), "[True, None, True, b't3']", r.err)
+        let r = try Harness.run(Harness.systemPython, ["-c", script] + ["n1", "n2", "n3"].map { "\(c.ports[$0]!.client)" }, timeout: 60)
+        XCTAssertEqual(r.out.trimmingCharacters(in: .whitespacesAndNewlines), "[True, True, True, True]", r.err)
+        // Any other script is refused, and nothing changes.
+        let cl = try c.client("n1")
+        XCTAssertEqual(try cl.call("EVAL", "return redis.call('set', KEYS[1], 'x')", "1", "k"),
+                       .error("ERR chainstore does not run Lua scripts; it recognises only the scripts of redis-py's Lock (Docs/COMPATIBILITY.md)"))
+        XCTAssertEqual(try cl.call("EVALSHA", "ffffffffffffffffffffffffffffffffffffffff", "1", "k"), .error("NOSCRIPT No matching script. Please use EVAL."))
+        XCTAssertEqual(try cl.call("EVAL", "return 1", "0"), .error("ERR chainstore runs scripts only on keys: numkeys must be at least 1"))
+        XCTAssertEqual(try cl.call("EVAL", "return 1", "2", "k"), .error("ERR Number of keys can't be greater than number of args"))
+        XCTAssertEqual(try cl.call("SCRIPT", "LOAD", "return 1"),
+                       .error("ERR chainstore does not run Lua scripts; it recognises only the scripts of redis-py's Lock (Docs/COMPATIBILITY.md)"))
+        XCTAssertEqual(try cl.call("EXISTS", "k"), .integer(0))
     }
 
     private func infoStat(_ cl: RESPClient, _ field: String) throws -> Int {

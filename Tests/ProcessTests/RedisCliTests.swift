@@ -97,7 +97,7 @@ final class RedisCliTests: ProcessTestCase {
         XCTAssertEqual(try s.cli("SELECT", "0"), "OK")
         XCTAssert(try s.cli("INFO").contains("chainstore_version:"))
         XCTAssert(try s.cli("INFO", "keyspace").contains("db0:keys="))
-        XCTAssertEqual(try s.cli("COMMAND", "COUNT"), "\(81)")
+        XCTAssertEqual(try s.cli("COMMAND", "COUNT"), "\(84)")
         XCTAssertEqual(try s.cli("CLUSTER", "SLOTS"), "ERR This instance has cluster support disabled")
         XCTAssert(try s.cli("COMMAND", "INFO", "get").contains("readonly"))
         XCTAssert(try s.cli("-3", "HELLO", "3").contains("proto"))

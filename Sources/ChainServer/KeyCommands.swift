@@ -37,7 +37,9 @@ struct KeyCommands {
         case .copy:
             try copy(args, &out)
         default:
-            preconditionFailure("not a key command: \(id)")
+            // EVALSHA is turned into EVAL where it arrives; one that gets here (inside a
+            // hand-made CS.EXEC) has no script to run.
+            out.error(id == .evalsha ? "NOSCRIPT No matching script. Please use EVAL." : "ERR '\(id.name)' cannot run here")
         }
     }
 

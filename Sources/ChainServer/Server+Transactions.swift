@@ -75,6 +75,15 @@ extension Server {
         } else {
             refusal = "ERR unknown command '\(name)'"
         }
+        var args = args
+        if refusal == nil, id == .evalsha {
+            if let body = scripts.body(forSHA: args[1]) {
+                args[0] = Array("EVAL".utf8)
+                args[1] = body
+            } else {
+                refusal = "NOSCRIPT No matching script. Please use EVAL."
+            }
+        }
         if let refusal {
             metrics.error("transaction_refused")
             session.transaction?.failed = true

@@ -71,6 +71,9 @@ final class TransactionTests: ProcessTestCase {
         }
         XCTAssertEqual(try s.cli("CS.EXEC", "-", "0", "0", "1", "2", "GET", "a"), "2")
         XCTAssertEqual(try s.cli("CS.WATCH", "a"), "ERR CS.WATCH needs keys (cluster mode only)")
+        XCTAssertEqual(try s.cli("CS.EXEC", "-", "0", "0", "1", "4", "EVALSHA", "abc", "1", "k"), "NOSCRIPT No matching script. Please use EVAL.")
+        XCTAssertEqual(try s.cli(stdin: "MULTI\nEVALSHA abc 1 k\nEXEC\n").replacingOccurrences(of: "\n\n", with: "\n"),
+                       "OK\nNOSCRIPT No matching script. Please use EVAL.\nEXECABORT Transaction discarded because of previous errors.")
         XCTAssertEqual(try s.cli("PING"), "PONG")
         XCTAssertEqual(try s.cli("SET", "t", "x"), "OK")
         XCTAssertEqual(try s.cli(stdin: "MULTI\nINCR t\nSET t y\nEXEC\nGET t\n").replacingOccurrences(of: "\n\n", with: "\n"),

@@ -137,12 +137,7 @@ final class ChainNode {
             out.error("CROSSSLOT Keys in request don't belong to the same chain")
             return .answered
         }
-        let place: NodeID
-        switch core.route(chain: chain, write: id.isWrite, forwarded: forwarded, now: monotonicMillis()) {
-        case let .refuse(why): return refuse(why, into: &out)
-        case .serve: place = me
-        case let .forward(target): place = target
-        }
+        guard let place = place(chain: chain, write: id.isWrite, forwarded: forwarded, into: &out) else { return .answered }
         // A forwarded request was ordered by the node it came from.
         if !forwarded, !session.order.mayStart(chain: chain, at: place) { return .waiting }
         if place == me {
@@ -265,6 +260,18 @@ final class ChainNode {
         return .deferred(slot)
     }
 
+    /// The node a request for `chain` runs at (this one or another), or nil after writing the
+    /// refusal when none may serve it now.
+    private func place(chain: ChainID, write: Bool, forwarded: Bool, into out: inout RESPWriter) -> NodeID? {
+        switch core.route(chain: chain, write: write, forwarded: forwarded, now: monotonicMillis()) {
+        case let .refuse(why):
+            _ = refuse(why, into: &out)
+            return nil
+        case .serve: return me
+        case let .forward(target): return target
+        }
+    }
+
     /// The chain all of `keys` belong to, or nil (after writing `-CROSSSLOT`) if they span chains.
     private func chain(of keys: [[UInt8]], _ config: Configuration, into out: inout RESPWriter) -> ChainID? {
         let chain = config.chain(forKey: keys[0])
@@ -287,12 +294,7 @@ final class ChainNode {
             return .answered
         }
         guard let chain = chain(of: keys, config, into: &out) else { return .answered }
-        let place: NodeID
-        switch core.route(chain: chain, write: true, forwarded: forwarded, now: monotonicMillis()) {
-        case let .refuse(why): return refuse(why, into: &out)
-        case .serve: place = me
-        case let .forward(target): place = target
-        }
+        guard let place = place(chain: chain, write: true, forwarded: forwarded, into: &out) else { return .answered }
         if !forwarded, !session.order.mayStart(chain: chain, at: place) { return .waiting }
         guard place == me else {
             guard let addr = config.node(place)?.client else { return refuse(.notServedHere(chain: chain, by: place), into: &out) }
@@ -322,12 +324,7 @@ final class ChainNode {
     func watch(_ keys: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
         guard let config = core.config else { return refuse(.noConfiguration, into: &out) }
         guard let chain = chain(of: keys, config, into: &out) else { return .answered }
-        let place: NodeID
-        switch core.route(chain: chain, write: true, forwarded: false, now: monotonicMillis()) {
-        case let .refuse(why): return refuse(why, into: &out)
-        case .serve: place = me
-        case let .forward(target): place = target
-        }
+        guard let place = place(chain: chain, write: true, forwarded: false, into: &out) else { return .answered }
         if !session.order.mayStart(chain: chain, at: place) { return .waiting }
         if place == me {
             session.watch.add(keys, server.watchTable.token(epoch: epoch, committed: core.replicas[chain]?.committed ?? 0))

@@ -104,29 +104,28 @@ extension Server {
 
     private func command(_ args: [[UInt8]], _ out: inout RESPWriter) {
         let sub = args.count > 1 ? String(decoding: args[1], as: UTF8.self).uppercased() : ""
-        func entry(_ id: CommandID) {
-            let (first, last, step) = id.keySpec
-            out.arrayHeader(6)
-            out.bulk(id.name)
-            out.integer(id.arity)
-            out.arrayHeader(id.flags.count)
-            for f in id.flags { out.simple(f) }
-            out.integer(first); out.integer(last); out.integer(step)
-        }
         switch sub {
         case "":
             out.arrayHeader(CommandID.allCases.count)
-            for id in CommandID.allCases { entry(id) }
+            for id in CommandID.allCases { id.writeInfo(&out) }
         case "COUNT":
             out.integer(CommandID.allCases.count)
         case "INFO":
-            out.arrayHeader(args.count - 2)
-            for a in args.dropFirst(2) {
-                if let id = CommandID.lookup(a) { entry(id) } else { out.null() }
+            let ids = args.count > 2 ? args.dropFirst(2).map(CommandID.lookup) : CommandID.allCases.map { Optional($0) }
+            out.arrayHeader(ids.count)
+            for id in ids {
+                if let id { id.writeInfo(&out) } else { out.null() }
             }
         case "DOCS":
-            // No documentation is served; an empty map tells redis-cli to skip its hints.
-            out.mapHeader(0)
+            let ids = args.count > 2 ? args.dropFirst(2).compactMap(CommandID.lookup) : CommandID.allCases
+            out.mapHeader(ids.count)
+            for id in ids {
+                out.bulk(id.name)
+                id.writeDocs(&out)
+            }
+        case "LIST":
+            out.arrayHeader(CommandID.allCases.count)
+            for id in CommandID.allCases { out.bulk(id.name) }
         default:
             out.error("ERR unknown subcommand '\(sub)'. Try COMMAND HELP.")
         }

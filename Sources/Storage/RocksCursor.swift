@@ -37,22 +37,7 @@ final class RocksCursor: StoreCursor, @unchecked Sendable {
     func scan(prefix: [UInt8], from start: [UInt8], _ body: ([UInt8], [UInt8]) -> Bool) throws(StoreError) {
         try handles.withLock { (h: inout Handles?) throws(StoreError) in
             guard let it = h?.iterator else { throw .closed }
-            let seekKey = prefix.lexicographicallyPrecedes(start) ? start : prefix
-            seekKey.withUnsafeBytes { rocksdb_iter_seek(it, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
-            while rocksdb_iter_valid(it) != 0 {
-                var klen = 0
-                var vlen = 0
-                let kp = rocksdb_iter_key(it, &klen)!
-                let key = kp.withMemoryRebound(to: UInt8.self, capacity: klen) { Array(UnsafeBufferPointer(start: $0, count: klen)) }
-                guard key.starts(with: prefix) else { break }
-                let vp = rocksdb_iter_value(it, &vlen)!
-                let value = vp.withMemoryRebound(to: UInt8.self, capacity: vlen) { Array(UnsafeBufferPointer(start: $0, count: vlen)) }
-                if !body(key, value) { break }
-                rocksdb_iter_next(it)
-            }
-            var err: UnsafeMutablePointer<CChar>?
-            rocksdb_iter_get_error(it, &err)
-            if let message = RocksStore.take(&err) { throw .rocksdb(operation: "iterate", message: message) }
+            try RocksStore.walk(it, prefix: prefix, from: prefix.lexicographicallyPrecedes(start) ? start : prefix, body)
         }
     }
 }

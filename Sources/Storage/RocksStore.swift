@@ -198,7 +198,11 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         }
         guard let it = rocksdb_create_iterator(db, ro) else { throw .rocksdb(operation: "iterate", message: "no iterator") }
         defer { rocksdb_iter_destroy(it) }
-        let seekKey = start.map { prefix.lexicographicallyPrecedes($0) ? $0 : prefix } ?? prefix
+        try Self.walk(it, prefix: prefix, from: start.map { prefix.lexicographicallyPrecedes($0) ? $0 : prefix } ?? prefix, body)
+    }
+
+    /// Seeks `it` to `seekKey` and hands `body` each entry under `prefix` until it returns false.
+    static func walk(_ it: OpaquePointer, prefix: [UInt8], from seekKey: [UInt8], _ body: ([UInt8], [UInt8]) -> Bool) throws(StoreError) {
         seekKey.withUnsafeBytes { rocksdb_iter_seek(it, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
         while rocksdb_iter_valid(it) != 0 {
             var klen = 0

@@ -100,6 +100,23 @@ final class RedisCliTests: ProcessTestCase {
         XCTAssertEqual(try s.cli("COMMAND", "COUNT"), "\(84)")
         XCTAssertEqual(try s.cli("CLUSTER", "SLOTS"), "ERR This instance has cluster support disabled")
         XCTAssert(try s.cli("COMMAND", "INFO", "get").contains("readonly"))
+        // Redis 7's shape: ten fields, ACL categories and key specifications; DOCS with summaries.
+        let client = try s.client()
+        guard case let .array(infos?) = try client.call("COMMAND", "INFO", "mset", "eval", "nosuch"),
+              case let .array(mset?) = infos[0], case let .array(eval?) = infos[1] else { return XCTFail("COMMAND INFO") }
+        XCTAssertEqual(mset.count, 10)
+        XCTAssertEqual(Array(mset[3...5]), [.integer(1), .integer(-1), .integer(2)])
+        XCTAssertEqual(mset[6], .array([.simple("@string"), .simple("@write"), .simple("@slow")]))
+        guard case let .array(specs?) = mset[8], case let .array(spec?) = specs.first else { return XCTFail("mset key specs") }
+        XCTAssertEqual(spec, [.bulk(bytes("flags")), .array([.simple("RW"), .simple("UPDATE")]),
+                              .bulk(bytes("begin_search")), .array([.bulk(bytes("type")), .bulk(bytes("index")), .bulk(bytes("spec")), .array([.bulk(bytes("index")), .integer(1)])]),
+                              .bulk(bytes("find_keys")), .array([.bulk(bytes("type")), .bulk(bytes("range")), .bulk(bytes("spec")),
+                                                                .array([.bulk(bytes("lastkey")), .integer(-1), .bulk(bytes("keystep")), .integer(2), .bulk(bytes("limit")), .integer(0)])])])
+        XCTAssertEqual(eval.count, 10)
+        XCTAssert(try s.cli("COMMAND", "INFO", "eval").contains("keynum"), "EVAL's keys follow numkeys")
+        XCTAssert(infos[2].isNull)
+        XCTAssertEqual(try s.cli("COMMAND", "DOCS", "hset"), "hset\nsummary\nCreates or modifies the value of a field in a hash.\nsince\n2.0.0\ngroup\nhash")
+        XCTAssertEqual(try s.cli("COMMAND", "LIST").split(separator: "\n").count, 84)
         XCTAssert(try s.cli("-3", "HELLO", "3").contains("proto"))
         XCTAssertEqual(try s.cli("HELLO", "4"), "NOPROTO unsupported protocol version")
         XCTAssertEqual(try s.cli("CONFIG", "GET", "appendonly"), "appendonly\nno")

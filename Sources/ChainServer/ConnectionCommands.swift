@@ -231,7 +231,10 @@ extension Server {
                             ("store_healthy", data.writeError == nil ? "1" : "0")])
         sec("stats", [("total_connections_received", String(acceptedTotal)), ("total_commands_processed", String(commandsTotal)),
                       ("expired_keys", String(expirySweeper.expiredKeys)), ("expire_sweep_passes", String(expirySweeper.passes))])
-        sec("keyspace", [("db0", "keys=\(data.store.estimatedKeyCount),expires=0,avg_ttl=0")])
+        if ["all", "default", "everything", "keyspace"].contains(section), case let .success(ranges) = keyspaceRanges() {
+            keyspaceStats.refresh(ranges, store: data.store, loop: loop)
+        }
+        sec("keyspace", [("db0", "keys=\(keyspaceStats.keys),expires=\(keyspaceStats.expires),avg_ttl=0")])
         sec("cluster", [("cluster_enabled", chainNode == nil ? "0" : "1")])
         return s
     }

@@ -35,6 +35,7 @@ public final class Server {
     private(set) lazy var expirySweeper = ExpirySweeper(server: self)
     let watchTable = WatchTable()
     let scripts = ScriptRegistry()
+    let keyspaceStats = KeyspaceStats()
     /// Store cursors of scans in progress (`SCAN`, `CS.SCAN`), used on `storeWalks` only.
     let scanCursors = ScanCursors()
     /// A standalone node's writes so far (what its `WATCH` tokens count).

@@ -114,6 +114,15 @@ final class ExpiryTests: ProcessTestCase {
         XCTAssertEqual(try s.cli("TTL", "short:7"), "-1")
     }
 
+    /// `INFO keyspace` counts keys and keys with a time to live (not RocksDB's estimate, which
+    /// counted request records and metadata too).
+    func testInfoKeyspaceCountsKeysAndExpires() throws {
+        let s = try makeServer("expiry-info", extraArgs: ["--durability", "memory"])
+        _ = try s.cli(stdin: "SET a 1\nSET b 2 EX 100\nSET c 3 PX 100000\nHSET h f v\nSET d 4\n")
+        XCTAssert(Harness.waitFor(5) { (try? s.cli("INFO", "keyspace"))?.contains("db0:keys=5,expires=2,") ?? false },
+                  (try? s.cli("INFO", "keyspace")) ?? "")
+    }
+
     /// The head stamps the expiry; every node answers from the tail's copy; the head's sweep
     /// deletes expired keys by replicated updates; expiry survives restarts of every node.
     func testExpiryInACluster() throws {

@@ -221,12 +221,17 @@ up() {
     echo
     echo "Binaries: $BIN (chainctl, chainserver, chainmaster, chainload). Try:"
     echo "  eval \"\$(deploy/cluster.sh env)\"; export CHAIN_MASTER=$MASTER PATH=$BIN:\$PATH"
-    echo "  chainctl status | redis-cli ${tls}-p $p1 | curl --cacert $SEC/ca.pem https://127.0.0.1:$((HTTP_BASE + 1))/metrics"
+    echo "  chainctl status"
+    echo "  redis-cli ${tls}-p $p1"
+    echo "  curl --cacert $SEC/ca.pem https://127.0.0.1:$((HTTP_BASE + 1))/metrics"
     echo "  chainload --master $MASTER --tls-ca-file $SEC/ca.pem --password-file $SEC/password --token-file $SEC/token"
   else
     echo "Binaries: $BIN (chainctl, chainserver, chainmaster, chainload). Try:"
     echo "  export CHAIN_MASTER=$MASTER PATH=$BIN:\$PATH"
-    echo "  chainctl status | chainctl chains | redis-cli -p $p1 | curl 127.0.0.1:$((HTTP_BASE + 1))/metrics"
+    echo "  chainctl status"
+    echo "  chainctl chains"
+    echo "  redis-cli -p $p1"
+    echo "  curl 127.0.0.1:$((HTTP_BASE + 1))/metrics"
   fi
   echo "Stop: deploy/cluster.sh down"
 }

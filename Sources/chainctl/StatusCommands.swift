@@ -53,19 +53,30 @@ struct Nodes: ParsableCommand {
 
     func run() throws {
         let s = try m.status()
-        if json { try printJSON(s.nodes) } else { print(Self.text(s), terminator: "") }
+        if json { try printJSON(s.nodes.map { NodeRow(s, $0) }) } else { print(Self.text(s), terminator: "") }
     }
 
     static func text(_ s: MasterAPI.Status) -> String {
         var rows = [["NODE", "STATE", "CLIENT", "PEER", "HTTP", "LAST HEARTBEAT", "HEAD", "TAIL", "CHAINS"]]
-        for n in s.nodes {
-            let heads = s.chains.filter { $0.members.first == n.id }.count
-            let tails = s.chains.filter { $0.members.last == n.id }.count
-            let member = s.chains.filter { $0.members.contains(n.id) }.count
+        for n in s.nodes.map({ NodeRow(s, $0) }) {
             rows.append([n.id, n.state, n.client, n.peer, n.http, n.last_heartbeat_ms.map { "\($0) ms ago" } ?? "never",
-                         "\(heads)", "\(tails)", "\(member)"])
+                         "\(n.heads)", "\(n.tails)", "\(n.chains)"])
         }
         return tableText(rows)
+    }
+
+    /// A node with its role counts (the table's columns, and `--json`'s fields).
+    struct NodeRow: Encodable {
+        var id, state, client, peer, http: String
+        var last_heartbeat_ms: Int?
+        var heads, tails, chains: Int
+
+        init(_ s: MasterAPI.Status, _ n: MasterAPI.Status.Node) {
+            (id, state, client, peer, http, last_heartbeat_ms) = (n.id, n.state, n.client, n.peer, n.http, n.last_heartbeat_ms)
+            heads = s.chains.filter { $0.members.first == n.id }.count
+            tails = s.chains.filter { $0.members.last == n.id }.count
+            chains = s.chains.filter { $0.members.contains(n.id) }.count
+        }
     }
 }
 

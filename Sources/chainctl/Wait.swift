@@ -44,7 +44,7 @@ struct Wait: ParsableCommand {
                 continue
             }
             guard let why = missing(s) else {
-                if json { try printJSON(["ok": "true", "epoch": "\(s.epoch)"]) }
+                if json { try printJSON(WaitResult(ok: true, epoch: s.epoch)) }
                 else { print(healthy ? "healthy at epoch \(s.epoch)" : "\(node!) in sync at epoch \(s.epoch)") }
                 return
             }
@@ -56,4 +56,10 @@ struct Wait: ParsableCommand {
         FileHandle.standardError.write(Data("not done after \(timeout)s: \(last)\n".utf8))
         throw ExitCode(2)
     }
+}
+
+/// `chainctl wait --json`: `{"epoch": N, "ok": true}` (a boolean and a number, not strings).
+struct WaitResult: Encodable {
+    var ok: Bool
+    var epoch: UInt64
 }

@@ -25,6 +25,12 @@ final class ChainctlTests: ClusterTestCase {
         XCTAssertEqual(status.nodes.count, 3)
         let nodes = try JSONSerialization.jsonObject(with: Data(try ok(["nodes", "--json"]).utf8)) as? [[String: Any]]
         XCTAssertEqual(nodes?.count, 3)
+        // Role counts in the JSON as in the table: 12 chains of 3 over 3 nodes.
+        XCTAssertEqual(nodes?.map { ($0["heads"] as? Int ?? -1) + ($0["tails"] as? Int ?? -1) }, [8, 8, 8])
+        XCTAssertEqual(nodes?.map { $0["chains"] as? Int ?? -1 }, [12, 12, 12])
+        let waited = try JSONSerialization.jsonObject(with: Data(try ok(["wait", "--healthy", "--json"]).utf8)) as? [String: Any]
+        XCTAssertEqual(waited?["ok"] as? Bool, true, "a JSON boolean, not a string")
+        XCTAssertEqual(waited?["epoch"] as? Int, Int(status.epoch))
         _ = try ok(["chains", "--node", "n1"], "n1")
         try fails(["chains", "--node", "nosuch"], "no node 'nosuch' is registered")
         let config = try JSONDecoder().decode(Configuration.self, from: Data(try ok(["config", "--json"]).utf8))

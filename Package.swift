@@ -40,6 +40,10 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: hot),
         .target(name: "ChainSecurity", dependencies: ["COpenSSL"], swiftSettings: strict),
 
+        // The version and build commit every binary reports.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool()),
+        .target(name: "ChainVersion", swiftSettings: strict, plugins: ["BuildInfoPlugin"]),
+
         // Pure modules: no sockets, clocks or disks.
         .target(name: "RESP", swiftSettings: hot),
         .target(name: "ChainCore", swiftSettings: hot),
@@ -48,29 +52,29 @@ let package = Package(
 
         // Shells and libraries.
         .target(name: "ChainServer", dependencies: [
-            "EventLoop", "Storage", "RESP", "ChainCore", "ChainWire", "ChainSecurity", "ChainClient",
+            "EventLoop", "Storage", "RESP", "ChainCore", "ChainWire", "ChainSecurity", "ChainClient", "ChainVersion",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: hot),
         .target(name: "ChainMasterKit", dependencies: [
-            "EventLoop", "ChainCore", "ChainSecurity", "ChainClient",
+            "EventLoop", "ChainCore", "ChainSecurity", "ChainClient", "ChainVersion",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: strict),
         .target(name: "ChainClient", dependencies: ["RESP", "ChainCore", "ChainSecurity"], swiftSettings: strict),
         .target(name: "ChainCLI", dependencies: [
-            "ChainSecurity", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "ChainSecurity", "ChainVersion", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 
         // Executables: flag parsing and start-up only.
         .executableTarget(name: "chainserver", dependencies: [
-            "ChainServer", "ChainCore", "Storage", "EventLoop", "ChainSecurity", "ChainCLI", "ChainClient",
+            "ChainServer", "ChainCore", "Storage", "EventLoop", "ChainSecurity", "ChainCLI", "ChainClient", "ChainVersion",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
         .executableTarget(name: "chainmaster", dependencies: [
-            "ChainMasterKit", "EventLoop", "ChainSecurity", "ChainCLI", "ChainClient",
+            "ChainMasterKit", "EventLoop", "ChainSecurity", "ChainCLI", "ChainClient", "ChainVersion",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
@@ -86,11 +90,11 @@ let package = Package(
             .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
         ]),
         .executableTarget(name: "chainload", dependencies: [
-            "ChainLoadKit", "ChainClient", "ChainCore", "ChainSecurity", "EventLoop", "ChainCLI",
+            "ChainLoadKit", "ChainClient", "ChainCore", "ChainSecurity", "EventLoop", "ChainCLI", "ChainVersion",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .executableTarget(name: "chainctl", dependencies: [
-            "ChainClient", "ChainCore", "RESP", "ChainSecurity", "ChainCLI",
+            "ChainClient", "ChainCore", "RESP", "ChainSecurity", "ChainCLI", "ChainVersion",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
 

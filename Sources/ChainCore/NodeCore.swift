@@ -120,6 +120,9 @@ public struct NodeCore: Sendable {
     public internal(set) var replicas: [ChainID: ChainReplica] = [:]
     /// Until when (ms, the shell's monotonic clock) the master's lease is valid.
     public private(set) var leaseUntil: UInt64 = 0
+    /// Whether the lease was valid when last renewed or watched (`watchLease`), for the log
+    /// lines on its loss and return.
+    public internal(set) var leaseHeld = false
     /// The lease length the master announced (for the barrier's fallback).
     public private(set) var leaseMs: UInt64 = 2000
     public internal(set) var barriers: [ChainID: Barrier] = [:]
@@ -170,8 +173,16 @@ public struct NodeCore: Sendable {
 
     // MARK: the master
 
-    /// A lease reply: valid until `until`.
-    public mutating func renewLease(until: UInt64, leaseMs: Int) {
+    /// A lease reply: valid until `until`. Logs the first lease and each return after a lapse.
+    public mutating func renewLease(until: UInt64, leaseMs: Int, now: UInt64, _ effects: inout [Effect]) {
+        if !leaseHeld && until > now {
+            leaseHeld = true
+            if leaseUntil == 0 {
+                effects.append(.log("lease granted by the master", ["lease_ms": "\(leaseMs)"]))
+            } else {
+                effects.append(.log("lease renewed after a lapse: serving again", ["lapsed_ms": "\(now - min(now, leaseUntil))"]))
+            }
+        }
         if until > leaseUntil { leaseUntil = until }
         self.leaseMs = UInt64(leaseMs)
     }

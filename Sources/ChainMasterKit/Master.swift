@@ -1,6 +1,7 @@
 import ChainClient
 import ChainSecurity
 import ChainCore
+import ChainVersion
 import EventLoop
 import Foundation
 import Logging
@@ -74,7 +75,7 @@ public final class Master {
         }
         let me = LoopBound(self, loop: loop)
         election?.start { event in me.submit { $0.leadership(event) } }
-        logger.info("chainmaster listening", metadata: ["http": "\(http!.address)", "epoch": "\(policy.state.epoch)", "store": "\(store.kind)"])
+        logger.info("chainmaster \(BuildInfo.description) listening", metadata: ["http": "\(http!.address)", "epoch": "\(policy.state.epoch)", "store": "\(store.kind)"])
     }
 
     public var address: SocketAddress? { http?.address }

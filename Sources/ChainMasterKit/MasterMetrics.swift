@@ -1,4 +1,5 @@
 import ChainCore
+import ChainVersion
 import Prometheus
 
 final class MasterMetrics {
@@ -43,6 +44,8 @@ final class MasterMetrics {
         electionsWon = registry.makeCounter(descriptor: Self.d("elections_won", "total", "Times this master became the leader"))
         fencedWrites = registry.makeCounter(descriptor: Self.d("fenced_writes", "total", "State writes the store refused because this master no longer led"))
         redirected = registry.makeCounter(descriptor: Self.d("not_leader_replies", "total", "Requests answered with the leader's address (this master did not lead)"))
+        registry.makeGauge(descriptor: Self.d("build_info", "", "Always 1; the labels name the version and the commit"),
+                           labels: [("version", BuildInfo.version), ("commit", BuildInfo.commit)]).set(to: 1)
     }
 
     func count(_ c: MasterPolicy.Counter, _ n: Int) {

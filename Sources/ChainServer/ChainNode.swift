@@ -56,6 +56,8 @@ final class ChainNode {
     var leaseMs: UInt64 { core.leaseMs }
     var leaseUntilMs: UInt64 { core.leaseUntil }
     var leaseValid: Bool { core.leaseValid(at: monotonicMillis()) }
+    var outage: NodeCore.Outage? { core.outage(at: monotonicMillis()) }
+    var unready: NodeCore.Unready? { core.unready(at: monotonicMillis()) }
 
     /// Runs one input of the core and carries out its effects.
     private func run(_ input: (inout NodeCore, inout [NodeCore.Effect]) -> Void) {
@@ -104,7 +106,7 @@ final class ChainNode {
 
     // MARK: the master
 
-    func renewLease(untilMs: UInt64, leaseMs: Int) { core.renewLease(until: untilMs, leaseMs: leaseMs) }
+    func renewLease(untilMs: UInt64, leaseMs: Int) { run { $0.renewLease(until: untilMs, leaseMs: leaseMs, now: monotonicMillis(), &$1) } }
 
     func install(_ new: Configuration) {
         guard new.epoch > epoch else { return }
@@ -571,11 +573,13 @@ final class ChainNode {
     func checkStalls() { run { $0.checkStalls(&$1) } }
 
     /// Every 100 ms: joiners with their copy but no sync point acknowledge again; barriers owed
-    /// to a later tail go once this node's own wait is over.
+    /// to a later tail go once this node's own wait is over; a lease that ran out is logged.
     func announceJoins() {
         run {
+            let now = monotonicMillis()
+            $0.watchLease(now: now, &$1)
             $0.announceJoins(&$1)
-            $0.settleBarriers(now: monotonicMillis(), &$1)
+            $0.settleBarriers(now: now, &$1)
         }
     }
 

@@ -1,3 +1,4 @@
+import ChainVersion
 import Foundation
 import RESP
 
@@ -94,7 +95,7 @@ extension Server {
         out.version = version
         out.mapHeader(7)
         out.bulk("server"); out.bulk("chainstore")
-        out.bulk("version"); out.bulk(Server.version)
+        out.bulk("version"); out.bulk(BuildInfo.version)
         out.bulk("proto"); out.integer(version)
         out.bulk("id"); out.integer(Int64(session.id))
         out.bulk("mode"); out.bulk(chainNode == nil ? "standalone" : "cluster")
@@ -218,7 +219,7 @@ extension Server {
             for (k, v) in lines { s += "\(k):\(v)\r\n" }
             s += "\r\n"
         }
-        sec("server", [("chainstore_version", Server.version), ("redis_version", "7.2.0"),
+        sec("server", [("chainstore_version", BuildInfo.version), ("chainstore_commit", BuildInfo.commit), ("redis_version", "7.2.0"),
                        ("redis_mode", chainNode == nil ? "standalone" : "cluster"), ("mode", chainNode == nil ? "standalone" : "cluster"),
                        ("node_id", config.nodeID), ("process_id", String(getpid())),
                        ("tcp_port", String(config.listen.port)), ("uptime_in_seconds", String(uptimeSeconds))])

@@ -1,15 +1,22 @@
 import EventLoop
+import ChainVersion
 import Foundation
 
-/// `/healthz`, `/status` (JSON) and `/metrics` (Prometheus text).
+/// `/healthz`, `/readyz` (`Server+Health`), `/status` (JSON) and `/metrics` (Prometheus text).
 extension Server {
     struct Status: Encodable {
         var node_id: String
         var mode: String
         var version: String
+        var commit: String
         var uptime_s: Int
         var durability: String
+        /// Serving (`/healthz` 200); otherwise `health_problem` says why not.
         var healthy: Bool
+        var health_problem: String?
+        /// In every chain it should be, in sync (`/readyz` 200); otherwise `readiness_problem`.
+        var ready: Bool
+        var readiness_problem: String?
         var store_error: String?
         var connections: Int
         var commands_processed: Int
@@ -56,8 +63,11 @@ extension Server {
     }
 
     var status: Status {
-        Status(node_id: config.nodeID, mode: chainNode == nil ? "standalone" : "cluster", version: Server.version, uptime_s: uptimeSeconds,
-               durability: config.durability.rawValue, healthy: data.writeError == nil,
+        let health = healthProblem, readiness = readinessProblem
+        return Status(node_id: config.nodeID, mode: chainNode == nil ? "standalone" : "cluster", version: BuildInfo.version,
+               commit: BuildInfo.commit, uptime_s: uptimeSeconds, durability: config.durability.rawValue,
+               healthy: health == nil, health_problem: health.map { "\($0)" },
+               ready: readiness == nil, readiness_problem: readiness.map { "\($0)" },
                store_error: data.writeError.map { "\($0)" }, connections: sessions.count,
                commands_processed: commandsTotal, keys_estimate: data.store.estimatedKeyCount,
                current_seq: data.currentSeq, persisted_seq: data.persistedSeq,
@@ -73,8 +83,9 @@ extension Server {
         }
         switch req.path {
         case "/healthz":
-            if data.writeError == nil { req.respond(status: 200, text: "ok\n") }
-            else { req.respond(status: 503, text: "unhealthy: \(data.writeError!)\n") }
+            respondHealth(req, healthProblem)
+        case "/readyz":
+            respondHealth(req, readinessProblem)
         case "/status":
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -84,9 +95,11 @@ extension Server {
             digests(req)
         case "/metrics":
             metrics.keysEstimate.set(to: Double(data.store.estimatedKeyCount))
+            metrics.serving.set(to: healthProblem == nil ? 1 : 0)
+            metrics.ready.set(to: readinessProblem == nil ? 1 : 0)
             req.respond(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render())
         default:
-            req.respond(status: 404, text: "not found; try /healthz, /status, /digests or /metrics\n")
+            req.respond(status: 404, text: "not found; try /healthz, /readyz, /status, /digests or /metrics\n")
         }
     }
 }

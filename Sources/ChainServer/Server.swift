@@ -1,4 +1,5 @@
 import ChainCore
+import ChainVersion
 import EventLoop
 import Logging
 import RESP
@@ -11,7 +12,6 @@ import Glibc
 /// serves HTTP status and metrics. Everything runs on one event loop; only WAL fsyncs run on the
 /// group committer's queue. Loop-thread only.
 public final class Server {
-    public static let version = "0.1.0"
 
     let config: ServerConfig
     let loop: EventLoop
@@ -81,7 +81,7 @@ public final class Server {
             })
         }
         signal(SIGPIPE, SIG_IGN)
-        logger.info("chainserver \(Server.version) listening", metadata: [
+        logger.info("chainserver \(BuildInfo.description) listening", metadata: [
             "resp": "\(listenAddress)", "http": "\(http.map { "\($0.address)" } ?? "off")",
             "durability": "\(config.durability.rawValue)", "data_dir": "\(config.dataDir)"])
     }

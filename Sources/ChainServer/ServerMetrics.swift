@@ -1,3 +1,4 @@
+import ChainVersion
 import Prometheus
 
 /// The server's Prometheus metrics. Counters are atomics, so incrementing them on the loop is
@@ -15,6 +16,9 @@ final class ServerMetrics {
     let bytesOut: Counter
     let keysEstimate: Gauge
     let storeHealthy: Gauge
+    /// `/healthz` and `/readyz` as gauges (set when `/metrics` is read).
+    let serving: Gauge
+    let ready: Gauge
     let walSyncs: Counter
     let storeWrites: Counter
     let latency: DurationHistogram
@@ -43,6 +47,10 @@ final class ServerMetrics {
         bytesOut = registry.makeCounter(descriptor: Self.desc("net_output", "bytes_total", "Bytes of replies sent to clients"))
         keysEstimate = registry.makeGauge(descriptor: Self.desc("keys_estimate", "", "RocksDB's estimate of live keys"))
         storeHealthy = registry.makeGauge(descriptor: Self.desc("store_healthy", "", "1 while the store accepts writes, 0 after a write or sync error"))
+        serving = registry.makeGauge(descriptor: Self.desc("serving", "", "1 while /healthz answers 200: store writable and, in a cluster, configured with an unexpired lease"))
+        ready = registry.makeGauge(descriptor: Self.desc("ready", "", "1 while /readyz answers 200: serving and a member of every chain it is placed in, no join or barrier pending"))
+        registry.makeGauge(descriptor: Self.desc("build_info", "", "Always 1; the labels name the version and the commit"),
+                               labels: [("version", BuildInfo.version), ("commit", BuildInfo.commit)]).set(to: 1)
         walSyncs = registry.makeCounter(descriptor: Self.desc("wal_syncs", "total", "Write-ahead log fsyncs (each covers a group of writes)"))
         storeWrites = registry.makeCounter(descriptor: Self.desc("store_write_batches", "total", "Batches written to RocksDB (one per loop turn with writes)"))
         latency = registry.makeDurationHistogram(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ChainClient
 import ChainCore
+import ChainVersion
 import Foundation
 
 @main
@@ -12,6 +13,7 @@ struct ChainCtl: ParsableCommand {
             The master is --master HOST:PORT or $CHAIN_MASTER (default 127.0.0.1:7000). Every command takes --json. \
             Exit codes: 0 success, 1 failure (one line on stderr), 2 not done in time (wait, --wait), 64 bad usage.
             """,
+        version: "chainctl \(BuildInfo.description)",
         subcommands: [Status.self, Nodes.self, Chains.self, Watch.self, ConfigCommand.self,
                       Add.self, Drain.self, Remove.self, Wait.self,
                       Get.self, SetKey.self, Del.self, Scan.self, Version.self])
@@ -77,10 +79,6 @@ struct Version: ParsableCommand {
     @OptionGroup var m: MasterOption
     @Flag(help: "Print as JSON.") var json = false
     func run() throws {
-        if json { try printJSON(["version": ChainCtl.version]) } else { print("chainctl \(ChainCtl.version)") }
+        if json { try printJSON(["version": BuildInfo.version, "commit": BuildInfo.commit]) } else { print("chainctl \(BuildInfo.description)") }
     }
-}
-
-extension ChainCtl {
-    static let version = "0.2.0"
 }

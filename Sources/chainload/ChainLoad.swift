@@ -3,6 +3,7 @@ import ChainCLI
 import ChainClient
 import ChainCore
 import ChainLoadKit
+import ChainVersion
 import ChainSecurity
 import EventLoop
 import Foundation
@@ -16,7 +17,8 @@ struct ChainLoad: ParsableCommand {
         discussion: """
         Targets: --master HOST:PORT (a chainstore cluster, routed by the smart client) or --resp HOST:PORT \
         (any RESP server; --resp-read sends reads elsewhere; --wait-replicas N follows each SET with WAIT N 0).
-        """)
+        """,
+        version: "chainload \(BuildInfo.description)")
 
     @Option(help: "chainstore master (HOST:PORT, or several comma-separated); default $CHAIN_MASTER.") var master: String?
     @Option(help: "A RESP endpoint (HOST:PORT) instead of a cluster.") var resp: String?

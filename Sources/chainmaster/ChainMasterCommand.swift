@@ -3,6 +3,7 @@ import ChainCLI
 import ChainClient
 import ChainSecurity
 import ChainMasterKit
+import ChainVersion
 import EventLoop
 import Logging
 #if canImport(Glibc)
@@ -20,7 +21,8 @@ struct ChainMasterCommand: ParsableCommand {
         the others stand by and take over when it dies.
         Exit codes: 0 clean shutdown, 2 data directory unusable or the etcd prefix holds foreign data, 3 cannot listen, \
         4 etcd unreachable at start, 64 bad flags.
-        """)
+        """,
+        version: "chainmaster \(BuildInfo.description)")
 
     @Option(help: "Address of the HTTP/JSON API (HOST:PORT).")
     var listen: String = "127.0.0.1:7000"

@@ -5,6 +5,7 @@ import ChainCore
 import ChainSecurity
 import Foundation
 import ChainServer
+import ChainVersion
 import EventLoop
 import Logging
 import Storage
@@ -20,7 +21,8 @@ struct ChainServerCommand: ParsableCommand {
         discussion: """
         Exit codes: 0 clean shutdown, 2 data directory unusable or in use, 3 cannot listen, \
         64 bad flags.
-        """)
+        """,
+        version: "chainserver \(BuildInfo.description)")
 
     @Flag(help: "Run as a single node without a configuration master.")
     var standalone = false

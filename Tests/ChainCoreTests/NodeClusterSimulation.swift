@@ -318,6 +318,7 @@ struct NodeClusterSim {
         case let .stallCheck(id, incarnation):
             guard incarnation == nodes[id]!.incarnation, !deferred(id, e) else { return }
             drive(id) { core, now, fx in
+                core.watchLease(now: now, &fx)
                 core.checkStalls(&fx)
                 core.announceJoins(&fx)
                 core.settleBarriers(now: now, &fx)
@@ -611,7 +612,7 @@ struct NodeClusterSim {
         case .lease:
             nodes[id]!.registered = true
             let lease = master.leaseReply(knownEpoch: nodes[id]!.core.epoch)
-            nodes[id]!.core.renewLease(until: sentAt + UInt64(lease.lease_ms), leaseMs: lease.lease_ms)
+            drive(id) { core, now, fx in core.renewLease(until: sentAt + UInt64(lease.lease_ms), leaseMs: lease.lease_ms, now: now, &fx) }
             if let c = lease.config { drive(id) { core, now, fx in core.install(c, now: now, &fx) } }
         case .refused(404, _):
             nodes[id]!.registered = false

@@ -36,7 +36,7 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", providers: [.apt(["libssl-dev"])]),
 
         // Drivers: the only importers of the C modules.
-        .target(name: "EventLoop", dependencies: ["CLibevent", "ChainSecurity"], swiftSettings: hot),
+        .target(name: "EventLoop", dependencies: ["CLibevent", "ChainSecurity", "ChainCore"], swiftSettings: hot),
         .target(name: "Storage", dependencies: ["CRocksDB"], swiftSettings: hot),
         .target(name: "ChainSecurity", dependencies: ["COpenSSL"], swiftSettings: strict),
 

@@ -224,7 +224,7 @@ up() {
     echo "  chainctl status"
     echo "  redis-cli ${tls}-p $p1"
     echo "  curl --cacert $SEC/ca.pem https://127.0.0.1:$((HTTP_BASE + 1))/metrics"
-    echo "  chainload --master $MASTER --tls-ca-file $SEC/ca.pem --password-file $SEC/password --token-file $SEC/token"
+    echo "  chainload --master $MASTER --tls-ca-file $SEC/ca.pem --password-file $SEC/password --token-file $SEC/token --workload b --preload --duration 10"
   else
     echo "Binaries: $BIN (chainctl, chainserver, chainmaster, chainload). Try:"
     echo "  export CHAIN_MASTER=$MASTER PATH=$BIN:\$PATH"
@@ -232,6 +232,7 @@ up() {
     echo "  chainctl chains"
     echo "  redis-cli -p $p1"
     echo "  curl 127.0.0.1:$((HTTP_BASE + 1))/metrics"
+    echo "  chainload --master $MASTER --workload b --preload --duration 10"
   fi
   echo "Stop: deploy/cluster.sh down"
 }

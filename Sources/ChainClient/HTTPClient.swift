@@ -1,11 +1,14 @@
+import ChainCore
 import ChainSecurity
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A minimal blocking HTTP/1.1 client for the admin tools, the nodes' link to the master and
-/// tests: one request per connection (`Connection: close`), numeric IPv4 hosts, a timeout on every
-/// step, HTTPS with a client `tls` context.
+/// tests: one request per connection (`Connection: close`), IPv4, IPv6 and named hosts, a timeout
+/// on every step, HTTPS with a client `tls` context. Kept rather than AsyncHTTPClient: every caller
+/// is a thread of its own that wants a blocking answer, and the binaries stay free of a second
+/// event-loop runtime.
 public enum HTTPClient {
     public struct Response: Sendable {
         public var status: Int
@@ -42,10 +45,11 @@ public enum HTTPClient {
             client = try RESPClient(host: host, port: port, timeoutMs: timeoutMs, tls: tls)
         } catch {
             if case let .connect(a, e) = error { throw .connect(a, e) }
+            if case .unresolvable = error { throw .io("\(error)") }
             throw .io("\(error)")
         }
         defer { client.close() }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(HostPortSyntax.format(host: host, port: port))\r\nConnection: close\r\n"
         if let body { head += "Content-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n" }
         if let token { head += "Authorization: Bearer \(token)\r\n" } else if let authorization { head += "Authorization: \(authorization)\r\n" }
         head += "\r\n"

@@ -1,5 +1,9 @@
-/// `HOST:PORT` as the tools and clients take it (numeric IPv4 or `localhost`).
+import ChainCore
+
+/// `HOST:PORT` as the tools and clients take it: an IPv4 address, `[IPv6]` or a DNS name
+/// (`HostPortSyntax`); an empty host and `localhost` are 127.0.0.1. Names are resolved when a connection is made.
 public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    /// Without brackets.
     public var host: String
     public var port: UInt16
 
@@ -9,14 +13,10 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
     }
 
     public init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
-        var host = String(text[..<colon])
-        if host == "localhost" || host.isEmpty { host = "127.0.0.1" }
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) else { return nil }
-        self.host = host
+        guard let (h, port) = HostPortSyntax.parse(text) else { return nil }
+        host = h == .any || h == .name("localhost") ? "127.0.0.1" : h.text
         self.port = port
     }
 
-    public var description: String { "\(host):\(port)" }
+    public var description: String { HostPortSyntax.format(host: host, port: port) }
 }

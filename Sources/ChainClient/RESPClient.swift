@@ -1,3 +1,4 @@
+import ChainCore
 import ChainSecurity
 import RESP
 #if canImport(Glibc)
@@ -9,6 +10,8 @@ import Glibc
 public final class RESPClient {
     public enum Failure: Error, CustomStringConvertible, Equatable {
         case connect(String, Int32)
+        /// The host name did not resolve (the address, the resolver's reason).
+        case unresolvable(String, String)
         case io(String, Int32)
         case closed
         case timeout
@@ -21,6 +24,7 @@ public final class RESPClient {
         public var description: String {
             switch self {
             case let .connect(a, e): return "cannot connect to \(a): \(String(cString: strerror(e)))"
+            case let .unresolvable(a, why): return "cannot resolve \(a): \(why)"
             case let .io(op, e): return "\(op) failed: \(String(cString: strerror(e)))"
             case .closed: return "connection closed by server"
             case .timeout: return "timed out waiting for a reply"
@@ -45,24 +49,12 @@ public final class RESPClient {
                 tls: TLSContext? = nil) throws(Failure) {
         self.host = host
         self.port = port
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard s >= 0 else { throw .connect("\(host):\(port)", errno) }
-        var tv = timeval(tv_sec: timeoutMs / 1000, tv_usec: (timeoutMs % 1000) * 1000)
-        setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var one: Int32 = 1
-        setsockopt(s, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = port.bigEndian
-        inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host, &sin.sin_addr)
-        let rc = withUnsafePointer(to: &sin) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else {
-            let e = errno
-            Glibc.close(s)
-            throw .connect("\(host):\(port)", e)
+        let s: Int32
+        do { s = try BlockingConnect.open(host: host, port: port, timeoutMs: timeoutMs) } catch {
+            switch error {
+            case let .unresolvable(why): throw .unresolvable(HostPortSyntax.format(host: host, port: port), why)
+            case let .refused(e): throw .connect(HostPortSyntax.format(host: host, port: port), e)
+            }
         }
         fd = s
         if let tls {

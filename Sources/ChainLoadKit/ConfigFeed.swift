@@ -50,9 +50,13 @@ public final class ConfigFeed: Sendable {
             guard let c = try? Self.fetch(master, token: token, tls: tls, after: epoch, waitMs: 1000) else { continue }
             guard c.epoch > epoch else { continue }
             epoch = c.epoch
-            state.withLock { $0 = ($0.version + 1, c) }
+            let old = state.withLock { s -> Configuration in
+                defer { s = (s.version + 1, c) }
+                return s.config
+            }
             versionCounter.add(1, ordering: .releasing)
-            events.withLock { $0.append(RunEvent(t: Date().timeIntervalSince(start), label: "epoch \(c.epoch)")) }
+            let label = "epoch \(c.epoch): " + ConfigurationChange.summary(from: old, to: c)
+            events.withLock { $0.append(RunEvent(t: Date().timeIntervalSince(start), label: label)) }
         }
     }
 

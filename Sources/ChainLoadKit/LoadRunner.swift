@@ -139,7 +139,8 @@ public final class LoadRunner: Sendable {
                 errors += e.values.reduce(0, +)
             }
             let rate = { (n: UInt64) in measured > 0 ? Double(n) / measured : 0 }
-            return Report(parameters: params, check: nil, timeline: t.timeline, events: nil,
+            if let get = ops[Operation.get.rawValue] { ops[Operation.get.rawValue]!.misses = min(t.misses, get.ops) }
+            return Report(parameters: params, check: nil, timeline: t.timeline(runSeconds: Double(endNanos - startNanos) / 1e9), events: nil,
                           per_node: t.byNode.isEmpty ? nil : t.byNode.mapValues(rate),
                           per_chain: t.byChain.isEmpty ? nil : Dictionary(uniqueKeysWithValues: t.byChain.map { ("\($0.key)", rate($0.value)) }),
                           elapsed_s: measured, ops_per_s: rate(total), total_ops: total, total_errors: errors, operations: ops)

@@ -23,6 +23,8 @@ struct BatchOp {
     var valueLength: Int32 = 0
     /// 0 while running or after success, else the worker's code for the error kind.
     var error: UInt16 = 0
+    /// A read that found no value.
+    var missed = false
 }
 
 /// One simulated client (closed loop: `pipeline` operations in flight, the next batch when the
@@ -84,6 +86,7 @@ final class LoadSession {
     /// "tryagain", …) or nil; `value` what a read returned (kept in `--check` runs).
     func complete(_ slot: Int, error: String?, value: [UInt8]? = nil) {
         if let error { batch[slot].error = worker.errorCode(error) }
+        else if value == nil && batch[slot].op == .get { batch[slot].missed = true }
         if !readValues.isEmpty { readValues[slot] = value }
         outstanding -= 1
         guard outstanding == 0 else { return }

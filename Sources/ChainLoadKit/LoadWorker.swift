@@ -151,6 +151,7 @@ final class LoadWorker {
                 continue
             }
             succeeded[o.op.index] += 1
+            if o.missed && measuring { stats.misses += 1 }
             guard measuring, let (node, chain) = s.driver.placement(of: o) else { continue }
             stats.byNode[node, default: 0] += 1
             stats.byChain[chain, default: 0] += 1

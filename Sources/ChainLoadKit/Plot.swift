@@ -23,10 +23,25 @@ public struct RunEvent: Codable, Sendable, Equatable {
 }
 
 /// Renders a run as an SVG picture: throughput on top, p50 and p99 latency (log scale) below,
-/// events as labelled vertical lines across both. Pure; no dependencies.
+/// events as numbered vertical lines across both, and the list of events (what each changed)
+/// under the charts. Pure; no dependencies.
 public enum Plot {
+    /// Events listed under the charts at most (the JSON report keeps them all).
+    static let maxListed = 24
+
+    /// Events closer than `minGap` (in the same units as `x`) share one mark, so their numbers
+    /// never print over each other: each group is (first index, last index, position).
+    static func marks(_ xs: [Double], minGap: Double) -> [(first: Int, last: Int, x: Double)] {
+        var out: [(first: Int, last: Int, x: Double)] = []
+        for (i, x) in xs.enumerated() {
+            if let g = out.last, x - g.x < minGap { out[out.count - 1].last = i } else { out.append((i, i, x)) }
+        }
+        return out
+    }
+
     public static func svg(title: String, timeline: [Tick], events: [RunEvent]) -> String {
-        let w = 960.0, h = 560.0, left = 70.0, right = 20.0
+        let listed = min(events.count, maxListed) + (events.count > maxListed ? 1 : 0)
+        let w = 960.0, h = 560.0 + Double(listed) * 16 + (listed > 0 ? 12 : 0), left = 70.0, right = 20.0
         let top1 = 50.0, h1 = 200.0, top2 = 300.0, h2 = 200.0
         let tMax = max(timeline.last?.t ?? 1, events.map(\.t).max() ?? 0, 1)
         let x = { (t: Double) in left + (w - left - right) * t / tMax }
@@ -65,9 +80,18 @@ public enum Plot {
         out += line(timeline.map { (x($0.t), y1($0.ops_per_s)) }, "#1f77b4")
         out += line(timeline.filter { $0.p50_ms > 0 }.map { (x($0.t), y2($0.p50_ms)) }, "#2ca02c")
         out += line(timeline.filter { $0.p99_ms > 0 }.map { (x($0.t), y2($0.p99_ms)) }, "#d62728")
-        for (i, e) in events.enumerated() {
-            out += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ff7f0e\" stroke-dasharray=\"4 3\"/>\n", x(e.t), x(e.t), top1, top2 + h2)
-            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"#ff7f0e\">", x(e.t) + 3, top1 + 12 + Double(i % 4) * 13) + esc(e.label) + "</text>\n"
+        for (n, m) in marks(events.map { x($0.t) }, minGap: 34).enumerated() {
+            let name = m.first == m.last ? "\(m.first + 1)" : "\(m.first + 1)–\(m.last + 1)"
+            out += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ff7f0e\" stroke-dasharray=\"4 3\"/>\n", m.x, m.x, top1, top2 + h2)
+            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"#ff7f0e\">", m.x + 3, top1 + 12 + Double(n % 2) * 13) + name + "</text>\n"
+        }
+        for (i, e) in events.prefix(maxListed).enumerated() {
+            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"#ff7f0e\">", left, top2 + h2 + 40 + Double(i) * 16)
+                + esc(String(format: "%d  %.1f s  ", i + 1, e.t) + e.label) + "</text>\n"
+        }
+        if events.count > maxListed {
+            out += String(format: "<text x=\"%.1f\" y=\"%.1f\" fill=\"#ff7f0e\">", left, top2 + h2 + 40 + Double(maxListed) * 16)
+                + "… and \(events.count - maxListed) more (in the JSON report)</text>\n"
         }
         out += "<text x=\"\(w - 260)\" y=\"24\"><tspan fill=\"#1f77b4\">■ ops/s</tspan>  <tspan fill=\"#2ca02c\">■ p50</tspan>  <tspan fill=\"#d62728\">■ p99</tspan>  <tspan fill=\"#ff7f0e\">┆ events</tspan></text>\n"
         return out + "</svg>\n"

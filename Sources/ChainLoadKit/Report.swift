@@ -49,6 +49,8 @@ public struct Report: Codable, Sendable {
         public var p999_ms: Double
         public var max_ms: Double
         public var mean_ms: Double
+        /// Reads (GET) only: how many found no value (the rest of `ops` are hits).
+        public var misses: UInt64?
     }
 
     /// `--check`: the linearizability verdict on the recorded history.
@@ -92,11 +94,16 @@ public struct Report: Codable, Sendable {
         var lines = ["\(parameters.target)  workload \(parameters.workload)  clients \(parameters.clients)  pipeline \(parameters.pipeline)  keys \(parameters.keys)  value \(parameters.value_bytes)\(parameters.value_bytes_max.map { "-\($0)" } ?? "") B  \(shape)",
                      String(format: "%.1f s measured: %.0f ops/s, %llu ops, %llu errors", elapsed_s, ops_per_s, total_ops, total_errors),
                      "",
-                     "op     ops/s      p50 ms   p90 ms   p99 ms   p99.9 ms  max ms    errors"]
+                     "op     ops/s      mean ms  p50 ms   p90 ms   p99 ms   p99.9 ms  max ms    errors"]
         for (name, s) in operations.sorted(by: { $0.key < $1.key }) {
             let errs = s.errors.isEmpty ? "0" : s.errors.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
             lines.append(name.padding(toLength: 7, withPad: " ", startingAt: 0)
-                + String(format: "%-10.0f %-8.3f %-8.3f %-8.3f %-9.3f %-9.3f ", s.ops_per_s, s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms) + errs)
+                + String(format: "%-10.0f %-8.3f %-8.3f %-8.3f %-8.3f %-9.3f %-9.3f ", s.ops_per_s, s.mean_ms, s.p50_ms, s.p90_ms, s.p99_ms, s.p999_ms, s.max_ms) + errs)
+        }
+        if let get = operations["get"], let misses = get.misses, get.ops > 0 {
+            lines.append("")
+            lines.append(String(format: "get: %llu hits, %llu misses (%.1f%% found no value%@)", get.ops - misses, misses,
+                                100 * Double(misses) / Double(get.ops), misses * 2 > get.ops ? "; --preload writes every key first" : ""))
         }
         if let per_node {
             lines.append("")

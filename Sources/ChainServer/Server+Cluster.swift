@@ -13,9 +13,9 @@ extension Server {
         node.forwarder = Forwarder(server: self)
         let adv = settings.advertise
         let info = NodeInfo(id: config.nodeID,
-                            client: adv?.client ?? "\(config.listen)",
-                            peer: adv?.peer ?? "\(peers.listenAddress ?? settings.peerListen)",
-                            http: adv?.http ?? (config.httpListen.map { "\($0)" } ?? ""))
+                            client: adv.address(adv.client, bound: listenAddress),
+                            peer: adv.address(adv.peer, bound: peers.listenAddress ?? settings.peerListen),
+                            http: (httpAddress ?? config.httpListen).map { adv.address(adv.http, bound: $0) } ?? adv.http ?? "")
         node.masterLink = MasterLink(master: settings.master, token: settings.masterToken, tls: settings.masterTLS, info: info, node: LoopBound(node, loop: loop))
         if let json = try? data.store.get(ChainMetadata.configKey),
            let last = try? JSONDecoder().decode(Configuration.self, from: Data(json)) {

@@ -1,4 +1,5 @@
 import ChainClient
+import ChainCore
 import EventLoop
 import ChainSecurity
 
@@ -67,8 +68,8 @@ public struct ClusterSettings: Sendable {
     public var master: MasterEndpoints
     public var peerListen: SocketAddress
     public var secret: [UInt8]
-    /// Addresses announced to the master (default: the listen addresses).
-    public var advertise: (client: String, peer: String, http: String)?
+    /// Addresses announced to the master, for nodes behind NAT or in containers (`--advertise-*`).
+    public var advertise = Advertise()
     /// Bytes per second all state transfers sent from this node may use together; 0 = no cap.
     public var transferRate = 0
     /// Bytes of recent updates kept for all chains together (split evenly among them), so that a
@@ -89,5 +90,26 @@ public struct ClusterSettings: Sendable {
         self.master = master
         self.peerListen = peerListen
         self.secret = secret
+    }
+}
+
+/// What a node tells the master (and so its peers and clients) to reach it at. Each address
+/// defaults to `host` with the bound port, and without `host` to the bound address itself.
+public struct Advertise: Sendable, Equatable {
+    /// `--advertise-host`: a name or address that reaches this node, with the listen ports.
+    public var host: String?
+    /// `--advertise-client`, `--advertise-peer`, `--advertise-http`: full `HOST:PORT`s (a port
+    /// mapped by NAT or a container runtime).
+    public var client: String?
+    public var peer: String?
+    public var http: String?
+
+    public init(host: String? = nil, client: String? = nil, peer: String? = nil, http: String? = nil) {
+        (self.host, self.client, self.peer, self.http) = (host, client, peer, http)
+    }
+
+    /// The address to announce for a listener bound at `bound`.
+    func address(_ explicit: String?, bound: SocketAddress) -> String {
+        explicit ?? host.map { HostPortSyntax.format(host: $0, port: bound.port) } ?? "\(bound)"
     }
 }

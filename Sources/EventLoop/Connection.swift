@@ -23,6 +23,8 @@ public final class Connection {
         case connectFailed(Int32)
         /// The TLS handshake or a TLS record failed (OpenSSL's reason).
         case tls(String)
+        /// The peer's host name did not resolve (the resolver's reason).
+        case unresolvable(String)
     }
 
     public let loop: EventLoop
@@ -75,8 +77,10 @@ public final class Connection {
     }
 
     /// Starts an outbound connection (TLS with `tls`, checking that the server's certificate
-    /// chains to the context's CA and names `serverName`, by default the address's IP);
-    /// `onConnected` or `onClose` follows.
+    /// chains to the context's CA and names `serverName`, by default the address's host);
+    /// `onConnected` or `onClose` follows. A host name is resolved on a background queue and the
+    /// connect made when the answer is back on the loop (to the first address; a caller that
+    /// retries resolves again).
     public static func connect(loop: EventLoop, to address: SocketAddress, tls: TLSContext? = nil,
                                serverName: String? = nil) throws(EventLoopError) -> Connection {
         loop.assertInLoop()
@@ -90,14 +94,35 @@ public final class Connection {
         }
         guard let bev = made else { throw .call("bufferevent_socket_new", errno: errno) }
         let conn = Connection(loop: loop, bev: bev, peer: address, established: false, tls: tls != nil)
-        let rc = address.withSockAddr { sa, len in bufferevent_socket_connect(bev, sa, len) }
-        if rc != 0 {
-            let e = errno
+        guard address.isNumeric else {
+            address.resolve(on: loop) { [conn] result in
+                guard conn.bev != nil else { return }  // closed meanwhile
+                switch result {
+                case let .success(found): conn.start(connectingTo: found[0])
+                case let .failure(e): conn.finish(.unresolvable("\(e)"))
+                }
+            }
+            return conn
+        }
+        if let e = conn.connect(to: address) {
             conn.release()
             throw .call("connect \(address)", errno: e)
         }
         conn.enableIO()
         return conn
+    }
+
+    /// The connect call itself; the errno when it failed at once.
+    private func connect(to address: SocketAddress) -> Int32? {
+        guard let bev else { return EBADF }
+        let rc = address.withSockAddr { sa, len in bufferevent_socket_connect(bev, sa, len) } ?? -1
+        return rc == 0 ? nil : errno
+    }
+
+    /// Connects once a name resolved; a failure ends the connection like a refused connect.
+    private func start(connectingTo address: SocketAddress) {
+        if let e = connect(to: address) { return finish(.connectFailed(e)) }
+        enableIO()
     }
 
     public var isOpen: Bool { bev != nil && !closingAfterFlush }

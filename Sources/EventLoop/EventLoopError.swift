@@ -6,6 +6,8 @@ import Glibc
 public enum EventLoopError: Error, CustomStringConvertible, Equatable {
     case call(String, errno: Int32)
     case invalidAddress(String)
+    /// A host name that DNS could not resolve (the address, the resolver's reason).
+    case unresolvable(String, String)
     /// A TLS setup step failed (OpenSSL's reason).
     case tls(String)
 
@@ -16,7 +18,9 @@ public enum EventLoopError: Error, CustomStringConvertible, Equatable {
         case let .tls(m):
             return "TLS: \(m)"
         case let .invalidAddress(a):
-            return "invalid address '\(a)' (expected HOST:PORT with an IPv4 host)"
+            return "invalid address '\(a)' (expected HOST:PORT: an IPv4 address, [IPv6] or a DNS name)"
+        case let .unresolvable(a, why):
+            return "cannot resolve \(a): \(why)"
         }
     }
 }

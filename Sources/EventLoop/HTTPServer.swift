@@ -143,7 +143,14 @@ public final class HTTPServer {
             let s = Unmanaged<HTTPServer>.fromOpaque(arg!).takeUnretainedValue()
             withExtendedLifetime(s) { s.dispatch(req!) }
         }, me)
-        guard let bound = evhttp_bind_socket_with_handle(http, address.host, address.port) else {
+        // A name is resolved here, once, at start-up (before the loop serves anything).
+        let bindTo: SocketAddress
+        do { bindTo = try address.resolve()[0] } catch {
+            evhttp_free(http)
+            self.http = nil
+            throw error
+        }
+        guard let bound = evhttp_bind_socket_with_handle(http, bindTo.host, bindTo.port) else {
             let e = errno
             evhttp_free(http)
             self.http = nil

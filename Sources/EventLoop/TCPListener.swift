@@ -23,12 +23,14 @@ public final class TCPListener {
         self.onAccept = onAccept
         let me = Unmanaged.passUnretained(self).toOpaque()
         let flags = UInt32(LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC)
-        let l = address.withSockAddr { sa, len in
+        // A name is resolved here, once, at start-up (before the loop serves anything).
+        let bindTo = try address.resolve()[0]
+        let l = bindTo.withSockAddr { sa, len in
             evconnlistener_new_bind(loop.base, { _, fd, sa, _, arg in
                 let me = Unmanaged<TCPListener>.fromOpaque(arg!).takeUnretainedValue()
                 withExtendedLifetime(me) { me.accepted(fd: fd, sa: sa) }
             }, me, flags, backlog, sa, len)
-        }
+        } ?? nil
         guard let l else { throw .call("listen on \(address)", errno: errno) }
         listener = l
         // Accept errors (EMFILE and friends) must not stop the listener; they are transient.

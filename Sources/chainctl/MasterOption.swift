@@ -25,7 +25,7 @@ struct MasterOption: ParsableArguments {
     var address: MasterEndpoints {
         get throws {
             let text = master ?? ProcessInfo.processInfo.environment["CHAIN_MASTER"] ?? "127.0.0.1:7000"
-            guard let a = MasterEndpoints(text) else { throw ValidationError("invalid master address '\(text)' (expected HOST:PORT[,HOST:PORT…])") }
+            guard let a = MasterEndpoints(text) else { throw ValidationError("invalid master address '\(text)' (expected HOST:PORT[,HOST:PORT…]; HOST is an IPv4 address, [IPv6] or a DNS name)") }
             return a
         }
     }

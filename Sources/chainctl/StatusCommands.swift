@@ -16,7 +16,12 @@ struct Status: ParsableCommand {
     static func text(_ s: MasterAPI.Status) -> String {
         let up = s.nodes.filter { ["up", "spare", "draining"].contains($0.state) }.count
         let ok = s.chains.filter { $0.state == "ok" }.count
-        var out = "epoch \(s.epoch)  \(s.healthy ? "HEALTHY" : "NOT HEALTHY")  replication \(s.replication)  nodes \(up)/\(s.nodes.count) up  chains \(ok)/\(s.chains.count) ok\n"
+        // A chain that is not ok but leaves the cluster healthy (reordering during a rebalance)
+        // is named with its state, so "HEALTHY … 11/12 ok" does not read as a contradiction.
+        let others = Dictionary(grouping: s.chains.filter { $0.state != "ok" }, by: \.state)
+            .sorted { $0.key < $1.key }.map { "\($0.value.count) \($0.key)" }
+        let chains = "chains \(ok)/\(s.chains.count) ok" + (others.isEmpty ? "" : " (\(others.joined(separator: ", ")))")
+        var out = "epoch \(s.epoch)  \(s.healthy ? "HEALTHY" : "NOT HEALTHY")  replication \(s.replication)  nodes \(up)/\(s.nodes.count) up  \(chains)\n"
         if !s.problems.isEmpty {
             out += "\nPROBLEMS\n" + s.problems.map { "  - \($0)\n" }.joined()
         }

@@ -63,8 +63,20 @@ struct ChainServerCommand: ParsableCommand {
     @Option(help: "Address for RESP clients (HOST:PORT).")
     var listen: String = "127.0.0.1:6380"
 
-    @Option(name: .customLong("http-listen"), help: "Address for /healthz, /status and /metrics (HOST:PORT); empty to disable.")
+    @Option(name: .customLong("http-listen"), help: "Address for /healthz, /readyz, /status and /metrics (HOST:PORT); empty to disable.")
     var httpListen: String = ""
+
+    @Option(name: .customLong("advertise-host"), help: "Host (DNS name or address) peers and clients reach this node at, with the listen ports (for a node that listens on 0.0.0.0, [::] or behind NAT). Default: the listen addresses.")
+    var advertiseHost: String?
+
+    @Option(name: .customLong("advertise-client"), help: "Full HOST:PORT clients reach the RESP port at (a port mapped by NAT or a container runtime).")
+    var advertiseClient: String?
+
+    @Option(name: .customLong("advertise-peer"), help: "Full HOST:PORT other nodes reach the peer port at.")
+    var advertisePeer: String?
+
+    @Option(name: .customLong("advertise-http"), help: "Full HOST:PORT the HTTP endpoint is reached at.")
+    var advertiseHTTP: String?
 
     @Option(name: .customLong("data-dir"), help: "Directory of the node's RocksDB.")
     var dataDir: String
@@ -114,7 +126,13 @@ struct ChainServerCommand: ParsableCommand {
     func validate() throws {
         if !standalone {
             guard let m = masterAddress else { throw ValidationError("give --master HOST:PORT (or $CHAIN_MASTER), or run with --standalone") }
-            guard MasterEndpoints(m) != nil else { throw ValidationError("--master: invalid address in '\(m)' (expected HOST:PORT[,HOST:PORT…])") }
+            guard MasterEndpoints(m) != nil else { throw ValidationError("--master: invalid address in '\(m)' (expected HOST:PORT[,HOST:PORT…]; HOST is an IPv4 address, [IPv6] or a DNS name)") }
+            if let h = advertiseHost, HostPortSyntax.parse(HostPortSyntax.format(host: h, port: 1)) == nil {
+                throw ValidationError("--advertise-host: invalid host '\(h)' (an IPv4 address, an IPv6 address or a DNS name)")
+            }
+            for (flag, v) in [("--advertise-client", advertiseClient), ("--advertise-peer", advertisePeer), ("--advertise-http", advertiseHTTP)] {
+                if let v, HostPortSyntax.parse(v) == nil { throw ValidationError("\(flag): invalid address '\(v)' (expected HOST:PORT)") }
+            }
             do { _ = try SocketAddress(parsing: peerListen) } catch { throw ValidationError("--peer-listen: \(error)") }
             guard let f = clusterSecretFile else { throw ValidationError("cluster mode needs --cluster-secret-file") }
             guard let secret = try? String(contentsOfFile: f, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
@@ -235,7 +253,7 @@ struct ChainServerCommand: ParsableCommand {
                                            peerListen: try! SocketAddress(parsing: peerListen),
                                            secret: Array(try! String(contentsOfFile: clusterSecretFile!, encoding: .utf8)
                                                .trimmingCharacters(in: .whitespacesAndNewlines).utf8))
-            settings.advertise = nil
+            settings.advertise = Advertise(host: advertiseHost, client: advertiseClient, peer: advertisePeer, http: advertiseHTTP)
             settings.transferRate = Int(transferRateMB * 1_000_000)
             settings.catchUpBacklogBytes = catchUpBacklogMB << 20
             settings.masterToken = masterTokenFile.flatMap(SecretFile.read)

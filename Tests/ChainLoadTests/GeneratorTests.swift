@@ -102,6 +102,22 @@ final class PlotTests: XCTestCase {
         XCTAssertEqual(svg.components(separatedBy: "stroke-dasharray").count - 1, 2)
         XCTAssert(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n"))
     }
+
+    /// Events close together share one numbered mark (their labels used to print over each
+    /// other); each is listed under the charts with its time and what it changed.
+    func testCloseEventsShareAMarkAndAreListed() throws {
+        let ticks = (1...60).map { Tick(t: Double($0), ops_per_s: 1000, p50_ms: 0.5, p99_ms: 3, errors: 0) }
+        let events = [RunEvent(t: 10, label: "epoch 5: n2 left 9 chains"), RunEvent(t: 10.2, label: "epoch 6: n4 copying 3 chains"),
+                      RunEvent(t: 10.4, label: "epoch 7: n4 joined 1 chain"), RunEvent(t: 40, label: "epoch 8: 2 tails moved")]
+        let svg = Plot.svg(title: "t", timeline: ticks, events: events)
+        XCTAssertEqual(svg.components(separatedBy: "stroke-dasharray").count - 1, 2, "two marks: 1–3 and 4")
+        XCTAssert(svg.contains(">1–3</text>") && svg.contains(">4</text>"), svg)
+        XCTAssert(svg.contains("1  10.0 s  epoch 5: n2 left 9 chains"), svg)
+        XCTAssert(svg.contains("4  40.0 s  epoch 8: 2 tails moved"), svg)
+        XCTAssertEqual(Plot.marks([0, 10, 50, 60, 200], minGap: 34).map { [$0.first, $0.last] }, [[0, 1], [2, 3], [4, 4]])
+        let many = Plot.svg(title: "t", timeline: ticks, events: (0..<30).map { RunEvent(t: Double($0) * 2, label: "epoch \($0)") })
+        XCTAssert(many.contains("… and 6 more"), "the list stops at \(Plot.maxListed)")
+    }
 }
 
 final class YCSBWorkloadTests: XCTestCase {

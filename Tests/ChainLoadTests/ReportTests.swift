@@ -48,6 +48,18 @@ final class ReportTests: XCTestCase {
         XCTAssert(t.contains("served by: n1 2 ops/s") || t.contains("served by: n1 3 ops/s"), t)
     }
 
+    /// The table has each operation's mean latency and, for reads, how many found a value.
+    func testTableShowsMeanAndReadMisses() {
+        var r = sampleReport()
+        r.operations["get"]!.misses = 4
+        let t = r.table
+        XCTAssert(t.contains("mean ms"), t)
+        XCTAssert(t.contains(String(format: "%-8.3f", r.operations["get"]!.mean_ms)), t)
+        XCTAssert(t.contains("get: 1 hits, 4 misses (80.0% found no value; --preload writes every key first)"), t)
+        r.operations["get"]!.misses = 0
+        XCTAssert(r.table.contains("get: 5 hits, 0 misses (0.0% found no value)"), r.table)
+    }
+
     /// Each loop's measurements add up: histograms merge, errors and per-node counts sum, the
     /// timeline has one tick per second.
     func testStatsFromSeveralLoopsAddUp() {
@@ -60,14 +72,28 @@ final class ReportTests: XCTestCase {
         _ = b.seconds[2, default: LoadStats.histogram()].record(300, count: 30)
         b.secondErrors[1] = 4
         a.byNode["n1"] = 5; b.byNode["n1"] = 6
+        a.misses = 2; b.misses = 3
         a.add(b)
         XCTAssertEqual(a.hist[.get]?.totalCount, 40)
         XCTAssertEqual(a.errors[.set], ["connection": 3, "timeout": 1])
         XCTAssertEqual(a.byNode["n1"], 11)
-        let timeline = a.timeline
+        XCTAssertEqual(a.misses, 5)
+        let timeline = a.timeline(runSeconds: 3)
         XCTAssertEqual(timeline.map(\.t), [1, 2, 3])
         XCTAssertEqual(timeline.map(\.ops_per_s), [10, 0, 30])
         XCTAssertEqual(timeline[1].errors, 4)
+    }
+
+    /// The run's last second is usually cut short: its rate counts over the part that ran, and
+    /// a sliver too short to measure is left out rather than drawn as a collapse.
+    func testAPartialLastSecondIsNotDrawnAsADrop() {
+        var a = LoadStats()
+        for s in 0..<3 { _ = a.seconds[s, default: LoadStats.histogram()].record(100, count: s == 2 ? 50 : 100) }
+        let half = a.timeline(runSeconds: 2.5)
+        XCTAssertEqual(half.map(\.t), [1, 2, 2.5])
+        XCTAssertEqual(half.map(\.ops_per_s), [100, 100, 100])
+        let sliver = a.timeline(runSeconds: 2.1)
+        XCTAssertEqual(sliver.map(\.t), [1, 2], "0.1 s says nothing about the rate")
     }
 }
 

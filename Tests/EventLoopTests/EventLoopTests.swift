@@ -81,24 +81,65 @@ final class EventLoopTests: XCTestCase {
     }
 
     func testEchoOverTCP() throws {
+        XCTAssertEqual(try echo(listenAt: SocketAddress(host: "127.0.0.1", port: 0)) { SocketAddress(host: "127.0.0.1", port: $0.port) }, .closedLocally)
+    }
+
+    /// An IPv6 listener and an IPv6 connect, from the bracketed flag syntax.
+    func testEchoOverIPv6() throws {
+        let end = try echo(listenAt: SocketAddress(parsing: "[::1]:0")) { bound in
+            XCTAssertEqual(bound.description, "[::1]:\(bound.port)")
+            return try SocketAddress(parsing: "[::1]:\(bound.port)")
+        }
+        XCTAssertEqual(end, .closedLocally)
+    }
+
+    /// A connect to a host name resolves it off the loop, then connects.
+    func testConnectByName() throws {
+        // Listen where the resolver sends "localhost" first (127.0.0.1 or ::1, by /etc/hosts).
+        let first = try SocketAddress(host: "localhost", port: 0).resolve()[0]
+        XCTAssertTrue(first.isNumeric)
+        let byName = SocketAddress(host: "localhost", port: 0)
+        XCTAssertFalse(byName.isNumeric)
+        XCTAssertEqual(try echo(listenAt: first) { SocketAddress(host: byName.host, port: $0.port) }, .closedLocally)
+    }
+
+    func testUnresolvableNameEndsTheConnection() throws {
         let t = try LoopThread()
         defer { t.stop() }
-        let port = try t.sync { () -> UInt16 in
-            let l = try TCPListener(loop: t.loop, address: SocketAddress(host: "127.0.0.1", port: 0)) { conn in
+        let end = Mutex<Connection.End?>(nil)
+        let sem = DispatchSemaphore(value: 0)
+        try t.sync {
+            // .invalid never resolves (RFC 6761).
+            let c = try Connection.connect(loop: t.loop, to: SocketAddress(parsing: "no-such-host.invalid:1"))
+            c.onClose = { _, e in end.withLock { $0 = e }; sem.signal() }
+        }
+        XCTAssertEqual(sem.wait(timeout: .now() + 30), .success)
+        guard case let .unresolvable(why)? = end.withLock({ $0 }) else { return XCTFail("\(String(describing: end.withLock { $0 }))") }
+        XCTAssert(why.contains("no-such-host.invalid:1"), why)
+    }
+
+    /// Listens at `listenAt`, connects to `target(bound address)`, sends "hello", waits for the
+    /// echo and closes; returns how the client's connection ended.
+    private func echo(listenAt: SocketAddress, _ target: (SocketAddress) throws -> SocketAddress) throws -> Connection.End? {
+        let t = try LoopThread()
+        defer { t.stop() }
+        let bound = try t.sync { () -> SocketAddress in
+            let l = try TCPListener(loop: t.loop, address: listenAt) { conn in
                 conn.onRead = { c in
                     var buf: [UInt8] = []
                     c.read(appendingTo: &buf)
                     c.write(buf)
                 }
             }
-            return l.address.port
+            return l.address
         }
-        XCTAssertNotEqual(port, 0)
+        XCTAssertNotEqual(bound.port, 0)
+        let to = try target(bound)
         let received = Mutex<[UInt8]>([])
         let closed = Mutex<Connection.End?>(nil)
         let sem = DispatchSemaphore(value: 0)
         try t.sync {
-            let c = try Connection.connect(loop: t.loop, to: SocketAddress(host: "127.0.0.1", port: port))
+            let c = try Connection.connect(loop: t.loop, to: to)
             c.onConnected = { c in c.write(Array("hello".utf8)) }
             c.onRead = { c in
                 var buf: [UInt8] = []
@@ -108,9 +149,9 @@ final class EventLoopTests: XCTestCase {
             }
             c.onClose = { _, end in closed.withLock { $0 = end }; sem.signal() }
         }
-        XCTAssertEqual(sem.wait(timeout: .now() + 5), .success)
+        XCTAssertEqual(sem.wait(timeout: .now() + 10), .success)
         XCTAssertEqual(received.withLock { $0 }, Array("hello".utf8))
-        XCTAssertEqual(closed.withLock { $0 }, .closedLocally)
+        return closed.withLock { $0 }
     }
 
     /// Plaintext connections read the socket themselves: bytes an owner leaves unread in one
@@ -187,11 +228,27 @@ final class EventLoopTests: XCTestCase {
         XCTAssertEqual(try httpGet(port: port, path: "/other"), "nope")
     }
 
-    func testInvalidAddresses() {
-        XCTAssertThrowsError(try SocketAddress(parsing: "nohost"))
-        XCTAssertThrowsError(try SocketAddress(parsing: "example.com:80"))
-        XCTAssertThrowsError(try SocketAddress(parsing: "127.0.0.1:99999"))
+    func testAddressForms() throws {
+        for bad in ["nohost", "127.0.0.1:99999", "::1:80", "1.2.3.999:1", "bad host:1"] {
+            XCTAssertThrowsError(try SocketAddress(parsing: bad), bad)
+        }
         XCTAssertEqual(try SocketAddress(parsing: "localhost:7"), SocketAddress(host: "127.0.0.1", port: 7))
+        XCTAssertEqual(try SocketAddress(parsing: ":7"), SocketAddress(host: "0.0.0.0", port: 7))
+        let named = try SocketAddress(parsing: "example.com:80")
+        XCTAssertFalse(named.isNumeric, "a name, resolved when used")
+        XCTAssertTrue(try SocketAddress(parsing: "[::1]:80").isNumeric)
+        XCTAssertThrowsError(try SocketAddress(parsing: "no-such-host.invalid:1").resolve()) { e in
+            guard case .unresolvable = e as? EventLoopError else { return XCTFail("\(e)") }
+        }
+    }
+
+    func testHTTPOverIPv6() throws {
+        let t = try LoopThread()
+        defer { t.stop() }
+        let port = try t.sync { () -> UInt16 in
+            try HTTPServer(loop: t.loop, address: SocketAddress(parsing: "[::1]:0")) { $0.respond(status: 200, text: "six") }.address.port
+        }
+        XCTAssertEqual(try HTTPClient.get(host: "::1", port: port, path: "/").text, "six")
     }
 
     private func httpGet(port: UInt16, path: String) throws -> String {

@@ -66,7 +66,14 @@ final class LocalCluster {
     var masterTLS: TLSContext?
     var ctlTLSArgs: [String] = []
 
-    init(label: String) {
+    /// The loopback address every process listens on and is reached at ("::1" for a cluster
+    /// that speaks IPv6 only).
+    let loopback: String
+
+    func address(_ port: UInt16) -> String { HostPortSyntax.format(host: loopback, port: port) }
+
+    init(label: String, loopback: String = "127.0.0.1") {
+        self.loopback = loopback
         dir = Harness.tempDir("cluster-\(label)")
         masterPort = Harness.freePort()
         secretFile = dir + "/secret"
@@ -79,7 +86,7 @@ final class LocalCluster {
 
     /// The master's address, or every master's, comma-separated (what `--master` takes).
     var masterAddress: String {
-        haMasters.isEmpty ? "127.0.0.1:\(masterPort)" : haMasters.map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+        haMasters.isEmpty ? address(masterPort) : haMasters.map { address($0.port) }.joined(separator: ",")
     }
 
     /// Starts a 3-member etcd and `count` chainmasters on it (`--store etcd`); nodes started
@@ -121,7 +128,7 @@ final class LocalCluster {
         if let chains { args += ["--chains", "\(chains)"] }
         master = Proc(name: "master", binary: Harness.binary("chainmaster"), args: args + extra, log: dir + "/master.log")
         try master.start()
-        guard Harness.waitFor(10, { (try? HTTPClient.get(host: "127.0.0.1", port: self.masterPort, path: "/healthz", tls: self.masterTLS))?.status == 200 }) else {
+        guard Harness.waitFor(10, { (try? HTTPClient.get(host: self.loopback, port: self.masterPort, path: "/healthz", tls: self.masterTLS))?.status == 200 }) else {
             throw XCTSkip("master did not start: \(tail(dir + "/master.log"))")
         }
     }
@@ -131,8 +138,8 @@ final class LocalCluster {
                    extra: [String] = []) throws -> Proc {
         let p = ports[id] ?? NodePorts(client: Harness.freePort(), peer: Harness.freePort(), http: Harness.freePort())
         ports[id] = p
-        let args = ["--id", id, "--master", master ?? masterAddress, "--listen", "127.0.0.1:\(p.client)",
-                    "--peer-listen", "127.0.0.1:\(p.peer)", "--http-listen", "127.0.0.1:\(p.http)",
+        let args = ["--id", id, "--master", master ?? masterAddress, "--listen", address(p.client),
+                    "--peer-listen", address(p.peer), "--http-listen", address(p.http),
                     "--data-dir", dir + "/" + id, "--cluster-secret-file", secretFile ?? self.secretFile,
                     "--durability", durability] + extra
         let proc = Proc(name: id, binary: Harness.binary("chainserver"), args: args, log: dir + "/\(id).log")
@@ -143,8 +150,8 @@ final class LocalCluster {
 
     /// Starts a master and `n` nodes and waits until `chainctl wait --healthy` says so.
     static func start(label: String, nodes n: Int = 3, replication: Int = 3, chains: Int? = nil,
-                      durability: String = "memory") throws -> LocalCluster {
-        let c = LocalCluster(label: label)
+                      durability: String = "memory", loopback: String = "127.0.0.1") throws -> LocalCluster {
+        let c = LocalCluster(label: label, loopback: loopback)
         // Every node is in the table from the start (none is left over as a spare).
         try c.startMaster(replication: replication, chains: chains, initialNodes: max(n, replication))
         for i in 1...n { try c.startNode("n\(i)", durability: durability) }
@@ -169,14 +176,14 @@ final class LocalCluster {
     }
 
     func client(_ node: String, timeoutMs: Int = 5000) throws -> RESPClient {
-        try RESPClient(port: ports[node]!.client, timeoutMs: timeoutMs)
+        try RESPClient(host: loopback, port: ports[node]!.client, timeoutMs: timeoutMs)
     }
 
     func smartClient() throws -> ClusterClient { try ClusterClient(master: masterAddress) }
 
     /// A master's metric sample (0 when absent).
     func masterMetric(port: UInt16, _ sample: String) -> Double {
-        let r = try? HTTPClient.get(host: "127.0.0.1", port: port, path: "/metrics", timeoutMs: 1000)
+        let r = try? HTTPClient.get(host: loopback, port: port, path: "/metrics", timeoutMs: 1000)
         for line in (r?.text ?? "").split(separator: "\n") where line.hasPrefix(sample + " ") {
             return Double(line.split(separator: " ").last!) ?? 0
         }
@@ -184,7 +191,7 @@ final class LocalCluster {
     }
 
     func metric(_ node: String, _ sample: String) throws -> Double {
-        let r = try HTTPClient.get(host: "127.0.0.1", port: ports[node]!.http, path: "/metrics")
+        let r = try HTTPClient.get(host: loopback, port: ports[node]!.http, path: "/metrics")
         for line in r.text.split(separator: "\n") where line.hasPrefix(sample + " ") {
             return Double(line.split(separator: " ").last!) ?? 0
         }
@@ -199,7 +206,7 @@ final class LocalCluster {
     }
 
     func digests(_ node: String) throws -> [Int: Digest] {
-        let r = try HTTPClient.get(host: "127.0.0.1", port: ports[node]!.http, path: "/digests")
+        let r = try HTTPClient.get(host: loopback, port: ports[node]!.http, path: "/digests")
         let list = try JSONDecoder().decode([Digest].self, from: Data(r.body))
         return Dictionary(uniqueKeysWithValues: list.map { ($0.id, $0) })
     }

@@ -33,5 +33,9 @@ echo "$rb_out" | grep -v "^runbooks:"
 read -r rb_passed rb_failed < <(echo "$rb_out" | sed -n 's/^runbooks: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
 [[ -z ${rb_passed:-} ]] && { rb_passed=0; rb_failed=1; }
 [[ $rb_status -ne 0 && $rb_failed -eq 0 ]] && rb_failed=1
-echo "$((total - failed + rb_passed)) passed, $((failed + rb_failed)) failed"
-[[ $status -eq 0 && $rb_status -eq 0 ]]
+echo "== packages" >&2
+pkg_status=0
+deploy/package-test.sh || pkg_status=$?
+pkg_failed=$((pkg_status != 0))
+echo "$((total - failed + rb_passed + 1 - pkg_failed)) passed, $((failed + rb_failed + pkg_failed)) failed"
+[[ $status -eq 0 && $rb_status -eq 0 && $pkg_status -eq 0 ]]

@@ -9,6 +9,8 @@ packages=(libevent-dev librocksdb-dev libssl-dev openssl redis-tools pkg-config 
 [[ "${WITH_REDIS_SERVER:-0}" == 1 ]] && packages+=(redis-server)
 # etcd: the highly available masters (HA=1 deploy/cluster.sh up) and the tests that run them.
 packages+=(etcd-server etcd-client)
+# promtool (Debian ships it in the prometheus package): the tests check deploy/monitoring's alert rules.
+packages+=(prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

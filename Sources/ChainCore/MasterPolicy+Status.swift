@@ -55,3 +55,19 @@ extension MasterPolicy {
                                 plan: state.plan(alive: aliveNodes(now: now), maxJoinsPerNode: settings.maxJoinsPerNode))
     }
 }
+
+extension MasterPolicy {
+    /// Per chain and member: how many updates the member's last report trails the most advanced
+    /// member's (the head's), from the nodes' heartbeats — replication lag in updates as the
+    /// master sees it (reports are up to a heartbeat apart, so small values are noise).
+    public func memberLag() -> [(chain: ChainID, node: NodeID, updates: UInt64)] {
+        guard let c = publishedConfig else { return [] }
+        var out: [(chain: ChainID, node: NodeID, updates: UInt64)] = []
+        for ch in c.chains {
+            let applied = ch.members.map { progress[$0]?[ch.id]?.applied }
+            let top = applied.compactMap { $0 }.max() ?? 0
+            for (m, a) in zip(ch.members, applied) { out.append((ch.id, m, top - min(top, a ?? 0))) }
+        }
+        return out
+    }
+}

@@ -53,6 +53,8 @@ extension Master {
             req.respond(status: 200, text: "ok\n")
         case ("GET", "/metrics"):
             metrics.nodes.set(to: Double(policy.state.nodes.count))
+            if case .standby = policy.role { metrics.updateCluster(nil, lag: []) }
+            else { metrics.updateCluster(statusReport(), lag: policy.memberLag()) }
             req.respond(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render())
         case (_, "/v1/nodes/register"), (_, "/v1/nodes/heartbeat"), (_, "/v1/nodes/remove"), (_, "/v1/nodes/drain"), (_, "/v1/nodes/add"), (_, "/v1/plan"), (_, "/v1/config"), (_, "/v1/status"):
             req.respond(status: 405, text: "method \(req.method) not allowed on \(req.path)\n")

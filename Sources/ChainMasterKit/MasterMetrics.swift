@@ -22,12 +22,20 @@ final class MasterMetrics {
     let fencedWrites: Counter
     let redirected: Counter
 
+    /// The cluster as the leader sees it (`updateCluster`): labelled series, dropped when their
+    /// chain, node or member goes away so that no stale value lingers.
+    let healthy: Gauge
+    let nodesUp: Gauge
+    private var labelled: [String: Gauge] = [:]
+
     private static func d(_ n: String, _ u: String, _ h: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "chainmaster", metricName: n, unitName: u, helpText: h)
     }
 
     init() {
         epoch = registry.makeGauge(descriptor: Self.d("epoch", "", "Published configuration epoch"))
+        healthy = registry.makeGauge(descriptor: Self.d("cluster_healthy", "", "1 while every chain has its replication factor, every member up and linked (leader only)"))
+        nodesUp = registry.makeGauge(descriptor: Self.d("nodes_up", "", "Nodes heartbeating within the lease (leader only)"))
         nodes = registry.makeGauge(descriptor: Self.d("nodes", "", "Registered nodes"))
         requests = registry.makeCounter(descriptor: Self.d("http_requests", "total", "HTTP requests"))
         unauthorized = registry.makeCounter(descriptor: Self.d("http_unauthorized", "total", "HTTP requests refused for a missing or wrong API token"))
@@ -67,5 +75,37 @@ final class MasterMetrics {
         var out: [UInt8] = []
         registry.emit(into: &out)
         return out
+    }
+
+    /// Refreshes the per-chain and per-node series from the leader's status (nil on a standby:
+    /// it reports none, the leader does).
+    func updateCluster(_ status: MasterAPI.Status?, lag: [(chain: ChainID, node: NodeID, updates: UInt64)]) {
+        var values: [String: (MetricNameDescriptor, [(String, String)], Double)] = [:]
+        if let s = status {
+            for c in s.chains {
+                let l = [("chain", "\(c.id)")]
+                values["ok\(c.id)"] = (Self.d("chain_ok", "", "1 while the chain is ok: full replication, members up and linked"), l, c.state == "ok" ? 1 : 0)
+                values["members\(c.id)"] = (Self.d("chain_members", "", "Members of the chain (its replication)"), l, Double(c.members.count))
+            }
+            for n in s.nodes {
+                values["up\(n.id)"] = (Self.d("node_up", "", "1 while the node heartbeats within the lease (spares included)"), [("node", n.id)],
+                                        ["up", "spare", "draining", "drained"].contains(n.state) ? 1 : 0)
+            }
+            for m in lag {
+                values["lag\(m.chain)/\(m.node)"] = (Self.d("chain_member_lag_updates", "", "Updates a member's last report trails the chain's most advanced member by"),
+                                                       [("chain", "\(m.chain)"), ("node", m.node)], Double(m.updates))
+            }
+        }
+        healthy.set(to: status?.healthy == true ? 1 : 0)
+        nodesUp.set(to: Double(values.values.filter { $0.0.metricName == "node_up" && $0.2 == 1 }.count))
+        for (key, g) in labelled where values[key] == nil {
+            registry.unregisterGauge(g)
+            labelled.removeValue(forKey: key)
+        }
+        for (key, v) in values {
+            let g = labelled[key] ?? registry.makeGauge(descriptor: v.0, labels: v.1)
+            labelled[key] = g
+            g.set(to: v.2)
+        }
     }
 }

@@ -30,6 +30,8 @@ final class ChainNode {
     private var outUpdates: [NodeID: [ChainID: [Update]]] = [:]
     private var outAcks: [NodeID: [ChainID: UInt64]] = [:]
     private var flushQueued = false
+    /// Age of the oldest uncommitted update per chain, sampled every 100 ms (`/metrics`).
+    private var lag = ReplicationLag()
     /// Snapshot streams running from here (tail side), by chain.
     var streams: [ChainID: SnapshotStream] = [:]
     /// Shared by every snapshot stream this node sends (`--transfer-rate-mb`).
@@ -424,6 +426,7 @@ final class ChainNode {
             server.fillSlot(w.slot, bytes: Array("-TRYAGAIN chainstore: this node stopped being the head of chain \(chain) before the write committed; retry it with the same tag\r\n".utf8))
         case let .left(chain):
             persistTrack.removeValue(forKey: chain)
+            lag.forget(chain)
         case let .dropData(chain): dropChainData(chain)
         case let .storeEntries(_, entries):
             for (k, v) in entries { server.data.put(k, v, cached: k.first == KeyLayout.dataTag) }
@@ -575,11 +578,21 @@ final class ChainNode {
     /// Every 100 ms: joiners with their copy but no sync point acknowledge again; barriers owed
     /// to a later tail go once this node's own wait is over; a lease that ran out is logged.
     func announceJoins() {
+        let now = monotonicMillis()
         run {
-            let now = monotonicMillis()
             $0.watchLease(now: now, &$1)
             $0.announceJoins(&$1)
             $0.settleBarriers(now: now, &$1)
+        }
+        for r in core.replicas.values { lag.observe(chain: r.chain, applied: r.applied, committed: r.committed, now: now) }
+    }
+
+    /// Per chain held here, for `/metrics`: role, positions and the replication lag.
+    var chainGauges: [ServerMetrics.ChainRow] {
+        let now = monotonicMillis()
+        return core.replicas.values.sorted { $0.chain < $1.chain }.map {
+            .init(chain: $0.chain, role: $0.role, applied: $0.applied, committed: $0.committed,
+                  unacked: $0.unacked.count, lagMs: lag.lagMs($0.chain, now: now))
         }
     }
 

@@ -97,6 +97,7 @@ extension Server {
             metrics.keysEstimate.set(to: Double(data.store.estimatedKeyCount))
             metrics.serving.set(to: healthProblem == nil ? 1 : 0)
             metrics.ready.set(to: readinessProblem == nil ? 1 : 0)
+            if let node = chainNode { metrics.updateChains(node.chainGauges) }
             req.respond(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render())
         default:
             req.respond(status: 404, text: "not found; try /healthz, /readyz, /status, /digests or /metrics\n")

@@ -1,10 +1,11 @@
+import ChainCore
 import ChainVersion
 import Prometheus
 
 /// The server's Prometheus metrics. Counters are atomics, so incrementing them on the loop is
 /// cheap; the registry renders the text format for `/metrics`.
 final class ServerMetrics {
-    private static func desc(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+    fileprivate static func desc(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
         MetricNameDescriptor(namespace: "chainstore", metricName: name, unitName: unit, helpText: help)
     }
 
@@ -38,6 +39,26 @@ final class ServerMetrics {
     private let unknownCommands: Counter
     private var errorCounters: [String: Counter] = [:]
     private let closeCounters: [CloseReason: Counter]
+    private var chainGauges: [ChainID: ChainGaugeSet] = [:]
+
+    /// The gauges of one chain replica.
+    struct ChainGaugeSet {
+        let head, tail, applied, uncommitted, unacked, lag: Gauge
+        var all: [Gauge] { [head, tail, applied, uncommitted, unacked, lag] }
+
+        init(registry: PrometheusCollectorRegistry, chain: ChainID) {
+            let labels = [("chain", "\(chain)")]
+            func g(_ name: String, _ unit: String, _ help: String) -> Gauge {
+                registry.makeGauge(descriptor: ServerMetrics.desc(name, unit, help), labels: labels)
+            }
+            head = g("chain_head", "", "1 while this node is the chain's head (takes its writes)")
+            tail = g("chain_tail", "", "1 while this node is the chain's tail (commits, serves reads)")
+            applied = g("chain_applied_seq", "", "Last update sequence applied here")
+            uncommitted = g("chain_uncommitted_updates", "", "Updates applied here that the tail has not confirmed: replication lag in updates")
+            unacked = g("chain_unacked_updates", "", "Updates sent to the successor and not acknowledged yet")
+            lag = g("chain_replication_lag", "seconds", "Age of the oldest update applied here and not yet committed by the tail (sampled every 100 ms)")
+        }
+    }
 
     init() {
         connections = registry.makeGauge(descriptor: Self.desc("connections", "", "Open client connections"))
@@ -97,6 +118,36 @@ final class ServerMetrics {
     }
 
     func closed(_ reason: CloseReason) { closeCounters[reason]!.increment() }
+
+    /// One chain replica held by this node, as `/metrics` reports it.
+    struct ChainRow {
+        var chain: ChainID
+        var role: ChainRole
+        var applied: UInt64
+        var committed: UInt64
+        var unacked: Int
+        var lagMs: UInt64
+    }
+
+    /// Per-chain gauges, labelled by chain, refreshed when `/metrics` is read. A chain this node
+    /// no longer holds loses its series (so a dashboard never shows a stale role or lag).
+    func updateChains(_ rows: [ChainRow]) {
+        let held = Set(rows.map(\.chain))
+        for (chain, gauges) in chainGauges where !held.contains(chain) {
+            for g in gauges.all { registry.unregisterGauge(g) }
+            chainGauges.removeValue(forKey: chain)
+        }
+        for r in rows {
+            let g = chainGauges[r.chain] ?? ChainGaugeSet(registry: registry, chain: r.chain)
+            chainGauges[r.chain] = g
+            g.head.set(to: r.role == .head || r.role == .single ? 1 : 0)
+            g.tail.set(to: r.role == .tail || r.role == .single ? 1 : 0)
+            g.applied.set(to: Double(r.applied))
+            g.uncommitted.set(to: Double(r.applied &- min(r.applied, r.committed)))
+            g.unacked.set(to: Double(r.unacked))
+            g.lag.set(to: Double(r.lagMs) / 1000)
+        }
+    }
 
     /// Records `count` commands that took `nanos` from arrival to reply.
     func recordLatency(nanos: UInt64, count: Int) {

@@ -11,6 +11,8 @@ packages=(libevent-dev librocksdb-dev libssl-dev openssl redis-tools pkg-config 
 packages+=(etcd-server etcd-client)
 # promtool (Debian ships it in the prometheus package): the tests check deploy/monitoring's alert rules.
 packages+=(prometheus)
+# Headless Chromium and a DevTools client: the test of the master's status page in a real browser.
+packages+=(chromium python3-websocket)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -130,6 +130,8 @@ public enum MasterAPI {
             public var http: String
             public var state: String
             public var last_heartbeat_ms: Int?
+            /// The most updates this node trails the head by, over its chains (its last report).
+            public var lag_updates: UInt64?
 
             public init(id: NodeID, client: String, peer: String, http: String, state: String, last_heartbeat_ms: Int?) {
                 self.id = id
@@ -173,6 +175,24 @@ public enum MasterAPI {
         public var plan: [MasterState.Step]?
         /// The masters: which leads, which stand by, and the store's health.
         public var masters: Masters?
+        /// The lease a node gets per heartbeat (its remaining lease is this less its heartbeat age).
+        public var lease_ms: Int?
+        /// The latest reconfigurations, newest first (the leading master's memory since it started).
+        public var recent: [Reconfiguration]?
+
+        /// A published configuration and what it changed (`ConfigurationChange`).
+        public struct Reconfiguration: Codable, Sendable, Equatable {
+            public var epoch: Epoch
+            /// Unix time, seconds.
+            public var at: Double
+            public var change: String
+
+            public init(epoch: Epoch, at: Double, change: String) {
+                self.epoch = epoch
+                self.at = at
+                self.change = change
+            }
+        }
 
         public init(epoch: Epoch, healthy: Bool, replication: Int, problems: [String], nodes: [Node], chains: [Chain],
                     plan: [MasterState.Step]? = nil) {

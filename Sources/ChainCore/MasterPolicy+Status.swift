@@ -50,9 +50,13 @@ extension MasterPolicy {
         for (_, reason) in refusedNodes.sorted(by: { $0.key < $1.key }) { problems.insert(reason, at: 0) }
         // Healthy: every chain at full replication with every member up and in sync. A failed
         // node that is in no chain any more is listed as a problem but does not count.
-        return MasterAPI.Status(epoch: publishedEpoch, healthy: chainProblems == 0, replication: state.replication,
-                                problems: problems, nodes: nodes, chains: chains,
-                                plan: state.plan(alive: aliveNodes(now: now), maxJoinsPerNode: settings.maxJoinsPerNode))
+        var status = MasterAPI.Status(epoch: publishedEpoch, healthy: chainProblems == 0, replication: state.replication,
+                                      problems: problems, nodes: nodes, chains: chains,
+                                      plan: state.plan(alive: aliveNodes(now: now), maxJoinsPerNode: settings.maxJoinsPerNode))
+        status.lease_ms = settings.leaseMs
+        let lag = Dictionary(memberLag().map { ($0.node, $0.updates) }, uniquingKeysWith: max)
+        for i in status.nodes.indices { status.nodes[i].lag_updates = lag[status.nodes[i].id] }
+        return status
     }
 }
 

@@ -51,6 +51,9 @@ extension Master {
             respondJSON(req, statusReport())
         case ("GET", "/healthz"):
             req.respond(status: 200, text: "ok\n")
+        case ("GET", "/"), ("GET", "/index.html"):
+            // The page holds no data: it fetches /v1/status (with the token when reads need it).
+            req.respond(status: 200, contentType: "text/html; charset=utf-8", body: Array(StatusPage.html.utf8))
         case ("GET", "/metrics"):
             metrics.nodes.set(to: Double(policy.state.nodes.count))
             if case .standby = policy.role { metrics.updateCluster(nil, lag: []) }
@@ -67,7 +70,7 @@ extension Master {
     /// `protectReads` every read but the health check. Compared in constant time.
     private func authorized(_ req: HTTPRequest) -> Bool {
         guard let token = config.apiToken else { return true }
-        if req.method == "GET" && (!config.protectReads || req.path == "/healthz") { return true }
+        if req.method == "GET" && (!config.protectReads || ["/healthz", "/", "/index.html"].contains(req.path)) { return true }
         let prefix = "Bearer "
         guard let h = req.authorization, h.hasPrefix(prefix) else { return false }
         return Secrets.constantTimeEqual(Array(h.dropFirst(prefix.count).utf8), Array(token.utf8))

@@ -25,6 +25,10 @@ public final class Master {
     private var afterSave: [(version: Int, request: HTTPRequest, reply: MasterPolicy.Reply)] = []
     /// Long polls waiting for an epoch newer than `after`.
     private var watchers: [(after: Epoch, request: HTTPRequest)] = []
+    /// The latest published configurations and what each changed, newest first (status page,
+    /// `/v1/status`): the configuration seen last, to compare the next one with.
+    private var recent: [MasterAPI.Status.Reconfiguration] = []
+    private var lastSeenConfig: Configuration?
     private var watchDeadlines: [ObjectIdentifier: UInt64] = [:]
     let metrics = MasterMetrics()
 
@@ -101,6 +105,15 @@ public final class Master {
             case let .persist(version): save(version)
             case let .published(epoch):
                 metrics.epoch.set(to: Double(epoch))
+                if let c = policy.publishedConfig, c.epoch != lastSeenConfig?.epoch {
+                    // The first one this master publishes may be one it loaded (a restart, a takeover).
+                    let change = lastSeenConfig == nil && c.epoch > 1
+                        ? "in force when this master began leading: \(c.chains.count) chains on \(c.nodes.count) nodes"
+                        : ConfigurationChange.summary(from: lastSeenConfig, to: c)
+                    recent.insert(.init(epoch: c.epoch, at: Date().timeIntervalSince1970, change: change), at: 0)
+                    if recent.count > 20 { recent.removeLast() }
+                    lastSeenConfig = c
+                }
                 answerWatchers()
             case let .log(level, message, meta):
                 let metadata = meta.mapValues { Logger.MetadataValue.string($0) }
@@ -263,6 +276,7 @@ public final class Master {
     func statusReport() -> MasterAPI.Status {
         var s = policy.statusReport(now: Self.nowMs())
         s.masters = mastersReport()
+        s.recent = recent
         return s
     }
 

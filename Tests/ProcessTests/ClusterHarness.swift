@@ -152,10 +152,17 @@ final class LocalCluster {
     static func start(label: String, nodes n: Int = 3, replication: Int = 3, chains: Int? = nil,
                       durability: String = "memory", loopback: String = "127.0.0.1") throws -> LocalCluster {
         let c = LocalCluster(label: label, loopback: loopback)
-        // Every node is in the table from the start (none is left over as a spare).
-        try c.startMaster(replication: replication, chains: chains, initialNodes: max(n, replication))
-        for i in 1...n { try c.startNode("n\(i)", durability: durability) }
-        try c.waitHealthy()
+        // The caller only gets the cluster (and shuts it down) once it is up: a start that fails
+        // stops what it started.
+        do {
+            // Every node is in the table from the start (none is left over as a spare).
+            try c.startMaster(replication: replication, chains: chains, initialNodes: max(n, replication))
+            for i in 1...n { try c.startNode("n\(i)", durability: durability) }
+            try c.waitHealthy()
+        } catch {
+            c.shutdown()
+            throw error
+        }
         return c
     }
 

@@ -198,6 +198,13 @@ up() {
     start_master
   fi
   for i in $(seq 1 "$NODES"); do start_node "$i"; done
+  # A cluster stopped cleanly by `down` resumes once its members are back (they keep their chains).
+  local resumed
+  if resumed=$("$BIN/chainctl" --master "$MASTER" start-cluster --wait --timeout 60 2>&1); then
+    echo "$resumed"
+  elif ! grep -q "not stopped" <<<"$resumed"; then
+    echo "$resumed" >&2
+  fi
   if ! "$BIN/chainctl" --master "$MASTER" wait --healthy --timeout 30; then
     echo "cluster did not become healthy; logs:" >&2; logs 20 >&2; exit 1
   fi
@@ -239,6 +246,15 @@ up() {
 
 down() {
   local any=0
+  # A clean stop first: writes stop and every chain drains, so that stopping the processes
+  # splices nobody and the next `up` copies nothing. Without a master (or a formed table) the
+  # processes are simply stopped.
+  local master_alive=0 f
+  for f in "$DIR"/master.pid "$DIR"/m*.pid; do [[ -f $f ]] && alive "$f" && master_alive=1; done
+  if ((master_alive)) && compgen -G "$DIR/n*.pid" >/dev/null; then
+    eval "$(client_env)"
+    "$BIN/chainctl" --master "$MASTER" stop-cluster --wait --timeout 20 2>&1 | sed 's/^/stop-cluster: /' || true
+  fi
   for f in "$DIR"/n*.pid "$DIR"/master.pid "$DIR"/m*.pid "$DIR"/e*.pid; do
     [[ -f $f ]] || continue
     alive "$f" && any=1

@@ -6,7 +6,7 @@ public enum ConfigurationChange {
         var parts: [String] = []
         let oldByID = Dictionary(old.chains.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         var left: [NodeID: Int] = [:], joined: [NodeID: Int] = [:], copying: [NodeID: Int] = [:]
-        var heads = 0, tails = 0, frozen = 0
+        var heads = 0, tails = 0, frozen = 0, thawed = 0
         for c in new.chains {
             guard let o = oldByID[c.id] else { continue }
             for m in o.members where !c.members.contains(m) { left[m, default: 0] += 1 }
@@ -15,6 +15,7 @@ public enum ConfigurationChange {
             if c.head != o.head && o.members.contains(c.head ?? "") { heads += 1 }
             if c.tail != o.tail && o.members.contains(c.tail ?? "") { tails += 1 }
             if c.frozen != nil && o.frozen == nil { frozen += 1 }
+            if c.frozen == nil && o.frozen != nil { thawed += 1 }
         }
         func each(_ counts: [NodeID: Int], _ verb: String) {
             for (n, k) in counts.sorted(by: { $0.key < $1.key }) { parts.append("\(n) \(verb) \(k) chain\(k == 1 ? "" : "s")") }
@@ -24,7 +25,9 @@ public enum ConfigurationChange {
         each(joined, "joined")
         if heads > 0 { parts.append("\(heads) head\(heads == 1 ? "" : "s") moved") }
         if tails > 0 { parts.append("\(tails) tail\(tails == 1 ? "" : "s") moved") }
-        if frozen > 0 { parts.append("\(frozen) chain\(frozen == 1 ? "" : "s") paused to reorder") }
+        if frozen > 1 && frozen == new.chains.count { parts.append("every chain paused (a cluster stop)") }
+        else if frozen > 0 { parts.append("\(frozen) chain\(frozen == 1 ? "" : "s") paused to reorder") }
+        if thawed > 1 && thawed == new.chains.count { parts.append("every chain resumed") }
         let oldNodes = Set(old.nodes.map(\.id)), newNodes = Set(new.nodes.map(\.id))
         for n in newNodes.subtracting(oldNodes).sorted() { parts.append("\(n) added") }
         for n in oldNodes.subtracting(newNodes).sorted() { parts.append("\(n) removed") }

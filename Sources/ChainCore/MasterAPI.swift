@@ -121,6 +121,29 @@ public enum MasterAPI {
         }
     }
 
+    /// `POST /v1/cluster/stop` and `/v1/cluster/start`: where a clean whole-cluster stop stands.
+    public struct Maintenance: Codable, Sendable, Equatable {
+        /// "draining", "stopped" or "running".
+        public var phase: String
+        public var epoch: Epoch
+        /// Members that came back with another position than the drained one, and the chains
+        /// they left (to be copied again); only on start.
+        public var rejoining: [String: [ChainID]]?
+
+        public init(phase: String, epoch: Epoch, rejoining: [String: [ChainID]]? = nil) {
+            self.phase = phase
+            self.epoch = epoch
+            self.rejoining = rejoining
+        }
+    }
+
+    /// `POST /v1/cluster/start` body.
+    public struct StartRequest: Codable, Sendable {
+        /// Start without the members that have not come back (they are spliced out).
+        public var force: Bool?
+        public init(force: Bool?) { self.force = force }
+    }
+
     /// `GET /v1/status`: the contract `chainctl status --json` prints.
     public struct Status: Codable, Sendable {
         public struct Node: Codable, Sendable {
@@ -179,6 +202,8 @@ public enum MasterAPI {
         public var lease_ms: Int?
         /// The latest reconfigurations, newest first (the leading master's memory since it started).
         public var recent: [Reconfiguration]?
+        /// "draining" or "stopped" during a whole-cluster stop (`chainctl stop-cluster`); nil while running.
+        public var maintenance: String?
 
         /// A published configuration and what it changed (`ConfigurationChange`).
         public struct Reconfiguration: Codable, Sendable, Equatable {

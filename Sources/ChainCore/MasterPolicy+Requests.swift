@@ -9,7 +9,7 @@ extension MasterPolicy {
     }
 
     /// Refuses everything while this master's leadership is not valid on its own clock.
-    private func mustLead(_ now: UInt64) -> Response? {
+    func mustLead(_ now: UInt64) -> Response? {
         if let r = notLeading() { return r }
         guard leads(at: now) else { return Response(reply: .refused(status: 503, reason: "this master's leadership lapsed; retry shortly"), afterSave: nil) }
         return nil
@@ -40,13 +40,21 @@ extension MasterPolicy {
         // table with this very node) — unless it is the same process asking again (its first
         // registration's reply was slow: same boot id).
         let sameProcess = boot != nil && state.boots?[node.id] == boot
-        let wasMember = state.members.contains(node.id) && !sameProcess
+        // (Not while the cluster is stopped: it drained, so a member owes nothing and keeps its
+        // chains; `chainctl start-cluster` checks its positions.)
+        let wasMember = state.members.contains(node.id) && !sameProcess && state.stop?.phase != .stopped
         let newBoot = boot != nil && !sameProcess
         var outcome: MasterState.RegisterOutcome
         do { outcome = try state.register(node, admit: settings.autoRebalance) } catch {
             return (Response(reply: .refused(status: 409, reason: "\(error)"), afterSave: nil), [])
         }
         if newBoot, let boot { state.boots = (state.boots ?? [:]).merging([node.id: boot]) { _, b in b } }
+        // A new process of a stopped cluster proves its positions afresh (start-cluster): what
+        // its previous process reported says nothing of the data this one found.
+        if newBoot && state.stop != nil {
+            progress[node.id] = nil
+            reportedEpoch[node.id] = nil
+        }
         if outcome == .unchanged && newBoot { outcome = .recorded }
         if wasMember, let epoch = state.restarted(node.id, alive: aliveNodes(now: now).subtracting([node.id])) {
             effects.append(.log(.notice, "node restarted: it leaves its chains and rejoins them, catching up from what it kept",

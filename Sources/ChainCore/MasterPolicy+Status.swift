@@ -25,8 +25,9 @@ extension MasterPolicy {
                 let full = ch.members.count >= c.replication
                 let allUp = ch.members.allSatisfy { up.contains($0) }
                 let linked = ch.members.allSatisfy { m in progress[m]?[ch.id].map { $0.linked != false } ?? false }
-                let st = !full ? "degraded" : !allUp ? "member-down" : !linked ? "unlinked" : ch.frozen != nil ? "reordering" : "ok"
-                if st != "ok" && st != "reordering" { problems.append("chain \(ch.id) is \(st)"); chainProblems += 1 }
+                let st = state.stop.map { $0.phase.rawValue }
+                    ?? (!full ? "degraded" : !allUp ? "member-down" : !linked ? "unlinked" : ch.frozen != nil ? "reordering" : "ok")
+                if st != "ok" && st != "reordering" && state.stop == nil { problems.append("chain \(ch.id) is \(st)"); chainProblems += 1 }
                 let r = c.slots(of: ch.id)
                 let moved = ch.joining.flatMap { j in progress[j]?[ch.id]?.transferred_bytes }
                 chains.append(.init(id: ch.id, members: ch.members, state: ch.joining != nil && st != "ok" ? "joining" : st,
@@ -48,12 +49,19 @@ extension MasterPolicy {
             problems.append("node \(id) is kept out of chains for \((until - now + 999) / 1000) s more after a link cut (check its network)")
         }
         for (_, reason) in refusedNodes.sorted(by: { $0.key < $1.key }) { problems.insert(reason, at: 0) }
+        if let stop = state.stop {
+            problems.insert(stop.phase == .draining
+                ? "the cluster is draining for a stop: writes are refused until chainctl start-cluster"
+                : "the cluster is stopped for maintenance: its processes may be stopped; chainctl start-cluster resumes it", at: 0)
+            chainProblems += 1
+        }
         // Healthy: every chain at full replication with every member up and in sync. A failed
         // node that is in no chain any more is listed as a problem but does not count.
         var status = MasterAPI.Status(epoch: publishedEpoch, healthy: chainProblems == 0, replication: state.replication,
                                       problems: problems, nodes: nodes, chains: chains,
                                       plan: state.plan(alive: aliveNodes(now: now), maxJoinsPerNode: settings.maxJoinsPerNode))
         status.lease_ms = settings.leaseMs
+        status.maintenance = state.stop?.phase.rawValue
         let lag = Dictionary(memberLag().map { ($0.node, $0.updates) }, uniquingKeysWith: max)
         for i in status.nodes.indices { status.nodes[i].lag_updates = lag[status.nodes[i].id] }
         return status

@@ -29,6 +29,8 @@ extension MasterPolicy {
             return effects
         }
         guard now >= quietUntil, state.config != nil, !saving else { return effects }
+        // A stopped cluster's processes are expected to be down: nobody is declared failed.
+        if state.stop?.phase == .stopped { return effects }
         let lease = UInt64(settings.leaseMs)
         let dead = state.members.filter { id in
             guard let last = lastHeartbeat[id] else { return true }
@@ -40,6 +42,8 @@ extension MasterPolicy {
             _ = persist(&effects)
             return effects
         }
+        // Draining for a stop: only failures are handled; no rebalancing.
+        if maintenanceTick(&effects) { return effects }
         // Two live neighbours that cannot reach each other: one goes (it may rejoin later).
         let alive = aliveNodes(now: now)
         let cut = cutLinks(now: now)

@@ -54,6 +54,8 @@ public struct MasterPolicy: Sendable {
         case removed(NodeID)
         /// This master does not lead: the caller should ask `leader` (nil: unknown yet).
         case notLeader(leader: String?)
+        /// Where a whole-cluster stop or start stands.
+        case maintenance(MasterAPI.Maintenance)
     }
 
     /// A reply, sent once save `afterSave` is durable (nil: at once).

@@ -32,6 +32,8 @@ public struct MasterState: Codable, Sendable, Equatable {
     /// registering again (its reply was slow or went to a master that lost leadership) is not
     /// taken for a restart — it may hold a lease. Kept with the state so that a new leader knows.
     public var boots: [NodeID: String]?
+    /// A whole-cluster stop in progress or done (`beginStop`); nil while the cluster runs.
+    public var stop: ClusterStop?
 
     public init(replication: Int, chains: Int?, initialNodes: Int, clusterID: String? = nil) {
         self.clusterID = clusterID

@@ -41,6 +41,13 @@ extension Master {
             guard let r = decode(RemoveRequest.self, req) else { return }
             let (response, effects) = policy.onAdd(r.id, now: now)
             respond(response, effects: effects, to: req)
+        case ("POST", "/v1/cluster/stop"):
+            let (response, effects) = policy.onStopCluster(now: now)
+            respond(response, effects: effects, to: req)
+        case ("POST", "/v1/cluster/start"):
+            guard let r = decode(MasterAPI.StartRequest.self, req) else { return }
+            let (response, effects) = policy.onStartCluster(force: r.force ?? false, now: now)
+            respond(response, effects: effects, to: req)
         case ("POST", "/v1/plan"):
             guard let r = decode(MasterAPI.PlanRequest.self, req) else { return }
             send(policy.dryRun(r, now: now), to: req)
@@ -59,7 +66,8 @@ extension Master {
             if case .standby = policy.role { metrics.updateCluster(nil, lag: []) }
             else { metrics.updateCluster(statusReport(), lag: policy.memberLag()) }
             req.respond(status: 200, contentType: "text/plain; version=0.0.4", body: metrics.render())
-        case (_, "/v1/nodes/register"), (_, "/v1/nodes/heartbeat"), (_, "/v1/nodes/remove"), (_, "/v1/nodes/drain"), (_, "/v1/nodes/add"), (_, "/v1/plan"), (_, "/v1/config"), (_, "/v1/status"):
+        case (_, "/v1/nodes/register"), (_, "/v1/nodes/heartbeat"), (_, "/v1/nodes/remove"), (_, "/v1/nodes/drain"), (_, "/v1/nodes/add"), (_, "/v1/plan"), (_, "/v1/config"), (_, "/v1/status"),
+             (_, "/v1/cluster/stop"), (_, "/v1/cluster/start"):
             req.respond(status: 405, text: "method \(req.method) not allowed on \(req.path)\n")
         default:
             req.respond(status: 404, text: "not found: \(req.path)\n")

@@ -224,6 +224,7 @@ public final class Master {
         case let .refused(status, reason): req.respond(status: Int32(status), text: reason + "\n")
         case let .plan(p): respondJSON(req, p)
         case let .removed(id): respondJSON(req, ["removed": id])
+        case let .maintenance(m): respondJSON(req, m)
         case let .notLeader(leader):
             metrics.redirected.increment()
             respondJSON(req, MasterAPI.NotLeader(leader: leader ?? election?.leaderAddress), status: MasterAPI.NotLeader.status)

@@ -16,6 +16,7 @@ struct ChainCtl: ParsableCommand {
         version: "chainctl \(BuildInfo.description)",
         subcommands: [Status.self, Nodes.self, Chains.self, Watch.self, ConfigCommand.self,
                       Add.self, Drain.self, Remove.self, Wait.self,
+                      StopCluster.self, StartCluster.self,
                       Get.self, SetKey.self, Del.self, Scan.self, Version.self])
 
     /// Options every subcommand takes (`MasterOption`).

@@ -66,5 +66,16 @@ final class DeployTests: XCTestCase {
         let without = try Harness.run(ctl, ["--master", "127.0.0.1:\(base)", "status"])
         XCTAssertNotEqual(without.code, 0)
         XCTAssertEqual(try script("status").code, 0)
+
+        // A clean stop and start: `down` drains the cluster first, `up` resumes it, and no node is
+        // taken for a restarted one (which would copy its chains again).
+        let down = try script("down")
+        XCTAssert(down.out.contains("cluster stopped at epoch"), down.out + down.err)
+        let again = try script("up")
+        XCTAssertEqual(again.code, 0, again.out + again.err)
+        XCTAssert(again.out.contains("cluster started and healthy"), again.out)
+        XCTAssert(again.out.contains("get greeting\nhello"), again.out)
+        let masterLog = try String(contentsOfFile: "\(dir)/master.log", encoding: .utf8)
+        XCTAssertFalse(masterLog.contains("node restarted"), "a node was taken for a restarted one")
     }
 }

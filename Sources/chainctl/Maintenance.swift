@@ -10,19 +10,8 @@ struct MaintenanceOptions: ParsableArguments {
 
     func validate() throws { guard timeout > 0 else { throw ValidationError("--timeout must be positive") } }
 
-    /// Polls the status until `done` says nil (holds), or times out with exit code 2.
     func wait(_ m: MasterOption, _ done: (MasterAPI.Status) -> String?) throws -> MasterAPI.Status {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last = "no answer from the master"
-        repeat {
-            if let s = try? m.status() {
-                guard let why = done(s) else { return s }
-                last = why
-            }
-            usleep(200_000)
-        } while Date() < deadline
-        FileHandle.standardError.write(Data("not done after \(timeout)s: \(last)\n".utf8))
-        throw ExitCode(2)
+        try pollStatus(m, timeout: timeout, done)
     }
 }
 

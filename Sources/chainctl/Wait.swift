@@ -34,28 +34,34 @@ struct Wait: ParsableCommand {
     }
 
     func run() throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last = "no answer from the master"
-        repeat {
-            let s: MasterAPI.Status
-            do { s = try m.status() } catch {
-                last = "\(error)"
-                usleep(200_000)
-                continue
-            }
-            guard let why = missing(s) else {
-                if json { try printJSON(WaitResult(ok: true, epoch: s.epoch)) }
-                else { print(healthy ? "healthy at epoch \(s.epoch)" : "\(node!) in sync at epoch \(s.epoch)") }
-                return
-            }
+        let s = try pollStatus(m, timeout: timeout) { s in
+            let why = missing(s)
             // Waiting cannot make an unknown node appear.
-            if why.hasPrefix("no node") { throw CtlError(why) }
-            last = why
-            usleep(200_000)
-        } while Date() < deadline
-        FileHandle.standardError.write(Data("not done after \(timeout)s: \(last)\n".utf8))
-        throw ExitCode(2)
+            if let why, why.hasPrefix("no node") { throw CtlError(why) }
+            return why
+        }
+        if json { try printJSON(WaitResult(ok: true, epoch: s.epoch)) }
+        else { print(healthy ? "healthy at epoch \(s.epoch)" : "\(node!) in sync at epoch \(s.epoch)") }
     }
+}
+
+/// Polls the master's status every 200 ms until `missing` says nil (the condition holds) and
+/// returns that status; after `timeout` seconds prints what was still missing and exits 2.
+func pollStatus(_ m: MasterOption, timeout: Double, _ missing: (MasterAPI.Status) throws -> String?) throws -> MasterAPI.Status {
+    let deadline = Date().addingTimeInterval(timeout)
+    var last = "no answer from the master"
+    repeat {
+        do {
+            let s = try m.status()
+            guard let why = try missing(s) else { return s }
+            last = why
+        } catch let e as CtlError where !e.description.hasPrefix("no node") {
+            last = "\(e)"
+        }
+        usleep(200_000)
+    } while Date() < deadline
+    FileHandle.standardError.write(Data("not done after \(timeout)s: \(last)\n".utf8))
+    throw ExitCode(2)
 }
 
 /// `chainctl wait --json`: `{"epoch": N, "ok": true}` (a boolean and a number, not strings).

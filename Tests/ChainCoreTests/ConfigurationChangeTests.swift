@@ -23,6 +23,15 @@ final class ConfigurationChangeTests: XCTestCase {
         XCTAssertEqual(ConfigurationChange.summary(from: d, to: e), "1 chain paused to reorder")
         let f = config(6, [ChainConfig(id: 0, members: ["n1", "n4", "n3"]), ChainConfig(id: 1, members: ["n3", "n1"], joining: "n4")])
         XCTAssertEqual(ConfigurationChange.summary(from: e, to: f), "1 tail moved")
+        // A cluster stop freezes every chain at once, the start thaws them all.
+        var stopped = f
+        stopped.epoch = 7
+        for i in stopped.chains.indices { stopped.chains[i].frozen = 7 }
+        XCTAssertEqual(ConfigurationChange.summary(from: f, to: stopped), "every chain paused (a cluster stop)")
+        var started = stopped
+        started.epoch = 8
+        for i in started.chains.indices { started.chains[i].frozen = nil }
+        XCTAssertEqual(ConfigurationChange.summary(from: stopped, to: started), "every chain resumed")
     }
 
     func testNodeListChangesAndNothing() {

@@ -130,6 +130,16 @@ final class BadInputTests: ProcessTestCase {
             XCTAssertEqual(r.code, 64, "\(args)")
             XCTAssert(r.err.contains(message), "\(args) should say '\(message)': \(r.err)")
         }
+        // Advertised addresses (cluster mode) are checked like listen addresses.
+        try "0123456789abcdef0123\n".write(toFile: dir + "/secret", atomically: true, encoding: .utf8)
+        let cluster = ["--master", "127.0.0.1:1", "--cluster-secret-file", dir + "/secret", "--data-dir", dir, "--peer-listen", "127.0.0.1:0"]
+        for (args, message) in [(["--advertise-client", "::1:6380"], "--advertise-client: invalid address"),
+                                (["--advertise-peer", "host"], "--advertise-peer: invalid address"),
+                                (["--advertise-host", "bad host"], "--advertise-host: invalid host")] {
+            let r = try Harness.run(bin, cluster + args)
+            XCTAssertEqual(r.code, 64, "\(args)")
+            XCTAssert(r.err.contains(message), "\(args) should say '\(message)': \(r.err)")
+        }
         // The client tools refuse half a client certificate before contacting anything.
         for tool in ["chainctl", "chainload"] {
             let args = tool == "chainctl" ? ["status", "--tls-cert-file", dir + "/c.pem"] : ["--resp", "127.0.0.1:1", "--tls-cert-file", dir + "/c.pem"]

@@ -38,7 +38,10 @@ public final class ClusterClient {
     public var retryBudgetMs: Int
 
     /// Commands that change data (they go to the head and are tagged).
-    public static let writeCommands: Set<String> = ["set", "del", "mset", "incr", "incrby", "decr", "decrby", "append"]
+    public static let writeCommands: Set<String> = [
+        "set", "del", "mset", "incr", "incrby", "decr", "decrby", "append",
+        "hset", "hdel", "expire", "pexpire", "expireat", "pexpireat", "persist",
+    ]
 
     /// `credentials`: for nodes that require AUTH; `token`: the master's API token, when it
     /// protects reads; `tls`: a client context for HTTPS to the master and TLS to the nodes.

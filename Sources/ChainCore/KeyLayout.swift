@@ -116,3 +116,20 @@ public enum KeyLayout {
         return [metaTag, UInt8(h >> 24), UInt8((h >> 16) & 0xff), UInt8((h >> 8) & 0xff), UInt8(h & 0xff)] + bytes
     }
 }
+
+extension KeyLayout {
+    /// The slot a data or field key belongs to (nil for any other key).
+    public static func slot(ofSlotKey k: [UInt8]) -> Int? {
+        guard k.count >= dataPrefixLength, slotTags.contains(k[0]) else { return nil }
+        return Int(k[1]) << 8 | Int(k[2])
+    }
+
+    /// The hash key and field inside a field key, nil if this is not a well-formed field key.
+    public static func fieldParts(fromFieldKey k: [UInt8]) -> (key: [UInt8], field: [UInt8])? {
+        guard k.count >= dataPrefixLength + 4, k[0] == fieldTag else { return nil }
+        let p = dataPrefixLength
+        let length = Int(k[p]) << 24 | Int(k[p + 1]) << 16 | Int(k[p + 2]) << 8 | Int(k[p + 3])
+        guard k.count >= p + 4 + length else { return nil }
+        return (Array(k[(p + 4)..<(p + 4 + length)]), Array(k[(p + 4 + length)...]))
+    }
+}

@@ -38,6 +38,8 @@ public final class Server {
     let keyspaceStats = KeyspaceStats()
     /// Store cursors of scans in progress (`SCAN`, `CS.SCAN`), used on `storeWalks` only.
     let scanCursors = ScanCursors()
+    /// Snapshots of backups in progress (`CS.BACKUP`).
+    let backups = BackupSnapshots()
     /// A standalone node's writes so far (what its `WATCH` tokens count).
     var standaloneWrites: UInt64 = 0
     private var pendingRelease: [ClientSession] = []
@@ -169,6 +171,14 @@ public final class Server {
                 return .waiting
             }
             return scanChain(args, session: session, into: &out)
+        }
+        if Wrapper.matches(args[0], Wrapper.backup) {
+            // A snapshot of a chain must hold this connection's earlier writes to it.
+            if let node = chainNode, args.count > 2, let chain = Int(String(decoding: args[2], as: UTF8.self)),
+               !session.order.mayStart(chain: chain, at: node.me) {
+                return .waiting
+            }
+            return backupCommand(args, session: session, into: &out)
         }
         guard var id = CommandID.lookup(args[0]) else {
             if !resumed { metrics.command(nil) }
@@ -443,5 +453,10 @@ public final class Server {
 
     /// Waits for a store write still running on the writer's thread. Call after the loop
     /// stopped, before closing the store.
-    public func drainBackgroundWork() { writer.waitUntilIdle() }
+    public func drainBackgroundWork() {
+        writer.waitUntilIdle()
+        // Every store walk ends before the store closes, and no snapshot outlives it.
+        Self.storeWalks.sync {}
+        backups.removeAll()
+    }
 }

@@ -22,6 +22,9 @@ public protocol KVStore: AnyObject, Sendable {
     /// with a hashed memtable that is where the memtable gets sorted — then sought again by
     /// each call. It shows the store as it was when made. Use it from one thread at a time.
     func makeCursor() throws(StoreError) -> StoreCursor
+    /// A cursor that shows the store as `snapshot` does (a backup takes the snapshot on the
+    /// event loop, where it is cheap, and builds the cursor elsewhere).
+    func makeCursor(at snapshot: StoreSnapshot) throws(StoreError) -> StoreCursor
     /// Approximate number of live keys (for status pages).
     var estimatedKeyCount: Int { get }
     /// Approximate bytes of live data, memtables included (for plans and capacity figures).

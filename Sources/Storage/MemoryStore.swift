@@ -48,6 +48,7 @@ public final class MemoryStore: KVStore, Sendable {
     }
 
     public func makeCursor() throws(StoreError) -> StoreCursor { MemoryCursor(store: self, snapshot: snapshot()) }
+    public func makeCursor(at snapshot: StoreSnapshot) throws(StoreError) -> StoreCursor { MemoryCursor(store: self, snapshot: snapshot) }
 
     public var estimatedKeyCount: Int { state.withLock { $0.count } }
     public var estimatedDataBytes: Int { state.withLock { $0.reduce(0) { $0 + $1.key.count + $1.value.count } } }

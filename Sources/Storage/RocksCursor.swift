@@ -11,10 +11,14 @@ final class RocksCursor: StoreCursor, @unchecked Sendable {
         var options: OpaquePointer
     }
     private let handles: Mutex<Handles?>
+    /// Kept while the iterator reads at it.
+    private let snapshot: RocksSnapshot?
 
-    init(db: OpaquePointer) throws(StoreError) {
+    init(db: OpaquePointer, snapshot: RocksSnapshot? = nil) throws(StoreError) {
+        self.snapshot = snapshot
         let ro = rocksdb_readoptions_create()!
         rocksdb_readoptions_set_total_order_seek(ro, 1)
+        if let snapshot { rocksdb_readoptions_set_snapshot(ro, snapshot.snap) }
         guard let it = rocksdb_create_iterator(db, ro) else {
             rocksdb_readoptions_destroy(ro)
             throw .rocksdb(operation: "iterate", message: "no iterator")

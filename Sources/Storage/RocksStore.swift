@@ -87,6 +87,10 @@ public final class RocksStore: KVStore, @unchecked Sendable {
             for w in list { w.cursor?.release() }
             list.removeAll()
         }
+        snapshots.withLock { list in
+            for w in list { w.snapshot?.release() }
+            list.removeAll()
+        }
         rocksdb_close(db)
         self.db = nil
         Self.destroyOptions(options, readOptions, [syncWrite, plainWrite, noStallWrite])
@@ -182,8 +186,17 @@ public final class RocksStore: KVStore, @unchecked Sendable {
     }
 
     public func snapshot() -> StoreSnapshot {
-        RocksSnapshot(db: db!)
+        let s = RocksSnapshot(db: db!)
+        snapshots.withLock { list in
+            list.removeAll { $0.snapshot == nil }
+            list.append(WeakSnapshot(snapshot: s))
+        }
+        return s
     }
+
+    /// Live snapshots: `close` releases them before the database goes.
+    private let snapshots = Mutex<[WeakSnapshot]>([])
+    private struct WeakSnapshot { weak var snapshot: RocksSnapshot? }
 
     public func scan(prefix: [UInt8], from start: [UInt8]?, at snapshot: StoreSnapshot?,
                      _ body: ([UInt8], [UInt8]) -> Bool) throws(StoreError) {
@@ -220,10 +233,16 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         if let message = Self.take(&err) { throw .rocksdb(operation: "iterate", message: message) }
     }
 
-    public func makeCursor() throws(StoreError) -> StoreCursor {
+    public func makeCursor() throws(StoreError) -> StoreCursor { try makeCursor(snapshot: nil) }
+
+    public func makeCursor(at snapshot: StoreSnapshot) throws(StoreError) -> StoreCursor {
+        try makeCursor(snapshot: snapshot as? RocksSnapshot)
+    }
+
+    private func makeCursor(snapshot: RocksSnapshot?) throws(StoreError) -> StoreCursor {
         try cursors.withLock { (list: inout [Weak]) throws(StoreError) -> StoreCursor in
             guard let db else { throw .closed }
-            let c = try RocksCursor(db: db)
+            let c = try RocksCursor(db: db, snapshot: snapshot)
             list.removeAll { $0.cursor == nil }
             list.append(Weak(cursor: c))
             return c
@@ -278,11 +297,13 @@ public final class RocksStore: KVStore, @unchecked Sendable {
     }
 }
 
-/// A RocksDB snapshot and the read options that pin it.
+/// A RocksDB snapshot and the read options that pin it. Released when the last reference goes,
+/// or by `RocksStore.close` if that comes first (a backup may still hold it).
 final class RocksSnapshot: StoreSnapshot, @unchecked Sendable {
     private let db: OpaquePointer
     let snap: OpaquePointer
     let readOptions: OpaquePointer
+    private let released = Mutex(false)
 
     init(db: OpaquePointer) {
         self.db = db
@@ -292,8 +313,17 @@ final class RocksSnapshot: StoreSnapshot, @unchecked Sendable {
         super.init()
     }
 
+    /// Gives the snapshot back to the database (idempotent).
+    func release() {
+        released.withLock { done in
+            guard !done else { return }
+            rocksdb_release_snapshot(db, snap)
+            done = true
+        }
+    }
+
     deinit {
+        release()
         rocksdb_readoptions_destroy(readOptions)
-        rocksdb_release_snapshot(db, snap)
     }
 }

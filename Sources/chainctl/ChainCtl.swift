@@ -17,7 +17,7 @@ struct ChainCtl: ParsableCommand {
         subcommands: [Status.self, Nodes.self, Chains.self, Watch.self, ConfigCommand.self,
                       Add.self, Drain.self, Remove.self, Wait.self,
                       StopCluster.self, StartCluster.self,
-                      Get.self, SetKey.self, Del.self, Scan.self, Version.self])
+                      Get.self, SetKey.self, Del.self, Scan.self, BackupCommand.self, RestoreCommand.self, Version.self])
 
     /// Options every subcommand takes (`MasterOption`).
     static let globalOptions = ["--master", "--token-file", "--user", "--password-file", "--tls-ca-file", "--tls-cert-file", "--tls-key-file"]

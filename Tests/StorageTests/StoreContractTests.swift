@@ -105,6 +105,24 @@ final class StoreContractTests: XCTestCase {
 
     /// A cursor walks in key order from any start, again and again, showing the store as it
     /// was when made; closing the store releases it.
+    func testCursorAtASnapshotSeesTheSnapshotNotLaterWrites() throws {
+        for (name, s) in try stores() {
+            for k in ["key-a", "key-b"] { try s.put(b(k), b("v" + k)) }
+            let snap = s.snapshot()
+            try s.put(b("key-c"), b("after"))
+            try s.delete(b("key-a"))
+            // Made after those writes, it still shows the store as the snapshot does.
+            let c = try s.makeCursor(at: snap)
+            var seen: [String] = []
+            try c.scan(prefix: b("key-"), from: b("key-")) { k, _ in
+                seen.append(String(decoding: k, as: UTF8.self))
+                return true
+            }
+            XCTAssertEqual(seen, ["key-a", "key-b"], name)
+            if let rocks = s as? RocksStore { rocks.close() }
+        }
+    }
+
     func testCursorSeeksRepeatedlyOnItsView() throws {
         for (name, s) in try stores() {
             for k in ["key-a", "key-b", "key-c", "key-d", "other"] { try s.put(b(k), b("v" + k)) }

@@ -99,9 +99,11 @@ final class ClientSession {
                 }
             }
             partialSinceNanos = nil  // a request completed: the connection makes progress
+            currentCommand = nil
             switch server.execute(cmd, session: self, into: &out, resumed: resumed) {
             case .answered:
                 commands += 1
+                answeredCommands.append(currentCommand)
             case .waiting:
                 // Earlier commands of this connection must answer first; the rest stays in the
                 // parser's buffer, and a large backlog stops reading (TCP pushes back).
@@ -115,6 +117,7 @@ final class ClientSession {
                     out = RESPWriter(version: protocolVersion)
                 }
                 commands = 0
+                answeredCommands.append(currentCommand)
                 held.append(Held(tag: 0, bytes: [], commands: 1, startNanos: start, slot: slot))
                 if let early = earlyFills.removeValue(forKey: slot) { fill(slot: slot, bytes: early.bytes, tag: early.tag) }
                 server.markPending(self)
@@ -158,6 +161,14 @@ final class ClientSession {
 
     var hasHeldReplies: Bool { !held.isEmpty }
 
+    /// The command `Server.execute` is running, once it knows which (nil: internal or unknown),
+    /// for the latency histogram by command.
+    var currentCommand: CommandID?
+    /// Every executed command whose reply is not released yet, in order (`Held.commands` of them
+    /// per held reply), from `answeredHead` on; the storage is reused, not reallocated.
+    private var answeredCommands: [CommandID?] = []
+    private var answeredHead = 0
+
     /// An outstanding command of `chain` answered (once per command, from `Server.fillSlot`): a
     /// command waiting for it may run now.
     func orderedCommandAnswered(chain: ChainID?) {
@@ -190,11 +201,18 @@ final class ClientSession {
             let h = held[i]
             conn.write(h.bytes)
             server.metrics.bytesOut.increment(by: Int64(h.bytes.count))
-            server.metrics.recordLatency(nanos: now - h.startNanos, count: h.commands)
+            for _ in 0..<h.commands {
+                server.metrics.recordLatency(nanos: now - h.startNanos, command: answeredCommands[answeredHead])
+                answeredHead += 1
+            }
             heldBytes -= h.bytes.count
             i += 1
         }
         if i > 0 { held.removeFirst(i) }
+        if answeredHead > 0 && answeredHead * 2 >= answeredCommands.count {
+            answeredCommands.removeFirst(answeredHead)
+            answeredHead = 0
+        }
         if held.isEmpty, let ending {
             server.metrics.closed(ending)
             conn.closeAfterFlush()

@@ -13,6 +13,7 @@ extension Server {
     /// usual). Queues commands while the connection is inside `MULTI`.
     func transactionControl(_ cmd: RESPCommand, _ args: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome? {
         let id = CommandID.lookup(args[0])
+        session.currentCommand = id
         switch id {
         case .multi?, .exec?, .discard?, .unwatch?, .watch?:
             guard id!.arityOK(args.count) else {

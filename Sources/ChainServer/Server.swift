@@ -193,6 +193,7 @@ public final class Server {
             return .answered
         }
         if !resumed { metrics.command(id) }
+        session.currentCommand = id
         guard id.arityOK(args.count) else {
             metrics.error("wrong_arity")
             out.error("ERR wrong number of arguments for '\(id.name)' command")

@@ -22,7 +22,10 @@ final class ServerMetrics {
     let ready: Gauge
     let walSyncs: Counter
     let storeWrites: Counter
-    let latency: DurationHistogram
+    /// `command_duration_seconds` by command (created on a command's first use; `other` for
+    /// internal and unknown commands).
+    private var latencyByCommand: [CommandID: DurationHistogram] = [:]
+    private var otherLatency: DurationHistogram?
     let readsServed: Counter
     let writesCommitted: Counter
     let forwarded: Counter
@@ -74,11 +77,6 @@ final class ServerMetrics {
                                labels: [("version", BuildInfo.version), ("commit", BuildInfo.commit)]).set(to: 1)
         walSyncs = registry.makeCounter(descriptor: Self.desc("wal_syncs", "total", "Write-ahead log fsyncs (each covers a group of writes)"))
         storeWrites = registry.makeCounter(descriptor: Self.desc("store_write_batches", "total", "Batches written to RocksDB (one per loop turn with writes)"))
-        latency = registry.makeDurationHistogram(
-            descriptor: Self.desc("command_duration", "seconds", "From a command's arrival to its reply being released (includes waiting for fsync)"),
-            buckets: [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
-                      .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-                      .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
         readsServed = registry.makeCounter(descriptor: Self.desc("reads_served", "total", "Reads this node answered as a chain tail"))
         writesCommitted = registry.makeCounter(descriptor: Self.desc("writes_committed", "total", "Writes this node took as a chain head and answered after commit"))
         forwarded = registry.makeCounter(descriptor: Self.desc("forwarded", "total", "Requests relayed to the node that serves them"))
@@ -149,9 +147,22 @@ final class ServerMetrics {
         }
     }
 
-    /// Records `count` commands that took `nanos` from arrival to reply.
-    func recordLatency(nanos: UInt64, count: Int) {
-        for _ in 0..<count { latency.recordNanoseconds(Int64(nanos)) }
+    /// Records one command (nil: internal or unknown) that took `nanos` from arrival to reply.
+    func recordLatency(nanos: UInt64, command: CommandID?) {
+        latencyHistogram(command).recordNanoseconds(Int64(nanos))
+    }
+
+    private func latencyHistogram(_ command: CommandID?) -> DurationHistogram {
+        if let command, let h = latencyByCommand[command] { return h }
+        if command == nil, let h = otherLatency { return h }
+        let h = registry.makeDurationHistogram(
+            descriptor: Self.desc("command_duration", "seconds", "From a command's arrival to its reply being released (includes waiting for commit and fsync), by command"),
+            labels: [("command", command?.name ?? "other")],
+            buckets: [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
+                      .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                      .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
+        if let command { latencyByCommand[command] = h } else { otherLatency = h }
+        return h
     }
 
     func render() -> [UInt8] {

@@ -29,7 +29,12 @@ final class HTTPEndpointTests: ProcessTestCase {
         XCTAssertEqual(try s.metric("chainstore_connections"), 1)
         XCTAssertGreaterThan(try s.metric("chainstore_net_input_bytes_total"), 100)
         XCTAssertGreaterThan(try s.metric("chainstore_net_output_bytes_total"), 50)
-        XCTAssertEqual(try s.metric("chainstore_command_duration_seconds_count"), 16, "15 commands and the harness's start-up PING")
+        // Latency by command: 10 SETs, 4 GETs, the unknown one and the harness's start-up PING.
+        XCTAssertEqual(try s.metric("chainstore_command_duration_seconds_count{command=\"set\"}"), 10)
+        XCTAssertEqual(try s.metric("chainstore_command_duration_seconds_count{command=\"get\"}"), 4)
+        XCTAssertEqual(try s.metric("chainstore_command_duration_seconds_count{command=\"ping\"}"), 1)
+        XCTAssertEqual(try s.metric("chainstore_command_duration_seconds_count{command=\"other\"}"), 1)
+        XCTAssertGreaterThan(try s.metric("chainstore_command_duration_seconds_bucket{command=\"set\",le=\"1.0\"}"), 0)
         XCTAssertGreaterThanOrEqual(try s.metric("chainstore_wal_syncs_total"), 1)
 
         XCTAssertEqual(try s.http("/nope").status, 404)

@@ -44,6 +44,22 @@ final class MonitoringTests: ClusterTestCase {
         XCTAssertEqual(tails, Double(chains), "every chain has one tail")
         XCTAssertEqual(samples(nodeText, "chainstore_chain_applied_seq").count, chains * 3, "one series per chain replica")
 
+        // Latency by command, also for a pipeline mixing writes that wait for their chain's commit
+        // with replies known at once (each is counted under its own command, once).
+        let before = try scrape(c.ports["n2"]!.http)
+        func count(_ text: String, _ command: String) -> Double {
+            samples(text, "chainstore_command_duration_seconds_count").first { $0.labels == "{command=\"\(command)\"}" }?.value ?? 0
+        }
+        let pipe = try c.client("n2")
+        var batch: [[[UInt8]]] = []
+        for i in 0..<5 { batch += [["SET", "lat\(i)", "v"], ["PING"], ["GET", "lat\(i)"], ["ECHO", "x"]].map { $0.map { Array($0.utf8) } } }
+        batch.append(["CS.NOPE"].map { Array($0.utf8) })
+        _ = try pipe.pipeline(batch)
+        let after = try scrape(c.ports["n2"]!.http)
+        for (command, n) in [("set", 5.0), ("get", 5), ("ping", 5), ("echo", 5), ("other", 1)] {
+            XCTAssertEqual(count(after, command) - count(before, command), n, command)
+        }
+
         var masterText = try scrape(c.masterPort)
         XCTAssertEqual(samples(masterText, "chainmaster_cluster_healthy").first?.value, 1)
         XCTAssertEqual(samples(masterText, "chainmaster_chain_ok").filter { $0.value == 1 }.count, chains)

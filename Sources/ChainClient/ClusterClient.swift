@@ -129,9 +129,12 @@ public final class ClusterClient {
             }
             guard let (node, addr, write) = routing(self) else {
                 if config == nil { try refresh(); continue }
-                // Not a keyed command: any node answers it.
-                guard let any = config?.nodes.first else { throw .noConfiguration }
-                return try send(args, node: any.id, address: any.client, lastProblem: &lastProblem) ?? .error("ERR no answer")
+                // Not a keyed command: any node answers it (the first that can be reached).
+                guard let nodes = config?.nodes, !nodes.isEmpty else { throw .noConfiguration }
+                for n in nodes {
+                    if let reply = try send(args, node: n.id, address: n.client, lastProblem: &lastProblem) { return reply }
+                }
+                continue
             }
             if write && tag == nil {
                 tag = RequestTag(client: clientID, request: nextRequest)

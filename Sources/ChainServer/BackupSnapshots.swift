@@ -10,16 +10,16 @@ final class BackupSnapshots: Sendable {
     static let idleNanos: UInt64 = 120_000_000_000
 
     final class Entry: @unchecked Sendable {
-        let chain: Int
-        let slots: Range<Int>
+        /// The chains the snapshot was opened for, with their slots.
+        let chains: [Int: Range<Int>]
         let snapshot: StoreSnapshot
-        /// Built on first read, off the loop (it sorts a hashed memtable).
+        /// Built on first read, off the loop (it sorts a hashed memtable, so the chains of one
+        /// node share it rather than sort once each).
         var cursor: StoreCursor?
         var lastUsedNanos: UInt64
 
-        init(chain: Int, slots: Range<Int>, snapshot: StoreSnapshot, now: UInt64) {
-            self.chain = chain
-            self.slots = slots
+        init(chains: [Int: Range<Int>], snapshot: StoreSnapshot, now: UInt64) {
+            self.chains = chains
             self.snapshot = snapshot
             lastUsedNanos = now
         }
@@ -32,16 +32,16 @@ final class BackupSnapshots: Sendable {
     private let table = Mutex(Table())
 
     /// Files a new snapshot; returns its id.
-    func open(chain: Int, slots: Range<Int>, snapshot: StoreSnapshot) -> String {
+    func open(chains: [Int: Range<Int>], snapshot: StoreSnapshot) -> String {
         let now = monotonicNanos()
         return table.withLock { t in
             t.entries = t.entries.filter { now - $0.value.lastUsedNanos < Self.idleNanos }
             if t.entries.count >= Self.maxOpen, let oldest = t.entries.min(by: { $0.value.lastUsedNanos < $1.value.lastUsedNanos })?.key {
                 t.entries.removeValue(forKey: oldest)
             }
-            let id = "backup-\(t.nextID)-chain-\(chain)"
+            let id = "backup-\(t.nextID)"
             t.nextID += 1
-            t.entries[id] = Entry(chain: chain, slots: slots, snapshot: snapshot, now: now)
+            t.entries[id] = Entry(chains: chains, snapshot: snapshot, now: now)
             return id
         }
     }

@@ -173,9 +173,9 @@ public final class Server {
             return scanChain(args, session: session, into: &out)
         }
         if Wrapper.matches(args[0], Wrapper.backup) {
-            // A snapshot of a chain must hold this connection's earlier writes to it.
-            if let node = chainNode, args.count > 2, let chain = Int(String(decoding: args[2], as: UTF8.self)),
-               !session.order.mayStart(chain: chain, at: node.me) {
+            // A snapshot of chains must hold this connection's earlier writes to them.
+            if let node = chainNode, args.count > 2, Wrapper.matches(args[1], Wrapper.backupOpen),
+               args[2...].contains(where: { Int(String(decoding: $0, as: UTF8.self)).map { !session.order.mayStart(chain: $0, at: node.me) } ?? false }) {
                 return .waiting
             }
             return backupCommand(args, session: session, into: &out)

@@ -56,16 +56,16 @@ struct BackupCommand: ParsableCommand {
         }
         let start = Date()
         let config = try m.configuration()
-        let copier = ChainCopier(m: m, chainCount: config.chains.count, maxRate: maxRate, timeout: timeout)
-        var chains: [BackupManifest.Chain] = []
+        var files: [Int: OutputFile] = [:]
         for chain in 0..<config.chains.count {
             let path = (dir as NSString).appendingPathComponent(BackupFormat.chainFileName(chain))
-            let file = try OutputFile(creating: path)
+            files[chain] = try OutputFile(creating: path)
             created.append(path)
-            let c = try copier.copy(chain: chain, into: file)
-            chains.append(c)
+        }
+        let copier = ChainCopier(m: m, chainCount: config.chains.count, maxRate: maxRate, timeout: timeout)
+        let chains = try copier.copyAll(into: files) { c in
             if !json {
-                print("chain \(chain): \(c.keys) keys, \(Self.megabytes(c.bytes)) from \(c.node) (epoch \(c.epoch), seq \(c.applied_seq))")
+                print("chain \(c.id): \(c.keys) keys, \(Self.megabytes(c.bytes)) from \(c.node) (epoch \(c.epoch), seq \(c.applied_seq))")
             }
         }
         let manifest = BackupManifest(chainstore_version: BuildInfo.version, epoch: config.epoch,
@@ -97,8 +97,10 @@ struct BackupCommand: ParsableCommand {
     static func megabytes(_ n: Int) -> String { String(format: "%.2f MB", Double(n) / 1e6) }
 }
 
-/// Copies one chain from its tail's snapshot (`CS.BACKUP`), starting over on a new snapshot when
-/// the tail moves, goes away or drops the snapshot.
+/// Copies every chain from a snapshot at its tail (`CS.BACKUP`): the chains one node tails share
+/// one snapshot (opening it sorts the node's memtable once, not once per chain). A tail that
+/// moves or goes away, or a dropped snapshot, sends the chains not yet copied back to the
+/// master's current table, and the chain being copied starts again.
 struct ChainCopier {
     let m: MasterOption
     let chainCount: Int
@@ -109,44 +111,44 @@ struct ChainCopier {
     /// Why an attempt stopped in a way a new snapshot may cure.
     struct Retry: Error { var reason: String }
 
-    func copy(chain: Int, into file: OutputFile) throws -> BackupManifest.Chain {
-        var deadline = Date().addingTimeInterval(timeout)
+    func copyAll(into files: [Int: OutputFile], report: (BackupManifest.Chain) -> Void) throws -> [BackupManifest.Chain] {
+        var done: [Int: BackupManifest.Chain] = [:]
+        var pacer = Pacer(rateMBps: maxRate)
+        var lastProgress = Date()
         var lastProblem = ""
         var restarts = 0
-        while true {
+        while done.count < chainCount {
             do {
-                return try attempt(chain: chain, into: file)
+                try copyOneNode(files: files, done: &done, pacer: &pacer, progress: { lastProgress = Date() }, report: report)
             } catch let r as Retry {
                 if r.reason != lastProblem {
-                    FileHandle.standardError.write(Data("chain \(chain): \(r.reason); starting the chain again\n".utf8))
+                    FileHandle.standardError.write(Data("\(r.reason); trying again\n".utf8))
                     lastProblem = r.reason
                 }
-                guard Date() < deadline else {
-                    throw CtlError("chain \(chain): no complete copy within \(Int(timeout)) s: \(r.reason)")
+                restarts += 1
+                guard Date().timeIntervalSince(lastProgress) < timeout, restarts <= 100 + 10 * chainCount else {
+                    throw CtlError("no progress for \(Int(Date().timeIntervalSince(lastProgress))) s (\(restarts) attempts): \(r.reason)")
                 }
                 usleep(200_000)
-            } catch let progress as Progress {
-                // Bytes arrived before the snapshot went: the tail is alive, keep trying longer.
-                restarts += 1
-                guard restarts <= 10 else { throw CtlError("chain \(chain): the copy broke off \(restarts) times: \(progress.reason)") }
-                deadline = Date().addingTimeInterval(timeout)
-                lastProblem = progress.reason
-                FileHandle.standardError.write(Data("chain \(chain): \(progress.reason); starting the chain again\n".utf8))
             }
         }
+        return (0..<chainCount).map { done[$0]! }
     }
 
-    /// A copy that had made progress when it broke off.
-    struct Progress: Error { var reason: String }
-
-    private func attempt(chain: Int, into file: OutputFile) throws -> BackupManifest.Chain {
-        let config = try m.configuration()
+    /// Opens one snapshot at the tail of the first chain not copied yet, for every such chain
+    /// that node tails, and copies them.
+    private func copyOneNode(files: [Int: OutputFile], done: inout [Int: BackupManifest.Chain], pacer: inout Pacer,
+                             progress: () -> Void, report: (BackupManifest.Chain) -> Void) throws {
+        let config: Configuration
+        do { config = try m.configuration() } catch { throw Retry(reason: "\(error)") }
         guard config.chains.count == chainCount else {
             throw CtlError("the cluster now has \(config.chains.count) chains, not \(chainCount): run the backup again")
         }
-        guard let tail = config.chains[chain].tail, let node = config.node(tail), let address = HostPort(node.client) else {
-            throw Retry(reason: "no tail in epoch \(config.epoch)")
+        let pending = (0..<chainCount).filter { done[$0] == nil }
+        guard let tail = config.chains[pending[0]].tail, let node = config.node(tail), let address = HostPort(node.client) else {
+            throw Retry(reason: "chain \(pending[0]) has no tail in epoch \(config.epoch)")
         }
+        let chains = pending.filter { config.chains[$0].tail == tail }
         let (credentials, tls) = (try m.credentials, try m.tls)
         let client: RESPClient
         do { client = try RESPClient(host: address.host, port: address.port, timeoutMs: 10_000, credentials: credentials, tls: tls) } catch {
@@ -154,12 +156,33 @@ struct ChainCopier {
             throw Retry(reason: "\(tail): \(error)")
         }
         defer { client.close() }
-        let opened = try call(client, tail, ["CS.BACKUP", "OPEN", String(chain)])
-        guard case let .array(parts?) = opened, parts.count == 6, case let .bulk(idBytes?) = parts[0], case let .integer(epoch) = parts[1],
-              case let .integer(seq) = parts[2], case let .integer(seqEpoch) = parts[3], case let .integer(taken) = parts[4] else {
+        let opened = try call(client, tail, (["CS.BACKUP", "OPEN"] + chains.map(String.init)).map { Array($0.utf8) })
+        guard case let .array(parts?) = opened, parts.count == 5, case let .bulk(id?) = parts[0], case let .integer(epoch) = parts[1],
+              case let .integer(taken) = parts[2], case let .array(positions?) = parts[4] else {
             throw CtlError("\(tail) answered CS.BACKUP OPEN with \(opened)")
         }
-        let id = String(decoding: idBytes, as: UTF8.self)
+        var applied: [Int: (seq: UInt64, epoch: UInt64)] = [:]
+        for p in positions {
+            guard case let .array(x?) = p, x.count == 3, case let .integer(c) = x[0], case let .integer(s) = x[1], case let .integer(e) = x[2] else {
+                throw CtlError("\(tail) answered CS.BACKUP OPEN with \(opened)")
+            }
+            applied[Int(c)] = (UInt64(s), UInt64(e))
+        }
+        for chain in chains {
+            guard let position = applied[chain] else { throw CtlError("\(tail) opened no snapshot of chain \(chain)") }
+            let copy = try copyChain(chain, client: client, node: tail, id: id, file: files[chain]!, pacer: &pacer, progress: progress)
+            let entry = BackupManifest.Chain(id: chain, file: BackupFormat.chainFileName(chain), node: tail, epoch: UInt64(epoch),
+                                             applied_seq: position.seq, applied_epoch: position.epoch, taken_at_ms: UInt64(taken),
+                                             keys: copy.content.keys, records: copy.records, bytes: copy.bytes, sha256: copy.sha256,
+                                             digest: copy.content.digestHex)
+            done[chain] = entry
+            report(entry)
+        }
+        _ = try? client.call([Array("CS.BACKUP".utf8), Array("CLOSE".utf8), id])
+    }
+
+    private func copyChain(_ chain: Int, client: RESPClient, node: NodeID, id: [UInt8], file: OutputFile, pacer: inout Pacer,
+                           progress: () -> Void) throws -> (content: ContentDigest, records: Int, bytes: Int, sha256: String) {
         try file.reset()
         try file.write(BackupFormat.magic)
         let hasher = SHA256Hasher()
@@ -169,52 +192,39 @@ struct ChainCopier {
         var content = ContentDigest()
         var records = 0
         var bytes = BackupFormat.magic.count
-        let began = Date()
+        let slots = Configuration.slots(of: chain, chainCount: chainCount)
         var cursor: [UInt8] = []
         repeat {
-            let reply: RESPValue
-            do { reply = try call(client, tail, [Array("CS.BACKUP".utf8), Array("READ".utf8), idBytes, cursor, Array(String(Self.pageBytes).utf8)]) } catch let r as Retry {
-                throw bytes > BackupFormat.magic.count ? Progress(reason: r.reason) : r
-            }
+            let reply = try call(client, node, [Array("CS.BACKUP".utf8), Array("READ".utf8), id, Array(String(chain).utf8), cursor,
+                                                Array(String(Self.pageBytes).utf8)])
             guard case let .array(page?) = reply, page.count == 2, case let .bulk(next?) = page[0], case let .bulk(blob?) = page[1] else {
-                throw CtlError("\(tail) answered CS.BACKUP READ with \(reply)")
+                throw CtlError("\(node) answered CS.BACKUP READ with \(reply)")
             }
             reader.feed(blob)
             do {
                 while let r = try reader.next() {
-                    guard let slot = KeyLayout.slot(ofSlotKey: r.key), Configuration.slots(of: chain, chainCount: chainCount).contains(slot) else {
-                        throw CtlError("\(tail) sent a key of slot \(KeyLayout.slot(ofSlotKey: r.key) ?? -1), outside chain \(chain)")
+                    guard let slot = KeyLayout.slot(ofSlotKey: r.key), slots.contains(slot) else {
+                        throw CtlError("\(node) sent a key of slot \(KeyLayout.slot(ofSlotKey: r.key) ?? -1), outside chain \(chain)")
                     }
                     content.add(storeKey: r.key, value: r.value)
                     records += 1
                 }
             } catch let e as BackupFormat.ReadError {
-                throw CtlError("\(tail) sent a malformed page: \(e)")
+                throw CtlError("\(node) sent a malformed page: \(e)")
             }
             try file.write(blob)
             hasher.update(blob)
             bytes += blob.count
             cursor = next
-            if maxRate > 0 {
-                // Sleep until the bytes so far fit under the rate.
-                let due = Double(bytes) / (maxRate * 1e6) - Date().timeIntervalSince(began)
-                if due > 0 { usleep(UInt32(min(due, 10) * 1e6)) }
-            }
+            progress()
+            pacer.took(blob.count)
         } while !cursor.isEmpty
-        do { try reader.finish() } catch { throw CtlError("\(tail) ended chain \(chain) inside a record") }
-        _ = try? client.call("CS.BACKUP", "CLOSE", id)
+        do { try reader.finish() } catch { throw CtlError("\(node) ended chain \(chain) inside a record") }
         try file.finish()
-        return BackupManifest.Chain(id: chain, file: BackupFormat.chainFileName(chain), node: tail, epoch: UInt64(epoch),
-                                    applied_seq: UInt64(seq), applied_epoch: UInt64(seqEpoch), taken_at_ms: UInt64(taken),
-                                    keys: content.keys, records: records, bytes: bytes, sha256: hasher.finishHex(),
-                                    digest: content.digestHex)
+        return (content, records, bytes, hasher.finishHex())
     }
 
     /// One call; connection trouble and the answers that mean "not here, not now" are `Retry`.
-    private func call(_ client: RESPClient, _ node: NodeID, _ args: [String]) throws -> RESPValue {
-        try call(client, node, args.map { Array($0.utf8) })
-    }
-
     private func call(_ client: RESPClient, _ node: NodeID, _ args: [[UInt8]]) throws -> RESPValue {
         let reply: RESPValue
         do { reply = try client.call(args) } catch { throw Retry(reason: "\(node): \(error)") }
@@ -225,5 +235,21 @@ struct ChainCopier {
             throw CtlError("\(node): \(e)")
         }
         return reply
+    }
+}
+
+/// Keeps a copy under `rateMBps` (0: no limit) by sleeping once the bytes so far are ahead.
+struct Pacer {
+    let rateMBps: Double
+    private let began = Date()
+    private var bytes = 0
+
+    init(rateMBps: Double) { self.rateMBps = rateMBps }
+
+    mutating func took(_ n: Int) {
+        bytes += n
+        guard rateMBps > 0 else { return }
+        let due = Double(bytes) / (rateMBps * 1e6) - Date().timeIntervalSince(began)
+        if due > 0 { usleep(UInt32(min(due, 10) * 1e6)) }
     }
 }

@@ -166,18 +166,27 @@ final class BackupTests: ClusterTestCase {
 
         // CS.BACKUP itself refuses bad requests with clear errors.
         let n1 = try c.client("n1")
-        for (args, says) in [(["CS.BACKUP"], "CS.BACKUP OPEN chain"), (["CS.BACKUP", "OPEN", "x"], "needs a chain number"),
+        let mine = try c.status().chains.filter { $0.members.last == "n1" }.map(\.id)
+        guard case let .array(opened?) = try n1.call((["CS.BACKUP", "OPEN"] + mine.map(String.init)).map { Array($0.utf8) }), case let .bulk(id?) = opened[0] else {
+            return XCTFail("n1 did not open a snapshot of the chains it tails")
+        }
+        let snapshot = String(decoding: id, as: UTF8.self)
+        let other = try c.status().chains.first { $0.members.last != "n1" }!.id
+        for (args, says) in [(["CS.BACKUP"], "CS.BACKUP OPEN chain"), (["CS.BACKUP", "OPEN", "x"], "needs chain numbers"),
                              (["CS.BACKUP", "OPEN", "99"], "no chain 99"),
-                             (["CS.BACKUP", "READ", "nope", "", "65536"], "no backup snapshot"),
-                             (["CS.BACKUP", "READ", "nope", "", "12"], "max-bytes"),
-                             (["CS.BACKUP", "READ", "nope", "zz", "65536"], "invalid CS.BACKUP cursor")] {
+                             (["CS.BACKUP", "READ", "nope", "0", "", "65536"], "no backup snapshot"),
+                             (["CS.BACKUP", "READ", snapshot, "\(other)", "", "65536"], "was not opened for chain"),
+                             (["CS.BACKUP", "READ", snapshot, "\(mine[0])", "", "12"], "max-bytes"),
+                             (["CS.BACKUP", "READ", snapshot, "\(mine[0])", "zz", "65536"], "invalid CS.BACKUP cursor")] {
             guard case let .error(e) = try n1.call(args.map { Array($0.utf8) }) else { XCTFail("\(args) was accepted"); continue }
             XCTAssert(e.contains(says), "\(args): \(e)")
         }
-        // A chain this node does not tail answers TRYAGAIN.
-        let notTail = try c.status().chains.first { $0.members.last != "n1" }!.id
-        guard case let .error(e) = try n1.call("CS.BACKUP", "OPEN", String(notTail)) else { return XCTFail("a non-tail opened a backup") }
+        // A chain this node does not tail answers TRYAGAIN, also among chains it does.
+        guard case let .error(e) = try n1.call("CS.BACKUP", "OPEN", String(mine[0]), String(other)) else { return XCTFail("a non-tail opened a backup") }
         XCTAssert(e.hasPrefix("TRYAGAIN"), e)
+        XCTAssertEqual(try n1.call("CS.BACKUP", "CLOSE", snapshot), .simple("OK"))
+        guard case let .error(gone) = try n1.call("CS.BACKUP", "READ", snapshot, String(mine[0]), "", "65536") else { return XCTFail("read after close") }
+        XCTAssert(gone.contains("no backup snapshot"), gone)
         XCTAssertEqual(try n1.call("PING"), .simple("PONG"))
 
         // The good backup still restores.
@@ -241,17 +250,29 @@ final class BackupTests: ClusterTestCase {
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        XCTAssert(Harness.waitFor(10) { FileManager.default.fileExists(atPath: dir + "/" + BackupFormat.chainFileName(2)) })
-        c.nodes["n2"]!.stop(SIGKILL)
+        // Once data flows from the first tail, kill a node whose chains are not copied yet.
+        let status = try c.status()
+        let first = status.chains[0].members.last!
+        // The tail of chain 1 is the next node the copy goes to (it takes the nodes in the order
+        // of their first chains), so it usually finds it dead before the master has spliced it.
+        let victim = status.chains[1].members.last != first ? status.chains[1].members.last!
+            : ["n1", "n2", "n3", "n4"].first { n in n != first && status.chains.contains { $0.members.last == n } }!
+        XCTAssert(Harness.waitFor(10) {
+            ((try? FileManager.default.attributesOfItem(atPath: dir + "/" + BackupFormat.chainFileName(0)))?[.size] as? Int ?? 0) > 50_000
+        })
+        c.nodes[victim]!.stop(SIGKILL)
         XCTAssert(Harness.waitFor(90) { !p.isRunning }, "the backup did not end")
         if p.isRunning { p.terminate() }
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             + String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertEqual(p.terminationStatus, 0, text + c.logs())
         let manifest = try JSONDecoder().decode(BackupManifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json")))
+        // The chains the dead node had tailed came from their new tails, in a later epoch.
+        XCTAssert(manifest.chains.contains { $0.epoch > status.epoch }, "the copy did not follow the new table: " + text)
         XCTAssertEqual(manifest.chains.reduce(0) { $0 + $1.keys }, 2000)
 
-        // Back into the same (emptied) cluster, now without n2.
+        XCTAssertFalse(manifest.chains.contains { $0.node == victim && $0.epoch > status.epoch }, "nothing came from the dead node later")
+        // Back into the same (emptied) cluster, now without the dead node.
         XCTAssertEqual(try c.smartClient().execute("FLUSHALL"), .simple("OK"))
         let r = try restore(c, [dir])
         XCTAssertEqual(r.code, 0, r.out + r.err)

@@ -39,8 +39,10 @@ public final class ClusterClient {
 
     /// Commands that change data (they go to the head and are tagged).
     public static let writeCommands: Set<String> = [
-        "set", "del", "mset", "incr", "incrby", "decr", "decrby", "append",
-        "hset", "hdel", "expire", "pexpire", "expireat", "pexpireat", "persist",
+        "set", "del", "unlink", "mset", "msetnx", "incr", "incrby", "decr", "decrby", "incrbyfloat", "append", "setrange",
+        "setnx", "setex", "psetex", "getset", "getdel", "getex", "rename", "renamenx", "copy", "restore",
+        "hset", "hmset", "hsetnx", "hdel", "hincrby", "hincrbyfloat",
+        "expire", "pexpire", "expireat", "pexpireat", "persist",
     ]
 
     /// `credentials`: for nodes that require AUTH; `token`: the master's API token, when it

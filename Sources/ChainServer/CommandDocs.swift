@@ -92,6 +92,8 @@ extension CommandID {
         case .eval: return ("Executes a server-side Lua script (chainstore: only redis-py's Lock scripts).", "scripting", "2.6.0")
         case .evalsha: return ("Executes a server-side Lua script by SHA1 digest (chainstore: only redis-py's Lock scripts).", "scripting", "2.6.0")
         case .script: return ("A container for Lua scripts management commands.", "scripting", "2.6.0")
+        case .dump: return ("Returns a serialized representation of the value stored at a key.", "generic", "2.6.0")
+        case .restore: return ("Creates a key from the serialized representation of a value.", "generic", "2.6.0")
         }
     }
 

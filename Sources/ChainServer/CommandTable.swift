@@ -12,6 +12,7 @@ enum CommandID: CaseIterable {
     case hset, hsetnx, hmset, hget, hmget, hgetall, hdel, hexists, hlen, hincrby, hincrbyfloat, hkeys, hvals, hstrlen, hscan
     case hrandfield
     case eval, evalsha, script
+    case dump, restore
 
     var name: String { "\(self)" }
 
@@ -55,6 +56,8 @@ enum CommandID: CaseIterable {
         case .hrandfield: return -2
         case .eval, .evalsha: return -3
         case .script: return -2
+        case .dump: return 2
+        case .restore: return -4
         }
     }
 
@@ -67,7 +70,7 @@ enum CommandID: CaseIterable {
         // GETEX may change the key's expiry: the head decides it, so it goes there even without options.
         case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat, .persist: return true
         case .hset, .hsetnx, .hmset, .hdel, .hincrby, .hincrbyfloat: return true
-        case .eval, .evalsha: return true
+        case .eval, .evalsha, .restore: return true
         default: return false
         }
     }
@@ -98,7 +101,7 @@ enum CommandID: CaseIterable {
         case .ttl, .pttl, .expiretime, .pexpiretime: return ["readonly", "fast"]
         case .hget, .hmget, .hexists, .hlen, .hstrlen: return ["readonly", "fast"]
         case .hgetall, .hkeys, .hvals, .hscan, .hrandfield: return ["readonly"]
-        case .lcs, .scan, .keys, .randomkey: return ["readonly"]
+        case .lcs, .scan, .keys, .randomkey, .dump: return ["readonly"]
         case .memory: return ["readonly"]
         default: return ["fast", "stale", "loading"]
         }
@@ -112,6 +115,7 @@ enum CommandID: CaseIterable {
         case .type, .getdel, .getset, .setnx, .getrange, .substr, .setrange, .incrbyfloat: return (1, 1, 1)
         case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat: return (1, 1, 1)
         case .ttl, .pttl, .persist, .expiretime, .pexpiretime: return (1, 1, 1)
+        case .dump, .restore: return (1, 1, 1)
         case .watch: return (1, -1, 1)
         case .hset, .hsetnx, .hmset, .hget, .hmget, .hgetall, .hdel, .hexists, .hlen, .hincrby, .hincrbyfloat, .hkeys, .hvals,
              .hstrlen, .hscan, .hrandfield: return (1, 1, 1)

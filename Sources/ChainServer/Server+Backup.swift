@@ -50,25 +50,9 @@ extension Server {
                 out.error("ERR CS.BACKUP OPEN needs chain numbers")
                 return .answered
             }
-            if let node = chainNode {
-                guard let config = node.config, config.chains.indices.contains(chain) else {
-                    out.error("ERR no chain \(chain) in the current configuration")
-                    return .answered
-                }
-                guard node.servesReads(chain) else {
-                    metrics.error("tryagain")
-                    out.error("TRYAGAIN chainstore epoch \(config.epoch): chain \(chain) is served by \(config.chains[chain].tail ?? "nobody"); retry there")
-                    return .answered
-                }
-                chains[chain] = config.slots(of: chain)
-                epoch = config.epoch
-            } else {
-                guard chain == 0 else {
-                    out.error("ERR a standalone node has only chain 0")
-                    return .answered
-                }
-                chains[chain] = 0..<HashSlot.count
-            }
+            guard let served = servedChainSlots(chain, into: &out) else { return .answered }
+            chains[chain] = served.slots
+            epoch = served.epoch
         }
         // The store holds every update this node applied before this turn (the turn's own go
         // in at its end), and at a serving tail every applied update is committed.

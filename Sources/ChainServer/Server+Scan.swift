@@ -22,25 +22,7 @@ extension Server {
             out.error("ERR CS.SCAN needs a chain number, a cursor (empty to start) and a count of 1-1000")
             return .answered
         }
-        let slots: Range<Int>
-        if let node = chainNode {
-            guard let config = node.config, config.chains.indices.contains(chain) else {
-                out.error("ERR no chain \(chain) in the current configuration")
-                return .answered
-            }
-            guard node.servesReads(chain) else {
-                metrics.error("tryagain")
-                out.error("TRYAGAIN chainstore epoch \(config.epoch): chain \(chain) is served by \(config.chains[chain].tail ?? "nobody"); retry there")
-                return .answered
-            }
-            slots = config.slots(of: chain)
-        } else {
-            guard chain == 0 else {
-                out.error("ERR a standalone node has only chain 0")
-                return .answered
-            }
-            slots = 0..<HashSlot.count
-        }
+        guard let slots = servedChainSlots(chain, into: &out)?.slots else { return .answered }
         let cursor = args[2]
         if !cursor.isEmpty && (cursor.count < KeyLayout.dataPrefixLength || cursor[0] != KeyLayout.dataTag) {
             out.error("ERR invalid CS.SCAN cursor")
@@ -82,6 +64,29 @@ extension Server {
                 out.bulk(v)
             }
         }
+    }
+
+    /// The slots of `chain` (and the configuration's epoch; 0 standalone) if this node answers
+    /// reads of it now; otherwise the error goes into `out` — no such chain, `TRYAGAIN` naming
+    /// its tail, a standalone node's only chain being 0 — and the result is nil.
+    func servedChainSlots(_ chain: Int, into out: inout RESPWriter) -> (slots: Range<Int>, epoch: UInt64)? {
+        guard let node = chainNode else {
+            guard chain == 0 else {
+                out.error("ERR a standalone node has only chain 0")
+                return nil
+            }
+            return (0..<HashSlot.count, 0)
+        }
+        guard let config = node.config, config.chains.indices.contains(chain) else {
+            out.error("ERR no chain \(chain) in the current configuration")
+            return nil
+        }
+        guard node.servesReads(chain) else {
+            metrics.error("tryagain")
+            out.error("TRYAGAIN chainstore epoch \(config.epoch): chain \(chain) is served by \(config.chains[chain].tail ?? "nobody"); retry there")
+            return nil
+        }
+        return (config.slots(of: chain), config.epoch)
     }
 
     static func chainScanPosition(_ chain: Int, _ lastKey: [UInt8]) -> [UInt8] { Array("cs:\(chain):".utf8) + lastKey }

@@ -72,6 +72,8 @@ struct StringCommands {
             try HashCommands(data: data).run(id, args, &out)
         case .eval:
             try LockScripts(data: data).run(args, &out)
+        case .dump, .restore:
+            try DumpCommands(data: data).run(id, args, &out)
         default:
             try KeyCommands(data: data).run(id, args, &out)
         }

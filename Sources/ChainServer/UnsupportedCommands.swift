@@ -18,7 +18,7 @@ enum UnsupportedCommands {
                          "zremrangebyrank", "zremrangebylex", "zdiff", "zinter", "zunion", "zmpop", "bzmpop"]),
         ("streams", ["xadd", "xread", "xrange", "xrevrange", "xlen", "xdel", "xtrim", "xgroup", "xreadgroup", "xack", "xclaim",
                      "xautoclaim", "xpending", "xinfo", "xsetid"]),
-        ("keyspace commands", ["move", "dump", "restore", "object", "sort",
+        ("keyspace commands", ["move", "object", "sort", "migrate",
                                "sort_ro", "wait", "waitaof"]),
         ("publish/subscribe", ["publish", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "pubsub", "spublish",
                                "ssubscribe", "sunsubscribe"]),

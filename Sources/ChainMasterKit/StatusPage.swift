@@ -102,7 +102,7 @@ async function poll() {
     } else if (r.status === 421) {
       const b = await r.json();
       $("banner").innerHTML = `<span class="state standby">STANDBY</span> this master stands by; ` +
-        (b.leader ? `the leader is <a href="http://${esc(b.leader)}/">${esc(b.leader)}</a>` : "no leader is known yet");
+        (b.leader ? `the leader is <a href="${location.protocol}//${esc(b.leader)}/">${esc(b.leader)}</a>` : "no leader is known yet");
     } else if (!r.ok) {
       $("error").textContent = "the master answered " + r.status + ": " + (await r.text());
     } else {

@@ -14,6 +14,7 @@ final class StatusPageTests: ClusterTestCase {
         XCTAssertEqual(page.status, 200)
         XCTAssert(page.text.contains("<title>chainstore</title>") && page.text.contains("/v1/status"), "a static page polling the status API")
         XCTAssertFalse(page.text.contains("http://cdn") || page.text.contains("https://"), "nothing loaded from elsewhere")
+        XCTAssertFalse(page.text.contains("href=\"http://"), "links to other masters keep the page's own scheme (HTTPS with --http-tls)")
         let s = try c.status()
         XCTAssertEqual(s.lease_ms, 1000)
         XCTAssertEqual(s.recent?.first?.epoch, s.epoch, "the latest reconfiguration is listed")

@@ -172,6 +172,14 @@ public final class Server {
             }
             return scanChain(args, session: session, into: &out)
         }
+        if Wrapper.matches(args[0], Wrapper.digest) {
+            // The digest of chains must cover this connection's earlier writes to them.
+            if let node = chainNode, args.count > 2,
+               args[2...].contains(where: { Int(String(decoding: $0, as: UTF8.self)).map { !session.order.mayStart(chain: $0, at: node.me) } ?? false }) {
+                return .waiting
+            }
+            return digestCommand(args, session: session, into: &out)
+        }
         if Wrapper.matches(args[0], Wrapper.backup) {
             // A snapshot of chains must hold this connection's earlier writes to them.
             if let node = chainNode, args.count > 2, Wrapper.matches(args[1], Wrapper.backupOpen),

@@ -2,6 +2,7 @@ import ArgumentParser
 import ChainClient
 import ChainCore
 import Foundation
+import RESP
 
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,8 +34,7 @@ struct RestoreCommand: ParsableCommand {
         print("backup \(dir): \(manifest.chains.count) chains, \(keys) keys, taken at epoch \(manifest.epoch) (\(manifest.started_at)); every file matches its manifest")
         if checkOnly { return }
 
-        let config = try m.configuration()
-        let held = try RestoreCheck.tailDigests(m, config).values.reduce(ContentDigest()) { var d = $0; d.merge($1.content); return d }
+        let held = try RestoreCheck.tailDigests(m, timeout: timeout).1.values.reduce(ContentDigest()) { var d = $0; d.merge($1.content); return d }
         guard held.keys == 0 && held.digest == 0 else {
             throw CtlError("the cluster is not empty (it holds \(held.keys) keys): restore loads only into an empty cluster; FLUSHALL it or start a new one")
         }
@@ -48,8 +48,9 @@ struct RestoreCommand: ParsableCommand {
 }
 
 /// Compares a cluster with a backup: each chain's tail reports its live keys and digest
-/// (`/digests?live=1`) and its clock; the backup's records are summed per chain of the cluster's
-/// layout, leaving out what had expired when the restore began or has by the tail's clock.
+/// (`CS.DIGEST LIVE`, over the client port with the data commands' credentials and TLS) and its
+/// clock; the backup's records are summed per chain of the cluster's layout, leaving out what had
+/// expired when the restore began or has by the tail's clock.
 enum RestoreCheck {
     struct TailDigest {
         var node: NodeID
@@ -57,35 +58,47 @@ enum RestoreCheck {
         var content: ContentDigest
     }
 
-    private struct LiveDigests: Decodable {
-        struct Chain: Decodable { var id: Int; var keys: Int; var digest: String }
-        var now_ms: UInt64
-        var chains: [Chain]
+    /// Each chain's live content at its tail; tries again (a new configuration, a tail not yet
+    /// serving) until `timeout` seconds have passed.
+    static func tailDigests(_ m: MasterOption, timeout: Double) throws -> (Configuration, [Int: TailDigest]) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            do {
+                let config = try m.configuration()
+                return (config, try tailDigests(m, config))
+            } catch let e as CtlError {
+                guard Date() < deadline else { throw e }
+                usleep(300_000)
+            }
+        }
     }
 
-    /// Each chain's digest at its tail.
-    static func tailDigests(_ m: MasterOption, _ config: Configuration) throws -> [Int: TailDigest] {
-        var byNode: [NodeID: LiveDigests] = [:]
-        var out: [Int: TailDigest] = [:]
+    private static func tailDigests(_ m: MasterOption, _ config: Configuration) throws -> [Int: TailDigest] {
+        var byTail: [NodeID: [Int]] = [:]
         for (i, chain) in config.chains.enumerated() {
-            guard let tail = chain.tail, let node = config.node(tail), let a = HostPort(node.http) else {
-                throw CtlError("chain \(i) has no tail in epoch \(config.epoch)")
+            guard let tail = chain.tail else { throw CtlError("chain \(i) has no tail in epoch \(config.epoch)") }
+            byTail[tail, default: []].append(i)
+        }
+        let (credentials, tls) = (try m.credentials, try m.tls)
+        var out: [Int: TailDigest] = [:]
+        for (tail, chains) in byTail {
+            guard let node = config.node(tail), let a = HostPort(node.client) else { throw CtlError("no address for \(tail)") }
+            let reply: RESPValue
+            do {
+                let c = try RESPClient(host: a.host, port: a.port, timeoutMs: 60_000, credentials: credentials, tls: tls)
+                defer { c.close() }
+                reply = try c.call((["CS.DIGEST", "LIVE"] + chains.map(String.init)).map { Array($0.utf8) })
+            } catch {
+                throw CtlError("cannot read \(tail)'s digests: \(error)")
             }
-            if byNode[tail] == nil {
-                let r: HTTPClient.Response
-                do { r = try HTTPClient.get(host: a.host, port: a.port, path: "/digests?live=1", timeoutMs: 60_000, tls: try m.tls) } catch {
-                    throw CtlError("cannot read \(tail)'s digests at \(node.http): \(error)")
-                }
-                guard r.status == 200, let d = try? JSONDecoder().decode(LiveDigests.self, from: Data(r.body)) else {
-                    throw CtlError("\(tail) answered /digests with \(r.status): \(r.text.prefix(200))")
-                }
-                byNode[tail] = d
+            if case let .error(e) = reply { throw CtlError("\(tail): \(e)") }
+            guard case let .array(rows?) = reply, rows.count == chains.count else { throw CtlError("\(tail) answered CS.DIGEST with \(reply)") }
+            for row in rows {
+                guard case let .array(x?) = row, x.count == 4, case let .integer(chain) = x[0], case let .integer(keys) = x[1],
+                      case let .bulk(hex?) = x[2], let digest = UInt64(String(decoding: hex, as: UTF8.self), radix: 16),
+                      case let .integer(now) = x[3] else { throw CtlError("\(tail) answered CS.DIGEST with \(reply)") }
+                out[Int(chain)] = TailDigest(node: tail, nowMs: UInt64(now), content: ContentDigest(keys: Int(keys), digest: digest))
             }
-            let d = byNode[tail]!
-            guard let c = d.chains.first(where: { $0.id == i }), let digest = UInt64(c.digest, radix: 16) else {
-                throw CtlError("\(tail) holds no chain \(i) yet")
-            }
-            out[i] = TailDigest(node: tail, nowMs: d.now_ms, content: ContentDigest(keys: c.keys, digest: digest))
         }
         return out
     }
@@ -111,8 +124,7 @@ enum RestoreCheck {
         let deadline = Date().addingTimeInterval(timeout)
         var problem = ""
         repeat {
-            let config = try m.configuration()
-            let tails = try tailDigests(m, config)
+            let (config, tails) = try tailDigests(m, timeout: max(1, deadline.timeIntervalSinceNow))
             let want = try expected(dir: dir, manifest: manifest, chainCount: config.chains.count, cutoffMs: cutoffMs,
                                     nowMs: tails.mapValues(\.nowMs))
             let wrong = tails.keys.sorted().filter { tails[$0]!.content != (want[$0] ?? ContentDigest()) }

@@ -117,6 +117,16 @@ final class SecurityTests: ClusterTestCase {
         let noPass = try c.ctl(["get", key])
         XCTAssertEqual(noPass.code, 1)
         XCTAssert(noPass.err.contains("NOAUTH"), noPass.err)
+        // Backups read through the client port: they need the password too.
+        let refusedBackup = try c.ctl(["backup", c.dir + "/backup-nopass"])
+        XCTAssertEqual(refusedBackup.code, 1)
+        XCTAssert(refusedBackup.err.contains("authentication refused") || refusedBackup.err.contains("NOAUTH"), refusedBackup.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: c.dir + "/backup-nopass"), "a refused backup leaves nothing")
+        let backup = try c.ctl(["--password-file", pass, "backup", c.dir + "/backup"])
+        XCTAssertEqual(backup.code, 0, backup.err)
+        let check = try c.ctl(["--password-file", pass, "restore", c.dir + "/backup"])
+        XCTAssertEqual(check.code, 1, "the cluster is not empty")
+        XCTAssert(check.err.contains("not empty"), check.err)
 
         // chainload with the password: no errors; without it, every operation fails with noauth.
         let json = c.dir + "/run.json"

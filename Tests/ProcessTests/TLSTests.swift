@@ -164,6 +164,19 @@ final class TLSTests: ClusterTestCase {
         // Writes committed means every member acknowledged over the peer links.
         XCTAssertGreaterThan(try ["n1", "n2", "n3"].map { try c.metric($0, "chainstore_writes_committed_total") }.reduce(0, +), 0)
 
+        // A backup and a restore speak TLS to the master and the nodes (the nodes' HTTP port is
+        // plaintext here: nothing of the restore's check goes through it).
+        let backupDir = c.dir + "/backup"
+        let backup = try c.ctl(["backup", backupDir])
+        XCTAssertEqual(backup.code, 0, backup.err)
+        XCTAssertEqual(try smart.execute("FLUSHALL"), .simple("OK"))
+        let restore = try c.ctl(["restore", backupDir])
+        XCTAssertEqual(restore.code, 0, restore.out + restore.err)
+        XCTAssert(restore.out.contains("restored cluster matches the backup"), restore.out)
+        XCTAssertEqual(try smart.execute("GET", "ctl-key"), .bulk(Array("ctl-value".utf8)))
+        let plainBackup = try Harness.run(Harness.binary("chainctl"), ["--master", c.masterAddress, "backup", c.dir + "/plain"])
+        XCTAssertEqual(plainBackup.code, 1, "a backup without TLS reaches nothing")
+
         // A plaintext peer: its hello is not TLS, so no challenge comes back.
         let raw = try RESPClient(port: c.ports["n1"]!.peer, timeoutMs: 2000)
         var w = ByteWriter()

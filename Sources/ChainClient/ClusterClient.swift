@@ -40,7 +40,7 @@ public final class ClusterClient {
     /// Commands that change data (they go to the head and are tagged).
     public static let writeCommands: Set<String> = [
         "set", "del", "unlink", "mset", "msetnx", "incr", "incrby", "decr", "decrby", "incrbyfloat", "append", "setrange",
-        "setnx", "setex", "psetex", "getset", "getdel", "getex", "rename", "renamenx", "copy", "restore",
+        "setnx", "setex", "psetex", "getset", "getdel", "getex", "rename", "renamenx", "copy", "restore", "sort",
         "hset", "hmset", "hsetnx", "hdel", "hincrby", "hincrbyfloat",
         "expire", "pexpire", "expireat", "pexpireat", "persist",
     ]

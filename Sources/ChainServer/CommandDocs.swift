@@ -94,6 +94,9 @@ extension CommandID {
         case .script: return ("A container for Lua scripts management commands.", "scripting", "2.6.0")
         case .dump: return ("Returns a serialized representation of the value stored at a key.", "generic", "2.6.0")
         case .restore: return ("Creates a key from the serialized representation of a value.", "generic", "2.6.0")
+        case .object: return ("A container for object introspection commands (chainstore: ENCODING as Redis would encode the value, REFCOUNT, IDLETIME 0, FREQ refused).", "generic", "2.2.3")
+        case .sort: return ("Sorts the elements in a list, a set, or a sorted set, optionally storing the result (chainstore has none of those types).", "generic", "1.0.0")
+        case .sortRO: return ("Returns the sorted elements of a list, a set, or a sorted set (chainstore has none of those types).", "generic", "7.0.0")
         }
     }
 

@@ -13,8 +13,9 @@ enum CommandID: CaseIterable {
     case hrandfield
     case eval, evalsha, script
     case dump, restore
+    case object, sort, sortRO
 
-    var name: String { "\(self)" }
+    var name: String { self == .sortRO ? "sort_ro" : "\(self)" }
 
     var arity: Int {
         switch self {
@@ -58,6 +59,8 @@ enum CommandID: CaseIterable {
         case .script: return -2
         case .dump: return 2
         case .restore: return -4
+        case .object: return -2
+        case .sort, .sortRO: return -2
         }
     }
 
@@ -70,7 +73,7 @@ enum CommandID: CaseIterable {
         // GETEX may change the key's expiry: the head decides it, so it goes there even without options.
         case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat, .persist: return true
         case .hset, .hsetnx, .hmset, .hdel, .hincrby, .hincrbyfloat: return true
-        case .eval, .evalsha, .restore: return true
+        case .eval, .evalsha, .restore, .sort: return true
         default: return false
         }
     }
@@ -87,6 +90,9 @@ enum CommandID: CaseIterable {
             guard args.count > 3, let n = Int(String(decoding: args[2], as: UTF8.self)), n >= 0, 3 + n <= args.count else { return [] }
             return Array(args[3..<(3 + n)])
         }
+        if self == .sort, let i = args.indices.dropFirst(2).last(where: { Wrapper.matches(args[$0], Array("store".utf8)) }), i + 1 < args.count {
+            return [args[1], args[i + 1]]
+        }
         let (first, last, step) = keySpec
         guard first > 0, args.count > first else { return [] }
         let end = last < 0 ? args.count + last : last
@@ -101,7 +107,8 @@ enum CommandID: CaseIterable {
         case .ttl, .pttl, .expiretime, .pexpiretime: return ["readonly", "fast"]
         case .hget, .hmget, .hexists, .hlen, .hstrlen: return ["readonly", "fast"]
         case .hgetall, .hkeys, .hvals, .hscan, .hrandfield: return ["readonly"]
-        case .lcs, .scan, .keys, .randomkey, .dump: return ["readonly"]
+        case .lcs, .scan, .keys, .randomkey, .dump, .sortRO: return ["readonly"]
+        case .object: return ["readonly"]
         case .memory: return ["readonly"]
         default: return ["fast", "stale", "loading"]
         }
@@ -115,7 +122,8 @@ enum CommandID: CaseIterable {
         case .type, .getdel, .getset, .setnx, .getrange, .substr, .setrange, .incrbyfloat: return (1, 1, 1)
         case .setex, .psetex, .getex, .expire, .pexpire, .expireat, .pexpireat: return (1, 1, 1)
         case .ttl, .pttl, .persist, .expiretime, .pexpiretime: return (1, 1, 1)
-        case .dump, .restore: return (1, 1, 1)
+        case .dump, .restore, .sort, .sortRO: return (1, 1, 1)
+        case .object: return (2, 2, 1)
         case .watch: return (1, -1, 1)
         case .hset, .hsetnx, .hmset, .hget, .hmget, .hgetall, .hdel, .hexists, .hlen, .hincrby, .hincrbyfloat, .hkeys, .hvals,
              .hstrlen, .hscan, .hrandfield: return (1, 1, 1)
@@ -168,6 +176,14 @@ enum CommandID: CaseIterable {
             guard args.count == 3 || (args.count == 5 && Wrapper.matches(args[3], Array("samples".utf8))) else {
                 return "ERR syntax error: MEMORY USAGE key [SAMPLES count]"
             }
+            return nil
+        case .object:
+            let sub = String(decoding: args[1].prefix(16), as: UTF8.self).uppercased()
+            if sub == "HELP" { return args.count == 2 ? nil : "ERR wrong number of arguments for 'object|help' command" }
+            guard ["ENCODING", "REFCOUNT", "IDLETIME", "FREQ"].contains(sub) else {
+                return "ERR unknown subcommand '\(String(decoding: args[1].prefix(64), as: UTF8.self))'. Try OBJECT HELP."
+            }
+            guard args.count == 3 else { return "ERR wrong number of arguments for 'object|\(sub.lowercased())' command" }
             return nil
         case .flushall, .flushdb:
             guard args.count == 1 || (args.count == 2 && (Wrapper.matches(args[1], Array("async".utf8)) || Wrapper.matches(args[1], Array("sync".utf8)))) else {

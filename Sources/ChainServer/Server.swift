@@ -266,6 +266,18 @@ public final class Server {
         if id == .cluster, ["COUNTKEYSINSLOT", "GETKEYSINSLOT"].contains(String(decoding: args[1], as: UTF8.self).uppercased()) {
             return keysInSlot(args, session: session, into: &out)
         }
+        if id == .object, args.count == 2 {
+            // OBJECT HELP names no key.
+            let lines = ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                         "ENCODING <key>", "    Return the kind of internal representation Redis would use for the value of <key>.",
+                         "FREQ <key>", "    Refused: chainstore keeps no access frequencies.",
+                         "IDLETIME <key>", "    Always 0: chainstore keeps no access times.",
+                         "REFCOUNT <key>", "    Always 1.",
+                         "HELP", "    Print this help."]
+            out.arrayHeader(lines.count)
+            for l in lines { out.simple(l) }
+            return .answered
+        }
         guard id.isDataCommand else {
             runConnectionCommand(id, args, session: session, &out)
             return .answered

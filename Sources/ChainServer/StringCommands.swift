@@ -74,6 +74,8 @@ struct StringCommands {
             try LockScripts(data: data).run(args, &out)
         case .dump, .restore:
             try DumpCommands(data: data).run(id, args, &out)
+        case .object, .sort, .sortRO:
+            try ObjectSortCommands(data: data).run(id, args, &out)
         default:
             try KeyCommands(data: data).run(id, args, &out)
         }

@@ -19,7 +19,8 @@ public enum BackupFormat {
         return "chain-" + String(repeating: "0", count: max(0, 4 - n.count)) + n + ".data"
     }
 
-    public static func appendRecord(key: [UInt8], value: [UInt8], to out: inout [UInt8]) {
+    public static func appendRecord<K: Collection, V: Collection>(key: K, value: V, to out: inout [UInt8])
+        where K.Element == UInt8, V.Element == UInt8 {
         appendLength(key.count, to: &out)
         out.append(contentsOf: key)
         appendLength(value.count, to: &out)

@@ -113,11 +113,12 @@ extension Server {
                 walk: for t in firstTag..<tags.count {
                     let from = t == firstTag && !cursor.isEmpty ? cursor + [0] : KeyLayout.slotPrefix(slots.lowerBound, tag: tags[t])
                     var full = false
-                    try c.scan(prefix: [tags[t]], from: from) { k, v in
-                        guard let slot = KeyLayout.slot(ofSlotKey: k), slot < slots.upperBound else { return false }
+                    // Straight from the iterator's memory: no arrays per record.
+                    try c.scanBytes(prefix: [tags[t]], from: from) { k, v in
+                        guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < slots.upperBound else { return false }
                         BackupFormat.appendRecord(key: k, value: v, to: &records)
-                        last = k
                         full = records.count >= limit
+                        if full { last = Array(k) }
                         return !full
                     }
                     if full { break walk }

@@ -36,6 +36,10 @@ public protocol StoreCursor: AnyObject, Sendable {
     /// Visits keys with `prefix` in order, starting at `start` (inclusive), until `body` returns
     /// false.
     func scan(prefix: [UInt8], from start: [UInt8], _ body: (_ key: [UInt8], _ value: [UInt8]) -> Bool) throws(StoreError)
+    /// Like `scan`, but hands `body` the bytes where the store keeps them, valid only during the
+    /// call: a walk that copies every entry somewhere (a backup) makes no arrays per entry.
+    func scanBytes(prefix: [UInt8], from start: [UInt8],
+                   _ body: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool) throws(StoreError)
 }
 
 /// A point-in-time view. Released when the last reference goes away.

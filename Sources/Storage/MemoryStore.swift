@@ -64,6 +64,11 @@ final class MemoryCursor: StoreCursor, @unchecked Sendable {
     func scan(prefix: [UInt8], from start: [UInt8], _ body: ([UInt8], [UInt8]) -> Bool) throws(StoreError) {
         try store.scan(prefix: prefix, from: start, at: snapshot, body)
     }
+    func scanBytes(prefix: [UInt8], from start: [UInt8], _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(StoreError) {
+        try store.scan(prefix: prefix, from: start, at: snapshot) { k, v in
+            k.withUnsafeBytes { kb in v.withUnsafeBytes { vb in body(kb, vb) } }
+        }
+    }
 }
 
 final class MemorySnapshot: StoreSnapshot, @unchecked Sendable {

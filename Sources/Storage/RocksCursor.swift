@@ -38,6 +38,13 @@ final class RocksCursor: StoreCursor, @unchecked Sendable {
         }
     }
 
+    func scanBytes(prefix: [UInt8], from start: [UInt8], _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(StoreError) {
+        try handles.withLock { (h: inout Handles?) throws(StoreError) in
+            guard let it = h?.iterator else { throw .closed }
+            try RocksStore.walkBytes(it, prefix: prefix, from: prefix.lexicographicallyPrecedes(start) ? start : prefix, body)
+        }
+    }
+
     func scan(prefix: [UInt8], from start: [UInt8], _ body: ([UInt8], [UInt8]) -> Bool) throws(StoreError) {
         try handles.withLock { (h: inout Handles?) throws(StoreError) in
             guard let it = h?.iterator else { throw .closed }

@@ -233,6 +233,24 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         if let message = Self.take(&err) { throw .rocksdb(operation: "iterate", message: message) }
     }
 
+    /// `walk` without copies: `body` sees the iterator's own memory.
+    static func walkBytes(_ it: OpaquePointer, prefix: [UInt8], from seekKey: [UInt8],
+                          _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws(StoreError) {
+        seekKey.withUnsafeBytes { rocksdb_iter_seek(it, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count) }
+        while rocksdb_iter_valid(it) != 0 {
+            var klen = 0
+            var vlen = 0
+            let key = UnsafeRawBufferPointer(start: rocksdb_iter_key(it, &klen), count: klen)
+            guard key.starts(with: prefix) else { break }
+            let value = UnsafeRawBufferPointer(start: rocksdb_iter_value(it, &vlen), count: vlen)
+            if !body(key, value) { break }
+            rocksdb_iter_next(it)
+        }
+        var err: UnsafeMutablePointer<CChar>?
+        rocksdb_iter_get_error(it, &err)
+        if let message = Self.take(&err) { throw .rocksdb(operation: "iterate", message: message) }
+    }
+
     public func makeCursor() throws(StoreError) -> StoreCursor { try makeCursor(snapshot: nil) }
 
     public func makeCursor(at snapshot: StoreSnapshot) throws(StoreError) -> StoreCursor {

@@ -119,6 +119,13 @@ final class StoreContractTests: XCTestCase {
                 return true
             }
             XCTAssertEqual(seen, ["key-a", "key-b"], name)
+            // The same walk over the store's own bytes.
+            var pairs: [String] = []
+            try c.scanBytes(prefix: b("key-"), from: b("key-b")) { k, v in
+                pairs.append(String(decoding: k, as: UTF8.self) + "=" + String(decoding: v, as: UTF8.self))
+                return true
+            }
+            XCTAssertEqual(pairs, ["key-b=vkey-b"], name)
             if let rocks = s as? RocksStore { rocks.close() }
         }
     }

@@ -163,10 +163,10 @@ final class ClientSession {
 
     /// The command `Server.execute` is running, once it knows which (nil: internal or unknown),
     /// for the latency histogram by command.
-    var currentCommand: CommandID?
+    var currentCommand: ServerMetrics.CommandStats?
     /// Every executed command whose reply is not released yet, in order (`Held.commands` of them
     /// per held reply), from `answeredHead` on; the storage is reused, not reallocated.
-    private var answeredCommands: [CommandID?] = []
+    private var answeredCommands: [ServerMetrics.CommandStats?] = []
     private var answeredHead = 0
 
     /// An outstanding command of `chain` answered (once per command, from `Server.fillSlot`): a

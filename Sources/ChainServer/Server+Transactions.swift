@@ -13,9 +13,10 @@ extension Server {
     /// usual). Queues commands while the connection is inside `MULTI`.
     func transactionControl(_ cmd: RESPCommand, _ args: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome? {
         let id = CommandID.lookup(args[0])
-        session.currentCommand = id
         switch id {
         case .multi?, .exec?, .discard?, .unwatch?, .watch?:
+            // (Only commands this answers look up their stats: the usual ones do so later.)
+            session.currentCommand = metrics.command(id, counted: false)
             guard id!.arityOK(args.count) else {
                 out.error("ERR wrong number of arguments for '\(id!.name)' command")
                 if session.transaction != nil { session.transaction?.failed = true }
@@ -23,6 +24,7 @@ extension Server {
             }
         default:
             guard session.transaction != nil else { return nil }
+            session.currentCommand = metrics.command(id, counted: false)
             queue(cmd, args, id, session: session, into: &out)
             return .answered
         }

@@ -200,8 +200,7 @@ public final class Server {
             out.error("ERR unknown command '\(name)', with args beginning with: \(args.dropFirst().prefix(3).map { "'\(String(decoding: $0.prefix(64), as: UTF8.self))'" }.joined(separator: " "))")
             return .answered
         }
-        if !resumed { metrics.command(id) }
-        session.currentCommand = id
+        session.currentCommand = metrics.command(id, counted: !resumed)
         guard id.arityOK(args.count) else {
             metrics.error("wrong_arity")
             out.error("ERR wrong number of arguments for '\(id.name)' command")

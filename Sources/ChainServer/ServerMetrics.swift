@@ -22,10 +22,22 @@ final class ServerMetrics {
     let ready: Gauge
     let walSyncs: Counter
     let storeWrites: Counter
-    /// `command_duration_seconds` by command (created on a command's first use; `other` for
-    /// internal and unknown commands).
-    private var latencyByCommand: [CommandID: DurationHistogram] = [:]
-    private var otherLatency: DurationHistogram?
+    /// A command's counter and latency histogram (`command_duration_seconds{command}`, made on
+    /// the command's first reply), found once per command: a session keeps the reference until
+    /// the reply goes out.
+    final class CommandStats {
+        let name: String
+        let counter: Counter?
+        var latency: DurationHistogram?
+
+        init(name: String, counter: Counter?) {
+            self.name = name
+            self.counter = counter
+        }
+    }
+    private let commandStats: [CommandID: CommandStats]
+    /// Internal (`CS.*`) and unknown commands' latency.
+    let otherCommands = CommandStats(name: "other", counter: nil)
     let readsServed: Counter
     let writesCommitted: Counter
     let forwarded: Counter
@@ -38,7 +50,6 @@ final class ServerMetrics {
     /// Joins completed here, by how they caught up.
     let catchUpSuffix: Counter
     let catchUpSnapshot: Counter
-    private let commandCounters: [CommandID: Counter]
     private let unknownCommands: Counter
     private var errorCounters: [String: Counter] = [:]
     private let closeCounters: [CloseReason: Counter]
@@ -88,11 +99,11 @@ final class ServerMetrics {
         transferBytes = registry.makeCounter(descriptor: Self.desc("transfer_sent_bytes", "total", "Bytes of chain snapshots streamed to joining nodes"))
         catchUpSuffix = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "suffix")])
         catchUpSnapshot = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "snapshot")])
-        var cc: [CommandID: Counter] = [:]
+        var cc: [CommandID: CommandStats] = [:]
         for id in CommandID.allCases {
-            cc[id] = registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", id.name)])
+            cc[id] = CommandStats(name: id.name, counter: registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", id.name)]))
         }
-        commandCounters = cc
+        commandStats = cc
         unknownCommands = registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", "unknown")])
         var closes: [CloseReason: Counter] = [:]
         for r in CloseReason.allCases {
@@ -102,8 +113,15 @@ final class ServerMetrics {
         storeHealthy.set(to: 1)
     }
 
-    func command(_ id: CommandID?) {
-        if let id { commandCounters[id]!.increment() } else { unknownCommands.increment() }
+    /// Counts a command (unless `counted`: a command run again after waiting) and returns its stats.
+    @discardableResult
+    func command(_ id: CommandID?, counted: Bool = true) -> CommandStats {
+        guard let id, let stats = commandStats[id] else {
+            if counted { unknownCommands.increment() }
+            return otherCommands
+        }
+        if counted { stats.counter?.increment() }
+        return stats
     }
 
     /// Counts an error reply by its kind (the first word: ERR, WRONGTYPE, NOPROTO…, or a finer
@@ -148,21 +166,21 @@ final class ServerMetrics {
     }
 
     /// Records one command (nil: internal or unknown) that took `nanos` from arrival to reply.
-    func recordLatency(nanos: UInt64, command: CommandID?) {
-        latencyHistogram(command).recordNanoseconds(Int64(nanos))
+    func recordLatency(nanos: UInt64, command: CommandStats?) {
+        let stats = command ?? otherCommands
+        if let h = stats.latency { return h.recordNanoseconds(Int64(nanos)) }
+        let h = makeLatency(stats.name)
+        stats.latency = h
+        h.recordNanoseconds(Int64(nanos))
     }
 
-    private func latencyHistogram(_ command: CommandID?) -> DurationHistogram {
-        if let command, let h = latencyByCommand[command] { return h }
-        if command == nil, let h = otherLatency { return h }
-        let h = registry.makeDurationHistogram(
+    private func makeLatency(_ name: String) -> DurationHistogram {
+        registry.makeDurationHistogram(
             descriptor: Self.desc("command_duration", "seconds", "From a command's arrival to its reply being released (includes waiting for commit and fsync), by command"),
-            labels: [("command", command?.name ?? "other")],
+            labels: [("command", name)],
             buckets: [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
                       .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
                       .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
-        if let command { latencyByCommand[command] = h } else { otherLatency = h }
-        return h
     }
 
     func render() -> [UInt8] {

@@ -97,7 +97,7 @@ final class RedisCliTests: ProcessTestCase {
         XCTAssertEqual(try s.cli("SELECT", "0"), "OK")
         XCTAssert(try s.cli("INFO").contains("chainstore_version:"))
         XCTAssert(try s.cli("INFO", "keyspace").contains("db0:keys="))
-        XCTAssertEqual(try s.cli("COMMAND", "COUNT"), "\(84)")
+        XCTAssertEqual(try s.cli("COMMAND", "COUNT"), "\(89)")
         XCTAssertEqual(try s.cli("CLUSTER", "SLOTS"), "ERR This instance has cluster support disabled")
         XCTAssert(try s.cli("COMMAND", "INFO", "get").contains("readonly"))
         // Redis 7's shape: ten fields, ACL categories and key specifications; DOCS with summaries.
@@ -116,7 +116,7 @@ final class RedisCliTests: ProcessTestCase {
         XCTAssert(try s.cli("COMMAND", "INFO", "eval").contains("keynum"), "EVAL's keys follow numkeys")
         XCTAssert(infos[2].isNull)
         XCTAssertEqual(try s.cli("COMMAND", "DOCS", "hset"), "hset\nsummary\nCreates or modifies the value of a field in a hash.\nsince\n2.0.0\ngroup\nhash")
-        XCTAssertEqual(try s.cli("COMMAND", "LIST").split(separator: "\n").count, 84)
+        XCTAssertEqual(try s.cli("COMMAND", "LIST").split(separator: "\n").count, 89)
         XCTAssert(try s.cli("-3", "HELLO", "3").contains("proto"))
         XCTAssertEqual(try s.cli("HELLO", "4"), "NOPROTO unsupported protocol version")
         XCTAssertEqual(try s.cli("CONFIG", "GET", "appendonly"), "appendonly\nno")

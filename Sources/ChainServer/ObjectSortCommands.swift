@@ -18,6 +18,18 @@ struct ObjectSortCommands {
     static let listpackMaxValue = 64
     static let embstrMax = 44
 
+    /// OBJECT HELP (it names no key, so the server answers it before routing).
+    static func help(_ out: inout RESPWriter) {
+        let lines = ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                     "ENCODING <key>", "    Return the kind of internal representation Redis would use for the value of <key>.",
+                     "FREQ <key>", "    Refused: chainstore keeps no access frequencies.",
+                     "IDLETIME <key>", "    Always 0: chainstore keeps no access times.",
+                     "REFCOUNT <key>", "    Always 1.",
+                     "HELP", "    Print this help."]
+        out.arrayHeader(lines.count)
+        for l in lines { out.simple(l) }
+    }
+
     func run(_ id: CommandID, _ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         switch id {
         case .object: try object(args, &out)
@@ -69,10 +81,7 @@ struct ObjectSortCommands {
                 return out.error("ERR syntax error")
             }
         }
-        if let e = try data.entry(args[1]) {
-            _ = e
-            throw .wrongType
-        }
+        if try data.entry(args[1]) != nil { throw .wrongType }
         guard let destination = store else { return out.arrayHeader(0) }
         if try data.storedEntry(destination) != nil { try data.delete(destination) }
         out.integer(0)

@@ -166,26 +166,17 @@ public final class Server {
         }
         if Wrapper.matches(args[0], Wrapper.scan) {
             // A chain's scan reads its tail here: it waits for this connection's writes to it.
-            if let node = chainNode, args.count > 1, let chain = Int(String(decoding: args[1], as: UTF8.self)),
-               !session.order.mayStart(chain: chain, at: node.me) {
-                return .waiting
-            }
+            if args.count > 1, mustWait(session, forChains: args[1...1]) { return .waiting }
             return scanChain(args, session: session, into: &out)
         }
         if Wrapper.matches(args[0], Wrapper.digest) {
             // The digest of chains must cover this connection's earlier writes to them.
-            if let node = chainNode, args.count > 2,
-               args[2...].contains(where: { Int(String(decoding: $0, as: UTF8.self)).map { !session.order.mayStart(chain: $0, at: node.me) } ?? false }) {
-                return .waiting
-            }
+            if args.count > 2, mustWait(session, forChains: args[2...]) { return .waiting }
             return digestCommand(args, session: session, into: &out)
         }
         if Wrapper.matches(args[0], Wrapper.backup) {
             // A snapshot of chains must hold this connection's earlier writes to them.
-            if let node = chainNode, args.count > 2, Wrapper.matches(args[1], Wrapper.backupOpen),
-               args[2...].contains(where: { Int(String(decoding: $0, as: UTF8.self)).map { !session.order.mayStart(chain: $0, at: node.me) } ?? false }) {
-                return .waiting
-            }
+            if args.count > 2, Wrapper.matches(args[1], Wrapper.backupOpen), mustWait(session, forChains: args[2...]) { return .waiting }
             return backupCommand(args, session: session, into: &out)
         }
         guard var id = CommandID.lookup(args[0]) else {
@@ -267,14 +258,7 @@ public final class Server {
         }
         if id == .object, args.count == 2 {
             // OBJECT HELP names no key.
-            let lines = ["OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                         "ENCODING <key>", "    Return the kind of internal representation Redis would use for the value of <key>.",
-                         "FREQ <key>", "    Refused: chainstore keeps no access frequencies.",
-                         "IDLETIME <key>", "    Always 0: chainstore keeps no access times.",
-                         "REFCOUNT <key>", "    Always 1.",
-                         "HELP", "    Print this help."]
-            out.arrayHeader(lines.count)
-            for l in lines { out.simple(l) }
+            ObjectSortCommands.help(&out)
             return .answered
         }
         guard id.isDataCommand else {
@@ -295,6 +279,13 @@ public final class Server {
             out.error(error.reply)
         }
         return .answered
+    }
+
+    /// Whether a command reading the chains named by `chainArgs` (numbers; others are ignored)
+    /// here must first wait for this connection's earlier commands to them.
+    func mustWait(_ session: ClientSession, forChains chainArgs: ArraySlice<[UInt8]>) -> Bool {
+        guard let node = chainNode else { return false }
+        return chainArgs.contains { Int(String(decoding: $0, as: UTF8.self)).map { !session.order.mayStart(chain: $0, at: node.me) } ?? false }
     }
 
     /// Reserves a deferred reply for `session`; with `chain` and `node`, the session's order

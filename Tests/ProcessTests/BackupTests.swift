@@ -112,6 +112,13 @@ final class BackupTests: ClusterTestCase {
         let good = root + "/good"
         XCTAssertEqual(try backup(c, [good]).code, 0)
 
+        // --json prints the manifest written.
+        let asJSON = try backup(c, [root + "/json", "--json"])
+        XCTAssertEqual(asJSON.code, 0, asJSON.err)
+        let printed = try JSONDecoder().decode(BackupManifest.self, from: Data(asJSON.out.utf8))
+        XCTAssertEqual(printed, try JSONDecoder().decode(BackupManifest.self, from: Data(contentsOf: URL(fileURLWithPath: root + "/json/manifest.json"))))
+        XCTAssertEqual(printed.chains.reduce(0) { $0 + $1.keys }, 200)
+
         // Where a backup may not go.
         let notEmpty = try backup(c, [good])
         XCTAssertEqual(notEmpty.code, 1)

@@ -99,7 +99,7 @@ final class ClientSession {
                 }
             }
             partialSinceNanos = nil  // a request completed: the connection makes progress
-            currentCommand = nil
+            currentCommand = 0
             switch server.execute(cmd, session: self, into: &out, resumed: resumed) {
             case .answered:
                 commands += 1
@@ -161,12 +161,12 @@ final class ClientSession {
 
     var hasHeldReplies: Bool { !held.isEmpty }
 
-    /// The command `Server.execute` is running, once it knows which (nil: internal or unknown),
+    /// The command `Server.execute` is running, once it knows which (0: internal or unknown),
     /// for the latency histogram by command.
-    var currentCommand: ServerMetrics.CommandStats?
+    var currentCommand: ServerMetrics.CommandIndex = 0
     /// Every executed command whose reply is not released yet, in order (`Held.commands` of them
     /// per held reply), from `answeredHead` on; the storage is reused, not reallocated.
-    private var answeredCommands: [ServerMetrics.CommandStats?] = []
+    private var answeredCommands: [ServerMetrics.CommandIndex] = []
     private var answeredHead = 0
 
     /// An outstanding command of `chain` answered (once per command, from `Server.fillSlot`): a

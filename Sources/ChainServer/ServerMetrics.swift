@@ -23,8 +23,8 @@ final class ServerMetrics {
     let walSyncs: Counter
     let storeWrites: Counter
     /// A command's counter and latency histogram (`command_duration_seconds{command}`, made on
-    /// the command's first reply), found once per command: a session keeps the reference until
-    /// the reply goes out.
+    /// the command's first reply). A session keeps a command's index (`CommandIndex`) until the
+    /// reply goes: a plain number, so queueing it costs no reference counting.
     final class CommandStats {
         let name: String
         let counter: Counter?
@@ -35,9 +35,10 @@ final class ServerMetrics {
             self.counter = counter
         }
     }
-    private let commandStats: [CommandID: CommandStats]
-    /// Internal (`CS.*`) and unknown commands' latency.
-    let otherCommands = CommandStats(name: "other", counter: nil)
+    /// Index 0 is internal (`CS.*`) and unknown commands; then every `CommandID`.
+    typealias CommandIndex = UInt16
+    private let commandStats: [CommandStats]
+    private let commandIndex: [CommandID: CommandIndex]
     let readsServed: Counter
     let writesCommitted: Counter
     let forwarded: Counter
@@ -99,11 +100,14 @@ final class ServerMetrics {
         transferBytes = registry.makeCounter(descriptor: Self.desc("transfer_sent_bytes", "total", "Bytes of chain snapshots streamed to joining nodes"))
         catchUpSuffix = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "suffix")])
         catchUpSnapshot = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "snapshot")])
-        var cc: [CommandID: CommandStats] = [:]
+        var stats = [CommandStats(name: "other", counter: nil)]
+        var index: [CommandID: CommandIndex] = [:]
         for id in CommandID.allCases {
-            cc[id] = CommandStats(name: id.name, counter: registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", id.name)]))
+            index[id] = CommandIndex(stats.count)
+            stats.append(CommandStats(name: id.name, counter: registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", id.name)])))
         }
-        commandStats = cc
+        commandStats = stats
+        commandIndex = index
         unknownCommands = registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", "unknown")])
         var closes: [CloseReason: Counter] = [:]
         for r in CloseReason.allCases {
@@ -113,15 +117,16 @@ final class ServerMetrics {
         storeHealthy.set(to: 1)
     }
 
-    /// Counts a command (unless `counted`: a command run again after waiting) and returns its stats.
+    /// Counts a command (unless `counted`: a command run again after waiting) and returns the
+    /// index its latency goes under.
     @discardableResult
-    func command(_ id: CommandID?, counted: Bool = true) -> CommandStats {
-        guard let id, let stats = commandStats[id] else {
+    func command(_ id: CommandID?, counted: Bool = true) -> CommandIndex {
+        guard let id, let i = commandIndex[id] else {
             if counted { unknownCommands.increment() }
-            return otherCommands
+            return 0
         }
-        if counted { stats.counter?.increment() }
-        return stats
+        if counted { commandStats[Int(i)].counter?.increment() }
+        return i
     }
 
     /// Counts an error reply by its kind (the first word: ERR, WRONGTYPE, NOPROTO…, or a finer
@@ -165,9 +170,9 @@ final class ServerMetrics {
         }
     }
 
-    /// Records one command (nil: internal or unknown) that took `nanos` from arrival to reply.
-    func recordLatency(nanos: UInt64, command: CommandStats?) {
-        let stats = command ?? otherCommands
+    /// Records one command (`command`: its `CommandIndex`) that took `nanos` from arrival to reply.
+    func recordLatency(nanos: UInt64, command: CommandIndex) {
+        let stats = commandStats[Int(command)]
         if let h = stats.latency { return h.recordNanoseconds(Int64(nanos)) }
         let h = makeLatency(stats.name)
         stats.latency = h

@@ -5,7 +5,8 @@
 # (R=3) from the binaries in each directory, runs chainload's write-only workload, and prints
 # writes/s, the nodes' CPU time per write (user+system, all three nodes together, from
 # /proc/PID/stat), split by thread (event loop, store writer and other workers, RocksDB flush,
-# RocksDB compaction), and chainload's own CPU per write.
+# RocksDB compaction), chainload's own CPU per write, and the store entries (memtable entries) each
+# node wrote per write (`chainstore_store_entries_total`).
 # The word `redis-wait2` in place of a directory runs the peer instead, in the same alternation:
 # a Redis primary and two replicas without persistence, chainload sending SET then WAIT 2 per
 # write (as the suite does); its three processes' CPU is counted the same way.
@@ -96,6 +97,22 @@ def thread_ticks():
                     else "compaction" if name == "rocksdb:low" else "store+other")
             t[role] += int(fields[11]) + int(fields[12])  # utime, stime
     return t
+def store_entries():
+    """Per node, the entries written to RocksDB so far (memtable entries), from /metrics; None
+    for Redis or a build without the counter."""
+    if "--master" not in os.environ["TARGET_ARGS"]:
+        return None
+    import urllib.request
+    counts = []
+    for i in range(1, len(pidfiles) + 1):
+        port = int(os.environ["HTTP_BASE"]) + i
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        lines = [l for l in text.splitlines() if l.startswith("chainstore_store_entries_total")]
+        if not lines:
+            return None
+        counts.append(float(lines[0].split()[-1]))
+    return counts
+e0 = store_entries()
 r0 = thread_ticks()
 t0 = sum(r0.values())
 subprocess.run([chainload, "--workload", "w", "--clients", clients,
@@ -109,6 +126,10 @@ r = json.load(open("/tmp/bench-write-cpu.json"))
 ops = r["total_ops"]
 print(f"{d}: {ops / dur:.0f} writes/s, servers {(t1 - t0) / hz * 1e6 / ops:.0f} us CPU per write, "
       f"chainload {(ru.ru_utime + ru.ru_stime) * 1e6 / ops:.0f} us per write, errors {r['total_errors']}")
+e1 = store_entries()
+if e0 is not None and e1 is not None:
+    # Every node holds every chain (3 nodes, R=3): each applies every write.
+    print("   store entries (memtable) per write, per node: " + ", ".join(f"n{i + 1} {(b - a) / ops:.2f}" for i, (a, b) in enumerate(zip(e0, e1))))
 print("   servers' CPU per write by thread: " + ", ".join(f"{k} {(r1[k] - r0[k]) / hz * 1e6 / ops:.1f} us" for k in r0))
 with open(summary, "a") as f:
     f.write(f"{d}\t{(t1 - t0) / hz * 1e6 / ops:.1f}\n")

@@ -99,6 +99,22 @@ public enum KeyLayout {
         return k
     }
 
+    /// The chain and client named by a record key (`recordKey`), nil for any other key.
+    public static func recordKeyParts(_ k: [UInt8]) -> (chain: Int, client: UInt64)? {
+        guard k.count == 15, k[0] == recordTag else { return nil }
+        var client: UInt64 = 0
+        for b in k[7..<15] { client = client << 8 | UInt64(b) }
+        return (Int(k[1]) << 8 | Int(k[2]), client)
+    }
+
+    public static let turnTag: UInt8 = UInt8(ascii: "t")
+
+    /// Slot `slot` of the ring of turn entries (`TurnLog`): `t` + the slot (4 bytes,
+    /// big-endian), so that every slot has its own memtable bucket.
+    public static func turnKey(slot: UInt32) -> [UInt8] {
+        [turnTag, UInt8(slot >> 24), UInt8((slot >> 16) & 0xff), UInt8((slot >> 8) & 0xff), UInt8(slot & 0xff)]
+    }
+
     /// The prefix of every record of `chain`.
     public static func recordPrefix(chain: Int) -> [UInt8] {
         [recordTag, UInt8((chain >> 8) & 0xff), UInt8(chain & 0xff)]

@@ -54,6 +54,11 @@ enum ChainMetadata {
         return b
     }
 
+    /// The request a record is of (nil if it is not one).
+    static func recordedRequest(_ b: [UInt8]) -> UInt64? {
+        b.count >= 16 ? decodeSeq(Array(b[0..<8])) : nil
+    }
+
     /// The update and reply recorded for exactly `request`, nil if the slot holds another request.
     static func decodeRecord(_ b: [UInt8]?, request: UInt64) -> (seq: UInt64, reply: [UInt8])? {
         guard let b, b.count >= 16, decodeSeq(Array(b[0..<8])) == request else { return nil }

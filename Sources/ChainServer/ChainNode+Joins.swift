@@ -10,7 +10,10 @@ extension ChainNode {
         let s = SnapshotStream(chain: chain, joiner: joiner, epoch: config.epoch, transfer: transfer)
         streams[chain]?.cancel()
         streams[chain] = s
-        s.start(store: server.data.store, slots: config.slots(of: chain), throttle: throttle, node: LoopBound(self, loop: server.loop))
+        // Snapshot and records at the same instant, on the loop.
+        let store = server.data.store
+        s.start(store: store, snapshot: store.snapshot(), newestTurn: turnLog.lastTurn, records: turnLog.records.records(of: chain),
+                slots: config.slots(of: chain), throttle: throttle, node: LoopBound(self, loop: server.loop))
     }
 
     /// Tail: queue one chunk and call `whenRoom` once the link has room for the next.

@@ -44,12 +44,21 @@ final class ChainNode {
     private var appliedThisTurn: [ChainID: LogPosition] = [:]
     /// The key the request being handled was routed by, with its slot (`dataKey`).
     private var routedKey: (key: [UInt8], slot: Int)?
+    /// Chain positions and request records, with the store's turn entries behind them.
+    let turnLog: TurnLog
 
     init(server: Server, me: NodeID, settings: ClusterSettings) {
         self.server = server
         self.me = me
         self.settings = settings
         self.core = NodeCore(me: me, backlogBytes: settings.catchUpBacklogBytes)
+        self.turnLog = TurnLog(store: server.data.store)
+        if let error = turnLog.loadError {
+            server.logger.error("could not read the chain positions and request records from the store; starting without them", metadata: ["error": "\(error)"])
+        }
+        if turnLog.damagedEntries > 0 {
+            server.logger.warning("skipped damaged turn entries in the store", metadata: ["count": "\(turnLog.damagedEntries)"])
+        }
     }
 
     var config: Configuration? { core.config }
@@ -397,7 +406,9 @@ final class ChainNode {
     }
 
     private func recordedReply(chain: ChainID, tag: RequestTag) -> (seq: UInt64, reply: [UInt8])? {
-        ChainMetadata.decodeRecord(try? server.data.get(ChainMetadata.requestKey(chain, tag), cached: false), request: tag.request)
+        if let r = turnLog.recorded(chain: chain, tag: tag) { return (r.seq, r.reply) }
+        // A record made before turn entries existed, under its own key.
+        return ChainMetadata.decodeRecord(try? server.data.get(ChainMetadata.requestKey(chain, tag), cached: false), request: tag.request)
     }
 
     /// Whether this node serves reads of `chain` now (a chain scan asks).
@@ -429,10 +440,20 @@ final class ChainNode {
             lag.forget(chain)
         case let .dropData(chain): dropChainData(chain)
         case let .storeEntries(_, entries):
-            for (k, v) in entries { server.data.put(k, v, cached: k.first == KeyLayout.dataTag) }
+            for (k, v) in entries {
+                // A request record copied from the tail joins this node's records.
+                if k.first == KeyLayout.recordTag {
+                    if let (chain, client) = KeyLayout.recordKeyParts(k), let request = ChainMetadata.recordedRequest(v),
+                       let r = ChainMetadata.decodeRecord(v, request: request) {
+                        turnLog.record(chain: chain, tag: RequestTag(client: client, request: request), seq: r.seq, reply: r.reply)
+                    }
+                    continue
+                }
+                server.data.put(k, v, cached: k.first == KeyLayout.dataTag)
+            }
             server.markStoreDirty()
         case let .storePosition(chain, position):
-            server.data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodePosition(position), cached: false)
+            turnLog.setPosition(chain, position)
             server.markStoreDirty()
         case let .startStream(chain, joiner, transfer): startStream(chain: chain, joiner: joiner, transfer: transfer)
         case let .cancelStream(chain): streams.removeValue(forKey: chain)?.cancel()
@@ -487,9 +508,7 @@ final class ChainNode {
             }
         }
         appliedThisTurn[chain] = LogPosition(seq: u.seq, epoch: u.epoch)
-        if let tag = u.tag {
-            data.put(ChainMetadata.requestKey(chain, tag), ChainMetadata.encodeRecord(tag.request, seq: u.seq, u.reply), cached: false)
-        }
+        if let tag = u.tag { turnLog.record(chain: chain, tag: tag, seq: u.seq, reply: u.reply) }
         if let r = replica, r.isTail, r.joiner != nil { tailTrack[chain, default: []].append((data.currentSeq, u.seq)) }
         server.markStoreDirty()
     }
@@ -521,22 +540,25 @@ final class ChainNode {
     private func dropChainData(_ chain: ChainID) {
         guard let config = core.config else { return }
         deleteSlots(config.slots(of: chain))
+        // Records of earlier versions, under their own keys.
         server.data.deleteRange(from: KeyLayout.recordPrefix(chain: chain), to: KeyLayout.recordPrefix(chain: chain + 1))
-        server.data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodePosition(.empty), cached: false)
+        turnLog.drop(chain)
         appliedThisTurn.removeValue(forKey: chain)
         server.markStoreDirty()
     }
 
     /// Called by the server right before the turn's batch goes to the store writer.
     func beforeStoreFlush() {
-        guard !appliedThisTurn.isEmpty else { return }
-        for (chain, position) in appliedThisTurn {
-            server.data.put(ChainMetadata.appliedKey(chain), ChainMetadata.encodePosition(position), cached: false)
-            // The turn's updates of the chain persist together, with this batch. (A replica that
-            // left this turn waits for nothing.)
-            if core.replicas[chain] != nil { persistTrack[chain, default: []].append((server.data.currentSeq, position.seq)) }
+        if !appliedThisTurn.isEmpty {
+            for (chain, position) in appliedThisTurn {
+                turnLog.setPosition(chain, position)
+                // The turn's updates of the chain persist together, with this batch. (A replica
+                // that left this turn waits for nothing.)
+                if core.replicas[chain] != nil { persistTrack[chain, default: []].append((server.data.currentSeq, position.seq)) }
+            }
+            appliedThisTurn.removeAll(keepingCapacity: true)
         }
-        appliedThisTurn.removeAll(keepingCapacity: true)
+        if let entry = turnLog.takeEntry() { server.data.put(entry.key, entry.value, cached: false) }
     }
 
     /// The store persisted everything up to data view sequence `seq`.
@@ -557,9 +579,7 @@ final class ChainNode {
     }
 
     /// Where this node's copy of a chain ends, as recorded with its data (pending writes included).
-    func storedPosition(_ chain: ChainID) -> LogPosition {
-        ChainMetadata.decodePosition(try? server.data.get(ChainMetadata.appliedKey(chain), cached: false))
-    }
+    func storedPosition(_ chain: ChainID) -> LogPosition { turnLog.position(chain) }
 
     // MARK: peers
 

@@ -64,12 +64,16 @@ final class SnapshotStream: Sendable {
     var isCancelled: Bool { cancelled.withLock { $0 } }
 
     /// Scans the store's snapshot on a background queue and hands chunks to `send` on the loop.
-    /// `send` returns the bytes queued on the link afterwards, which paces the scan.
-    func start(store: any KVStore, slots: Range<Int>, throttle: TransferThrottle, node: LoopBound<ChainNode>) {
+    /// `send` returns the bytes queued on the link afterwards, which paces the scan. The snapshot
+    /// was taken on the loop when `newestTurn` was the newest turn entry and `records` the
+    /// chain's request records (a superset of the snapshot's: those of updates not in it yet are
+    /// left out here).
+    func start(store: any KVStore, snapshot: StoreSnapshot, newestTurn: UInt64, records: [(RequestRecords.ID, RequestRecords.Record)],
+               slots: Range<Int>, throttle: TransferThrottle, node: LoopBound<ChainNode>) {
         let chain = self.chain, joiner = self.joiner, epoch = self.epoch, transfer = self.transfer
         DispatchQueue.global().async { [self] in
-            let snapshot = store.snapshot()
-            let snapAt = ChainMetadata.decodePosition(try? store.get(ChainMetadata.appliedKey(chain), at: snapshot))
+            let positions = try? TurnLog.positions(in: store, at: snapshot, newestTurn: newestTurn, chains: [chain])
+            let snapAt = positions?[chain] ?? .empty
             var entries: [([UInt8], [UInt8])] = []
             var bytes = 0
             func flush(last: Bool) -> Bool {
@@ -103,7 +107,13 @@ final class SnapshotStream: Sendable {
                 }
             }
             if ok {
+                // Records of earlier versions under their own keys, then the turn entries' ones,
+                // in the records' wire form.
                 try? store.scan(prefix: KeyLayout.recordPrefix(chain: chain), from: nil, at: snapshot) { k, v in add(k, v) }
+                for (id, r) in records where ok && r.seq <= snapAt.seq {
+                    let ring = Int(id.request % ChainMetadata.requestWindow)
+                    ok = add(KeyLayout.recordKey(chain: chain, ring: ring, client: id.client), ChainMetadata.encodeRecord(id.request, seq: r.seq, r.reply))
+                }
             }
             if ok { _ = flush(last: true) }
         }

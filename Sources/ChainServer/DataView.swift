@@ -40,6 +40,8 @@ final class DataView {
     }
 
     var hasPending: Bool { !batch.isEmpty }
+    /// Entries in the turn's batch (each becomes one memtable entry).
+    var pendingEntries: Int { batch.count }
     var hasUnpersisted: Bool { currentSeq > persistedSeq }
 
     /// `cached: false` for keys read rarely (metadata): they neither fill nor pollute the cache.

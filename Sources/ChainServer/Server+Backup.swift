@@ -59,9 +59,8 @@ extension Server {
         let snapshot = data.store.snapshot()
         var positions: [(Int, LogPosition)] = []
         do {
-            for chain in chains.keys.sorted() {
-                positions.append((chain, ChainMetadata.decodePosition(try data.store.get(ChainMetadata.appliedKey(chain), at: snapshot))))
-            }
+            let held = try TurnLog.positions(in: data.store, at: snapshot, newestTurn: chainNode?.turnLog.lastTurn ?? 0, chains: Array(chains.keys))
+            positions = chains.keys.sorted().map { ($0, held[$0] ?? .empty) }
         } catch {
             out.error("ERR store read failed: \(error)")
             return .answered

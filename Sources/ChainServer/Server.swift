@@ -349,6 +349,7 @@ public final class Server {
         chainNode?.beforeStoreFlush()
         if data.hasPending && data.writeError == nil {
             metrics.storeWrites.increment()
+            metrics.storeEntries.increment(by: Int64(data.pendingEntries))
             if data.flush(to: writer) { persisted(data.currentSeq) }
         }
         let ready = ackableSeq

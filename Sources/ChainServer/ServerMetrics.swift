@@ -22,6 +22,7 @@ final class ServerMetrics {
     let ready: Gauge
     let walSyncs: Counter
     let storeWrites: Counter
+    let storeEntries: Counter
     /// A command's counter and latency histogram (`command_duration_seconds{command}`, made on
     /// the command's first reply). A session keeps a command's index (`CommandIndex`) until the
     /// reply goes: a plain number, so queueing it costs no reference counting.
@@ -89,6 +90,7 @@ final class ServerMetrics {
                                labels: [("version", BuildInfo.version), ("commit", BuildInfo.commit)]).set(to: 1)
         walSyncs = registry.makeCounter(descriptor: Self.desc("wal_syncs", "total", "Write-ahead log fsyncs (each covers a group of writes)"))
         storeWrites = registry.makeCounter(descriptor: Self.desc("store_write_batches", "total", "Batches written to RocksDB (one per loop turn with writes)"))
+        storeEntries = registry.makeCounter(descriptor: Self.desc("store_entries", "total", "Entries written to RocksDB (puts, deletes, range deletions; each a memtable entry)"))
         readsServed = registry.makeCounter(descriptor: Self.desc("reads_served", "total", "Reads this node answered as a chain tail"))
         writesCommitted = registry.makeCounter(descriptor: Self.desc("writes_committed", "total", "Writes this node took as a chain head and answered after commit"))
         forwarded = registry.makeCounter(descriptor: Self.desc("forwarded", "total", "Requests relayed to the node that serves them"))

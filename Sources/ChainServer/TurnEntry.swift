@@ -1,0 +1,97 @@
+import ChainCore
+import ChainWire
+
+/// One store entry per loop turn that changed a chain's history here (`TurnLog`): where every
+/// chain held here ends, and what the turn did to the request records — in order, the records
+/// it made and the chains whose data it dropped.
+///
+/// Layout (big-endian): version (1 byte), turn (8), position count (4), per position chain (4),
+/// seq (8), epoch (8); then events to the end: `1` chain (4) client (8) request (8) seq (8)
+/// reply (4-byte length + bytes), or `2` chain (4).
+struct TurnEntry: Equatable {
+    enum Event: Equatable {
+        case record(chain: ChainID, client: UInt64, request: UInt64, seq: UInt64, reply: [UInt8])
+        case drop(chain: ChainID)
+    }
+
+    static let version: UInt8 = 1
+    static let recordKind: UInt8 = 1
+    static let dropKind: UInt8 = 2
+
+    var turn: UInt64
+    var positions: [ChainID: LogPosition]
+    var events: [Event]
+
+    /// The entry, with `events` already encoded (the turn appends them as they happen).
+    static func encode(turn: UInt64, positions: [ChainID: LogPosition], events: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: 13 + positions.count * 20 + events.count)
+        w.u8(version)
+        w.u64(turn)
+        w.u32(UInt32(positions.count))
+        for (chain, p) in positions {
+            w.u32(UInt32(truncatingIfNeeded: chain))
+            w.u64(p.seq)
+            w.u64(p.epoch)
+        }
+        w.bytes.append(contentsOf: events)
+        return w.bytes
+    }
+
+    static func appendRecord(chain: ChainID, client: UInt64, request: UInt64, seq: UInt64, reply: [UInt8], to w: inout ByteWriter) {
+        w.u8(recordKind)
+        w.u32(UInt32(truncatingIfNeeded: chain))
+        w.u64(client)
+        w.u64(request)
+        w.u64(seq)
+        w.blob(reply)
+    }
+
+    static func appendDrop(chain: ChainID, to w: inout ByteWriter) {
+        w.u8(dropKind)
+        w.u32(UInt32(truncatingIfNeeded: chain))
+    }
+
+    /// The turn and positions only (nil if `bytes` is not a turn entry).
+    static func decodeHeader(_ bytes: [UInt8]) -> (turn: UInt64, positions: [ChainID: LogPosition])? {
+        var r = ByteReader(bytes[...])
+        return try? header(&r)
+    }
+
+    private static func header(_ r: inout ByteReader) throws(WireError) -> (turn: UInt64, positions: [ChainID: LogPosition]) {
+        guard try r.u8() == version else { throw .malformed("turn entry version") }
+        let turn = try r.u64()
+        let n = Int(try r.u32())
+        guard n <= r.remaining / 20 else { throw .malformed("turn entry positions") }
+        var positions: [ChainID: LogPosition] = [:]
+        positions.reserveCapacity(n)
+        for _ in 0..<n {
+            let chain = ChainID(try r.u32())
+            positions[chain] = LogPosition(seq: try r.u64(), epoch: try r.u64())
+        }
+        return (turn, positions)
+    }
+
+    /// The whole entry (nil if it is damaged: a store never holds one, but a start must not
+    /// trust that).
+    static func decode(_ bytes: [UInt8]) -> TurnEntry? {
+        var r = ByteReader(bytes[...])
+        do {
+            let (turn, positions) = try header(&r)
+            var events: [Event] = []
+            while r.remaining > 0 {
+                switch try r.u8() {
+                case recordKind:
+                    let chain = ChainID(try r.u32())
+                    events.append(.record(chain: chain, client: try r.u64(), request: try r.u64(), seq: try r.u64(), reply: try r.blob()))
+                case dropKind:
+                    events.append(.drop(chain: ChainID(try r.u32())))
+                default:
+                    return nil
+                }
+            }
+            return TurnEntry(turn: turn, positions: positions, events: events)
+        } catch {
+            return nil
+        }
+    }
+}

@@ -38,7 +38,8 @@ struct RequestRecords {
         while order.count - head > capacity {
             let (old, oldTurn) = order[head]
             head += 1
-            if table[old]?.turn == oldTurn { table.removeValue(forKey: old) }
+            // Removed and, in the rare case it was recorded again since, put back: one lookup.
+            if let r = table.removeValue(forKey: old), r.turn != oldTurn { table[old] = r }
         }
         // Shifting the array on every eviction would cost a copy of it per write.
         if head >= 4096 && head * 2 >= order.count {

@@ -79,6 +79,53 @@ final class DataView {
         return found.map { (key: $0.key.bytes, value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
     }
 
+    /// Up to `limit` keys under `prefix` after `after` (all of them from the start when nil), in
+    /// key order, as reads see them, and whether more may follow: one page of a hash's fields.
+    /// The store is read for `limit` keys only; updates not in the store yet are merged within
+    /// the key range that page covers.
+    func entries(withPrefix prefix: [UInt8], after: [UInt8]?, limit: Int) throws(StoreError) -> (entries: [(key: [UInt8], value: [UInt8])], more: Bool) {
+        // From the smallest key after `after`; a page whose store keys were all deleted by
+        // unwritten updates moves on rather than ending the walk.
+        var from = after.map { ByteKey($0 + [0]) }
+        while true {
+            let page = try page(prefix, from: from, limit: limit)
+            if !page.entries.isEmpty || page.end == nil { return (page.entries, page.more) }
+            from = page.end
+        }
+    }
+
+    private func page(_ prefix: [UInt8], from: ByteKey?, limit: Int) throws(StoreError) -> (entries: [(key: [UInt8], value: [UInt8])], more: Bool, end: ByteKey?) {
+        var found: [ByteKey: [UInt8]] = [:]
+        var end: ByteKey?
+        try store.scan(prefix: prefix, from: from?.bytes, at: nil) { k, v in
+            if found.count == limit {
+                end = ByteKey(k)
+                return false
+            }
+            found[ByteKey(k)] = v
+            return true
+        }
+        func inPage(_ k: ByteKey) -> Bool {
+            k.bytes.starts(with: prefix) && (from.map { $0 <= k } ?? true) && (end.map { k < $0 } ?? true)
+        }
+        func overlay(_ updates: [ByteKey: [UInt8]?], _ ranges: [Range<ByteKey>]) {
+            for r in ranges { for k in found.keys where r.contains(k) { found.removeValue(forKey: k) } }
+            for (k, v) in updates where inPage(k) { found[k] = v }
+        }
+        for f in inFlight { overlay(f.updates, f.ranges) }
+        overlay(pending, pendingRanges)
+        var entries = found.map { (key: $0.key.bytes, value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        var more = end != nil
+        if entries.count > limit {
+            entries.removeLast(entries.count - limit)
+            more = true
+        }
+        return (entries, more, end)
+    }
+
+    /// HSCAN's cursors (a view of the data held between calls).
+    let hashScans = HashScanCursors()
+
     /// How an update treats the value cache.
     enum CacheUse {
         /// Metadata: never cached, so the cache need not be looked at.

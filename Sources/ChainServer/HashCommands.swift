@@ -181,12 +181,16 @@ struct HashCommands {
         }
     }
 
-    /// HSCAN key cursor [MATCH pattern] [COUNT n] [NOVALUES]: every matching field in one reply
-    /// with cursor 0, as Redis does for small hashes (COUNT is a hint).
+    /// HSCAN key cursor [MATCH pattern] [COUNT n] [NOVALUES]. A hash of up to
+    /// `smallHashFields` fields (or no more than COUNT) comes whole in one reply with cursor 0,
+    /// as Redis does for small hashes; a larger one in pages of COUNT fields in field order, the
+    /// cursor naming where the next page starts (`HashScanCursors`): every field present for
+    /// the whole scan is returned at least once, and no call reads more than COUNT fields.
     private func scan(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
-        guard UInt64(String(decoding: args[2], as: UTF8.self)) != nil else { return out.error("ERR invalid cursor") }
+        guard let cursor = UInt64(String(decoding: args[2], as: UTF8.self)) else { return out.error("ERR invalid cursor") }
         var pattern: GlobPattern?
         var values = true
+        var count = 10
         var i = 3
         while i < args.count {
             switch String(decoding: args[i], as: UTF8.self).uppercased() {
@@ -196,6 +200,7 @@ struct HashCommands {
             case "COUNT" where i + 1 < args.count:
                 guard let n = Int(String(decoding: args[i + 1], as: UTF8.self)) else { return out.error("ERR value is not an integer or out of range") }
                 guard n >= 1 else { return out.error("ERR syntax error") }
+                count = min(n, Self.maxScanCount)
                 i += 2
             case "NOVALUES":
                 values = false
@@ -204,14 +209,38 @@ struct HashCommands {
                 return out.error("ERR syntax error")
             }
         }
-        let fields = try hash(args[1], write: false) == nil ? [] : try data.storedFields(args[1])
+        let key = args[1]
+        var after: [UInt8]?
+        if cursor != 0 {
+            guard let p = data.hashScans.position(cursor, key: key) else {
+                return out.error("ERR chainstore: unknown HSCAN cursor for this key on this node (cursors last 10 minutes and belong to the node that gave them; the chain's tail may have changed): start the scan again with cursor 0")
+            }
+            after = p
+        }
+        let fields: [(field: [UInt8], value: [UInt8])]
+        var next: UInt64 = 0
+        if let h = try hash(key, write: false) {
+            if after == nil && (h.fieldCount <= Self.smallHashFields || h.fieldCount <= UInt64(count)) {
+                fields = try data.storedFields(key)
+            } else {
+                let page = try data.storedFields(key, after: after, limit: count)
+                fields = page.fields
+                if page.more, let last = page.fields.last { next = data.hashScans.make(key: key, after: last.field) }
+            }
+        } else {
+            fields = []
+        }
         let matching = fields.filter { pattern?.matches($0.field) ?? true }
         out.arrayHeader(2)
-        out.bulk("0")
+        out.bulk(String(next))
         out.arrayHeader(matching.count * (values ? 2 : 1))
         for f in matching {
             out.bulk(f.field)
             if values { out.bulk(f.value) }
         }
     }
+
+    /// Redis answers a hash this small (a listpack) whole.
+    static let smallHashFields: UInt64 = 128
+    static let maxScanCount = 10_000
 }

@@ -37,6 +37,11 @@ protocol Keyspace: AnyObject {
     func deleteField(_ key: [UInt8], _ field: [UInt8])
     /// Every field of hash `key` with its value, in field order.
     func storedFields(_ key: [UInt8]) throws(CommandError) -> [(field: [UInt8], value: [UInt8])]
+    /// Up to `limit` fields after field `after` (from the first when nil), in field order, and
+    /// whether more may follow.
+    func storedFields(_ key: [UInt8], after: [UInt8]?, limit: Int) throws(CommandError) -> (fields: [(field: [UInt8], value: [UInt8])], more: Bool)
+    /// HSCAN's cursors on this node.
+    var hashScans: HashScanCursors { get }
 }
 
 extension Keyspace {
@@ -145,6 +150,12 @@ final class DirectKeyspace: Keyspace {
     func storedFields(_ key: [UInt8]) throws(CommandError) -> [(field: [UInt8], value: [UInt8])] {
         fields(of: key, try reading { () throws(StoreError) in try data.entries(withPrefix: KeyLayout.fieldPrefix(key)) })
     }
+    func storedFields(_ key: [UInt8], after: [UInt8]?, limit: Int) throws(CommandError) -> (fields: [(field: [UInt8], value: [UInt8])], more: Bool) {
+        let prefix = KeyLayout.fieldPrefix(key)
+        let page = try reading { () throws(StoreError) in try data.entries(withPrefix: prefix, after: after.map { prefix + $0 }, limit: limit) }
+        return (fields(of: key, page.entries), page.more)
+    }
+    var hashScans: HashScanCursors { data.hashScans }
 }
 
 /// Reads through to the data (seeing its own recorded changes first) and records changes as
@@ -208,4 +219,12 @@ final class RecordingKeyspace: Keyspace {
         }
         return fields(of: key, entries)
     }
+
+    /// (Inside a transaction: a page of all the fields, merged with the transaction's own.)
+    func storedFields(_ key: [UInt8], after: [UInt8]?, limit: Int) throws(CommandError) -> (fields: [(field: [UInt8], value: [UInt8])], more: Bool) {
+        let rest = try storedFields(key).filter { f in after.map { $0.lexicographicallyPrecedes(f.field) } ?? true }
+        return (Array(rest.prefix(limit)), rest.count > limit)
+    }
+
+    var hashScans: HashScanCursors { data.hashScans }
 }

@@ -44,4 +44,33 @@ final class DataViewTests: XCTestCase {
         view.put([KeyLayout.fieldTag] + b("xxxx"), b("f"))
         XCTAssertTrue(view.mayHoldHashes)
     }
+
+    /// Pages of a prefix (HSCAN of a large hash) see this turn's puts and deletes within the
+    /// range each page covers, never read more than the page from the store, and move past a
+    /// page whose store keys were all deleted instead of ending the walk.
+    func testPagesMergePendingChangesAndSkipEmptiedPages() throws {
+        let store = MemoryStore()
+        for i in 0..<10 { try store.put(b("p\(i)"), b("v\(i)")) }
+        try store.put(b("q0"), b("other prefix"))
+        let view = DataView(store: store, cacheBytes: 1 << 20)
+        for i in 0..<3 { view.delete(b("p\(i)")) }
+        view.put(b("p35"), b("new"))
+        view.put(b("p4"), b("changed"))
+        var walked: [String] = []
+        var after: [UInt8]?
+        var pages = 0
+        while true {
+            let page = try view.entries(withPrefix: b("p"), after: after, limit: 3)
+            XCTAssertLessThanOrEqual(page.entries.count, 3)
+            walked += page.entries.map { String(decoding: $0.key, as: UTF8.self) + "=" + String(decoding: $0.value, as: UTF8.self) }
+            pages += 1
+            guard page.more, let last = page.entries.last else { break }
+            after = last.key
+        }
+        XCTAssertEqual(walked, ["p3=v3", "p35=new", "p4=changed", "p5=v5", "p6=v6", "p7=v7", "p8=v8", "p9=v9"])
+        XCTAssertLessThanOrEqual(pages, 4)
+        let empty = try view.entries(withPrefix: b("p"), after: b("p9"), limit: 3)
+        XCTAssertTrue(empty.entries.isEmpty)
+        XCTAssertFalse(empty.more)
+    }
 }

@@ -86,6 +86,70 @@ final class HashTests: ProcessTestCase {
         XCTAssertEqual(try s.cli(stdin: "MULTI\nHSET tx f 1\nHINCRBY tx f 2\nHGET tx f\nEXEC\n"), "OK\nQUEUED\nQUEUED\nQUEUED\n1\n3\n3")
     }
 
+    /// A large hash is scanned in pages of COUNT fields: every field present for the whole scan
+    /// comes at least once though fields are added and deleted between calls, a cursor may be
+    /// repeated, an unknown cursor is refused rather than ending the scan, and redis-py's
+    /// `hscan_iter` walks it.
+    func testLargeHashScansInPagesUnderWrites() throws {
+        let s = try makeServer("hash-scan", extraArgs: ["--durability", "memory"])
+        let c = try s.client()
+        let names = (0..<1000).map { String(format: "f%04d", $0) }
+        for chunk in stride(from: 0, to: names.count, by: 100) {
+            XCTAssertEqual(try c.call((["HSET", "big"] + names[chunk..<(chunk + 100)].flatMap { [$0, "v" + $0] }).map { Array($0.utf8) }), .integer(100))
+        }
+        var seen: [String: Int] = [:]
+        var cursor = "0"
+        var calls = 0
+        var deleted: Set<String> = []
+        repeat {
+            guard case let .array(reply?) = try c.call("HSCAN", "big", cursor, "COUNT", "100"), reply.count == 2,
+                  case let .bulk(next?) = reply[0], case let .array(flat?) = reply[1] else { return XCTFail("malformed HSCAN reply") }
+            XCTAssertLessThanOrEqual(flat.count, 200, "no more than COUNT fields per call")
+            if calls == 1 {
+                guard case let .array(again?) = try c.call("HSCAN", "big", cursor, "COUNT", "100"), again.count == 2 else { return XCTFail("a cursor was refused the second time") }
+                XCTAssert(again[1] == reply[1], "a cursor used again gives the same page")
+            }
+            for i in stride(from: 0, to: flat.count, by: 2) {
+                guard case let .bulk(f?) = flat[i], case let .bulk(v?) = flat[i + 1] else { return XCTFail("malformed field") }
+                let name = String(decoding: f, as: UTF8.self)
+                XCTAssertEqual(String(decoding: v, as: UTF8.self), "v" + name)
+                seen[name, default: 0] += 1
+            }
+            // Between calls: a field from the end goes, new ones arrive on both sides.
+            let victim = names[999 - calls]
+            XCTAssertEqual(try c.call("HDEL", "big", victim), .integer(1))
+            deleted.insert(victim)
+            XCTAssertEqual(try c.call("HSET", "big", "a-new\(calls)", "va-new\(calls)", "z-new\(calls)", "vz-new\(calls)"), .integer(2))
+            cursor = String(decoding: next, as: UTF8.self)
+            calls += 1
+        } while cursor != "0" && calls < 100
+        XCTAssertEqual(cursor, "0", "the scan ends")
+        XCTAssertGreaterThanOrEqual(calls, 10)
+        for name in names where !deleted.contains(name) {
+            XCTAssertGreaterThanOrEqual(seen[name] ?? 0, 1, "\(name) was present throughout but never returned")
+        }
+        // A small hash comes whole; cursors are refused when unknown or of another key.
+        XCTAssertEqual(try c.call("HSET", "small", "a", "1"), .integer(1))
+        XCTAssertEqual(try s.cli("HSCAN", "small", "0", "COUNT", "1"), "0\na\n1")
+        guard case let .error(e) = try c.call("HSCAN", "big", "12345") else { return XCTFail("an unknown cursor was accepted") }
+        XCTAssert(e.contains("unknown HSCAN cursor"), e)
+        guard case let .array(first?) = try c.call("HSCAN", "big", "0", "COUNT", "10"), case let .bulk(k?) = first[0] else { return XCTFail("no cursor") }
+        guard case .error = try c.call("HSCAN", "small", String(decoding: k, as: UTF8.self)) else { return XCTFail("another key's cursor was accepted") }
+        XCTAssertEqual(try s.cli("HSCAN", "big", "0", "COUNT", "0"), "ERR syntax error")
+        // redis-py walks it with the cursors it is given.
+        guard try Harness.run(Harness.systemPython, ["-c", "import redis"]).code == 0 else { throw XCTSkip("redis-py is not installed") }
+        let script = """
+        import redis, sys
+        r = redis.Redis(port=int(sys.argv[1]))
+        fields = dict(r.hscan_iter("big", count=50))
+        assert len(fields) == r.hlen("big"), (len(fields), r.hlen("big"))
+        print(len(fields))
+        """
+        let py = try Harness.run(Harness.systemPython, ["-c", script, "\(s.port)"], timeout: 60)
+        XCTAssertEqual(py.code, 0, py.err)
+        XCTAssertEqual(py.out.trimmingCharacters(in: .whitespacesAndNewlines), "\(1000 - deleted.count + 2 * calls)")
+    }
+
     /// Fields are replicated one by one, read from every node, carried to a node that joins,
     /// deleted with their expired key by the head's sweep, and kept across restarts.
     func testHashesInACluster() throws {

@@ -5,7 +5,9 @@
 # thread per node walks that node's keys with SCAN cursor COUNT 1000 to the end, over and over.
 #   usage: deploy/bench-scan.sh [KEYS]        (default 1000000)
 #   env:   CHAIN_BIN (default .build/release), MASTER_PORT (7000), CLIENT_BASE (6380), NODES (3),
-#          SCAN_RATE (keys/s per node the scanners aim at; default 0: as fast as they can)
+#          SCAN_RATE (keys/s per node the scanners aim at; default 0: as fast as they can),
+#          SCANNER_NICE (nice value of the scanning client, default 0; 19 stands in for a client
+#          on another machine, whose own CPU would not compete with the nodes and the GETs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KEYS=${1:-1000000}
@@ -36,7 +38,7 @@ echo "== GETs alone"
 get_load idle
 echo "== GETs while every node is scanned"
 ports=$(for i in $(seq 1 "$NODES"); do echo $((CLIENT_BASE + i)); done)
-"$PY" - "${SCAN_RATE:-0}" $ports > "$WORK/scan.txt" <<'PYEOF' &
+nice -n "${SCANNER_NICE:-0}" "$PY" - "${SCAN_RATE:-0}" $ports > "$WORK/scan.txt" <<'PYEOF' &
 import sys, threading, time, redis
 # Each thread walks its node's keys to the end, again and again, for as long as the GET run
 # lasts (its 1 s warm-up and 10 s), so every GET is measured against scanning.

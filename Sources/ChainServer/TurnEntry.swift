@@ -22,19 +22,31 @@ struct TurnEntry: Equatable {
     var positions: [ChainID: LogPosition]
     var events: [Event]
 
-    /// The entry, with `events` already encoded (the turn appends them as they happen).
+    /// The entry, with `events` already encoded (the turn appends them as they happen). Written
+    /// straight into one allocation: this runs once per turn with every chain's position, and
+    /// appending field by field cost several thousand instructions a turn.
     static func encode(turn: UInt64, positions: [ChainID: LogPosition], events: [UInt8]) -> [UInt8] {
-        var w = ByteWriter(capacity: 13 + positions.count * 20 + events.count)
-        w.u8(version)
-        w.u64(turn)
-        w.u32(UInt32(positions.count))
-        for (chain, p) in positions {
-            w.u32(UInt32(truncatingIfNeeded: chain))
-            w.u64(p.seq)
-            w.u64(p.epoch)
+        let size = 13 + positions.count * 20 + events.count
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            let base = buffer.baseAddress!
+            func put<T: FixedWidthInteger>(_ v: T, at offset: Int) {
+                withUnsafeBytes(of: v.bigEndian) { UnsafeMutableRawPointer(base + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            }
+            base[0] = version
+            put(turn, at: 1)
+            put(UInt32(truncatingIfNeeded: positions.count), at: 9)
+            var at = 13
+            for (chain, p) in positions {
+                put(UInt32(truncatingIfNeeded: chain), at: at)
+                put(p.seq, at: at + 4)
+                put(p.epoch, at: at + 12)
+                at += 20
+            }
+            events.withUnsafeBufferPointer { e in
+                if let src = e.baseAddress { (base + at).initialize(from: src, count: e.count) }
+            }
+            initialized = size
         }
-        w.bytes.append(contentsOf: events)
-        return w.bytes
     }
 
     static func appendRecord(chain: ChainID, client: UInt64, request: UInt64, seq: UInt64, reply: [UInt8], to w: inout ByteWriter) {

@@ -90,8 +90,9 @@ final class PartitionTests: ClusterTestCase {
         XCTAssert(checkText.contains("check: linearizable"), checkText)
         print("permanent link cut resolved \(String(format: "%.1f", stalledFor)) s after the cut (lease 1 s)")
         // Target: writes on the affected chains flow again within 3 s with the default 2 s lease;
-        // here the lease is 1 s.
-        XCTAssertLessThan(stalledFor, 2, "cut resolved after \(stalledFor) s (lease 1 s)")
+        // here the lease is 1 s. The bound sits between that (about 1.5 leases, which measured
+        // up to 2.1 s on the loaded 2-core CI machine) and the regression (three leases, 3 s+).
+        XCTAssertLessThan(stalledFor, 2.5, "cut resolved after \(stalledFor) s (lease 1 s)")
         XCTAssertEqual(try sh("heal 1 2").code, 0)
         let healthy = try Harness.run(Harness.binary("chainctl"), ["--master", master, "wait", "--healthy", "--timeout", "60"], timeout: 70)
         XCTAssertEqual(healthy.code, 0, "the spliced node rejoins once healed: \(healthy.err)")

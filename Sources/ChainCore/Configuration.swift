@@ -97,13 +97,18 @@ public struct Configuration: Codable, Sendable, Equatable {
     /// The cluster this configuration belongs to (set when the table is first formed): a
     /// master refuses nodes of another cluster instead of merging them.
     public var cluster: String?
+    /// Set while the whole cluster is stopped for maintenance (`chainctl stop-cluster`): its
+    /// chains are frozen until an operator starts it again, so a write is refused at once
+    /// rather than held as it is through a reorder's brief freeze.
+    public var stopped: Bool?
 
-    public init(epoch: Epoch, replication: Int, nodes: [NodeInfo], chains: [ChainConfig], cluster: String? = nil) {
+    public init(epoch: Epoch, replication: Int, nodes: [NodeInfo], chains: [ChainConfig], cluster: String? = nil, stopped: Bool? = nil) {
         self.epoch = epoch
         self.replication = replication
         self.nodes = nodes
         self.chains = chains
         self.cluster = cluster
+        self.stopped = stopped
     }
 
     public func node(_ id: NodeID) -> NodeInfo? { nodes.first { $0.id == id } }

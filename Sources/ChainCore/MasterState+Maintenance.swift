@@ -53,6 +53,7 @@ extension MasterState {
             c.chains[i].frozen = c.epoch
             c.chains[i].joining = nil
         }
+        c.stopped = true
         config = c
         stop = ClusterStop(phase: .draining, frozenAt: c.epoch)
         return c.epoch
@@ -97,6 +98,7 @@ extension MasterState {
         }
         let old = config!
         c.epoch += 1
+        c.stopped = nil
         c.noteTailChanges(from: old, silenced: Set(missing))
         config = c
         if !missing.isEmpty { failed = Array(Set(failed ?? []).union(missing)).sorted() }

@@ -31,6 +31,31 @@ extension NodeCore {
     /// Whether the chain pauses new writes while its members are reordered.
     public func writesFrozen(_ chain: ChainID) -> Bool { config?.chains[chain].frozen != nil }
 
+    /// What becomes of a client's write to `chain` (`waitingSince`: when it started waiting,
+    /// nil on its first try). A reorder freezes a chain for a heartbeat or two, so the write
+    /// waits — clients that do not retry `TRYAGAIN` (plain redis-py, redis-cli) see a short
+    /// delay, not an error — and is refused once it has waited a lease. A cluster stopped for
+    /// maintenance refuses it at once: it stays frozen until an operator starts it.
+    public func frozenWrite(_ chain: ChainID, waitingSince: UInt64?, now: UInt64) -> FrozenWrite {
+        guard let config, config.chains.indices.contains(chain), config.chains[chain].frozen != nil else { return .open }
+        if config.stopped == true { return .refuse(.clusterStopped) }
+        guard let since = waitingSince else { return .wait }
+        return now >= since && now - since >= leaseMs ? .refuse(.stillReordering) : .wait
+    }
+
+    public enum FrozenWrite: Sendable, Equatable {
+        /// The chain takes writes.
+        case open
+        /// Hold the write and ask again (after the next configuration, or a timer).
+        case wait
+        case refuse(FrozenRefusal)
+    }
+
+    public enum FrozenRefusal: Sendable, Equatable {
+        case clusterStopped
+        case stillReordering
+    }
+
     /// A client write at the head: the shell executed the command against its view of the data
     /// and passes the mutations and the reply; `token` names the request for `committed`.
     public mutating func clientWrite(chain: ChainID, mutations: [Mutation], tag: RequestTag?, reply: [UInt8], token: UInt64,

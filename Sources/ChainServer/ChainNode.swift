@@ -46,6 +46,8 @@ final class ChainNode {
     private var routedKey: (key: [UInt8], slot: Int)?
     /// Chain positions and request records, with the store's turn entries behind them.
     let turnLog: TurnLog
+    /// Client writes waiting for their chain's reorder to finish.
+    let frozenHolds = FrozenWriteHolds()
 
     init(server: Server, me: NodeID, settings: ClusterSettings) {
         self.server = server
@@ -131,6 +133,7 @@ final class ChainNode {
         execute()
         masterLink.update(knownEpoch: new.epoch)
         masterLink.installed(new)
+        wakeFrozenWrites()
     }
 
     // MARK: client requests
@@ -153,6 +156,8 @@ final class ChainNode {
         guard let place = place(chain: chain, write: id.isWrite, forwarded: forwarded, into: &out) else { return .answered }
         // A forwarded request was ordered by the node it came from.
         if !forwarded, !session.order.mayStart(chain: chain, at: place) { return .waiting }
+        // (A forwarded write was held where the client sent it.)
+        if id.isWrite, !forwarded, let held = holdIfFrozen(chain, session: session, into: &out) { return held }
         if place == me {
             if id.isWrite { return headWrite(id, args, tag: tag, retry: retry, chain: chain, session: session, track: !forwarded, into: &out) }
             server.metrics.readsServed.increment()
@@ -228,8 +233,10 @@ final class ChainNode {
             }
         }
         if core.writesFrozen(chain) {
+            // Only a forwarded write gets here (a client's own waits in `holdIfFrozen`): the
+            // chain froze after the node it came from sent it on.
             server.metrics.error("frozen")
-            out.error("TRYAGAIN chainstore epoch \(epoch): chain \(chain) pauses writes while its members are reordered; retry")
+            out.error(Self.frozenAfterForwarding(chain, epoch))
             return .answered
         }
         let recorder = RecordingKeyspace(server.data)
@@ -309,6 +316,7 @@ final class ChainNode {
         guard let chain = chain(of: keys, config, into: &out) else { return .answered }
         guard let place = place(chain: chain, write: true, forwarded: forwarded, into: &out) else { return .answered }
         if !forwarded, !session.order.mayStart(chain: chain, at: place) { return .waiting }
+        if !forwarded, let held = holdIfFrozen(chain, session: session, into: &out) { return held }
         guard place == me else {
             guard let addr = config.node(place)?.client else { return refuse(.notServedHere(chain: chain, by: place), into: &out) }
             let slot = server.reserveSlot(for: session, chain: chain, at: place)
@@ -317,7 +325,7 @@ final class ChainNode {
         }
         if core.writesFrozen(chain) {
             server.metrics.error("frozen")
-            out.error("TRYAGAIN chainstore epoch \(epoch): chain \(chain) pauses writes while its members are reordered; retry")
+            out.error(Self.frozenAfterForwarding(chain, epoch))
             return .answered
         }
         let aborted = request.broken

@@ -30,6 +30,7 @@ extension Server {
             if ticks % 20 == 0 { storeBytes = data.store.estimatedDataBytes }
             ticks += 1
             node.announceJoins()
+            node.wakeFrozenWrites()
             if ticks % 5 == 0 { node.checkStalls() }
             node.masterLink.report(node.progress, epoch: node.epoch, storeBytes: storeBytes, unreachable: node.unreachablePeers())
         }

@@ -45,6 +45,7 @@ final class ServerMetrics {
     let forwarded: Counter
     let retriesAnswered: Counter
     let writesTagged: Counter
+    let writesHeldFrozen: Counter
     let peerLinksUp: Counter
     let peerAuthFailures: Counter
     let joinsStarted: Counter
@@ -96,6 +97,7 @@ final class ServerMetrics {
         forwarded = registry.makeCounter(descriptor: Self.desc("forwarded", "total", "Requests relayed to the node that serves them"))
         retriesAnswered = registry.makeCounter(descriptor: Self.desc("retries_answered", "total", "Tagged writes answered from the recorded first result"))
         writesTagged = registry.makeCounter(descriptor: Self.desc("writes_tagged", "total", "Writes that reached this node as their chain's head with an idempotency tag (CS.REQ, CS.RETRY)"))
+        writesHeldFrozen = registry.makeCounter(descriptor: Self.desc("writes_held_frozen", "total", "Client writes held while their chain was frozen for a reorder (answered once it reopened, or TRYAGAIN after a lease)"))
         peerLinksUp = registry.makeCounter(descriptor: Self.desc("peer_links_established", "total", "Authenticated peer connections established"))
         peerAuthFailures = registry.makeCounter(descriptor: Self.desc("peer_auth_failures", "total", "Peer connections refused (bad secret, bad frames, handshake timeout)"))
         joinsStarted = registry.makeCounter(descriptor: Self.desc("chain_joins", "total", "Chains this node started joining (state transfer in)"))

@@ -38,8 +38,19 @@ struct ChainCtl: ParsableCommand {
 
 /// A one-line failure; ArgumentParser prints it as `Error: …` and exits 1.
 struct CtlError: Error, CustomStringConvertible {
+    enum Kind {
+        /// No master answered (none listening yet, or none leading): the request was not taken.
+        case masterUnreachable
+        /// Anything else: a refusal, a bad flag, an answer not understood.
+        case failed
+    }
+
     var description: String
-    init(_ d: String) { description = d }
+    var kind: Kind
+    init(_ d: String, kind: Kind = .failed) {
+        description = d
+        self.kind = kind
+    }
 }
 
 func printJSON<T: Encodable>(_ v: T) throws {

@@ -45,14 +45,15 @@ struct StartCluster: ParsableCommand {
     @OptionGroup var o: MaintenanceOptions
 
     func run() throws {
-        // Members that were just started need a heartbeat or two before they count as back.
+        // Members that were just started need a heartbeat or two before they count as back, and
+        // a master that was just started may not be listening yet: with --wait both are waited for.
         let deadline = Date().addingTimeInterval(o.wait ? o.timeout : 0)
         var r: MasterAPI.Maintenance
         while true {
             do {
                 r = try m.post("/v1/cluster/start", MasterAPI.StartRequest(force: force), as: MasterAPI.Maintenance.self)
                 break
-            } catch let e as CtlError where e.description.contains("have not come back") && Date() < deadline {
+            } catch let e as CtlError where (e.kind == .masterUnreachable || e.description.contains("have not come back")) && Date() < deadline {
                 usleep(300_000)
             }
         }

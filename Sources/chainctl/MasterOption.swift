@@ -59,7 +59,7 @@ struct MasterOption: ParsableArguments {
         let r: HTTPClient.Response
         let (t, tls) = (try token, try tls)
         do { r = try a.request(method: method, path: path, body: body, timeoutMs: 5000, token: t, tls: tls) } catch {
-            throw CtlError("cannot reach the master at \(a): \(error)")
+            throw CtlError("cannot reach the master at \(a): \(error)", kind: .masterUnreachable)
         }
         guard (200..<300).contains(r.status) else {
             let text = r.text.trimmingCharacters(in: .whitespacesAndNewlines)

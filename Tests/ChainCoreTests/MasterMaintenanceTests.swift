@@ -43,6 +43,7 @@ final class MasterMaintenanceTests: XCTestCase {
         guard case let .maintenance(m) = r.reply else { XCTFail("\(r.reply)"); return p }
         XCTAssertEqual(m.phase, "draining")
         XCTAssert(p.publishedConfig!.chains.allSatisfy { $0.frozen == m.epoch }, "every chain refuses writes")
+        XCTAssertEqual(p.publishedConfig!.stopped, true, "the nodes learn that the cluster stops (writes refused, not held)")
         XCTAssertEqual(p.statusReport(now: now).maintenance, "draining")
         run(&p, &now, seconds: 1)
         XCTAssertEqual(p.state.stop?.phase, .stopped)
@@ -74,6 +75,7 @@ final class MasterMaintenanceTests: XCTestCase {
         XCTAssertNil(p.state.stop)
         XCTAssertEqual(p.publishedConfig!.chains.map(\.members), members, "nobody lost a place: nothing is copied")
         XCTAssert(p.publishedConfig!.chains.allSatisfy { $0.frozen == nil && $0.joining == nil })
+        XCTAssertNil(p.publishedConfig!.stopped)
         run(&p, &now, seconds: 3)
         XCTAssert(p.statusReport(now: now).healthy, "\(p.statusReport(now: now).problems)")
         XCTAssertFalse(p.publishedConfig!.chains.contains { $0.joining != nil }, "no chain is copied after the start")

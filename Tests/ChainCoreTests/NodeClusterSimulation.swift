@@ -534,7 +534,9 @@ struct NodeClusterSim {
             flushHeld(id)
             return
         }
-        guard !core.writesFrozen(chain) else { return refuse(c, cl.op, attempt) }
+        // A write to a frozen chain waits (the node holds it) or is refused; either way the
+        // client asks again later, which is what the retry models.
+        guard core.frozenWrite(chain, waitingSince: nil, now: now) == .open else { return refuse(c, cl.op, attempt) }
         let token = nextToken
         nextToken += 1
         nodes[id]!.tokens[token] = (c, cl.op, attempt)

@@ -52,6 +52,28 @@ final class NodeCoreHealthTests: XCTestCase {
         XCTAssertNil(tail.unready(at: 100 + 1_000), "one lease later the old tail has certainly stopped")
     }
 
+    /// A write to a chain frozen for a reorder waits up to a lease, then is refused; a stopped
+    /// cluster refuses it at once; an open chain takes it.
+    func testWritesToAFrozenChainWaitThenAreRefused() {
+        var core = NodeCore(me: "n1")
+        var fx: [NodeCore.Effect] = []
+        core.renewLease(until: 1_000_000, leaseMs: 1_000, now: 0, &fx)
+        core.install(config(1, [ChainConfig(id: 0, members: ["n1", "n2", "n3"]), ChainConfig(id: 1, members: ["n2", "n3", "n1"])]), now: 0, &fx)
+        XCTAssertEqual(core.frozenWrite(0, waitingSince: nil, now: 5), .open)
+        core.install(config(2, [ChainConfig(id: 0, members: ["n1", "n2", "n3"], frozen: 2), ChainConfig(id: 1, members: ["n2", "n3", "n1"])]), now: 10, &fx)
+        XCTAssertEqual(core.frozenWrite(0, waitingSince: nil, now: 10), .wait)
+        XCTAssertEqual(core.frozenWrite(0, waitingSince: 10, now: 1_009), .wait)
+        XCTAssertEqual(core.frozenWrite(0, waitingSince: 10, now: 1_010), .refuse(.stillReordering), "a lease is the most a write waits")
+        XCTAssertEqual(core.frozenWrite(1, waitingSince: nil, now: 10), .open, "only the frozen chain waits")
+        XCTAssertEqual(core.frozenWrite(7, waitingSince: nil, now: 10), .open, "a chain the configuration lacks is routed (and refused) elsewhere")
+        var stop = config(3, [ChainConfig(id: 0, members: ["n1", "n2", "n3"], frozen: 3), ChainConfig(id: 1, members: ["n2", "n3", "n1"], frozen: 3)])
+        stop.stopped = true
+        core.install(stop, now: 20, &fx)
+        XCTAssertEqual(core.frozenWrite(1, waitingSince: nil, now: 20), .refuse(.clusterStopped))
+        core.install(config(4, [ChainConfig(id: 0, members: ["n2", "n3", "n1"]), ChainConfig(id: 1, members: ["n2", "n3", "n1"])]), now: 30, &fx)
+        XCTAssertEqual(core.frozenWrite(0, waitingSince: 10, now: 30), .open, "a reopened chain takes the held write")
+    }
+
     func testALeaseLapseIsLoggedOnceEachWay() {
         var core = NodeCore(me: "n1")
         var fx: [NodeCore.Effect] = []

@@ -173,6 +173,16 @@ final class LocalCluster {
         }
     }
 
+    /// Waits (bounded) until the cluster is healthy and settled: every chain full and in its
+    /// planned order, none joining or frozen for a reorder (a restart leaves reorders behind
+    /// the health check).
+    func waitSettled(timeout: Double = 60) -> Bool {
+        Harness.waitFor(timeout) {
+            guard let s = try? self.status() else { return false }
+            return s.healthy && s.chains.allSatisfy { $0.state == "ok" && $0.joining == nil && $0.members.count == s.chains[0].members.count }
+        }
+    }
+
     func ctl(_ args: [String]) throws -> (code: Int32, out: String, err: String) {
         try Harness.run(Harness.binary("chainctl"), ["--master", masterAddress] + ctlTLSArgs + args)
     }

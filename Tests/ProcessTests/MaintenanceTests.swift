@@ -26,13 +26,22 @@ final class MaintenanceTests: ClusterTestCase {
         XCTAssert(e.hasPrefix("TRYAGAIN"), e)
         XCTAssertEqual(try c.ctl(["stop-cluster"]).code, 1, "a second stop is refused")
 
-        // Every process stops, the master first; a while later they all start again.
+        // Every process stops, the master first; a while later they all start again. The
+        // operator runs start-cluster before the master listens again: with --wait it waits.
         c.master.stop()
         for n in ["n1", "n2", "n3"] { c.nodes[n]!.stop() }
-        try c.master.start()
         for n in ["n1", "n2", "n3"] { try c.nodes[n]!.start() }
-
-        let start = try c.ctl(["start-cluster", "--wait", "--timeout", "60"])
+        let result = Locked<(code: Int32, out: String, err: String)?>(nil)
+        let group = DispatchGroup()
+        let ctlArgs = ["--master", c.masterAddress, "start-cluster", "--wait", "--timeout", "60"]
+        DispatchQueue.global().async(group: group) {
+            result.mutate { $0 = try? Harness.run(Harness.binary("chainctl"), ctlArgs, timeout: 80) }
+        }
+        // (Long enough for start-cluster's first try to find no master.)
+        usleep(300_000)
+        try c.master.start()
+        XCTAssertEqual(group.wait(timeout: .now() + 90), .success)
+        guard let start = result.value else { return XCTFail("start-cluster did not run") }
         XCTAssertEqual(start.code, 0, start.err + c.logs())
         XCTAssert(start.out.contains("cluster started and healthy"), start.out)
         let s = try c.status()

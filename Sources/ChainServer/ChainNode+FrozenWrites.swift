@@ -1,0 +1,54 @@
+import ChainCore
+import EventLoop
+import RESP
+
+/// Client writes held while their chain is frozen for a reorder (`NodeCore.frozenWrite`
+/// decides), by session: each waits in its session (`CommandOutcome.waiting`, so the
+/// connection's later commands stay behind it) and is asked again when a configuration
+/// arrives and on the node's 100 ms timer.
+final class FrozenWriteHolds {
+    fileprivate var waiting: [ObjectIdentifier: (session: ClientSession, chain: ChainID, sinceMs: UInt64)] = [:]
+}
+
+extension ChainNode {
+    /// Nil when `chain` takes writes now; otherwise the outcome of the client's write: held
+    /// (`.waiting`), or refused with `TRYAGAIN` written to `out`.
+    func holdIfFrozen(_ chain: ChainID, session: ClientSession, into out: inout RESPWriter) -> CommandOutcome? {
+        let key = ObjectIdentifier(session)
+        let now = monotonicMillis()
+        // (An entry for another chain is left from a held write that ended another way.)
+        let since = frozenHolds.waiting[key].flatMap { $0.chain == chain ? $0.sinceMs : nil }
+        switch core.frozenWrite(chain, waitingSince: since, now: now) {
+        case .open:
+            frozenHolds.waiting.removeValue(forKey: key)
+            return nil
+        case .wait:
+            if since == nil {
+                frozenHolds.waiting[key] = (session, chain, now)
+                server.metrics.writesHeldFrozen.increment()
+            }
+            return .waiting
+        case let .refuse(why):
+            frozenHolds.waiting.removeValue(forKey: key)
+            server.metrics.error("frozen")
+            switch why {
+            case .clusterStopped:
+                out.error("TRYAGAIN chainstore epoch \(epoch): the cluster is stopped for maintenance; writes resume after chainctl start-cluster")
+            case .stillReordering:
+                out.error("TRYAGAIN chainstore epoch \(epoch): chain \(chain) pauses writes while its members are reordered; retry")
+            }
+            return .answered
+        }
+    }
+
+    static func frozenAfterForwarding(_ chain: ChainID, _ epoch: Epoch) -> String {
+        "TRYAGAIN chainstore epoch \(epoch): chain \(chain) froze for a reorder while this write was forwarded to its head; retry"
+    }
+
+    /// Asks every held write again (a configuration arrived, or time passed).
+    func wakeFrozenWrites() {
+        for (key, w) in frozenHolds.waiting {
+            if w.session.isClosed { frozenHolds.waiting.removeValue(forKey: key) } else { server.markResumable(w.session) }
+        }
+    }
+}

@@ -105,6 +105,18 @@ public struct ChainReplica: Sendable {
     public var isHead: Bool { role == .head || role == .single }
     public var isTail: Bool { role == .tail || role == .single }
 
+    /// The facts the node asks of a replica for every request and update.
+    public struct Standing: Sendable, Equatable {
+        public var isHead: Bool
+        public var isTail: Bool
+        public var hasJoiner: Bool
+    }
+
+    /// `mutating` only so that a caller can read it in place (`NodeCore.standing`): a plain
+    /// read of a dictionary's value copies the whole replica, retaining every buffer it holds —
+    /// a measurable share of a write's cost. It changes nothing.
+    public mutating func standing() -> Standing { Standing(isHead: isHead, isTail: isTail, hasJoiner: joiner != nil) }
+
     /// What this member may acknowledge: persisted here and, below a successor, acknowledged;
     /// never past `commitCap`.
     public var committed: UInt64 {

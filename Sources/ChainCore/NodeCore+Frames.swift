@@ -5,17 +5,17 @@ extension NodeCore {
         switch message {
         case let .updates(e, chain, updates):
             if e > epoch { return holdEarly(message, from: peer, &effects) }
-            if joins[chain] != nil, replicas[chain] == nil {
+            if joins.index(forKey: chain) != nil, replicas.index(forKey: chain) == nil {
                 // Chain updates are the chain's history whatever the epoch they travelled in.
                 if peer == joins[chain]!.tail { joins[chain]!.buffered += updates }
                 return
             }
-            guard replicas[chain] != nil else { return }
-            perform(chain, replicas[chain]!.onUpdates(from: peer, epoch: e, updates), &effects)
+            guard let i = replicas.index(forKey: chain) else { return }
+            perform(chain, replicas.values[i].onUpdates(from: peer, epoch: e, updates), &effects)
         case let .ack(e, chain, seq):
             if e > epoch { return holdEarly(message, from: peer, &effects) }
-            guard replicas[chain] != nil else { return }
-            perform(chain, replicas[chain]!.onAck(from: peer, epoch: e, seq: seq), &effects)
+            guard let i = replicas.index(forKey: chain) else { return }
+            perform(chain, replicas.values[i].onAck(from: peer, epoch: e, seq: seq), &effects)
         case let .barrier(e, chain, seq):
             if e > epoch { return holdEarly(message, from: peer, &effects) }
             if barriers[chain]?.oldTail == peer { barriers[chain]!.seq = seq }

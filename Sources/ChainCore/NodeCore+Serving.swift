@@ -5,13 +5,15 @@ extension NodeCore {
     /// the old tail has certainly stopped (`Barrier`). A request another node forwarded is served
     /// here or refused, never sent on.
     public mutating func route(chain: ChainID, write: Bool, forwarded: Bool, now: UInt64) -> Route {
-        guard let config else { return .refuse(.noConfiguration) }
+        // (Asked for every request: it reads the configuration and the replica in place rather
+        // than copying them.)
+        guard config != nil else { return .refuse(.noConfiguration) }
         guard leaseValid(at: now) || disabled.contains(.leaseCheck) else { return .refuse(.noLease) }
-        let c = config.chains[chain]
-        if write ? replicas[chain]?.isHead == true : replicas[chain]?.isTail == true && (disabled.contains(.barrier) || !awaitingBarrier(chain, now: now)) {
+        let standing = standing(chain)
+        if write ? standing?.isHead == true : standing?.isTail == true && (disabled.contains(.barrier) || !awaitingBarrier(chain, now: now)) {
             return .serve
         }
-        let target = write ? c.head : c.tail
+        let target = write ? config!.chains[chain].head : config!.chains[chain].tail
         guard !forwarded, let target, target != me else { return .refuse(.notServedHere(chain: chain, by: target)) }
         return .forward(to: target)
     }
@@ -28,6 +30,12 @@ extension NodeCore {
         return r.committed
     }
 
+    /// The replica's role facts, read in place (nil when this node has no replica of `chain`).
+    public mutating func standing(_ chain: ChainID) -> ChainReplica.Standing? {
+        guard let i = replicas.index(forKey: chain) else { return nil }
+        return replicas.values[i].standing()
+    }
+
     /// Whether the chain pauses new writes while its members are reordered.
     public func writesFrozen(_ chain: ChainID) -> Bool { config?.chains[chain].frozen != nil }
 
@@ -37,8 +45,9 @@ extension NodeCore {
     /// delay, not an error — and is refused once it has waited a lease. A cluster stopped for
     /// maintenance refuses it at once: it stays frozen until an operator starts it.
     public func frozenWrite(_ chain: ChainID, waitingSince: UInt64?, now: UInt64) -> FrozenWrite {
-        guard let config, config.chains.indices.contains(chain), config.chains[chain].frozen != nil else { return .open }
-        if config.stopped == true { return .refuse(.clusterStopped) }
+        // (Asked before every client write: no copy of the configuration on the way.)
+        guard chain < config?.chains.count ?? 0, writesFrozen(chain) else { return .open }
+        if config?.stopped == true { return .refuse(.clusterStopped) }
         guard let since = waitingSince else { return .wait }
         return now >= since && now - since >= leaseMs ? .refuse(.stillReordering) : .wait
     }
@@ -60,14 +69,14 @@ extension NodeCore {
     /// and passes the mutations and the reply; `token` names the request for `committed`.
     public mutating func clientWrite(chain: ChainID, mutations: [Mutation], tag: RequestTag?, reply: [UInt8], token: UInt64,
                                      _ effects: inout [Effect]) throws(ChainReplica.Rejection) {
-        guard replicas[chain] != nil else { throw .notHead }
-        perform(chain, try replicas[chain]!.onClientWrite(mutations: mutations, tag: tag, reply: reply, token: token), &effects)
+        guard let i = replicas.index(forKey: chain) else { throw .notHead }
+        perform(chain, try replicas.values[i].onClientWrite(mutations: mutations, tag: tag, reply: reply, token: token), &effects)
     }
 
     /// A retried write this node applied before (as update `seq`): answer once it commits.
     public mutating func clientWait(chain: ChainID, seq: UInt64, token: UInt64, _ effects: inout [Effect]) throws(ChainReplica.Rejection) {
-        guard replicas[chain] != nil else { throw .notHead }
-        perform(chain, try replicas[chain]!.onClientWait(seq: seq, token: token), &effects)
+        guard let i = replicas.index(forKey: chain) else { throw .notHead }
+        perform(chain, try replicas.values[i].onClientWait(seq: seq, token: token), &effects)
     }
 
     /// A new tail serves reads only once the old tail's barrier arrived and everything the old

@@ -14,13 +14,16 @@ extension ChainNode {
     /// Nil when `chain` takes writes now; otherwise the outcome of the client's write: held
     /// (`.waiting`), or refused with `TRYAGAIN` written to `out`.
     func holdIfFrozen(_ chain: ChainID, session: ClientSession, into out: inout RESPWriter) -> CommandOutcome? {
+        // (Asked before every client write: no hashing while nothing is held.)
+        let holding = !frozenHolds.waiting.isEmpty
+        guard holding || core.writesFrozen(chain) else { return nil }
         let key = ObjectIdentifier(session)
-        let now = monotonicMillis()
         // (An entry for another chain is left from a held write that ended another way.)
-        let since = frozenHolds.waiting[key].flatMap { $0.chain == chain ? $0.sinceMs : nil }
+        let since = holding ? frozenHolds.waiting[key].flatMap { $0.chain == chain ? $0.sinceMs : nil } : nil
+        let now = monotonicMillis()
         switch core.frozenWrite(chain, waitingSince: since, now: now) {
         case .open:
-            frozenHolds.waiting.removeValue(forKey: key)
+            if holding { frozenHolds.waiting.removeValue(forKey: key) }
             return nil
         case .wait:
             if since == nil {

@@ -492,7 +492,7 @@ final class ChainNode {
     /// the DataView turn batch); the chain's position follows once per turn.
     private func apply(_ chain: ChainID, _ u: Update) {
         let data = server.data
-        let replica = core.replicas[chain]
+        let replica = core.standing(chain)
         // The head reads its keys (read-modify-write commands), the tail serves them; a middle
         // member does neither.
         let cacheUse: DataView.CacheUse = replica.map { $0.isHead || $0.isTail } ?? true ? .store : .invalidate
@@ -517,7 +517,7 @@ final class ChainNode {
         }
         appliedThisTurn[chain] = LogPosition(seq: u.seq, epoch: u.epoch)
         if let tag = u.tag { turnLog.record(chain: chain, tag: tag, seq: u.seq, reply: u.reply) }
-        if let r = replica, r.isTail, r.joiner != nil { tailTrack[chain, default: []].append((data.currentSeq, u.seq)) }
+        if let r = replica, r.isTail, r.hasJoiner { tailTrack[chain, default: []].append((data.currentSeq, u.seq)) }
         server.markStoreDirty()
     }
 
@@ -562,7 +562,7 @@ final class ChainNode {
                 turnLog.setPosition(chain, position)
                 // The turn's updates of the chain persist together, with this batch. (A replica
                 // that left this turn waits for nothing.)
-                if core.replicas[chain] != nil { persistTrack[chain, default: []].append((server.data.currentSeq, position.seq)) }
+                if core.standing(chain) != nil { persistTrack[chain, default: []].append((server.data.currentSeq, position.seq)) }
             }
             appliedThisTurn.removeAll(keepingCapacity: true)
         }

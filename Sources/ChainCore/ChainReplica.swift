@@ -151,13 +151,11 @@ public struct ChainReplica: Sendable {
         let update = Update(seq: applied + 1, epoch: epoch, mutations: mutations, tag: tag, reply: reply)
         applied = update.seq
         waiting.append((update.seq, token))
-        var actions: [Action] = [.apply(update)]
-        if let d = downstream {
-            unacked.append(update)
-            actions.append(.forward(to: d, epoch: epoch, update))
-        }
         // A chain of one with nobody behind commits on persistence alone.
-        return actions
+        guard let d = downstream else { return [.apply(update)] }
+        unacked.append(update)
+        // (One array of the right size: appending to a one-element literal reallocates.)
+        return [.apply(update), .forward(to: d, epoch: epoch, update)]
     }
 
     /// Updates from the predecessor. Old duplicates are skipped; a gap stops processing (the rest
@@ -167,14 +165,16 @@ public struct ChainReplica: Sendable {
     /// newer updates queued earlier in the same frame.
     public mutating func onUpdates(from sender: NodeID, epoch frameEpoch: Epoch, _ updates: [Update]) -> [Action] {
         guard frameEpoch == epoch, sender == predecessor else { return [] }
+        let d = downstream
         var actions: [Action] = []
+        actions.reserveCapacity(d == nil ? updates.count : 2 * updates.count)
         let inOrder = zip(updates, updates.dropFirst()).allSatisfy { $0.seq <= $1.seq }
         for u in inOrder ? updates : updates.sorted(by: { $0.seq < $1.seq }) {
             if u.seq <= applied { continue }
             guard u.seq == applied + 1 else { gapsSeen += 1; break }
             applied = u.seq
             actions.append(.apply(u))
-            if let d = downstream {
+            if let d {
                 unacked.append(u)
                 actions.append(.forward(to: d, epoch: epoch, u))
             }

@@ -100,7 +100,7 @@ extension NodeCore {
         for chain in barriers.keys.sorted() {
             guard let b = barriers[chain], barrierMet(b, chain, now: now) else { continue }
             barriers.removeValue(forKey: chain)
-            if replicas[chain] != nil { perform(chain, replicas[chain]!.liftCommitCap(), &effects) }
+            if let i = replicas.index(forKey: chain) { perform(chain, replicas.values[i].liftCommitCap(), &effects) }
             if let relay = b.relay { effects.append(.send(to: relay.to, .barrier(epoch: relay.epoch, chain: chain, seq: relay.seq))) }
         }
     }

@@ -45,6 +45,10 @@ public struct NodeCore: Sendable {
         case apply(ChainID, Update)
         /// Send a chain message (updates and acknowledgements may be coalesced per turn).
         case send(to: NodeID, Message)
+        /// Send one update of `chain` to `to` (its successor or joiner), with the turn's other
+        /// updates for that peer and chain, in this node's epoch. (`send` with a one-update
+        /// message would allocate an array per update.)
+        case forward(to: NodeID, chain: ChainID, Update)
         /// Client request `token` committed: send its reply.
         case committed(token: UInt64)
         /// Client request `token` will not commit here (this node stopped being the head).
@@ -206,7 +210,7 @@ public struct NodeCore: Sendable {
                 }
                 effects.append(.apply(chain, u))
             case .forward where resending && disabled.contains(.resend): continue
-            case let .forward(to, e, u): effects.append(.send(to: to, .updates(epoch: e, chain: chain, [u])))
+            case let .forward(to, _, u): effects.append(.forward(to: to, chain: chain, u))
             case let .ack(to, e, seq): effects.append(.send(to: to, .ack(epoch: e, chain: chain, seq: seq)))
             case let .syncPoint(to, e, seq): effects.append(.send(to: to, .barrier(epoch: e, chain: chain, seq: seq)))
             case let .committed(token, _):
@@ -229,7 +233,10 @@ public struct NodeCore: Sendable {
 
     /// Sends again what a chain has waited on for a whole check interval (`onStallCheck`).
     public mutating func checkStalls(_ effects: inout [Effect]) {
-        for chain in replicas.keys.sorted() { perform(chain, replicas[chain]!.onStallCheck(), resending: true, &effects) }
+        for chain in replicas.keys.sorted() {
+            let i = replicas.index(forKey: chain)!
+            perform(chain, replicas.values[i].onStallCheck(), resending: true, &effects)
+        }
     }
 
     /// Joiners with their copy but no sync point acknowledge again: their first acknowledgement

@@ -112,7 +112,7 @@ final class ChainNode {
                 continue
             }
             let done = tailTrack[chain]!.prefix { $0.1 <= r.committed }.count
-            if done > 0 { tailTrack[chain]!.removeFirst(done) }
+            if done > 0 { tailTrack[chain, default: []].removeFirst(done) }
         }
         server.releaseHeldReplies()
     }
@@ -429,6 +429,9 @@ final class ChainNode {
     private func carryOut(_ effect: NodeCore.Effect) {
         switch effect {
         case let .apply(chain, u): apply(chain, u)
+        case let .forward(to, chain, update):
+            outUpdates[to, default: [:]][chain, default: []].append(update)
+            queueFlush()
         case let .send(to, .updates(_, chain, updates)):
             outUpdates[to, default: [:]][chain, default: []].append(contentsOf: updates)
             queueFlush()
@@ -580,7 +583,9 @@ final class ChainNode {
             if n > 0 { advanced.append((chain, n, chainSeq)) }
         }
         for a in advanced {
-            persistTrack[a.chain]!.removeFirst(a.count)
+            // (The `default:` subscript changes the array in place; `[chain]!` would copy it
+            // out and back, and the removal would then copy its storage.)
+            persistTrack[a.chain, default: []].removeFirst(a.count)
             core.persisted(chain: a.chain, upTo: a.seq, &effects)
         }
         execute()

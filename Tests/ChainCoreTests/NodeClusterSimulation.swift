@@ -368,6 +368,8 @@ struct NodeClusterSim {
                 if let r = nodes[id]!.core.replicas[chain], r.isTail, r.joiner != nil {
                     nodes[id]!.tailTrack[chain, default: []].append((nodes[id]!.ops, u.seq))
                 }
+            case let .forward(to, chain, update):
+                outbox.queue(from: id, to: to, chain: chain, [update])
             case let .send(to, .updates(_, chain, updates)):
                 outbox.queue(from: id, to: to, chain: chain, updates)
             case let .send(to, message):

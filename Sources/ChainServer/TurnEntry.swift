@@ -50,12 +50,15 @@ struct TurnEntry: Equatable {
     }
 
     static func appendRecord(chain: ChainID, client: UInt64, request: UInt64, seq: UInt64, reply: [UInt8], to w: inout ByteWriter) {
-        w.u8(recordKind)
-        w.u32(UInt32(truncatingIfNeeded: chain))
-        w.u64(client)
-        w.u64(request)
-        w.u64(seq)
-        w.blob(reply)
+        w.fields(maxBytes: 33) { f in
+            f.u8(recordKind)
+            f.u32(UInt32(truncatingIfNeeded: chain))
+            f.u64(client)
+            f.u64(request)
+            f.u64(seq)
+            f.u32(UInt32(reply.count))
+        }
+        w.bytes.append(contentsOf: reply)
     }
 
     static func appendDrop(chain: ChainID, to w: inout ByteWriter) {

@@ -11,6 +11,42 @@ public struct ByteWriter: Sendable {
     public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
     public mutating func blob(_ b: [UInt8]) { u32(UInt32(b.count)); bytes.append(contentsOf: b) }
     public mutating func string(_ s: String) { blob(Array(s.utf8)) }
+
+    /// Appends several fixed-size fields in one step: `fill` writes them (at most `maxBytes`)
+    /// into stack memory, which is then appended at once. Each field appended on its own costs
+    /// a capacity check and a generic copy (about 100 instructions, callgrind); the update and
+    /// turn-entry encoders write five or six of them per update.
+    @inlinable
+    public mutating func fields(maxBytes: Int, _ fill: (inout FieldWriter) -> Void) {
+        withUnsafeTemporaryAllocation(byteCount: maxBytes, alignment: 8) { raw in
+            var f = FieldWriter(raw)
+            fill(&f)
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<f.count]))
+        }
+    }
+}
+
+/// Writes big-endian fields into memory `ByteWriter.fields` provides.
+public struct FieldWriter {
+    @usableFromInline let raw: UnsafeMutableRawBufferPointer
+    @usableFromInline var count = 0
+
+    @inlinable init(_ raw: UnsafeMutableRawBufferPointer) { self.raw = raw }
+
+    @inlinable public mutating func u8(_ v: UInt8) {
+        raw[count] = v
+        count += 1
+    }
+
+    @inlinable public mutating func u32(_ v: UInt32) {
+        raw.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt32.self)
+        count += 4
+    }
+
+    @inlinable public mutating func u64(_ v: UInt64) {
+        raw.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt64.self)
+        count += 8
+    }
 }
 
 public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {

@@ -65,8 +65,29 @@ public enum PeerFrame: Sendable, Equatable {
 
     public func encode(into w: inout ByteWriter) {
         let start = w.bytes.count
-        w.u32(0)  // length, patched below
-        w.u8(Self.version)
+        // The length is patched below. (Updates and acknowledgements, a frame or two per write,
+        // write their header in one step.)
+        switch self {
+        case let .updates(epoch, chain, updates):
+            w.fields(maxBytes: 18) { f in
+                f.u32(0); f.u8(Self.version); f.u8(Kind.updates.rawValue); f.u64(epoch); f.u32(UInt32(chain))
+            }
+            Self.encode(updates, into: &w)
+        case let .ack(epoch, chain, seq):
+            w.fields(maxBytes: 26) { f in
+                f.u32(0); f.u8(Self.version); f.u8(Kind.ack.rawValue); f.u64(epoch); f.u32(UInt32(chain)); f.u64(seq)
+            }
+        default:
+            w.u32(0)
+            w.u8(Self.version)
+            encodeBody(into: &w)
+        }
+        let len = UInt32(w.bytes.count - start - 4).bigEndian
+        w.bytes.withUnsafeMutableBytes { $0.storeBytes(of: len, toByteOffset: start, as: UInt32.self) }
+    }
+
+    /// Every frame but updates and acknowledgements, after the length and version.
+    private func encodeBody(into w: inout ByteWriter) {
         switch self {
         case let .hello(node, nonce):
             w.u8(Kind.hello.rawValue); w.string(node); w.blob(nonce)
@@ -74,11 +95,8 @@ public enum PeerFrame: Sendable, Equatable {
             w.u8(Kind.challenge.rawValue); w.string(node); w.blob(nonce); w.blob(proof)
         case let .auth(proof):
             w.u8(Kind.auth.rawValue); w.blob(proof)
-        case let .updates(epoch, chain, updates):
-            w.u8(Kind.updates.rawValue); w.u64(epoch); w.u32(UInt32(chain))
-            Self.encode(updates, into: &w)
-        case let .ack(epoch, chain, seq):
-            w.u8(Kind.ack.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(seq)
+        case .updates, .ack:
+            preconditionFailure("encoded by encode(into:)")
         case let .error(message):
             w.u8(Kind.error.rawValue); w.string(message)
         case let .syncRequest(epoch, chain, transfer, have):
@@ -93,8 +111,6 @@ public enum PeerFrame: Sendable, Equatable {
         case let .barrier(epoch, chain, seq):
             w.u8(Kind.barrier.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(seq)
         }
-        let len = UInt32(w.bytes.count - start - 4)
-        for i in 0..<4 { w.bytes[start + i] = UInt8(truncatingIfNeeded: len >> UInt32(24 - 8 * i)) }
     }
 
     public var encoded: [UInt8] {
@@ -147,14 +163,20 @@ public enum PeerFrame: Sendable, Equatable {
     private static func encode(_ updates: [Update], into w: inout ByteWriter) {
         w.u32(UInt32(updates.count))
         for u in updates {
-            w.u64(u.seq)
-            w.u64(u.epoch)
-            if let t = u.tag { w.u8(1); w.u64(t.client); w.u64(t.request) } else { w.u8(0) }
-            w.blob(u.reply)
+            w.fields(maxBytes: 37) { f in
+                f.u64(u.seq)
+                f.u64(u.epoch)
+                if let t = u.tag { f.u8(1); f.u64(t.client); f.u64(t.request) } else { f.u8(0) }
+                f.u32(UInt32(u.reply.count))
+            }
+            w.bytes.append(contentsOf: u.reply)
             w.u32(UInt32(u.mutations.count))
             for m in u.mutations {
                 switch m {
-                case let .put(k, v): w.u8(1); w.blob(k); w.blob(v)
+                case let .put(k, v):
+                    w.fields(maxBytes: 5) { f in f.u8(1); f.u32(UInt32(k.count)) }
+                    w.bytes.append(contentsOf: k)
+                    w.blob(v)
                 case let .delete(k): w.u8(2); w.blob(k)
                 case .clearChain: w.u8(3)
                 case let .putField(k, f, v): w.u8(4); w.blob(k); w.blob(f); w.blob(v)

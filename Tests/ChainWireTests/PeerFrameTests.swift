@@ -25,6 +25,23 @@ final class PeerFrameTests: XCTestCase {
         .barrier(epoch: 4, chain: 5, seq: 120),
     ]
 
+    /// The bytes of an update and an acknowledgement frame, field by field: nodes of different
+    /// builds talk to each other during a rolling upgrade, so the encoders may change only in
+    /// how they write, never in what.
+    func testUpdateAndAckFramesKeepTheirLayout() {
+        func be(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> UInt64(8 * (n - 1 - $0))) } }
+        let update = PeerFrame.updates(epoch: 7, chain: 3, [
+            Update(seq: 5, epoch: 6, mutations: [.put(key: [0xAA], value: [0xBB, 0xCC])], tag: RequestTag(client: 42, request: 9), reply: [0x2B]),
+        ])
+        var body: [UInt8] = [PeerFrame.version, 4] + be(7, 8) + be(3, 4) + be(1, 4)
+        body += be(5, 8) + be(6, 8) + [1] + be(42, 8) + be(9, 8) + be(1, 4) + [0x2B]
+        body += be(1, 4) + [1] + be(1, 4) + [0xAA] + be(2, 4) + [0xBB, 0xCC]
+        XCTAssertEqual(update.encoded, be(UInt64(body.count), 4) + body)
+        let ack = PeerFrame.ack(epoch: 7, chain: 3, seq: 1 << 40)
+        let ackBody: [UInt8] = [PeerFrame.version, 5] + be(7, 8) + be(3, 4) + be(1 << 40, 8)
+        XCTAssertEqual(ack.encoded, be(UInt64(ackBody.count), 4) + ackBody)
+    }
+
     func testRoundTripWholeAndByteByByte() throws {
         var all: [UInt8] = []
         for f in frames { all += f.encoded }

@@ -212,4 +212,25 @@ enum Wrapper {
         for (a, b) in zip(arg, name) where (a >= 65 && a <= 90 ? a + 32 : a) != b { return false }
         return true
     }
+
+    /// Whether `arg` can be a wrapper at all (every one starts with `cs.`): most commands are
+    /// not, and skip the comparisons with each wrapper's name.
+    static func mayBeWrapper(_ arg: [UInt8]) -> Bool {
+        arg.count > 3 && arg[0] | 0x20 == UInt8(ascii: "c") && arg[1] | 0x20 == UInt8(ascii: "s") && arg[2] == UInt8(ascii: ".")
+    }
+
+    /// A tag's client or request id: decimal digits only, at most `UInt64.max`. (Read from
+    /// the bytes: through a `String` it cost about 550 instructions per id.)
+    static func id(_ b: [UInt8]) -> UInt64? {
+        guard !b.isEmpty, b.count <= 20 else { return nil }
+        var v: UInt64 = 0
+        for c in b {
+            guard c >= 48 && c <= 57 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(UInt64(c - 48))
+            guard !o1 && !o2 else { return nil }
+            v = a
+        }
+        return v
+    }
 }

@@ -123,44 +123,9 @@ public final class Server {
     /// later (a chain write waiting for commit, a forwarded request), or that it must wait for
     /// the session's earlier commands (`resumed`: this is such a command's next try, already
     /// counted).
-    func execute(_ cmd: RESPCommand, session: ClientSession, into out: inout RESPWriter, resumed: Bool = false) -> CommandOutcome {
-        if !resumed { commandsTotal += 1 }
-        var args = cmd.args
-        // With users configured, a connection that has not authenticated may only say hello,
-        // authenticate, ping or quit.
-        if let users = config.users, !users.isOpen, session.user == nil, !CommandID.allowedBeforeAuth(args[0]) {
-            metrics.error("noauth")
-            out.error("NOAUTH Authentication required.")
-            return .answered
-        }
-        var tag: RequestTag?
-        var retry = false
-        var forwarded = false
-        // Internal wrappers: `CS.FWD cmd…` marks a request another node forwarded (never forwarded
-        // again); `CS.REQ client request cmd…` tags a write for idempotent retries.
-        if Wrapper.matches(args[0], Wrapper.forward) {
-            forwarded = true
-            args.removeFirst()
-        }
-        if !args.isEmpty && (Wrapper.matches(args[0], Wrapper.request) || Wrapper.matches(args[0], Wrapper.retry)) {
-            retry = Wrapper.matches(args[0], Wrapper.retry)
-            guard args.count >= 4, let c = UInt64(String(decoding: args[1], as: UTF8.self)),
-                  let r = UInt64(String(decoding: args[2], as: UTF8.self)) else {
-                out.error("ERR CS.REQ and CS.RETRY need a numeric client id, a numeric request id and a command")
-                return .answered
-            }
-            tag = RequestTag(client: c, request: r)
-            args.removeFirst(3)
-        }
-        guard !args.isEmpty else {
-            out.error("ERR empty command after a wrapper")
-            return .answered
-        }
-        if Wrapper.matches(args[0], Wrapper.exec) {
-            return execRequest(args, session: session, forwarded: forwarded, into: &out)
-        }
-        if Wrapper.matches(args[0], Wrapper.watch) { return watchRequest(args, into: &out) }
-        if !forwarded, tag == nil, let outcome = transactionControl(cmd, args, session: session, into: &out) { return outcome }
+    /// The node-to-node and tool commands (`CS.CLEARCHAIN`, `CS.SCAN`, `CS.DIGEST`, `CS.BACKUP`), or
+    /// nil when `args` is none of them.
+    private func internalCommand(_ args: [[UInt8]], session: ClientSession, forwarded: Bool, into out: inout RESPWriter) -> CommandOutcome? {
         if Wrapper.matches(args[0], Wrapper.clearChain) {
             return clearChainCommand(args, session: session, forwarded: forwarded, into: &out)
         }
@@ -179,6 +144,48 @@ public final class Server {
             if args.count > 2, Wrapper.matches(args[1], Wrapper.backupOpen), mustWait(session, forChains: args[2...]) { return .waiting }
             return backupCommand(args, session: session, into: &out)
         }
+        return nil
+    }
+
+    func execute(_ cmd: RESPCommand, session: ClientSession, into out: inout RESPWriter, resumed: Bool = false) -> CommandOutcome {
+        if !resumed { commandsTotal += 1 }
+        var args = cmd.args
+        // With users configured, a connection that has not authenticated may only say hello,
+        // authenticate, ping or quit.
+        if let users = config.users, !users.isOpen, session.user == nil, !CommandID.allowedBeforeAuth(args[0]) {
+            metrics.error("noauth")
+            out.error("NOAUTH Authentication required.")
+            return .answered
+        }
+        var tag: RequestTag?
+        var retry = false
+        var forwarded = false
+        // Internal wrappers: `CS.FWD cmd…` marks a request another node forwarded (never forwarded
+        // again); `CS.REQ client request cmd…` tags a write for idempotent retries.
+        if Wrapper.mayBeWrapper(args[0]), Wrapper.matches(args[0], Wrapper.forward) {
+            forwarded = true
+            args.removeFirst()
+        }
+        if !args.isEmpty && Wrapper.mayBeWrapper(args[0]) && (Wrapper.matches(args[0], Wrapper.request) || Wrapper.matches(args[0], Wrapper.retry)) {
+            retry = Wrapper.matches(args[0], Wrapper.retry)
+            guard args.count >= 4, let c = Wrapper.id(args[1]), let r = Wrapper.id(args[2]) else {
+                out.error("ERR CS.REQ and CS.RETRY need a numeric client id, a numeric request id and a command")
+                return .answered
+            }
+            tag = RequestTag(client: c, request: r)
+            args.removeFirst(3)
+        }
+        guard !args.isEmpty else {
+            out.error("ERR empty command after a wrapper")
+            return .answered
+        }
+        let maybeInternal = Wrapper.mayBeWrapper(args[0])
+        if maybeInternal, Wrapper.matches(args[0], Wrapper.exec) {
+            return execRequest(args, session: session, forwarded: forwarded, into: &out)
+        }
+        if maybeInternal, Wrapper.matches(args[0], Wrapper.watch) { return watchRequest(args, into: &out) }
+        if !forwarded, tag == nil, let outcome = transactionControl(cmd, args, session: session, into: &out) { return outcome }
+        if maybeInternal, let outcome = internalCommand(args, session: session, forwarded: forwarded, into: &out) { return outcome }
         guard var id = CommandID.lookup(args[0]) else {
             if !resumed { metrics.command(nil) }
             if let family = UnsupportedCommands.family(of: args[0]) {

@@ -27,8 +27,9 @@ final class ChainNode {
     /// Per chain: (data view sequence, chain sequence) of applied updates not yet persisted.
     private var persistTrack: [ChainID: [(UInt64, UInt64)]] = [:]
     /// Frames produced this turn, coalesced per peer and chain, sent at the end of the turn.
-    private var outUpdates: [NodeID: [ChainID: [Update]]] = [:]
-    private var outAcks: [NodeID: [ChainID: UInt64]] = [:]
+    /// One entry per peer with frames waiting (a handful, found by comparing names: hashing the
+    /// peer's name for every update cost more).
+    private var outbox: [(peer: NodeID, updates: [ChainID: [Update]], acks: [ChainID: UInt64])] = []
     private var flushQueued = false
     /// Age of the oldest uncommitted update per chain, sampled every 100 ms (`/metrics`).
     private var lag = ReplicationLag()
@@ -430,13 +431,13 @@ final class ChainNode {
         switch effect {
         case let .apply(chain, u): apply(chain, u)
         case let .forward(to, chain, update):
-            outUpdates[to, default: [:]][chain, default: []].append(update)
+            outbox[outboxIndex(to)].updates[chain, default: []].append(update)
             queueFlush()
         case let .send(to, .updates(_, chain, updates)):
-            outUpdates[to, default: [:]][chain, default: []].append(contentsOf: updates)
+            outbox[outboxIndex(to)].updates[chain, default: []].append(contentsOf: updates)
             queueFlush()
         case let .send(to, .ack(_, chain, seq)):
-            outAcks[to, default: [:]][chain] = seq
+            outbox[outboxIndex(to)].acks[chain] = seq
             queueFlush()
         case let .send(to, message):
             peers.send([PeerFrame(message)], to: to)
@@ -643,16 +644,21 @@ final class ChainNode {
     private func flushFrames() {
         flushQueued = false
         let e = epoch
-        var frames: [NodeID: [PeerFrame]] = [:]
-        for (peer, chains) in outUpdates {
-            for (chain, updates) in chains { frames[peer, default: []].append(.updates(epoch: e, chain: chain, updates)) }
+        for entry in outbox {
+            var frames: [PeerFrame] = []
+            frames.reserveCapacity(entry.updates.count + entry.acks.count)
+            for (chain, updates) in entry.updates { frames.append(.updates(epoch: e, chain: chain, updates)) }
+            for (chain, seq) in entry.acks { frames.append(.ack(epoch: e, chain: chain, seq: seq)) }
+            peers.send(frames, to: entry.peer)
         }
-        for (peer, chains) in outAcks {
-            for (chain, seq) in chains { frames[peer, default: []].append(.ack(epoch: e, chain: chain, seq: seq)) }
-        }
-        for (peer, fs) in frames { peers.send(fs, to: peer) }
-        outUpdates.removeAll(keepingCapacity: true)
-        outAcks.removeAll(keepingCapacity: true)
+        outbox.removeAll(keepingCapacity: true)
+    }
+
+    /// The outbox entry of `peer`, added if it has none yet this turn.
+    private func outboxIndex(_ peer: NodeID) -> Int {
+        if let i = outbox.firstIndex(where: { $0.peer == peer }) { return i }
+        outbox.append((peer, [:], [:]))
+        return outbox.count - 1
     }
 }
 

@@ -119,7 +119,8 @@ final class ClientSession {
                 commands = 0
                 answeredCommands.append(currentCommand)
                 held.append(Held(tag: 0, bytes: [], commands: 1, startNanos: start, slot: slot))
-                if let early = earlyFills.removeValue(forKey: slot) { fill(slot: slot, bytes: early.bytes, tag: early.tag) }
+                // (Almost always empty: skip the lookup's hashing then.)
+                if !earlyFills.isEmpty, let early = earlyFills.removeValue(forKey: slot) { fill(slot: slot, bytes: early.bytes, tag: early.tag) }
                 server.markPending(self)
             }
             if waitingCommand != nil { break }

@@ -307,7 +307,8 @@ public final class Server {
 
     /// Fills a deferred reply (a no-op if its client went away).
     func fillSlot(_ id: UInt64, bytes: [UInt8], tag: UInt64 = 0) {
-        if let done = internalWaits.removeValue(forKey: id) { return done(bytes) }
+        // (Internal writes are rare: skip the lookup's hashing while there are none.)
+        if !internalWaits.isEmpty, let done = internalWaits.removeValue(forKey: id) { return done(bytes) }
         guard let entry = slots.removeValue(forKey: id), !entry.session.isClosed else { return }
         if entry.ordered { entry.session.orderedCommandAnswered(chain: entry.chain) }
         entry.session.fill(slot: id, bytes: bytes, tag: tag)

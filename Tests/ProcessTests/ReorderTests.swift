@@ -51,7 +51,8 @@ final class ReorderTests: ClusterTestCase {
         // refused for having waited too long.
         let unexpected = refusals.value.filter { !$0.contains("now; retry") && !$0.contains("while this write was forwarded") }
         XCTAssertEqual(unexpected, [], "refused for a frozen chain, or answered out of order")
-        XCTAssertLessThan(refusals.value.count, 10, "\(refusals.value)")
+        // A few per configuration change, not a stream (each writer gives up after 50).
+        XCTAssertLessThan(refusals.value.count, 50, "\(refusals.value)")
         let held = try ["n1", "n2"].reduce(0.0) { $0 + (try c.metric($1, "chainstore_writes_held_frozen_total")) }
         XCTAssertGreaterThan(held, 0, "writes met frozen chains and were held (the reorder was exercised)")
     }

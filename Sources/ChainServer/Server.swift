@@ -119,10 +119,6 @@ public final class Server {
         if shuttingDown && sessions.isEmpty { loop.stop() }
     }
 
-    /// Runs one parsed request and appends its reply, or says that its reply will be filled in
-    /// later (a chain write waiting for commit, a forwarded request), or that it must wait for
-    /// the session's earlier commands (`resumed`: this is such a command's next try, already
-    /// counted).
     /// The node-to-node and tool commands (`CS.CLEARCHAIN`, `CS.SCAN`, `CS.DIGEST`, `CS.BACKUP`), or
     /// nil when `args` is none of them.
     private func internalCommand(_ args: [[UInt8]], session: ClientSession, forwarded: Bool, into out: inout RESPWriter) -> CommandOutcome? {
@@ -147,6 +143,10 @@ public final class Server {
         return nil
     }
 
+    /// Runs one parsed request and appends its reply, or says that its reply will be filled in
+    /// later (a chain write waiting for commit, a forwarded request), or that it must wait for
+    /// the session's earlier commands (`resumed`: this is such a command's next try, already
+    /// counted).
     func execute(_ cmd: RESPCommand, session: ClientSession, into out: inout RESPWriter, resumed: Bool = false) -> CommandOutcome {
         if !resumed { commandsTotal += 1 }
         var args = cmd.args

@@ -91,5 +91,11 @@ final class ChainctlTests: ClusterTestCase {
         }
         XCTAssertEqual(try c.ctl(["watch", "--count", "1"]).code, 1, "the last look failed")
         try fails(["wait", "--healthy", "--timeout", "1"], code: 2, "not done after")
+        // start-cluster --wait waits for a master that is starting, but not past its timeout;
+        // without --wait it does not wait at all.
+        let started = Date()
+        try fails(["start-cluster", "--wait", "--timeout", "1.5"], "cannot reach the master")
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 1.4, "start-cluster --wait gave up before its timeout")
+        try fails(["start-cluster"], "cannot reach the master")
     }
 }

@@ -14,6 +14,10 @@ extension NodeCore {
             return .serve
         }
         let target = write ? config!.chains[chain].head : config!.chains[chain].tail
+        // A client's read waits out the barrier here; a forwarded one goes back to the node it
+        // came from, which tries again (`reroute`) without holding up the other requests
+        // forwarded on the same connection.
+        if !write, !forwarded, target == me, standing?.isTail == true { return .wait }
         guard !forwarded, let target, target != me else { return .refuse(.notServedHere(chain: chain, by: target)) }
         return .forward(to: target)
     }

@@ -76,6 +76,9 @@ public struct NodeCore: Sendable {
     public enum Route: Sendable, Equatable {
         case serve
         case forward(to: NodeID)
+        /// This node serves it shortly: a new tail waits for its old tail's barrier (a lease at
+        /// most). Hold the request and ask again.
+        case wait
         case refuse(Refusal)
     }
 

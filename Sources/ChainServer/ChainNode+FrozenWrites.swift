@@ -44,14 +44,25 @@ extension ChainNode {
         }
     }
 
-    static func frozenAfterForwarding(_ chain: ChainID, _ epoch: Epoch) -> String {
-        "TRYAGAIN chainstore epoch \(epoch): chain \(chain) froze for a reorder while this write was forwarded to its head; retry"
-    }
-
     /// Asks every held write again (a configuration arrived, or time passed).
     func wakeFrozenWrites() {
         for (key, w) in frozenHolds.waiting {
             if w.session.isClosed { frozenHolds.waiting.removeValue(forKey: key) } else { server.markResumable(w.session) }
         }
+    }
+}
+
+extension ChainNode {
+    /// A client's read waits until this node, its chain's new tail, may serve it
+    /// (`NodeCore.Route.wait`): it asks again whenever the core has run (a barrier may have
+    /// come) and on the node's 100 ms timer (one may have expired).
+    func waitForBarrier(_ session: ClientSession) {
+        if !barrierReads.contains(where: { $0 === session }) { barrierReads.append(session) }
+    }
+
+    func wakeBarrierReads() {
+        let sessions = barrierReads
+        barrierReads.removeAll()
+        for s in sessions where !s.isClosed { server.markResumable(s) }
     }
 }

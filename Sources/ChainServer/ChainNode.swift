@@ -49,6 +49,8 @@ final class ChainNode {
     let turnLog: TurnLog
     /// Client writes waiting for their chain's reorder to finish.
     let frozenHolds = FrozenWriteHolds()
+    /// Sessions whose read waits for this node, a new tail, to get its old tail's barrier.
+    var barrierReads: [ClientSession] = []
 
     init(server: Server, me: NodeID, settings: ClusterSettings) {
         self.server = server
@@ -92,6 +94,7 @@ final class ChainNode {
         effects.removeAll(keepingCapacity: true)
         executing = false
         if !tailTrack.isEmpty { trimTailTrack() }
+        if !barrierReads.isEmpty { wakeBarrierReads() }
     }
 
     /// The last data view sequence that replies may depend on as far as commits go: just below
@@ -135,6 +138,7 @@ final class ChainNode {
         masterLink.update(knownEpoch: new.epoch)
         masterLink.installed(new)
         wakeFrozenWrites()
+        server.wakeReroutes()
     }
 
     // MARK: client requests
@@ -154,7 +158,11 @@ final class ChainNode {
             out.error("CROSSSLOT Keys in request don't belong to the same chain")
             return .answered
         }
-        guard let place = place(chain: chain, write: id.isWrite, forwarded: forwarded, into: &out) else { return .answered }
+        if forwarded, refusedBefore(chain, session: session, into: &out) { return .answered }
+        var unplaced = CommandOutcome.answered
+        guard let place = place(chain: chain, write: id.isWrite, forwarded: forwarded, session: session, outcome: &unplaced, into: &out) else {
+            return unplaced
+        }
         // A forwarded request was ordered by the node it came from.
         if !forwarded, !session.order.mayStart(chain: chain, at: place) { return .waiting }
         // (A forwarded write was held where the client sent it.)
@@ -185,6 +193,9 @@ final class ChainNode {
         }
         switch core.route(chain: chain, write: true, forwarded: forwarded, now: monotonicMillis()) {
         case let .refuse(why): return refuse(why, into: &out)
+        case .wait:
+            waitForBarrier(session)
+            return .waiting
         case let .forward(target):
             guard let addr = config.node(target)?.client else { return refuse(.notServedHere(chain: chain, by: target), into: &out) }
             let slot = server.reserveSlot(for: session)
@@ -203,6 +214,15 @@ final class ChainNode {
         }
     }
 
+    /// A forwarded request for `chain` behind one this connection had refused (`ForwardingSession`):
+    /// refused too, after writing the refusal.
+    private func refusedBefore(_ chain: ChainID, session: ClientSession, into out: inout RESPWriter) -> Bool {
+        guard let f = session.forwarding, f.mustRefuse(chain) else { return false }
+        server.metrics.error("tryagain")
+        out.error(ForwardRefusal.refusedBefore.text(epoch: epoch, chain: chain))
+        return true
+    }
+
     private func refuse(_ why: NodeCore.Refusal, into out: inout RESPWriter) -> CommandOutcome {
         switch why {
         case .noConfiguration:
@@ -215,7 +235,7 @@ final class ChainNode {
             // A forwarded request reached a node that no longer serves it: the configuration
             // changed on the way. The original client retries.
             server.metrics.error("tryagain")
-            out.error("TRYAGAIN chainstore epoch \(epoch): chain \(chain) is served by \(by ?? "nobody") now; retry")
+            out.error(ForwardRefusal.notServedHere(by: by).text(epoch: epoch, chain: chain))
         }
         return .answered
     }
@@ -237,7 +257,8 @@ final class ChainNode {
             // Only a forwarded write gets here (a client's own waits in `holdIfFrozen`): the
             // chain froze after the node it came from sent it on.
             server.metrics.error("frozen")
-            out.error(Self.frozenAfterForwarding(chain, epoch))
+            session.forwarding?.refusedRequest(for: chain)
+            out.error(ForwardRefusal.frozen.text(epoch: epoch, chain: chain))
             return .answered
         }
         let recorder = RecordingKeyspace(server.data)
@@ -281,12 +302,18 @@ final class ChainNode {
         return .deferred(slot)
     }
 
-    /// The node a request for `chain` runs at (this one or another), or nil after writing the
-    /// refusal when none may serve it now.
-    private func place(chain: ChainID, write: Bool, forwarded: Bool, into out: inout RESPWriter) -> NodeID? {
+    /// The node a request for `chain` runs at (this one or another); nil when none may serve it
+    /// now, with `outcome` set: refused (the refusal written to `out`), or waiting for a barrier.
+    private func place(chain: ChainID, write: Bool, forwarded: Bool, session: ClientSession, outcome: inout CommandOutcome,
+                       into out: inout RESPWriter) -> NodeID? {
         switch core.route(chain: chain, write: write, forwarded: forwarded, now: monotonicMillis()) {
         case let .refuse(why):
-            _ = refuse(why, into: &out)
+            if forwarded, case .notServedHere = why { session.forwarding?.refusedRequest(for: chain) }
+            outcome = refuse(why, into: &out)
+            return nil
+        case .wait:
+            waitForBarrier(session)
+            outcome = .waiting
             return nil
         case .serve: return me
         case let .forward(target): return target
@@ -315,7 +342,11 @@ final class ChainNode {
             return .answered
         }
         guard let chain = chain(of: keys, config, into: &out) else { return .answered }
-        guard let place = place(chain: chain, write: true, forwarded: forwarded, into: &out) else { return .answered }
+        if forwarded, refusedBefore(chain, session: session, into: &out) { return .answered }
+        var unplaced = CommandOutcome.answered
+        guard let place = place(chain: chain, write: true, forwarded: forwarded, session: session, outcome: &unplaced, into: &out) else {
+            return unplaced
+        }
         if !forwarded, !session.order.mayStart(chain: chain, at: place) { return .waiting }
         if !forwarded, let held = holdIfFrozen(chain, session: session, into: &out) { return held }
         guard place == me else {
@@ -326,7 +357,8 @@ final class ChainNode {
         }
         if core.writesFrozen(chain) {
             server.metrics.error("frozen")
-            out.error(Self.frozenAfterForwarding(chain, epoch))
+            session.forwarding?.refusedRequest(for: chain)
+            out.error(ForwardRefusal.frozen.text(epoch: epoch, chain: chain))
             return .answered
         }
         let aborted = request.broken
@@ -346,7 +378,10 @@ final class ChainNode {
     func watch(_ keys: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
         guard let config = core.config else { return refuse(.noConfiguration, into: &out) }
         guard let chain = chain(of: keys, config, into: &out) else { return .answered }
-        guard let place = place(chain: chain, write: true, forwarded: false, into: &out) else { return .answered }
+        var unplaced = CommandOutcome.answered
+        guard let place = place(chain: chain, write: true, forwarded: false, session: session, outcome: &unplaced, into: &out) else {
+            return unplaced
+        }
         if !session.order.mayStart(chain: chain, at: place) { return .waiting }
         if place == me {
             session.watch.add(keys, server.watchTable.token(epoch: epoch, committed: core.replicas[chain]?.committed ?? 0))

@@ -51,6 +51,11 @@ final class ClientSession {
     var watch = WatchState()
     /// A parsed command that waits for earlier ones to answer before it may run.
     private var waitingCommand: RESPCommand?
+    /// Commands this node forwarded that came back unexecuted, to be routed again before any
+    /// later command of the connection runs (`Server.reroute`).
+    private var reroutes: [ReroutedCommand] = []
+    /// Set when another node forwards requests on this connection (`ForwardingSession`).
+    var forwarding: ForwardingSession?
 
     init(id: UInt64, conn: Connection, server: Server) {
         self.id = id
@@ -77,7 +82,13 @@ final class ClientSession {
     /// Runs the buffered requests in order until one must wait for earlier ones
     /// (`SessionOrder`) or none is left.
     func process() {
-        guard ending == nil, !isClosed else { return }
+        guard !isClosed else { return }
+        // Commands routed again come before anything the connection sent after them.
+        if !reroutes.isEmpty && !runReroutes() {
+            if parser.bufferedBytes > Self.pauseReadingBytes { conn.pauseReading() }
+            return
+        }
+        guard ending == nil else { return }
         let start = monotonicNanos()
         var commands = 0
         out.version = protocolVersion
@@ -139,7 +150,7 @@ final class ClientSession {
             out = RESPWriter(version: protocolVersion)
             server.markPending(self)
         }
-        if waitingCommand == nil { conn.resumeReading() }
+        if waitingCommand == nil && reroutes.isEmpty { conn.resumeReading() }
     }
 
     /// Past this many buffered request bytes behind a waiting command, reading pauses.
@@ -173,7 +184,50 @@ final class ClientSession {
     /// An outstanding command of `chain` answered (once per command, from `Server.fillSlot`): a
     /// command waiting for it may run now.
     func orderedCommandAnswered(chain: ChainID?) {
-        if order.finished(chain: chain) && waitingCommand != nil { server.markResumable(self) }
+        if order.finished(chain: chain) && (waitingCommand != nil || !reroutes.isEmpty) { server.markResumable(self) }
+    }
+
+    /// A forwarded command of this connection came back unexecuted (its reply's place is
+    /// `slot`, still held): it runs again, in order, from `process`.
+    func reroute(_ command: ReroutedCommand) {
+        reroutes.append(command)
+        server.markResumable(self)
+    }
+
+    var isRerouting: Bool { !reroutes.isEmpty && !isClosed }
+
+    /// Routes the commands that came back again, oldest first, as far as they may go now.
+    /// Returns whether none is left.
+    private func runReroutes() -> Bool {
+        while let r = reroutes.first {
+            switch server.chainNode?.core.reroute(refusedAt: r.refusedAt, attempts: r.attempts, firstRefusedMs: r.firstRefusedMs,
+                                                  lastRefusedMs: r.lastRefusedMs, now: monotonicMillis()) ?? .giveUp {
+            case .giveUp:
+                fill(slot: r.slot, bytes: r.refusal, tag: 0)
+            case .waitForConfiguration:
+                return false
+            case .now:
+                var reply = RESPWriter(version: protocolVersion)
+                server.rerouting = r
+                let outcome = server.execute(r.command, session: self, into: &reply, resumed: true)
+                server.rerouting = nil
+                switch outcome {
+                case .answered: fill(slot: r.slot, bytes: reply.bytes, tag: takeObserved())
+                case let .deferred(slot): rebind(r.slot, to: slot)
+                case .waiting: return false
+                }
+                server.metrics.forwardsRerouted.increment()
+            }
+            reroutes.removeFirst()
+        }
+        return true
+    }
+
+    /// The reply held in place `old` now comes into `slot`.
+    private func rebind(_ old: UInt64, to slot: UInt64) {
+        guard let i = held.firstIndex(where: { $0.slot == old }) else { return }
+        held[i].slot = slot
+        if let early = earlyFills.removeValue(forKey: slot) { fill(slot: slot, bytes: early.bytes, tag: early.tag) }
     }
 
     /// Fills a deferred reply. `tag` is the update it depends on locally (0: none). A reply may
@@ -249,6 +303,7 @@ final class ClientSession {
         isClosed = true
         if reason == .clientClosed || reason == .socketError { server.metrics.closed(reason) }
         held.removeAll()
+        reroutes.removeAll()
         server.sessionClosed(self)
     }
 }

@@ -43,12 +43,27 @@ final class ForwardTarget {
     let address: String
     private var conn: Connection?
     private var parser = RESPReplyParser()
-    private var waiting: [(slot: UInt64, version: Int)] = []
+    /// What each reply still to come answers, in the order the requests went out.
+    private enum Pending {
+        /// The connection's `AUTH` (sent first when clients must authenticate).
+        case auth
+        /// `CS.FORWARDER`: whether the node routes refused requests back (see `ForwardingSession`).
+        case hello
+        /// `CS.REROUTED chain`.
+        case rerouted(ChainID)
+        /// A client's request: its reply slot, protocol, the request as sent, how often it was
+        /// forwarded, and when it was first refused.
+        case request(slot: UInt64, version: Int, args: [[UInt8]], attempts: Int, firstRefusedMs: UInt64?)
+    }
+    private var waiting: [Pending] = []
     private var waitingHead = 0
+    private(set) var pending = 0
     private var failed = false
-    /// The reply to this connection's AUTH (sent first when clients must authenticate) has not
-    /// arrived yet.
-    private var authPending = false
+    /// The node answered `CS.FORWARDER`: it refuses requests behind a refused one, so refused
+    /// requests may be routed again (nil until it answers; an older node does not know it).
+    private var reroutes: Bool?
+    /// Chains whose `CS.REROUTED` is on its way.
+    private var reroutedSent: [ChainID] = []
 
     init(server: Server, node: NodeID, address: String) {
         self.server = server
@@ -64,22 +79,26 @@ final class ForwardTarget {
             if let users = server.config.users, !users.isOpen, let secret = server.config.cluster?.secret {
                 c.write(RESPWriter.command([Array("AUTH".utf8), Array(UserTable.nodeUser.utf8),
                                             Array(UserTable.forwardingPassword(secret: secret).utf8)]))
-                authPending = true
+                waiting.append(.auth)
             }
+            c.write(RESPWriter.command([Wrapper.forwarder]))
+            waiting.append(.hello)
         } catch {
             failed = true
         }
     }
 
     var isUsable: Bool { !failed && conn?.isOpen == true }
-    var pending: Int { waiting.count - waitingHead }
 
     func send(_ args: [[UInt8]], slot: UInt64, protocolVersion: Int) {
         guard isUsable, let conn else {
             server.fillSlot(slot, bytes: Array("-TRYAGAIN chainstore: cannot reach node \(node) at \(address)\r\n".utf8))
             return
         }
-        waiting.append((slot, protocolVersion))
+        let earlier = server.rerouting
+        waiting.append(.request(slot: slot, version: protocolVersion, args: args, attempts: (earlier?.attempts ?? 0) + 1,
+                                 firstRefusedMs: earlier?.firstRefusedMs))
+        pending += 1
         conn.write(RESPWriter.command(args))
     }
 
@@ -87,19 +106,6 @@ final class ForwardTarget {
         var buf: [UInt8] = []
         c.read(appendingTo: &buf)
         parser.append(contentsOf: buf)
-        if authPending {
-            let v: RESPValue?
-            do { v = try parser.next() } catch {
-                fail("bad reply from \(node): \(error)")
-                return
-            }
-            guard let v else { return }
-            if case let .error(e) = v {
-                fail("node \(node) refused this node's forwarding credentials (\(e)): are the cluster secret and users the same on every node?")
-                return
-            }
-            authPending = false
-        }
         while waitingHead < waiting.count {
             let v: RESPValue?
             do { v = try parser.next() } catch {
@@ -110,9 +116,20 @@ final class ForwardTarget {
             guard let v else { break }
             let w = waiting[waitingHead]
             waitingHead += 1
-            var out = RESPWriter(version: w.version)
-            out.value(v)
-            server.fillSlot(w.slot, bytes: out.bytes)
+            switch w {
+            case .auth:
+                if case let .error(e) = v {
+                    fail("node \(node) refused this node's forwarding credentials (\(e)): are the cluster secret and users the same on every node?")
+                    return
+                }
+            case .hello:
+                if case .error = v { reroutes = false } else { reroutes = true }
+            case let .rerouted(chain):
+                reroutedSent.removeAll { $0 == chain }
+            case let .request(slot, version, args, attempts, firstRefusedMs):
+                pending -= 1
+                deliver(v, slot: slot, version: version, args: args, attempts: attempts, firstRefusedMs: firstRefusedMs)
+            }
         }
         if waitingHead > 1024 && waitingHead * 2 > waiting.count {
             waiting.removeFirst(waitingHead)
@@ -120,14 +137,36 @@ final class ForwardTarget {
         }
     }
 
+    /// Passes a reply on to its client, or has the request routed again when the node refused
+    /// it unexecuted.
+    private func deliver(_ v: RESPValue, slot: UInt64, version: Int, args: [[UInt8]], attempts: Int, firstRefusedMs: UInt64?) {
+        var out = RESPWriter(version: version)
+        out.value(v)
+        if reroutes == true, case let .error(e) = v, let refused = ForwardRefusal.parse(e) {
+            // The node refuses this connection's later requests for the chain until it reads
+            // this: everything sent before it comes back refused, and is routed again in order.
+            if !reroutedSent.contains(refused.chain), let conn {
+                conn.write(RESPWriter.command([Wrapper.rerouted, Array(String(refused.chain).utf8)]))
+                waiting.append(.rerouted(refused.chain))
+                reroutedSent.append(refused.chain)
+            }
+            if server.reroute(slot: slot, forwardedArgs: args, refusal: out.bytes, refusedAt: refused.epoch, attempts: attempts,
+                                     firstRefusedMs: firstRefusedMs) {
+                return
+            }
+        }
+        server.fillSlot(slot, bytes: out.bytes)
+    }
+
     func fail(_ reason: String) {
         guard !failed || waitingHead < waiting.count else { return }
         failed = true
-        for w in waiting[waitingHead...] {
-            server.fillSlot(w.slot, bytes: Array("-TRYAGAIN chainstore: forwarding failed: \(reason)\r\n".utf8))
+        for case let .request(slot, _, _, _, _) in waiting[waitingHead...] {
+            server.fillSlot(slot, bytes: Array("-TRYAGAIN chainstore: forwarding failed: \(reason)\r\n".utf8))
         }
         waiting.removeAll()
         waitingHead = 0
+        pending = 0
         conn?.close()
     }
 }

@@ -31,6 +31,7 @@ extension Server {
             ticks += 1
             node.announceJoins()
             node.wakeFrozenWrites()
+            wakeReroutes()
             if ticks % 5 == 0 { node.checkStalls() }
             node.masterLink.report(node.progress, epoch: node.epoch, storeBytes: storeBytes, unreachable: node.unreachablePeers())
         }

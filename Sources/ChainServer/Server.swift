@@ -24,6 +24,10 @@ public final class Server {
     /// Deferred replies: slot → the session waiting for it, and, when the session's order
     /// counts the command as outstanding, on which chain (`chain` nil: every chain).
     private var slots: [UInt64: (session: ClientSession, ordered: Bool, chain: ChainID?)] = [:]
+    /// Sessions with forwarded commands that came back to be routed again (`reroute`).
+    var reroutingSessions: [ClientSession] = []
+    /// The command being routed again while it runs (its forwarding counts its earlier tries).
+    var rerouting: ReroutedCommand?
     let logger: Logger
     private let writer: StoreWriter
     private var listener: TCPListener?
@@ -184,8 +188,12 @@ public final class Server {
             return execRequest(args, session: session, forwarded: forwarded, into: &out)
         }
         if maybeInternal, Wrapper.matches(args[0], Wrapper.watch) { return watchRequest(args, into: &out) }
-        if !forwarded, tag == nil, let outcome = transactionControl(cmd, args, session: session, into: &out) { return outcome }
-        if maybeInternal, let outcome = internalCommand(args, session: session, forwarded: forwarded, into: &out) { return outcome }
+        // (A command routed again was queued or run before: a MULTI the connection opened since
+        // must not take it.)
+        if !forwarded, tag == nil, rerouting == nil, let outcome = transactionControl(cmd, args, session: session, into: &out) { return outcome }
+        if maybeInternal, let outcome = internalCommand(args, session: session, forwarded: forwarded, into: &out) ?? forwardingCommand(args, session: session, into: &out) {
+            return outcome
+        }
         guard var id = CommandID.lookup(args[0]) else {
             if !resumed { metrics.command(nil) }
             if let family = UnsupportedCommands.family(of: args[0]) {
@@ -306,6 +314,16 @@ public final class Server {
     }
 
     /// Fills a deferred reply (a no-op if its client went away).
+    /// Takes back an ordered client slot whose forwarded request was refused unexecuted (nil
+    /// if it is no such slot, or its session went away): the command no longer counts as
+    /// outstanding, and its reply's place stays held for its next try.
+    func takeForwardedSlot(_ id: UInt64) -> ClientSession? {
+        guard let entry = slots[id], entry.ordered, !entry.session.isClosed else { return nil }
+        slots.removeValue(forKey: id)
+        entry.session.orderedCommandAnswered(chain: entry.chain)
+        return entry.session
+    }
+
     func fillSlot(_ id: UInt64, bytes: [UInt8], tag: UInt64 = 0) {
         // (Internal writes are rare: skip the lookup's hashing while there are none.)
         if !internalWaits.isEmpty, let done = internalWaits.removeValue(forKey: id) { return done(bytes) }

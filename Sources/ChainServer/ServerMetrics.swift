@@ -43,6 +43,7 @@ final class ServerMetrics {
     let readsServed: Counter
     let writesCommitted: Counter
     let forwarded: Counter
+    let forwardsRerouted: Counter
     let retriesAnswered: Counter
     let writesTagged: Counter
     let writesHeldFrozen: Counter
@@ -95,6 +96,7 @@ final class ServerMetrics {
         readsServed = registry.makeCounter(descriptor: Self.desc("reads_served", "total", "Reads this node answered as a chain tail"))
         writesCommitted = registry.makeCounter(descriptor: Self.desc("writes_committed", "total", "Writes this node took as a chain head and answered after commit"))
         forwarded = registry.makeCounter(descriptor: Self.desc("forwarded", "total", "Requests relayed to the node that serves them"))
+        forwardsRerouted = registry.makeCounter(descriptor: Self.desc("forwards_rerouted", "total", "Forwarded requests the other node refused without running them (the configuration changed on the way), routed again by this node"))
         retriesAnswered = registry.makeCounter(descriptor: Self.desc("retries_answered", "total", "Tagged writes answered from the recorded first result"))
         writesTagged = registry.makeCounter(descriptor: Self.desc("writes_tagged", "total", "Writes that reached this node as their chain's head with an idempotency tag (CS.REQ, CS.RETRY)"))
         writesHeldFrozen = registry.makeCounter(descriptor: Self.desc("writes_held_frozen", "total", "Client writes held while their chain was frozen for a reorder (answered once it reopened, or TRYAGAIN after a lease)"))

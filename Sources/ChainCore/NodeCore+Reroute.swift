@@ -1,0 +1,36 @@
+/// Requests this node forwarded and got back unexecuted: routed again here rather than refused
+/// to a client that may not retry.
+extension NodeCore {
+    /// What becomes of a client request this node forwarded, which the other node refused
+    /// without running it (it does not serve the chain, or the chain froze, in configuration
+    /// `refusedAt`). `attempts`: how often it was forwarded so far; `firstRefusedMs` and
+    /// `lastRefusedMs`: when its first and latest refusals came back.
+    ///
+    /// With an older configuration than the refusing node's, this node would send it to the same
+    /// place: it waits for a newer one. With a newer one, or on the first refusal, it routes it
+    /// at once; after that, with the same configuration (a new tail waiting for its old tail's
+    /// barrier refuses reads for a while, say), it tries again every `retryDelayMs`. A request
+    /// that finds no place within a lease, or `maxForwardAttempts` tries, is refused to the
+    /// client (`TRYAGAIN`), as before rerouting existed.
+    public func reroute(refusedAt: Epoch, attempts: Int, firstRefusedMs: UInt64, lastRefusedMs: UInt64, now: UInt64) -> Reroute {
+        if attempts >= Self.maxForwardAttempts || (now >= firstRefusedMs && now - firstRefusedMs >= leaseMs) { return .giveUp }
+        if epoch < refusedAt { return .waitForConfiguration }
+        if epoch > refusedAt || attempts <= 1 { return .now }
+        return now >= lastRefusedMs && now - lastRefusedMs >= Self.rerouteRetryDelayMs ? .now : .waitForConfiguration
+    }
+
+    /// How often one request may be forwarded before its refusal reaches the client.
+    public static let maxForwardAttempts = 10
+    /// Between tries of a refused request under an unchanged configuration.
+    public static let rerouteRetryDelayMs: UInt64 = 100
+
+    public enum Reroute: Sendable, Equatable {
+        /// Route it again with this node's configuration (it may run here, go elsewhere, or be
+        /// held for a frozen chain), in its connection's order.
+        case now
+        /// Keep it, and the connection's later commands, until a newer configuration arrives.
+        case waitForConfiguration
+        /// Pass the refusal on to the client.
+        case giveUp
+    }
+}

@@ -7,7 +7,7 @@ import RESP
 /// connection's later commands stay behind it) and is asked again when a configuration
 /// arrives and on the node's 100 ms timer.
 final class FrozenWriteHolds {
-    fileprivate var waiting: [ObjectIdentifier: (session: ClientSession, chain: ChainID, sinceMs: UInt64)] = [:]
+    fileprivate var waiting: [ObjectIdentifier: (session: ClientSession, command: UInt64, sinceMs: UInt64)] = [:]
 }
 
 extension ChainNode {
@@ -18,8 +18,8 @@ extension ChainNode {
         let holding = !frozenHolds.waiting.isEmpty
         guard holding || core.writesFrozen(chain) else { return nil }
         let key = ObjectIdentifier(session)
-        // (An entry for another chain is left from a held write that ended another way.)
-        let since = holding ? frozenHolds.waiting[key].flatMap { $0.chain == chain ? $0.sinceMs : nil } : nil
+        // (An entry for another command is left from a held write that ended another way.)
+        let since = holding ? frozenHolds.waiting[key].flatMap { $0.command == session.runningCommand ? $0.sinceMs : nil } : nil
         let now = monotonicMillis()
         switch core.frozenWrite(chain, waitingSince: since, now: now) {
         case .open:
@@ -27,7 +27,7 @@ extension ChainNode {
             return nil
         case .wait:
             if since == nil {
-                frozenHolds.waiting[key] = (session, chain, now)
+                frozenHolds.waiting[key] = (session, session.runningCommand, now)
                 server.metrics.writesHeldFrozen.increment()
             }
             return .waiting

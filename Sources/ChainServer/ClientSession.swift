@@ -51,6 +51,11 @@ final class ClientSession {
     var watch = WatchState()
     /// A parsed command that waits for earlier ones to answer before it may run.
     private var waitingCommand: RESPCommand?
+    /// Which command runs now, by number (a command that waits keeps its number when it runs
+    /// again; one routed again gets a new one): a hold recorded for an earlier command that
+    /// ended some other way is not this one's (`holdIfFrozen`).
+    private(set) var runningCommand: UInt64 = 0
+    private var numberedCommands: UInt64 = 0
     /// Commands this node forwarded that came back unexecuted, to be routed again before any
     /// later command of the connection runs (`Server.reroute`).
     private var reroutes: [ReroutedCommand] = []
@@ -102,6 +107,8 @@ final class ClientSession {
                 do {
                     guard let next = try parser.next() else { break }
                     cmd = next
+                    numberedCommands += 1
+                    runningCommand = numberedCommands
                 } catch {
                     out.error("ERR Protocol error: \(error)")
                     server.metrics.error("protocol")
@@ -190,6 +197,9 @@ final class ClientSession {
     /// A forwarded command of this connection came back unexecuted (its reply's place is
     /// `slot`, still held): it runs again, in order, from `process`.
     func reroute(_ command: ReroutedCommand) {
+        var command = command
+        numberedCommands += 1
+        command.number = numberedCommands
         reroutes.append(command)
         server.markResumable(self)
     }
@@ -209,7 +219,10 @@ final class ClientSession {
             case .now:
                 var reply = RESPWriter(version: protocolVersion)
                 server.rerouting = r
+                let running = runningCommand
+                runningCommand = r.number
                 let outcome = server.execute(r.command, session: self, into: &reply, resumed: true)
+                runningCommand = running
                 server.rerouting = nil
                 switch outcome {
                 case .answered: fill(slot: r.slot, bytes: reply.bytes, tag: takeObserved())

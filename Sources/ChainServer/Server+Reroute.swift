@@ -18,6 +18,8 @@ struct ReroutedCommand {
     /// When its first and its latest refusals came back (monotonic ms).
     var firstRefusedMs: UInt64
     var lastRefusedMs: UInt64
+    /// Its number in its session (`ClientSession.runningCommand`), given when it is queued.
+    var number: UInt64 = 0
 }
 
 extension Server {

@@ -127,10 +127,10 @@ public struct NodeCore: Sendable {
     /// This node's replica of each chain it is a member of.
     ///
     /// Hot paths reach a replica as `replicas.values[replicas.index(forKey: chain)]`, in place:
-    /// the keyed subscript's getter copies a replica out, and its `_modify` copies it back in
-    /// after the change — each a retain and release of every buffer a replica holds (callgrind
-    /// counted two to three such copies per write and node).
-    public internal(set) var replicas: [ChainID: ChainReplica] = [:]
+    /// the keyed subscript's getter copies a replica out, and its setter copies it back in after
+    /// the change — each a retain and release of every buffer a replica holds (callgrind counted
+    /// two to three such copies per write and node).
+    public internal(set) var replicas = ReplicaTable()
     /// Until when (ms, the shell's monotonic clock) the master's lease is valid.
     public private(set) var leaseUntil: UInt64 = 0
     /// Whether the lease was valid when last renewed or watched (`watchLease`), for the log

@@ -67,7 +67,7 @@ final class ChainNode {
     }
 
     var config: Configuration? { core.config }
-    var replicas: [ChainID: ChainReplica] { core.replicas }
+    var replicas: ReplicaTable { core.replicas }
     var epoch: Epoch { core.epoch }
     var leaseMs: UInt64 { core.leaseMs }
     var leaseUntilMs: UInt64 { core.leaseUntil }
@@ -148,9 +148,11 @@ final class ChainNode {
     func handle(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, retry: Bool, forwarded: Bool,
                 session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
         guard let config = core.config else { return refuse(.noConfiguration, into: &out) }
-        let keys = id.keys(args)
-        let keySlot = HashSlot.of(keys[0])
-        routedKey = (keys[0], keySlot)
+        // (Most commands name one key, the first argument: no array of keys for them.)
+        let keys = id.hasOneKey ? [] : id.keys(args)
+        let key = id.hasOneKey ? args[1] : keys[0]
+        let keySlot = HashSlot.of(key)
+        routedKey = (key, keySlot)
         defer { routedKey = nil }
         let chain = config.chain(forSlot: keySlot)
         for k in keys.dropFirst() where config.chain(forKey: k) != chain {

@@ -85,6 +85,13 @@ enum CommandID: CaseIterable {
     var runsInTransaction: Bool { isDataCommand && self != .watch }
 
     /// The key arguments of `args`.
+    /// The command's only key is its first argument (`keys` would return just `args[1]`).
+    var hasOneKey: Bool {
+        guard self != .eval && self != .evalsha && self != .sort else { return false }
+        let (first, last, step) = keySpec
+        return first == 1 && last == 1 && step == 1
+    }
+
     func keys(_ args: [[UInt8]]) -> [[UInt8]] {
         if self == .eval || self == .evalsha {
             guard args.count > 3, let n = Int(String(decoding: args[2], as: UTF8.self)), n >= 0, 3 + n <= args.count else { return [] }

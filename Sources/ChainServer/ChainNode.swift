@@ -263,20 +263,28 @@ final class ChainNode {
             out.error(ForwardRefusal.frozen.text(epoch: epoch, chain: chain))
             return .answered
         }
-        let recorder = RecordingKeyspace(server.data)
-        var reply = RESPWriter(version: 2)
-        do {
-            try StringCommands(data: recorder, maxValueBytes: server.config.maxValueBytes).run(id, args, &reply)
-        } catch {
-            out.error(error.reply)
-            return .answered
+        let mutations: [Mutation]
+        let bytes: [UInt8]
+        if let put = StringCommands.plainSet(id, args, mayHoldHashes: server.data.mayHoldHashes) {
+            mutations = [put]
+            bytes = RESPWriter.okReply
+        } else {
+            let recorder = RecordingKeyspace(server.data)
+            var reply = RESPWriter(version: 2)
+            do {
+                try StringCommands(data: recorder, maxValueBytes: server.config.maxValueBytes).run(id, args, &reply)
+            } catch {
+                out.error(error.reply)
+                return .answered
+            }
+            mutations = recorder.mutations
+            bytes = reply.bytes
         }
         // Every write goes down the chain, even one that changed nothing or failed: its reply
         // depends on state that must be committed before the client may see it.
-        let bytes = reply.bytes
-        if recorder.mutations.contains(where: Self.setsExpiry) { server.expirySweeper.wake(chain) }
+        if mutations.contains(where: Self.setsExpiry) { server.expirySweeper.wake(chain) }
         return awaitCommit(chain: chain, session: session, track: track, reply: bytes) { core, token, effects throws(ChainReplica.Rejection) in
-            try core.clientWrite(chain: chain, mutations: recorder.mutations, tag: tag, reply: bytes, token: token, &effects)
+            try core.clientWrite(chain: chain, mutations: mutations, tag: tag, reply: bytes, token: token, &effects)
         }
     }
 

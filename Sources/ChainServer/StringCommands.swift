@@ -86,6 +86,14 @@ struct StringCommands {
     static let entryOverheadBytes = 48
 
     /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
+    /// The one mutation of a plain `SET key value` (no options), known without running it
+    /// against a recording view of the data — the head's commonest write. Nil for any other
+    /// command, and while the store may hold hashes (a SET over a hash also deletes its fields).
+    static func plainSet(_ id: CommandID, _ args: [[UInt8]], mayHoldHashes: Bool) -> Mutation? {
+        guard id == .set, args.count == 3, !mayHoldHashes else { return nil }
+        return .put(key: args[1], value: StoredValue(payload: args[2]).raw)
+    }
+
     private func set(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {
         var nx = false, xx = false, get = false, keepTTL = false
         var expiry: ExpiryCommands.Expiry?

@@ -45,19 +45,24 @@ final class ValueCache {
             remove(key)
             return
         }
-        if let i = index[key] {
+        // One lookup finds the key's slot or enters the slot a new key gets (a free one, or one
+        // past the end: no existing key maps to either).
+        let fresh = freeSlots.last ?? slots.count
+        let i = Self.value(&index[key, default: fresh])
+        if i == fresh {
+            if freeSlots.isEmpty { slots.append(nil) } else { freeSlots.removeLast() }
+            slots[i] = Slot(key: key, value: value, referenced: false)
+            bytes += size
+        } else {
             bytes += size - Self.size(slots[i]!.key, slots[i]!.value)
             slots[i]!.value = value
             slots[i]!.referenced = true
-        } else {
-            let i: Int
-            if let f = freeSlots.popLast() { i = f } else { i = slots.count; slots.append(nil) }
-            slots[i] = Slot(key: key, value: value, referenced: false)
-            index[key] = i
-            bytes += size
         }
         while bytes > capacityBytes { evictOne() }
     }
+
+    /// Reads a dictionary entry through `_modify`, which inserts the default of a missing key.
+    private static func value(_ v: inout Int) -> Int { v }
 
     func remove(_ key: ByteKey) {
         guard let i = index.removeValue(forKey: key) else { return }

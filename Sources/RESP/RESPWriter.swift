@@ -181,6 +181,7 @@ public struct RESPWriter: Sendable {
     private static let okBytes: [UInt8] = Array("+OK\r\n".utf8)
     private static let null2: [UInt8] = Array("$-1\r\n".utf8)
     private static let null3: [UInt8] = Array("_\r\n".utf8)
+    public static let okReply: [UInt8] = okBytes
     public static let resp2Null: [UInt8] = null2
     public static let resp2NullArray: [UInt8] = Array("*-1\r\n".utf8)
     public static let resp3Null: [UInt8] = null3

@@ -31,6 +31,33 @@ final class ValueCacheTests: XCTestCase {
         XCTAssertGreaterThan(c.count, 50)
     }
 
+    /// Random stores, removals and lookups against a plain dictionary: a hit is always the
+    /// latest value stored, and the byte count is always that of the entries held.
+    func testAgreesWithAModelUnderChurn() {
+        var rng = SystemRandomNumberGenerator()
+        let c = ValueCache(capacityBytes: 40 * (ValueCache.entryOverhead + 16))
+        var model: [Int: [UInt8]?] = [:]
+        for _ in 0..<20_000 {
+            let i = Int.random(in: 0..<120, using: &rng)
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0..<5:
+                let v: [UInt8]? = Bool.random(using: &rng) ? nil : [UInt8](repeating: UInt8(i & 0xff), count: Int.random(in: 0...12, using: &rng))
+                c.store(k(i), v)
+                model[i] = .some(v)
+            case 5:
+                c.remove(k(i))
+                model.removeValue(forKey: i)
+            default:
+                if let hit = c.lookup(k(i)) { XCTAssertEqual(hit, model[i] ?? [9, 9, 9], "key \(i)") }
+            }
+            XCTAssertLessThanOrEqual(c.bytes, c.capacityBytes)
+        }
+        var held = 0
+        for (i, v) in model { if let hit = c.lookup(k(i)) { XCTAssertEqual(hit, v); held += k(i).bytes.count + (hit?.count ?? 0) + ValueCache.entryOverhead } }
+        XCTAssertEqual(held, c.bytes, "bytes count what is held")
+        XCTAssertEqual(c.count, model.keys.filter { c.lookup(k($0)) != nil }.count)
+    }
+
     func testOversizedValuesAreNotCached() {
         let c = ValueCache(capacityBytes: 8000)
         c.store(k(1), [UInt8](repeating: 0, count: 5000))

@@ -98,7 +98,7 @@ final class ClientSession {
         var commands = 0
         out.version = protocolVersion
         while ending == nil {
-            let cmd: RESPCommand
+            var cmd: RESPCommand
             let resumed = waitingCommand != nil
             if let w = waitingCommand {
                 cmd = w
@@ -118,7 +118,7 @@ final class ClientSession {
             }
             partialSinceNanos = nil  // a request completed: the connection makes progress
             currentCommand = 0
-            switch server.execute(cmd, session: self, into: &out, resumed: resumed) {
+            switch server.execute(&cmd, session: self, into: &out, resumed: resumed) {
             case .answered:
                 commands += 1
                 answeredCommands.append(currentCommand)
@@ -221,7 +221,8 @@ final class ClientSession {
                 server.rerouting = r
                 let running = runningCommand
                 runningCommand = r.number
-                let outcome = server.execute(r.command, session: self, into: &reply, resumed: true)
+                var command = r.command
+                let outcome = server.execute(&command, session: self, into: &reply, resumed: true)
                 runningCommand = running
                 server.rerouting = nil
                 switch outcome {

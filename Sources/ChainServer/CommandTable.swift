@@ -1,3 +1,5 @@
+import ChainCore
+
 /// Every command the server knows, with Redis's arity convention: N means exactly N arguments
 /// including the name, -N means at least N.
 enum CommandID: CaseIterable {
@@ -213,6 +215,13 @@ enum Wrapper {
     static let request = Array("cs.req".utf8)
     /// Like `cs.req`, for a retry: the head first looks for the recorded result.
     static let retry = Array("cs.retry".utf8)
+
+    /// The wrapper arguments that mark a command as forwarded and tagged (`Server.execute`).
+    static func wrappers(forwarded: Bool, tag: RequestTag?, retry: Bool) -> [[UInt8]] {
+        var w: [[UInt8]] = forwarded ? [forward] : []
+        if let tag { w += [retry ? self.retry : request, Array(String(tag.client).utf8), Array(String(tag.request).utf8)] }
+        return w
+    }
 
     static func matches(_ arg: [UInt8], _ name: [UInt8]) -> Bool {
         guard arg.count == name.count else { return false }

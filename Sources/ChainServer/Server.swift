@@ -151,12 +151,11 @@ public final class Server {
     /// later (a chain write waiting for commit, a forwarded request), or that it must wait for
     /// the session's earlier commands (`resumed`: this is such a command's next try, already
     /// counted).
-    func execute(_ cmd: RESPCommand, session: ClientSession, into out: inout RESPWriter, resumed: Bool = false) -> CommandOutcome {
+    func execute(_ cmd: inout RESPCommand, session: ClientSession, into out: inout RESPWriter, resumed: Bool = false) -> CommandOutcome {
         if !resumed { commandsTotal += 1 }
-        var args = cmd.args
         // With users configured, a connection that has not authenticated may only say hello,
         // authenticate, ping or quit.
-        if let users = config.users, !users.isOpen, session.user == nil, !CommandID.allowedBeforeAuth(args[0]) {
+        if let users = config.users, !users.isOpen, session.user == nil, !CommandID.allowedBeforeAuth(cmd.args[0]) {
             metrics.error("noauth")
             out.error("NOAUTH Authentication required.")
             return .answered
@@ -164,25 +163,40 @@ public final class Server {
         var tag: RequestTag?
         var retry = false
         var forwarded = false
+        var wrappers = 0
         // Internal wrappers: `CS.FWD cmd…` marks a request another node forwarded (never forwarded
         // again); `CS.REQ client request cmd…` tags a write for idempotent retries.
-        if Wrapper.mayBeWrapper(args[0]), Wrapper.matches(args[0], Wrapper.forward) {
+        if Wrapper.mayBeWrapper(cmd.args[0]), Wrapper.matches(cmd.args[0], Wrapper.forward) {
             forwarded = true
-            args.removeFirst()
+            wrappers = 1
         }
-        if !args.isEmpty && Wrapper.mayBeWrapper(args[0]) && (Wrapper.matches(args[0], Wrapper.request) || Wrapper.matches(args[0], Wrapper.retry)) {
-            retry = Wrapper.matches(args[0], Wrapper.retry)
-            guard args.count >= 4, let c = Wrapper.id(args[1]), let r = Wrapper.id(args[2]) else {
+        if cmd.args.count > wrappers, Wrapper.mayBeWrapper(cmd.args[wrappers]),
+           Wrapper.matches(cmd.args[wrappers], Wrapper.request) || Wrapper.matches(cmd.args[wrappers], Wrapper.retry) {
+            retry = Wrapper.matches(cmd.args[wrappers], Wrapper.retry)
+            guard cmd.args.count >= wrappers + 4, let c = Wrapper.id(cmd.args[wrappers + 1]), let r = Wrapper.id(cmd.args[wrappers + 2]) else {
                 out.error("ERR CS.REQ and CS.RETRY need a numeric client id, a numeric request id and a command")
                 return .answered
             }
             tag = RequestTag(client: c, request: r)
-            args.removeFirst(3)
+            wrappers += 3
         }
-        guard !args.isEmpty else {
+        guard cmd.args.count > wrappers else {
             out.error("ERR empty command after a wrapper")
             return .answered
         }
+        guard wrappers > 0 else { return run(cmd, tag: nil, retry: false, forwarded: false, session: session, into: &out, resumed: resumed) }
+        // The wrappers go in place (the session hands over its only reference: no copy of the
+        // arguments), and come back if the command must run again later.
+        cmd.args.removeFirst(wrappers)
+        let outcome = run(cmd, tag: tag, retry: retry, forwarded: forwarded, session: session, into: &out, resumed: resumed)
+        if outcome == .waiting { cmd.args.insert(contentsOf: Wrapper.wrappers(forwarded: forwarded, tag: tag, retry: retry), at: 0) }
+        return outcome
+    }
+
+    /// `execute` for a command without its wrappers.
+    private func run(_ cmd: RESPCommand, tag: RequestTag?, retry: Bool, forwarded: Bool, session: ClientSession,
+                     into out: inout RESPWriter, resumed: Bool) -> CommandOutcome {
+        var args = cmd.args
         let maybeInternal = Wrapper.mayBeWrapper(args[0])
         if maybeInternal, Wrapper.matches(args[0], Wrapper.exec) {
             return execRequest(args, session: session, forwarded: forwarded, into: &out)

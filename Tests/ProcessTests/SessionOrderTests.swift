@@ -39,6 +39,24 @@ final class SessionOrderTests: ClusterTestCase {
         }
     }
 
+    /// A tagged write (`CS.REQ`) that waits behind the connection's earlier read keeps its tag
+    /// when it runs: a retry with that tag gets the recorded result and applies nothing.
+    func testATaggedWriteThatWaitedKeepsItsTag() throws {
+        let c = try start("order-tagged")
+        let config = try JSONDecoder().decode(Configuration.self, from: Data(try c.ctl(["config", "--json"]).out.utf8))
+        for (i, n) in ["n1", "n2", "n3"].enumerated() {
+            // A key this node heads: its read goes on to the tail, and the write behind it waits.
+            guard let key = (0..<10_000).lazy.map({ "tagged:\($0)" }).first(where: { config.chains[config.chain(forKey: bytes($0))].head == n }) else {
+                return XCTFail("no key headed by \(n)")
+            }
+            let cl = try c.client(n)
+            let r = try cl.pipeline([[bytes("GET"), bytes(key)], [bytes("CS.REQ"), bytes("91"), bytes("\(i)"), bytes("SET"), bytes(key), bytes("first")]])
+            XCTAssertEqual(r, [.bulk(nil), .simple("OK")], "via \(n)")
+            XCTAssertEqual(try cl.call("CS.RETRY", "91", "\(i)", "SET", key, "second"), .simple("OK"))
+            XCTAssertEqual(try cl.call("GET", key), .bulk(bytes("first")), "the retry found the first try's record (via \(n))")
+        }
+    }
+
     /// Random pipelines of reads and writes over a few keys (several chains), through random
     /// nodes, checked reply by reply against a sequential model of this connection alone.
     func testRandomPipelinesMatchASequentialModel() throws {

@@ -140,7 +140,7 @@ public struct NodeCore: Sendable {
     public private(set) var leaseMs: UInt64 = 2000
     public internal(set) var barriers: [ChainID: Barrier] = [:]
     /// Where this node's copy of each chain ends, as recorded with its data.
-    public internal(set) var positions: [ChainID: LogPosition]
+    public internal(set) var positions: ChainIndexed<LogPosition>
     /// Chains this node left whose data it keeps, because they lack members and the master will
     /// likely have it join them again — then only the missing suffix needs to come. Dropped as
     /// soon as the chain is whole without this node.
@@ -152,7 +152,7 @@ public struct NodeCore: Sendable {
     public internal(set) var streams: [ChainID: (joiner: NodeID, transfer: UInt64)] = [:]
     public internal(set) var snapshotWaits: [ChainID: (joiner: NodeID, needs: UInt64, transfer: UInt64)] = [:]
     /// Per chain this node is in: its most recent updates, for a returning node (`CatchUp`).
-    public internal(set) var backlogs: [ChainID: UpdateBacklog] = [:]
+    public internal(set) var backlogs = ChainIndexed<UpdateBacklog>()
     let backlogBytes: Int
     var nextTransfer: UInt64 = 0
     /// Frames from a newer epoch than this node's wait here until the master tells it about it.
@@ -168,7 +168,7 @@ public struct NodeCore: Sendable {
     /// catch-up backlogs, shared by the chains.
     public init(me: NodeID, positions: [ChainID: LogPosition] = [:], backlogBytes: Int = 0) {
         self.me = me
-        self.positions = positions
+        self.positions = ChainIndexed(positions)
         self.backlogBytes = backlogBytes
     }
 
@@ -181,7 +181,7 @@ public struct NodeCore: Sendable {
     /// Where the store's copies of chains end, for chains this core knows nothing of yet (the
     /// shell reads them when the first configuration names the chains).
     public mutating func recover(positions found: [ChainID: LogPosition]) {
-        positions.merge(found) { mine, _ in mine }
+        for (chain, p) in found where positions[chain] == nil { positions[chain] = p }
     }
 
     // MARK: the master
@@ -209,7 +209,7 @@ public struct NodeCore: Sendable {
             case let .apply(u):
                 positions[chain] = LogPosition(seq: u.seq, epoch: u.epoch)
                 if backlogBytes > 0 {
-                    backlogs[chain, default: UpdateBacklog(capacityBytes: backlogBytes / max(1, config?.chains.count ?? 1))].append(u)
+                    backlogs.update(chain, orMake: UpdateBacklog(capacityBytes: backlogBytes / max(1, config?.chains.count ?? 1))) { $0.append(u) }
                 }
                 effects.append(.apply(chain, u))
             case .forward where resending && disabled.contains(.resend): continue

@@ -41,3 +41,31 @@ final class ReplicaTableTests: XCTestCase {
         XCTAssertEqual(copy.index(forKey: 7).map { copy.values[$0].chain }, 7)
     }
 }
+
+/// Values by chain number behave as a dictionary keyed by chain.
+final class ChainIndexedTests: XCTestCase {
+    func testAgreesWithADictionary() {
+        var rng = SystemRandomNumberGenerator()
+        var t = ChainIndexed<Int>()
+        var model: [ChainID: Int] = [:]
+        for _ in 0..<5_000 {
+            let c = Int.random(in: -2..<40, using: &rng)
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0:
+                let v = Int.random(in: 0..<100, using: &rng)
+                t[c] = v
+                if c >= 0 { model[c] = v }
+            case 1:
+                XCTAssertEqual(t.removeValue(forKey: c), c >= 0 ? model.removeValue(forKey: c) : nil)
+            case 2:
+                let made = t.update(c < 0 ? 0 : c, orMake: 7) { v -> Int in v += 1; return v }
+                model[c < 0 ? 0 : c, default: 7] += 1
+                XCTAssertEqual(made, model[c < 0 ? 0 : c])
+            default:
+                XCTAssertEqual(t[c], model[c])
+            }
+        }
+        XCTAssertEqual(t.keys, model.keys.sorted())
+        XCTAssertEqual(ChainIndexed(model).keys, model.keys.sorted())
+    }
+}

@@ -22,7 +22,7 @@ final class ChainNode {
     private var effects: [NodeCore.Effect] = []
     private var executing = false
     /// Head: replies waiting for their update to commit, by token.
-    private var waitingReplies: [UInt64: (slot: UInt64, reply: [UInt8])] = [:]
+    private var waitingReplies = SequenceTable<(slot: UInt64, reply: [UInt8])>()
     private var nextToken: UInt64 = 1
     /// Per chain: (data view sequence, chain sequence) of applied updates not yet persisted.
     private var persistTrack: [ChainID: [(UInt64, UInt64)]] = [:]
@@ -300,7 +300,7 @@ final class ChainNode {
         let token = nextToken
         nextToken += 1
         let slot = server.reserveSlot(for: session, chain: chain, at: track ? me : nil)
-        waitingReplies[token] = (slot, reply)
+        waitingReplies.insert((slot, reply), at: token)
         do {
             try submit(&core, token, &effects)
         } catch {
@@ -448,7 +448,7 @@ final class ChainNode {
         let token = nextToken
         nextToken += 1
         let slot = server.reserveInternalSlot { reply in done(reply == ok) }
-        waitingReplies[token] = (slot, ok)
+        waitingReplies.insert((slot, ok), at: token)
         do {
             try core.clientWrite(chain: chain, mutations: recorder.mutations, tag: nil, reply: ok, token: token, &effects)
         } catch {

@@ -23,7 +23,7 @@ public final class Server {
     var nextSlot: UInt64 = 1
     /// Deferred replies: slot → the session waiting for it, and, when the session's order
     /// counts the command as outstanding, on which chain (`chain` nil: every chain).
-    private var slots: [UInt64: (session: ClientSession, ordered: Bool, chain: ChainID?)] = [:]
+    private var slots = SequenceTable<(session: ClientSession, ordered: Bool, chain: ChainID?)>()
     /// Sessions with forwarded commands that came back to be routed again (`reroute`).
     var reroutingSessions: [ClientSession] = []
     /// The command being routed again while it runs (its forwarding counts its earlier tries).
@@ -322,7 +322,7 @@ public final class Server {
     func reserveSlot(for session: ClientSession, chain: ChainID? = nil, at node: NodeID? = nil) -> UInt64 {
         let id = nextSlot
         nextSlot += 1
-        slots[id] = (session, node != nil, chain)
+        slots.insert((session, node != nil, chain), at: id)
         if let node { session.order.started(chain: chain, at: node) }
         return id
     }

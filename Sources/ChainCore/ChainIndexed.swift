@@ -36,6 +36,9 @@ public struct ChainIndexed<Value>: Sendable where Value: Sendable {
         return old
     }
 
+    /// Every chain number that may have a value (some have none).
+    public var indices: Range<ChainID> { 0..<storage.count }
+
     /// The chains that have a value, in order.
     public var keys: [ChainID] { storage.indices.filter { storage[$0] != nil } }
 }

@@ -25,7 +25,9 @@ final class ChainNode {
     private var waitingReplies = SequenceTable<(slot: UInt64, reply: [UInt8])>()
     private var nextToken: UInt64 = 1
     /// Per chain: (data view sequence, chain sequence) of applied updates not yet persisted.
-    private var persistTrack: [ChainID: [(UInt64, UInt64)]] = [:]
+    private var persistTrack = ChainIndexed<[(UInt64, UInt64)]>()
+    /// (`persisted(upTo:)`'s list of chains that advanced, kept to reuse its storage.)
+    private var advanced: [(chain: ChainID, count: Int, seq: UInt64)] = []
     /// Frames produced this turn, coalesced per peer and chain, sent at the end of the turn.
     /// One entry per peer with frames waiting (a handful, found by comparing names: hashing the
     /// peer's name for every update cost more).
@@ -42,7 +44,9 @@ final class ChainNode {
     private var tailTrack: [ChainID: [(UInt64, UInt64)]] = [:]
     /// Chains that applied updates this turn, with where their history now ends: written once
     /// per turn (`beforeStoreFlush`), in the same batch as the updates.
-    private var appliedThisTurn: [ChainID: LogPosition] = [:]
+    private var appliedThisTurn = ChainIndexed<LogPosition>()
+    /// The chains set in `appliedThisTurn`, in the order they were first applied to.
+    private var appliedChains: [ChainID] = []
     /// The key the request being handled was routed by, with its slot (`dataKey`).
     private var routedKey: (key: [UInt8], slot: Int)?
     /// Chain positions and request records, with the store's turn entries behind them.
@@ -564,6 +568,7 @@ final class ChainNode {
                 }
             }
         }
+        if appliedThisTurn[chain] == nil { appliedChains.append(chain) }
         appliedThisTurn[chain] = LogPosition(seq: u.seq, epoch: u.epoch)
         if let tag = u.tag { turnLog.record(chain: chain, tag: tag, seq: u.seq, reply: u.reply) }
         if let r = replica, r.isTail, r.hasJoiner { tailTrack[chain, default: []].append((data.currentSeq, u.seq)) }
@@ -606,32 +611,33 @@ final class ChainNode {
 
     /// Called by the server right before the turn's batch goes to the store writer.
     func beforeStoreFlush() {
-        if !appliedThisTurn.isEmpty {
-            for (chain, position) in appliedThisTurn {
+        if !appliedChains.isEmpty {
+            for chain in appliedChains {
+                guard let position = appliedThisTurn.removeValue(forKey: chain) else { continue }
                 turnLog.setPosition(chain, position)
                 // The turn's updates of the chain persist together, with this batch. (A replica
                 // that left this turn waits for nothing.)
-                if core.standing(chain) != nil { persistTrack[chain, default: []].append((server.data.currentSeq, position.seq)) }
+                if core.standing(chain) != nil { persistTrack.update(chain, orMake: []) { $0.append((server.data.currentSeq, position.seq)) } }
             }
-            appliedThisTurn.removeAll(keepingCapacity: true)
+            appliedChains.removeAll(keepingCapacity: true)
         }
         if let entry = turnLog.takeEntry() { server.data.put(entry.key, entry.value, cached: false) }
     }
 
     /// The store persisted everything up to data view sequence `seq`.
     func persisted(upTo seq: UInt64) {
-        // Found first, trimmed after: mutating the dictionary while iterating it would copy it.
-        var advanced: [(chain: ChainID, count: Int, seq: UInt64)] = []
-        for (chain, track) in persistTrack where !track.isEmpty {
+        // Found first, trimmed after (a track read out is shared until then).
+        advanced.removeAll(keepingCapacity: true)
+        for chain in persistTrack.indices {
+            guard let track = persistTrack[chain], !track.isEmpty else { continue }
             var n = 0
             var chainSeq: UInt64 = 0
             while n < track.count && track[n].0 <= seq { chainSeq = track[n].1; n += 1 }
             if n > 0 { advanced.append((chain, n, chainSeq)) }
         }
         for a in advanced {
-            // (The `default:` subscript changes the array in place; `[chain]!` would copy it
-            // out and back, and the removal would then copy its storage.)
-            persistTrack[a.chain, default: []].removeFirst(a.count)
+            // (Changed in place: a copy out and back would copy the track's storage.)
+            persistTrack.update(a.chain, orMake: []) { $0.removeFirst(a.count) }
             core.persisted(chain: a.chain, upTo: a.seq, &effects)
         }
         execute()

@@ -264,6 +264,9 @@ final class ClientSession {
     /// Sends every held reply whose updates are acknowledgeable (`tag <= ackable`), in order.
     func release(upTo ackable: UInt64) {
         guard !isClosed else { return }
+        // (Called for every waiting session whenever the store persists: most often the first
+        // reply still waits for its commit, and nothing changes.)
+        if let first = held.first, first.slot != nil || first.tag > ackable { return }
         var i = 0
         let now = monotonicNanos()
         while i < held.count && held[i].slot == nil && held[i].tag <= ackable {

@@ -406,6 +406,7 @@ public final class Server {
 
     /// Sessions whose replies wait for the writer.
     private var waiting: [ClientSession] = []
+    private var releasing: [ClientSession] = []
 
     private func persisted(_ seq: UInt64) {
         data.persisted(upTo: seq)
@@ -424,9 +425,9 @@ public final class Server {
     /// Sends the replies that waited for the store (or for a commit) and may go now.
     func releaseHeldReplies() {
         let ready = ackableSeq
-        let list = waiting
-        waiting.removeAll(keepingCapacity: true)
-        for s in list {
+        // Two lists swapped, so neither is copied or reallocated.
+        swap(&waiting, &releasing)
+        for s in releasing {
             s.waitsForStore = false
             guard !s.isClosed else { continue }
             s.release(upTo: ready)
@@ -435,6 +436,7 @@ public final class Server {
                 waiting.append(s)
             }
         }
+        releasing.removeAll(keepingCapacity: true)
     }
 
     /// A write could not be made: refuse new writes (reads go on); the updates not written were

@@ -29,7 +29,7 @@ final class ServerMetrics {
     final class CommandStats {
         let name: String
         let counter: Counter?
-        var latency: DurationHistogram?
+        var latency: ValueHistogram?
 
         init(name: String, counter: Counter?) {
             self.name = name
@@ -179,19 +179,20 @@ final class ServerMetrics {
     /// Records one command (`command`: its `CommandIndex`) that took `nanos` from arrival to reply.
     func recordLatency(nanos: UInt64, command: CommandIndex) {
         let stats = commandStats[Int(command)]
-        if let h = stats.latency { return h.recordNanoseconds(Int64(nanos)) }
+        // In seconds as a Double: a duration histogram compares 128-bit durations with a call
+        // per bucket, about 600 instructions a command in callgrind; this costs about a third.
+        let seconds = Double(nanos) / 1e9
+        if let h = stats.latency { return h.record(seconds) }
         let h = makeLatency(stats.name)
         stats.latency = h
-        h.recordNanoseconds(Int64(nanos))
+        h.record(seconds)
     }
 
-    private func makeLatency(_ name: String) -> DurationHistogram {
-        registry.makeDurationHistogram(
+    private func makeLatency(_ name: String) -> ValueHistogram {
+        registry.makeValueHistogram(
             descriptor: Self.desc("command_duration", "seconds", "From a command's arrival to its reply being released (includes waiting for commit and fsync), by command"),
             labels: [("command", name)],
-            buckets: [.microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500),
-                      .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-                      .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)])
+            buckets: [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1])
     }
 
     func render() -> [UInt8] {

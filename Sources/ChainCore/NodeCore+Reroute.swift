@@ -12,8 +12,15 @@ extension NodeCore {
     /// barrier refuses reads for a while, say), it tries again every `retryDelayMs`. A request
     /// that finds no place within a lease, or `maxForwardAttempts` tries, is refused to the
     /// client (`TRYAGAIN`), as before rerouting existed.
-    public func reroute(refusedAt: Epoch, attempts: Int, firstRefusedMs: UInt64, lastRefusedMs: UInt64, now: UInt64) -> Reroute {
-        if attempts >= Self.maxForwardAttempts || (now >= firstRefusedMs && now - firstRefusedMs >= leaseMs) { return .giveUp }
+    ///
+    /// `unreachable`: the request never left this node (the node it was for refused the
+    /// connection: it is down). The caller passes its own epoch + 1 as `refusedAt`, so it waits
+    /// for the configuration without that node, which the master publishes a lease after the
+    /// node's last heartbeat: such a request waits two leases before it is refused.
+    public func reroute(refusedAt: Epoch, attempts: Int, firstRefusedMs: UInt64, lastRefusedMs: UInt64, now: UInt64,
+                        unreachable: Bool = false) -> Reroute {
+        let patience = unreachable ? 2 * leaseMs : leaseMs
+        if attempts >= Self.maxForwardAttempts || (now >= firstRefusedMs && now - firstRefusedMs >= patience) { return .giveUp }
         if epoch < refusedAt { return .waitForConfiguration }
         if epoch > refusedAt || attempts <= 1 { return .now }
         return now >= lastRefusedMs && now - lastRefusedMs >= Self.rerouteRetryDelayMs ? .now : .waitForConfiguration

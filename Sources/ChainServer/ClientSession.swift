@@ -211,7 +211,7 @@ final class ClientSession {
     private func runReroutes() -> Bool {
         while let r = reroutes.first {
             switch server.chainNode?.core.reroute(refusedAt: r.refusedAt, attempts: r.attempts, firstRefusedMs: r.firstRefusedMs,
-                                                  lastRefusedMs: r.lastRefusedMs, now: monotonicMillis()) ?? .giveUp {
+                                                  lastRefusedMs: r.lastRefusedMs, now: monotonicMillis(), unreachable: r.unreachable) ?? .giveUp {
             case .giveUp:
                 fill(slot: r.slot, bytes: r.refusal, tag: 0)
             case .waitForConfiguration:

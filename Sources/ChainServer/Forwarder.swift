@@ -72,7 +72,12 @@ final class ForwardTarget {
         do {
             let c = try Connection.connect(loop: server.loop, to: SocketAddress(parsing: address), tls: server.config.tls?.forwarding)
             c.onRead = { [unowned self] c in readable(c) }
-            c.onClose = { [unowned self] _, end in fail("connection to \(node) at \(address) ended (\(end))") }
+            c.onClose = { [unowned self] _, end in
+                // A connect that failed sent nothing: its requests certainly did not run there.
+                var unsent = false
+                if case .connectFailed = end { unsent = true }
+                fail("connection to \(node) at \(address) ended (\(end))", unsent: unsent)
+            }
             conn = c
             // Every node has the same users; forwarded requests run as the internal user, whose
             // password derives from the cluster secret.
@@ -91,11 +96,16 @@ final class ForwardTarget {
     var isUsable: Bool { !failed && conn?.isOpen == true }
 
     func send(_ args: [[UInt8]], slot: UInt64, protocolVersion: Int) {
+        let earlier = server.rerouting
         guard isUsable, let conn else {
-            server.fillSlot(slot, bytes: Array("-TRYAGAIN chainstore: cannot reach node \(node) at \(address)\r\n".utf8))
+            // (Only a new target gets here: its connect failed at once, so nothing was sent.)
+            let refusal = Array("-TRYAGAIN chainstore: cannot reach node \(node) at \(address)\r\n".utf8)
+            if !server.reroute(slot: slot, forwardedArgs: args, refusal: refusal, refusedAt: 0, attempts: (earlier?.attempts ?? 0) + 1,
+                               firstRefusedMs: earlier?.firstRefusedMs, unreachable: true) {
+                server.fillSlot(slot, bytes: refusal)
+            }
             return
         }
-        let earlier = server.rerouting
         waiting.append(.request(slot: slot, version: protocolVersion, args: args, attempts: (earlier?.attempts ?? 0) + 1,
                                  firstRefusedMs: earlier?.firstRefusedMs))
         pending += 1
@@ -158,11 +168,16 @@ final class ForwardTarget {
         server.fillSlot(slot, bytes: out.bytes)
     }
 
-    func fail(_ reason: String) {
+    /// Ends the connection; its requests still waiting are refused — or, when the connection
+    /// was never made (`unsent`), routed again (they certainly did not run).
+    func fail(_ reason: String, unsent: Bool = false) {
         guard !failed || waitingHead < waiting.count else { return }
         failed = true
-        for case let .request(slot, _, _, _, _) in waiting[waitingHead...] {
-            server.fillSlot(slot, bytes: Array("-TRYAGAIN chainstore: forwarding failed: \(reason)\r\n".utf8))
+        for case let .request(slot, _, args, attempts, firstRefusedMs) in waiting[waitingHead...] {
+            let refusal = Array("-TRYAGAIN chainstore: forwarding failed: \(reason)\r\n".utf8)
+            if unsent, server.reroute(slot: slot, forwardedArgs: args, refusal: refusal, refusedAt: 0, attempts: attempts,
+                                      firstRefusedMs: firstRefusedMs, unreachable: true) { continue }
+            server.fillSlot(slot, bytes: refusal)
         }
         waiting.removeAll()
         waitingHead = 0

@@ -36,6 +36,18 @@ final class NodeCoreRerouteTests: XCTestCase {
         XCTAssertEqual(c.reroute(refusedAt: 4, attempts: 3, firstRefusedMs: 100, lastRefusedMs: 150, now: 150), .now)
     }
 
+    func testARequestThatNeverLeftWaitsTwoLeasesForTheNodeToBeSplicedOut() {
+        let c = core()
+        // Its node refused the connection: it waits for any newer configuration (epoch 6).
+        XCTAssertEqual(c.reroute(refusedAt: 6, attempts: 1, firstRefusedMs: 100, lastRefusedMs: 100, now: 1_500, unreachable: true),
+                       .waitForConfiguration)
+        XCTAssertEqual(c.reroute(refusedAt: 6, attempts: 1, firstRefusedMs: 100, lastRefusedMs: 100, now: 2_099, unreachable: true),
+                       .waitForConfiguration, "past a lease, still waiting")
+        XCTAssertEqual(c.reroute(refusedAt: 6, attempts: 1, firstRefusedMs: 100, lastRefusedMs: 100, now: 2_100, unreachable: true), .giveUp)
+        XCTAssertEqual(c.reroute(refusedAt: 5, attempts: 1, firstRefusedMs: 100, lastRefusedMs: 100, now: 1_500, unreachable: true), .now,
+                       "the configuration it waited for is here")
+    }
+
     func testTriesAreBounded() {
         let c = core()
         let max = NodeCore.maxForwardAttempts

@@ -546,9 +546,10 @@ final class ChainNode {
     private func apply(_ chain: ChainID, _ u: Update) {
         let data = server.data
         let replica = core.standing(chain)
-        // The head reads its keys (read-modify-write commands), the tail serves them; a middle
-        // member does neither.
-        let cacheUse: DataView.CacheUse = replica.map { $0.isHead || $0.isTail } ?? true ? .store : .invalidate
+        // The head reads its keys (read-modify-write commands), the tail serves them: what they
+        // cache (a key is cached by its first read) is kept current. A middle member does
+        // neither, and drops what it may have cached in an earlier role.
+        let cacheUse: DataView.CacheUse = replica.map { $0.isHead || $0.isTail } ?? true ? .refresh : .invalidate
         for m in u.mutations {
             switch m {
             case let .put(k, v): data.put(dataKey(k), v, cache: cacheUse)

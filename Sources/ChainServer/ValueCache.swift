@@ -64,6 +64,16 @@ final class ValueCache {
     /// Reads a dictionary entry through `_modify`, which inserts the default of a missing key.
     private static func value(_ v: inout Int) -> Int { v }
 
+    /// Replaces the value of `key` if it is cached; adds nothing.
+    func refresh(_ key: ByteKey, _ value: [UInt8]?) {
+        guard let i = index[key] else { return }
+        let size = Self.size(key, value)
+        guard size <= capacityBytes / 8 else { return remove(key) }
+        bytes += size - Self.size(slots[i]!.key, slots[i]!.value)
+        slots[i]!.value = value
+        while bytes > capacityBytes { evictOne() }
+    }
+
     func remove(_ key: ByteKey) {
         guard let i = index.removeValue(forKey: key) else { return }
         bytes -= Self.size(slots[i]!.key, slots[i]!.value)

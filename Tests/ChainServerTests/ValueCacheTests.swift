@@ -47,6 +47,13 @@ final class ValueCacheTests: XCTestCase {
             case 5:
                 c.remove(k(i))
                 model.removeValue(forKey: i)
+            case 6:
+                // The store's value changes: a cached entry follows it, an absent one stays absent.
+                let v: [UInt8]? = Bool.random(using: &rng) ? nil : [UInt8](repeating: 7, count: Int.random(in: 0...12, using: &rng))
+                let wasCached = c.lookup(k(i)) != nil
+                c.refresh(k(i), v)
+                model[i] = .some(v)
+                if !wasCached { XCTAssertTrue(c.lookup(k(i)) == nil) }
             default:
                 if let hit = c.lookup(k(i)) { XCTAssertEqual(hit, model[i] ?? [9, 9, 9], "key \(i)") }
             }
@@ -56,6 +63,22 @@ final class ValueCacheTests: XCTestCase {
         for (i, v) in model { if let hit = c.lookup(k(i)) { XCTAssertEqual(hit, v); held += k(i).bytes.count + (hit?.count ?? 0) + ValueCache.entryOverhead } }
         XCTAssertEqual(held, c.bytes, "bytes count what is held")
         XCTAssertEqual(c.count, model.keys.filter { c.lookup(k($0)) != nil }.count)
+    }
+
+    func testRefreshReplacesOnlyWhatIsCached() {
+        let c = ValueCache(capacityBytes: 1 << 20)
+        c.refresh(k(1), [1])
+        XCTAssertTrue(c.lookup(k(1)) == nil, "a refresh adds nothing")
+        XCTAssertEqual(c.bytes, 0)
+        c.store(k(1), [1])
+        c.refresh(k(1), [2, 3])
+        XCTAssertEqual(c.lookup(k(1)), .some([2, 3]))
+        c.refresh(k(1), nil)
+        XCTAssertEqual(c.lookup(k(1)), .some(nil), "a deletion is cached as absent")
+        XCTAssertEqual(c.bytes, k(1).bytes.count + ValueCache.entryOverhead)
+        c.refresh(k(1), [UInt8](repeating: 0, count: 1 << 18))
+        XCTAssertTrue(c.lookup(k(1)) == nil, "too large for the cache: dropped, never stale")
+        XCTAssertEqual(c.bytes, 0)
     }
 
     func testOversizedValuesAreNotCached() {

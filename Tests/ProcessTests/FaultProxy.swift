@@ -14,16 +14,7 @@ final class FaultProxy: @unchecked Sendable {
 
     init(to target: UInt16) throws {
         self.target = target
-        port = Harness.freePort()
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var sin = Self.loopback(port)
-        let ok = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard ok == 0, listen(listener, 64) == 0 else {
-            close(listener)
-            throw NSError(domain: "proxy", code: 1, userInfo: [NSLocalizedDescriptionKey: "cannot listen on \(port)"])
-        }
+        (listener, port) = try LoopbackSocket.listen()
         Thread.detachNewThread { [self] in acceptLoop() }
     }
 
@@ -48,14 +39,6 @@ final class FaultProxy: @unchecked Sendable {
         close(listener)
     }
 
-    private static func loopback(_ port: UInt16) -> sockaddr_in {
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = port.bigEndian
-        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return sin
-    }
-
     private func acceptLoop() {
         while true {
             let client = accept(listener, nil, nil)
@@ -63,10 +46,7 @@ final class FaultProxy: @unchecked Sendable {
             let now = state.value
             if now.stopped { close(client); return }
             if now.cut { close(client); continue }
-            let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var sin = Self.loopback(target)
-            let ok = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            if ok != 0 { close(client); close(upstream); continue }
+            guard let upstream = LoopbackSocket.connect(to: target) else { close(client); continue }
             state.mutate { $0.sockets.formUnion([client, upstream]) }
             let done = Locked(0)
             for (from, to) in [(client, upstream), (upstream, client)] {

@@ -27,16 +27,7 @@ final class RefusingProxy: @unchecked Sendable {
 
     init(to target: UInt16) throws {
         self.target = target
-        port = Harness.freePort()
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var sin = Self.loopback(port)
-        let ok = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        guard ok == 0, listen(listener, 64) == 0 else {
-            close(listener)
-            throw NSError(domain: "proxy", code: 1, userInfo: [NSLocalizedDescriptionKey: "cannot listen on \(port)"])
-        }
+        (listener, port) = try LoopbackSocket.listen()
         Thread.detachNewThread { [self] in acceptLoop() }
     }
 
@@ -53,22 +44,11 @@ final class RefusingProxy: @unchecked Sendable {
         close(listener)
     }
 
-    private static func loopback(_ port: UInt16) -> sockaddr_in {
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_port = port.bigEndian
-        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return sin
-    }
-
     private func acceptLoop() {
         while true {
             let client = accept(listener, nil, nil)
             if client < 0 { return }
-            let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var sin = Self.loopback(target)
-            let ok = withUnsafePointer(to: &sin) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            if ok != 0 { close(client); close(upstream); continue }
+            guard let upstream = LoopbackSocket.connect(to: target) else { close(client); continue }
             state.mutate { $0.sockets.formUnion([client, upstream]) }
             let link = Link(client: client)
             Thread.detachNewThread { [self] in requests(link, upstream) }
@@ -86,7 +66,7 @@ final class RefusingProxy: @unchecked Sendable {
         /// Sends the refusals queued at the front (nil entries are the node's replies).
         func flushRefusals(_ p: inout (pending: [[UInt8]?], refusing: Bool)) {
             while let first = p.pending.first, let bytes = first {
-                RefusingProxy.sendAll(client, bytes)
+                LoopbackSocket.sendAll(client, bytes)
                 p.pending.removeFirst()
             }
         }
@@ -119,10 +99,10 @@ final class RefusingProxy: @unchecked Sendable {
                 }
                 link.order.mutate { o in
                     if let refusal {
-                        if o.pending.isEmpty { RefusingProxy.sendAll(link.client, refusal) } else { o.pending.append(refusal) }
+                        if o.pending.isEmpty { LoopbackSocket.sendAll(link.client, refusal) } else { o.pending.append(refusal) }
                     } else {
                         o.pending.append(nil)
-                        RefusingProxy.sendAll(upstream, RESPWriter.command(cmd.args))
+                        LoopbackSocket.sendAll(upstream, RESPWriter.command(cmd.args))
                     }
                 }
             }
@@ -144,7 +124,7 @@ final class RefusingProxy: @unchecked Sendable {
                 link.order.mutate { o in
                     link.flushRefusals(&o)
                     if !o.pending.isEmpty { o.pending.removeFirst() }
-                    RefusingProxy.sendAll(link.client, w.bytes)
+                    LoopbackSocket.sendAll(link.client, w.bytes)
                     link.flushRefusals(&o)
                 }
             }
@@ -154,12 +134,4 @@ final class RefusingProxy: @unchecked Sendable {
         state.mutate { $0.sockets.subtract([link.client, upstream]) }
     }
 
-    fileprivate static func sendAll(_ fd: Int32, _ bytes: [UInt8]) {
-        var off = 0
-        while off < bytes.count {
-            let w = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
-            if w <= 0 { return }
-            off += w
-        }
-    }
 }

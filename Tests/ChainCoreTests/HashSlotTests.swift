@@ -31,4 +31,26 @@ final class HashSlotTests: XCTestCase {
         XCTAssertNil(KeyLayout.userKey(fromDataKey: KeyLayout.metaKey("applied")))
         XCTAssertGreaterThanOrEqual(KeyLayout.dataKey([]).count, KeyLayout.minimumKeyLength)
     }
+
+    /// The store key layout is on disk: `d`, the slot, a 16-bit FNV-1a bucket, the key. Fixed
+    /// bytes, computed independently (Python) when the encoder was rewritten.
+    func testDataKeysKeepTheirStoredLayout() {
+        XCTAssertEqual(KeyLayout.dataKey(Array("foo".utf8)), [100, 47, 150, 215, 36, 102, 111, 111])
+        XCTAssertEqual(KeyLayout.dataKey([]), [100, 0, 0, 28, 217])
+        XCTAssertEqual(KeyLayout.dataKey(Array("user:{42}:name".utf8)),
+                       [100, 31, 64, 83, 167] + Array("user:{42}:name".utf8))
+    }
+
+    /// Stored values are on disk too: a kind byte (type << 1 | has-expiry), the expiry as 8
+    /// big-endian bytes when there is one, the payload.
+    func testStoredValuesKeepTheirLayout() {
+        XCTAssertEqual(StoredValue(payload: Array("ab".utf8)).raw, [0, 97, 98])
+        XCTAssertEqual(StoredValue(payload: Array("ab".utf8), expiresAtMs: 0x0102_0304_0506_0708).raw, [1, 1, 2, 3, 4, 5, 6, 7, 8, 97, 98])
+        XCTAssertEqual(StoredValue(payload: repeatElement(UInt8(7), count: 3)).raw, [0, 7, 7, 7], "a payload without contiguous storage")
+        XCTAssertEqual(StoredValue(payload: [UInt8]()).raw, [0])
+        XCTAssertEqual(StoredValue.hash(fields: 2).raw, [2, 0, 0, 0, 0, 0, 0, 0, 2])
+        let v = StoredValue(payload: Array("xyz".utf8), expiresAtMs: 99)
+        XCTAssertEqual(Array(v.payload), Array("xyz".utf8))
+        XCTAssertEqual(v.expiresAtMs, 99)
+    }
 }

@@ -96,18 +96,19 @@ final class ForwardTarget {
     var isUsable: Bool { !failed && conn?.isOpen == true }
 
     func send(_ args: [[UInt8]], slot: UInt64, protocolVersion: Int) {
+        // A command routed again carries its earlier tries.
         let earlier = server.rerouting
+        let attempts = (earlier?.attempts ?? 0) + 1
         guard isUsable, let conn else {
             // (Only a new target gets here: its connect failed at once, so nothing was sent.)
             let refusal = Array("-TRYAGAIN chainstore: cannot reach node \(node) at \(address)\r\n".utf8)
-            if !server.reroute(slot: slot, forwardedArgs: args, refusal: refusal, refusedAt: 0, attempts: (earlier?.attempts ?? 0) + 1,
+            if !server.reroute(slot: slot, forwardedArgs: args, refusal: refusal, refusedAt: 0, attempts: attempts,
                                firstRefusedMs: earlier?.firstRefusedMs, unreachable: true) {
                 server.fillSlot(slot, bytes: refusal)
             }
             return
         }
-        waiting.append(.request(slot: slot, version: protocolVersion, args: args, attempts: (earlier?.attempts ?? 0) + 1,
-                                 firstRefusedMs: earlier?.firstRefusedMs))
+        waiting.append(.request(slot: slot, version: protocolVersion, args: args, attempts: attempts, firstRefusedMs: earlier?.firstRefusedMs))
         pending += 1
         conn.write(RESPWriter.command(args))
     }

@@ -184,17 +184,17 @@ public final class Server {
             out.error("ERR empty command after a wrapper")
             return .answered
         }
-        guard wrappers > 0 else { return run(cmd, tag: nil, retry: false, forwarded: false, session: session, into: &out, resumed: resumed) }
+        guard wrappers > 0 else { return executeUnwrapped(cmd, tag: nil, retry: false, forwarded: false, session: session, into: &out, resumed: resumed) }
         // The wrappers go in place (the session hands over its only reference: no copy of the
         // arguments), and come back if the command must run again later.
         cmd.args.removeFirst(wrappers)
-        let outcome = run(cmd, tag: tag, retry: retry, forwarded: forwarded, session: session, into: &out, resumed: resumed)
+        let outcome = executeUnwrapped(cmd, tag: tag, retry: retry, forwarded: forwarded, session: session, into: &out, resumed: resumed)
         if outcome == .waiting { cmd.args.insert(contentsOf: Wrapper.wrappers(forwarded: forwarded, tag: tag, retry: retry), at: 0) }
         return outcome
     }
 
     /// `execute` for a command without its wrappers.
-    private func run(_ cmd: RESPCommand, tag: RequestTag?, retry: Bool, forwarded: Bool, session: ClientSession,
+    private func executeUnwrapped(_ cmd: RESPCommand, tag: RequestTag?, retry: Bool, forwarded: Bool, session: ClientSession,
                      into out: inout RESPWriter, resumed: Bool) -> CommandOutcome {
         var args = cmd.args
         let maybeInternal = Wrapper.mayBeWrapper(args[0])

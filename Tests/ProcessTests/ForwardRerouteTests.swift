@@ -83,6 +83,14 @@ final class ForwardRerouteTests: ClusterTestCase {
         XCTAssertEqual(try c.metric("n1", "chainstore_forwards_rerouted_total"), 0)
         // Nothing was written; the connection goes on.
         XCTAssertEqual(try client.call("GET", key), .bulk(nil))
+
+        // The internal commands answer bad input with an error and change nothing.
+        guard case let .error(e) = try client.call("CS.REROUTED", "x") else { return XCTFail("a non-numeric chain was accepted") }
+        XCTAssert(e.contains("needs a chain number"), e)
+        guard case .error = try client.call("CS.REROUTED") else { return XCTFail("no chain was accepted") }
+        XCTAssertEqual(try client.call("CS.REROUTED", "3"), .simple("OK"), "nothing refused on this connection: nothing to forget")
+        XCTAssertEqual(try client.call("CS.FORWARDER"), .simple("OK"))
+        XCTAssertEqual(try client.call("SET", key, "after"), .simple("OK"), "the connection goes on")
     }
 
     /// The head of a key's chain is killed: a plain client writing through another node sees its

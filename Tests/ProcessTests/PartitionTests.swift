@@ -55,8 +55,7 @@ final class PartitionTests: ClusterTestCase {
 
     /// The link between n1 and n2 stays down while both still reach the master: both report
     /// the other unreachable after three quarters of a lease and the master, seeing both alive, splices one
-    /// of them out at its next tick (regression: this took three leases, about 9 s with the
-    /// default lease, with the affected chains stalled all along), so the
+    /// of them out at its next tick, so the
     /// chains that needed the link take writes again — the smart-client writers see no error —
     /// and once the link heals (and the spliced node's time out has passed) it rejoins.
     func testPermanentLinkCutIsResolvedBySplicingOneEnd() throws {
@@ -89,10 +88,11 @@ final class PartitionTests: ClusterTestCase {
         checked.waitUntilExit()
         XCTAssert(checkText.contains("check: linearizable"), checkText)
         print("permanent link cut resolved \(String(format: "%.1f", stalledFor)) s after the cut (lease 1 s)")
-        // Target: writes on the affected chains flow again within 3 s with the default 2 s lease;
-        // here the lease is 1 s. The bound sits between that (about 1.5 leases, which measured
-        // up to 2.1 s on the loaded 2-core CI machine) and the regression (three leases, 3 s+).
-        XCTAssertLessThan(stalledFor, 2.5, "cut resolved after \(stalledFor) s (lease 1 s)")
+        // No wall-clock bound here: how soon a node notices the cut depends on when TCP gives the
+        // link up (its retransmission and keepalive timers; 1.5 s to 2.9 s seen on the same
+        // machine, and 2.9 s failed a 2.5 s bound in CI). The regression this guarded
+        // (three leases) is checked in virtual time by
+        // MasterPolicyTests.testCutLinkBetweenLiveNeighboursIsResolvedQuickly.
         XCTAssertEqual(try sh("heal 1 2").code, 0)
         let healthy = try Harness.run(Harness.binary("chainctl"), ["--master", master, "wait", "--healthy", "--timeout", "60"], timeout: 70)
         XCTAssertEqual(healthy.code, 0, "the spliced node rejoins once healed: \(healthy.err)")

@@ -84,6 +84,7 @@ def thread_ticks():
     flush (rocksdb:high) and compaction (rocksdb:low) threads, and the rest (the store writer's
     dispatch queue, transfers)."""
     t = {"loop": 0, "store+other": 0, "flush": 0, "compaction": 0}
+    k = {"user": 0, "system": 0, "minor faults": 0, "context switches": 0}
     for f in pidfiles:
         pid = open(f).read().strip()
         for tid in os.listdir(f"/proc/{pid}/task"):
@@ -96,7 +97,16 @@ def thread_ticks():
             role = ("loop" if tid == pid else "flush" if name == "rocksdb:high"
                     else "compaction" if name == "rocksdb:low" else "store+other")
             t[role] += int(fields[11]) + int(fields[12])  # utime, stime
-    return t
+            k["user"] += int(fields[11])
+            k["system"] += int(fields[12])
+            k["minor faults"] += int(fields[7])
+            try:
+                for line in open(f"/proc/{pid}/task/{tid}/status"):
+                    if "ctxt_switches:" in line:  # voluntary_ and nonvoluntary_
+                        k["context switches"] += int(line.split()[-1])
+            except OSError:
+                pass
+    return t, k
 def store_entries():
     """Per node, the entries written to RocksDB so far (memtable entries), from /metrics; None
     for Redis or a build without the counter."""
@@ -113,13 +123,13 @@ def store_entries():
         counts.append(float(lines[0].split()[-1]))
     return counts
 e0 = store_entries()
-r0 = thread_ticks()
+r0, k0 = thread_ticks()
 t0 = sum(r0.values())
 subprocess.run([chainload, "--workload", "w", "--clients", clients,
                 "--duration", sys.argv[4], "--warmup", "0", "--json", "/tmp/bench-write-cpu.json"]
                + os.environ["TARGET_ARGS"].split(),
                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-r1 = thread_ticks()
+r1, k1 = thread_ticks()
 t1 = sum(r1.values())
 ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 r = json.load(open("/tmp/bench-write-cpu.json"))
@@ -131,6 +141,12 @@ if e0 is not None and e1 is not None:
     # Every node holds every chain (3 nodes, R=3): each applies every write.
     print("   store entries (memtable) per write, per node: " + ", ".join(f"n{i + 1} {(b - a) / ops:.2f}" for i, (a, b) in enumerate(zip(e0, e1))))
 print("   servers' CPU per write by thread: " + ", ".join(f"{k} {(r1[k] - r0[k]) / hz * 1e6 / ops:.1f} us" for k in r0))
+# Kernel time, page faults (an allocator that hands memory back and faults it in again shows
+# here) and context switches (voluntary and not), all threads of the three servers.
+print(f"   servers per write: user {(k1['user'] - k0['user']) / hz * 1e6 / ops:.1f} us, "
+      f"system {(k1['system'] - k0['system']) / hz * 1e6 / ops:.1f} us, "
+      f"minor faults {(k1['minor faults'] - k0['minor faults']) / ops:.3f}, "
+      f"context switches {(k1['context switches'] - k0['context switches']) / ops:.2f}")
 with open(summary, "a") as f:
     f.write(f"{d}\t{(t1 - t0) / hz * 1e6 / ops:.1f}\n")
 PY

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what chainstore needs to build, run and test, idempotently: Debian's libevent, RocksDB
-# and OpenSSL headers, redis-tools (redis-cli, redis-benchmark), and systemd's tools (the tests
+# and OpenSSL headers, mimalloc (chainserver's allocator), redis-tools (redis-cli, redis-benchmark), and systemd's tools (the tests
 # check the unit files in deploy/systemd with systemd-analyze) and redis-py (python3-redis: tests use real clients). Runs apt only for missing
 # packages; uses sudo when not root. Never prompts (CI has no standard input).
 set -euo pipefail
 
-packages=(libevent-dev librocksdb-dev libssl-dev openssl redis-tools pkg-config systemd python3-redis)
+packages=(libevent-dev librocksdb-dev libssl-dev libmimalloc-dev openssl redis-tools pkg-config systemd python3-redis)
 [[ "${WITH_REDIS_SERVER:-0}" == 1 ]] && packages+=(redis-server)
 # etcd: the highly available masters (HA=1 deploy/cluster.sh up) and the tests that run them.
 packages+=(etcd-server etcd-client)

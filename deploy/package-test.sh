@@ -17,7 +17,7 @@ deb=$(ls "$work"/dist/chainstore_*.deb)
 tarball=$(ls "$work"/dist/chainstore-*.tar.gz)
 
 info=$(dpkg-deb --info "$deb")
-for dep in libevent librocksdb libssl; do
+for dep in libevent librocksdb libssl libmimalloc; do
   grep -q "^ Depends:.*$dep" <<<"$info" || fail "Depends lacks $dep: $(grep Depends <<<"$info")"
 done
 grep -q "libswift" <<<"$info" && fail "Depends names a Swift library"

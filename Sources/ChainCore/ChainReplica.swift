@@ -200,6 +200,8 @@ public struct ChainReplica: Sendable {
         } else {
             unacked.removeAll()
         }
+        // (Concatenated only when there is something to put first: `+` copies both arrays.)
+        if actions.isEmpty { return advance() }
         return actions + advance()
     }
 
@@ -299,7 +301,8 @@ public struct ChainReplica: Sendable {
             var n = 0
             while n < waiting.count && waiting[n].seq <= reported { n += 1 }
             if n > 0 {
-                actions += waiting[0..<n].map { .committed(token: $0.token, seq: $0.seq) }
+                actions.reserveCapacity(actions.count + n)
+                for w in waiting[0..<n] { actions.append(.committed(token: w.token, seq: w.seq)) }
                 waiting.removeFirst(n)
             }
         }

@@ -8,8 +8,10 @@ public enum Durability: String, Sendable, CaseIterable {
     /// After the write-ahead log holding it was fsynced (group commit: one sync per loop turn's
     /// worth of writes).
     case fsync
-    /// After it is in RocksDB (write-ahead log written, not synced): a crash of the machine can
-    /// lose the last writes, a crash of the process cannot.
+    /// After it is in RocksDB's memtable, with no write-ahead log (as Redis without persistence,
+    /// replication is the durability): a node that crashes comes back with what its store had
+    /// flushed and catches the rest up from its chains; a crash of every replica of a chain at
+    /// once loses that chain's writes since its last flush. A graceful stop flushes everything.
     case memory
 }
 

@@ -35,7 +35,12 @@ public final class RocksStore: KVStore, @unchecked Sendable {
     /// (scans with a longer prefix read one bucket). Every key must be at least
     /// `hashPrefixLength` long — RocksDB would otherwise hash bytes past the key — so shorter keys
     /// are refused with an error.
-    public init(path: String, hashPrefixLength: Int = 0, createIfMissing: Bool = true) throws(StoreError) {
+    ///
+    /// With `writeAheadLog` false, writes that are not synced skip RocksDB's log: they live in
+    /// the memtable until it is flushed to a table file (when it fills, and on `close`), so a
+    /// crash of the process loses what was not flushed yet — always a prefix of the writes in
+    /// their order, never a hole. Synced writes (`sync: true`) still go through the log.
+    public init(path: String, hashPrefixLength: Int = 0, createIfMissing: Bool = true, writeAheadLog: Bool = true) throws(StoreError) {
         self.path = path
         self.hashPrefixLength = hashPrefixLength
         try Self.prepareDirectory(path)
@@ -66,6 +71,10 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         plainWrite = rocksdb_writeoptions_create()
         noStallWrite = rocksdb_writeoptions_create()
         rocksdb_writeoptions_set_no_slowdown(noStallWrite, 1)
+        if !writeAheadLog {
+            rocksdb_writeoptions_disable_WAL(plainWrite, 1)
+            rocksdb_writeoptions_disable_WAL(noStallWrite, 1)
+        }
         var err: UnsafeMutablePointer<CChar>?
         let handle = rocksdb_open(options, path, &err)
         if let message = Self.take(&err) {

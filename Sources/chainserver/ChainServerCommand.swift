@@ -81,7 +81,7 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("data-dir"), help: "Directory of the node's RocksDB.")
     var dataDir: String
 
-    @Option(help: "When a write is acknowledged: fsync (WAL synced, group commit) or memory (WAL written, not synced).")
+    @Option(help: "When a write is acknowledged: fsync (WAL synced, group commit) or memory (in memory on every replica, no WAL).")
     var durability: String = "fsync"
 
     @Option(name: .customLong("max-value-bytes"), help: "Largest key or value accepted.")
@@ -236,7 +236,9 @@ struct ChainServerCommand: ParsableCommand {
 
         let store: RocksStore
         do {
-            store = try RocksStore(path: dataDir, hashPrefixLength: KeyLayout.dataPrefixLength)
+            // Memory mode keeps no write-ahead log: replication is its durability (see Durability).
+            store = try RocksStore(path: dataDir, hashPrefixLength: KeyLayout.dataPrefixLength,
+                                   writeAheadLog: config.durability == .fsync)
         } catch {
             fail("chainserver: \(error)", code: 2)
         }

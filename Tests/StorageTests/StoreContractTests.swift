@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import Storage
 #if canImport(Glibc)
@@ -23,6 +24,7 @@ final class StoreContractTests: XCTestCase {
     private func stores() throws -> [(String, any KVStore)] {
         [("rocksdb", try RocksStore(path: tempDir())),
          ("rocksdb-hashed", try RocksStore(path: tempDir(), hashPrefixLength: 5)),
+         ("rocksdb-no-log", try RocksStore(path: tempDir(), hashPrefixLength: 5, writeAheadLog: false)),
          ("memory", MemoryStore())]
     }
 
@@ -165,6 +167,45 @@ final class StoreContractTests: XCTestCase {
         let again = try RocksStore(path: dir, hashPrefixLength: 5)
         XCTAssertEqual(try again.get(b("durable")), b("yes"))
         XCTAssertGreaterThanOrEqual(again.estimatedKeyCount, 1)
+    }
+
+    /// Memory mode's store: unsynced writes leave RocksDB's log empty (that is the saving), and
+    /// a clean close flushes them, so a graceful restart keeps everything. With the log, the
+    /// same writes fill it.
+    func testWithoutTheLogWritesSkipItAndCloseFlushesThem() throws {
+        for log in [true, false] {
+            let dir = tempDir()
+            do {
+                let s = try RocksStore(path: dir, hashPrefixLength: 5, writeAheadLog: log)
+                for i in 0..<20 {
+                    var batch = WriteBatch()
+                    for j in 0..<100 { batch.put(b("key-\(i)-\(j)"), b("value-\(i)-\(j)")) }
+                    try s.write(batch, sync: false)
+                }
+                XCTAssertTrue(try s.writeWithoutStall({ var w = WriteBatch(); w.put(b("key-last"), b("v")); return w }()))
+                let logBytes = try logFileBytes(dir)
+                if log {
+                    XCTAssertGreaterThan(logBytes, 2000 * 20, "the log holds the writes")
+                } else {
+                    XCTAssertEqual(logBytes, 0, "nothing went through the log")
+                }
+                s.close()
+            }
+            let again = try RocksStore(path: dir, hashPrefixLength: 5, writeAheadLog: log)
+            XCTAssertEqual(try again.get(b("key-0-0")), b("value-0-0"), "log \(log)")
+            XCTAssertEqual(try again.get(b("key-19-99")), b("value-19-99"), "log \(log)")
+            XCTAssertEqual(try again.get(b("key-last")), b("v"), "log \(log)")
+            again.close()
+        }
+    }
+
+    /// The bytes in RocksDB's write-ahead log files (`NNNNNN.log`) in `dir`.
+    private func logFileBytes(_ dir: String) throws -> Int {
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".log") && $0.first!.isNumber }
+        XCTAssertFalse(names.isEmpty, "RocksDB keeps a log file open")
+        return try names.reduce(0) { n, name in
+            n + ((try FileManager.default.attributesOfItem(atPath: dir + "/" + name)[.size] as? Int) ?? 0)
+        }
     }
 
     func testSecondOpenIsRefusedWithClearError() throws {

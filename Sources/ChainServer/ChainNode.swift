@@ -11,7 +11,10 @@ import Storage
 /// carries out the core's effects: store writes, frames batched per peer per turn, replies.
 /// It decides nothing about the protocol itself.
 final class ChainNode {
-    unowned let server: Server
+    /// Held strongly, like a client session's: an `unowned` reference costs a checked retain
+    /// and a release on every use (several per update). The server and its node live as long
+    /// as the process, so the cycle is never meant to end.
+    let server: Server
     let me: NodeID
     let settings: ClusterSettings
     private(set) var core: NodeCore

@@ -9,7 +9,9 @@ import EventLoop
 /// link is not up wait in a bounded queue (when it overflows the oldest are dropped: the chain
 /// protocol resends whatever is unacknowledged when the link comes up).
 final class PeerLinks {
-    unowned let node: ChainNode
+    /// Strong, as `ChainNode.server` (an `unowned` reference costs a checked retain per frame);
+    /// the node and its links live as long as the process.
+    let node: ChainNode
     let loop: EventLoop
     let me: NodeID
     private let secret: [UInt8]
@@ -154,7 +156,8 @@ final class PeerLink {
     }
 
     let conn: Connection
-    unowned let links: PeerLinks
+    /// Strong: a link that closed is dropped by `links` (`closed`), which ends the cycle.
+    let links: PeerLinks
     let dialedPeer: NodeID?
     private var state: State
     private var decoder = PeerFrameDecoder()

@@ -115,7 +115,12 @@ public struct Configuration: Codable, Sendable, Equatable {
 
     /// The chain owning `slot`: chain i owns slots [i·S/N, (i+1)·S/N).
     public func chain(forSlot slot: Int) -> ChainID {
-        slot * chains.count / HashSlot.count
+        Self.chain(forSlot: slot, chainCount: chains.count)
+    }
+
+    /// The chain of `slot` in a table of `chainCount` chains.
+    public static func chain(forSlot slot: Int, chainCount: Int) -> ChainID {
+        slot * chainCount / HashSlot.count
     }
 
     public func chain(forKey key: [UInt8]) -> ChainID { chain(forSlot: HashSlot.of(key)) }

@@ -7,7 +7,8 @@ extension NodeCore {
     public mutating func route(chain: ChainID, write: Bool, forwarded: Bool, now: UInt64) -> Route {
         // (Asked for every request: it reads the configuration and the replica in place rather
         // than copying them.)
-        guard config != nil else { return .refuse(.noConfiguration) }
+        // (`config != nil` copied the configuration: three retains and releases a request.)
+        guard config?.epoch != nil else { return .refuse(.noConfiguration) }
         guard leaseValid(at: now) || disabled.contains(.leaseCheck) else { return .refuse(.noLease) }
         let standing = standing(chain)
         if write ? standing?.isHead == true : standing?.isTail == true && (disabled.contains(.barrier) || !awaitingBarrier(chain, now: now)) {
@@ -32,6 +33,12 @@ extension NodeCore {
     public func readableUpTo(_ chain: ChainID) -> UInt64? {
         guard let r = replicas[chain], r.isTail, r.syncPoint != nil else { return nil }
         return r.committed
+    }
+
+    /// The chain of `slot` under the installed configuration (nil without one), read in place.
+    public func chain(forSlot slot: Int) -> ChainID? {
+        guard let count = config?.chains.count else { return nil }
+        return Configuration.chain(forSlot: slot, chainCount: count)
     }
 
     /// The replica's role facts, read in place (nil when this node has no replica of `chain`).

@@ -154,15 +154,15 @@ final class ChainNode {
     /// when the reply comes later.
     func handle(_ id: CommandID, _ args: [[UInt8]], tag: RequestTag?, retry: Bool, forwarded: Bool,
                 session: ClientSession, into out: inout RESPWriter) -> CommandOutcome {
-        guard let config = core.config else { return refuse(.noConfiguration, into: &out) }
         // (Most commands name one key, the first argument: no array of keys for them.)
         let keys = id.hasOneKey ? [] : id.keys(args)
         let key = id.hasOneKey ? args[1] : keys[0]
         let keySlot = HashSlot.of(key)
+        // The configuration is read in place: binding it copied it for every request.
+        guard let chain = core.chain(forSlot: keySlot) else { return refuse(.noConfiguration, into: &out) }
         routedKey = (key, keySlot)
         defer { routedKey = nil }
-        let chain = config.chain(forSlot: keySlot)
-        for k in keys.dropFirst() where config.chain(forKey: k) != chain {
+        for k in keys.dropFirst() where core.chain(forSlot: HashSlot.of(k)) != chain {
             server.metrics.error("crossslot")
             out.error("CROSSSLOT Keys in request don't belong to the same chain")
             return .answered
@@ -186,7 +186,7 @@ final class ChainNode {
             }
             return .answered
         }
-        guard let addr = config.node(place)?.client else { return refuse(.notServedHere(chain: chain, by: place), into: &out) }
+        guard let addr = core.config?.node(place)?.client else { return refuse(.notServedHere(chain: chain, by: place), into: &out) }
         let slot = server.reserveSlot(for: session, chain: chain, at: place)
         var fwd: [[UInt8]] = [Wrapper.forward]
         if let tag { fwd += [retry ? Wrapper.retry : Wrapper.request, Array(String(tag.client).utf8), Array(String(tag.request).utf8)] }
@@ -367,7 +367,7 @@ final class ChainNode {
         if !forwarded, !session.order.mayStart(chain: chain, at: place) { return .waiting }
         if !forwarded, let held = holdIfFrozen(chain, session: session, into: &out) { return held }
         guard place == me else {
-            guard let addr = config.node(place)?.client else { return refuse(.notServedHere(chain: chain, by: place), into: &out) }
+            guard let addr = core.config?.node(place)?.client else { return refuse(.notServedHere(chain: chain, by: place), into: &out) }
             let slot = server.reserveSlot(for: session, chain: chain, at: place)
             forwarder.forward([Wrapper.forward] + request.encoded, to: place, address: addr, slot: slot, protocolVersion: session.protocolVersion)
             return .deferred(slot)
@@ -405,7 +405,7 @@ final class ChainNode {
             out.ok()
             return .answered
         }
-        guard let addr = config.node(place)?.client else { return refuse(.notServedHere(chain: chain, by: place), into: &out) }
+        guard let addr = core.config?.node(place)?.client else { return refuse(.notServedHere(chain: chain, by: place), into: &out) }
         let clientSlot = server.reserveSlot(for: session, chain: chain, at: place)
         let sub = server.reserveInternalSlot { [unowned self, weak session] reply in
             // `+incarnation:epoch:counter`, or an error passed on to the client.

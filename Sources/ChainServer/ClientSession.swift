@@ -55,6 +55,9 @@ final class ClientSession {
     var watch = WatchState()
     /// A parsed command that waits for earlier ones to answer before it may run.
     private var waitingCommand: RESPCommand?
+    /// Whether `waitingCommand` holds one (comparing it with nil copied the command: five
+    /// copies a write).
+    private var isWaiting = false
     /// Which command runs now, by number (a command that waits keeps its number when it runs
     /// again; one routed again gets a new one): a hold recorded for an earlier command that
     /// ended some other way is not this one's (`holdIfFrozen`).
@@ -73,7 +76,7 @@ final class ClientSession {
         let c = server.config
         parser = RESPCommandParser(limits: RESPLimits(
             maxBulkBytes: max(512 << 20, c.maxValueBytes), maxArgumentBytes: c.maxValueBytes,
-            maxArrayLength: c.maxArrayLength))
+            maxArrayLength: c.maxArrayLength), wrappers: Wrapper.parsed)
         conn.onRead = { [unowned self] _ in self.readable() }
         conn.onClose = { [unowned self] _, end in
             self.closed(end == .closedLocally ? (self.ending ?? .shutdown) : (end == .peerClosed ? .clientClosed : .socketError))
@@ -103,10 +106,11 @@ final class ClientSession {
         out.version = protocolVersion
         while ending == nil {
             var cmd: RESPCommand
-            let resumed = waitingCommand != nil
-            if let w = waitingCommand {
-                cmd = w
+            let resumed = isWaiting
+            if isWaiting {
+                cmd = waitingCommand!
                 waitingCommand = nil
+                isWaiting = false
             } else {
                 do {
                     guard let next = try parser.next() else { break }
@@ -130,6 +134,7 @@ final class ClientSession {
                 // Earlier commands of this connection must answer first; the rest stays in the
                 // parser's buffer, and a large backlog stops reading (TCP pushes back).
                 waitingCommand = cmd
+                isWaiting = true
                 if parser.bufferedBytes > Self.pauseReadingBytes { conn.pauseReading() }
             case let .deferred(slot):
                 // The reply comes later: close the chunk so far and keep this reply's place.
@@ -145,13 +150,13 @@ final class ClientSession {
                 if !earlyFills.isEmpty, let early = earlyFills.removeValue(forKey: slot) { fill(slot: slot, bytes: early.bytes, tag: early.tag) }
                 server.markPending(self)
             }
-            if waitingCommand != nil { break }
+            if isWaiting { break }
             if out.bytes.count + heldBytes + conn.outputBytes > server.config.maxOutputBytes {
                 abort(.outputBufferLimit)
                 return
             }
         }
-        if ending == nil && waitingCommand == nil && parser.bufferedBytes > server.config.maxRequestBytes {
+        if ending == nil && !isWaiting && parser.bufferedBytes > server.config.maxRequestBytes {
             out.error("ERR Protocol error: request larger than --max-request-bytes \(server.config.maxRequestBytes)")
             ending = .requestBufferLimit
         }
@@ -161,7 +166,7 @@ final class ClientSession {
             out = RESPWriter(version: protocolVersion)
             server.markPending(self)
         }
-        if waitingCommand == nil && reroutes.isEmpty { conn.resumeReading() }
+        if !isWaiting && reroutes.isEmpty { conn.resumeReading() }
     }
 
     /// Past this many buffered request bytes behind a waiting command, reading pauses.
@@ -195,7 +200,7 @@ final class ClientSession {
     /// An outstanding command of `chain` answered (once per command, from `Server.fillSlot`): a
     /// command waiting for it may run now.
     func orderedCommandAnswered(chain: ChainID?) {
-        if order.finished(chain: chain) && (waitingCommand != nil || !reroutes.isEmpty) { server.markResumable(self) }
+        if order.finished(chain: chain) && (isWaiting || !reroutes.isEmpty) { server.markResumable(self) }
     }
 
     /// A forwarded command of this connection came back unexecuted (its reply's place is
@@ -302,7 +307,7 @@ final class ClientSession {
     func checkTimeouts(now: UInt64) {
         guard ending == nil, !isClosed else { return }
         let c = server.config
-        if parser.bufferedBytes > 0 && waitingCommand == nil {
+        if parser.bufferedBytes > 0 && !isWaiting {
             let since = partialSinceNanos ?? lastReadNanos
             partialSinceNanos = since
             if c.requestTimeoutMs > 0 && now - since > UInt64(c.requestTimeoutMs) * 1_000_000 { abort(.requestTimeout) }

@@ -1,4 +1,5 @@
 import ChainCore
+import RESP
 
 /// Every command the server knows, with Redis's arity convention: N means exactly N arguments
 /// including the name, -N means at least N.
@@ -216,12 +217,10 @@ enum Wrapper {
     /// Like `cs.req`, for a retry: the head first looks for the recorded result.
     static let retry = Array("cs.retry".utf8)
 
-    /// The wrapper arguments that mark a command as forwarded and tagged (`Server.execute`).
-    static func wrappers(forwarded: Bool, tag: RequestTag?, retry: Bool) -> [[UInt8]] {
-        var w: [[UInt8]] = forwarded ? [forward] : []
-        if let tag { w += [retry ? self.retry : request, Array(String(tag.client).utf8), Array(String(tag.request).utf8)] }
-        return w
-    }
+    /// What a session's parser takes off the front of a request (`RESPCommand.marked`: `cs.fwd`;
+    /// `RESPCommand.tag`: word 0 `cs.req`, word 1 `cs.retry`). Requests built otherwise (inline
+    /// commands, commands routed again) keep them as arguments, which `Server.execute` reads too.
+    static let parsed = RESPWrappers(markers: [forward], tags: [request, retry])
 
     static func matches(_ arg: [UInt8], _ name: [UInt8]) -> Bool {
         guard arg.count == name.count else { return false }
@@ -237,16 +236,5 @@ enum Wrapper {
 
     /// A tag's client or request id: decimal digits only, at most `UInt64.max`. (Read from
     /// the bytes: through a `String` it cost about 550 instructions per id.)
-    static func id(_ b: [UInt8]) -> UInt64? {
-        guard !b.isEmpty, b.count <= 20 else { return nil }
-        var v: UInt64 = 0
-        for c in b {
-            guard c >= 48 && c <= 57 else { return nil }
-            let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(UInt64(c - 48))
-            guard !o1 && !o2 else { return nil }
-            v = a
-        }
-        return v
-    }
+    static func id(_ b: [UInt8]) -> UInt64? { RESPWrappers.decimalID(b, from: 0, to: b.count) }
 }

@@ -155,22 +155,26 @@ public final class Server {
         if !resumed { commandsTotal += 1 }
         // With users configured, a connection that has not authenticated may only say hello,
         // authenticate, ping or quit.
-        if let users = config.users, !users.isOpen, session.user == nil, !CommandID.allowedBeforeAuth(cmd.args[0]) {
+        // (A wrapper is never allowed before authentication: taken off by the parser or not.)
+        if let users = config.users, !users.isOpen, session.user == nil,
+           cmd.marked || cmd.tag != nil || !CommandID.allowedBeforeAuth(cmd.args[0]) {
             metrics.error("noauth")
             out.error("NOAUTH Authentication required.")
             return .answered
         }
-        var tag: RequestTag?
-        var retry = false
-        var forwarded = false
-        var wrappers = 0
         // Internal wrappers: `CS.FWD cmd…` marks a request another node forwarded (never forwarded
-        // again); `CS.REQ client request cmd…` tags a write for idempotent retries.
-        if Wrapper.mayBeWrapper(cmd.args[0]), Wrapper.matches(cmd.args[0], Wrapper.forward) {
+        // again); `CS.REQ client request cmd…` tags a write for idempotent retries. The session's
+        // parser takes them off as it reads (`Wrapper.parsed`); a command built otherwise still
+        // has them as arguments.
+        var tag = cmd.tag.map { RequestTag(client: $0.first, request: $0.second) }
+        var retry = cmd.tag?.word == 1
+        var forwarded = cmd.marked
+        var wrappers = 0
+        if !forwarded, tag == nil, Wrapper.mayBeWrapper(cmd.args[0]), Wrapper.matches(cmd.args[0], Wrapper.forward) {
             forwarded = true
             wrappers = 1
         }
-        if cmd.args.count > wrappers, Wrapper.mayBeWrapper(cmd.args[wrappers]),
+        if tag == nil, cmd.args.count > wrappers, Wrapper.mayBeWrapper(cmd.args[wrappers]),
            Wrapper.matches(cmd.args[wrappers], Wrapper.request) || Wrapper.matches(cmd.args[wrappers], Wrapper.retry) {
             retry = Wrapper.matches(cmd.args[wrappers], Wrapper.retry)
             guard cmd.args.count >= wrappers + 4, let c = Wrapper.id(cmd.args[wrappers + 1]), let r = Wrapper.id(cmd.args[wrappers + 2]) else {
@@ -184,12 +188,14 @@ public final class Server {
             out.error("ERR empty command after a wrapper")
             return .answered
         }
-        guard wrappers > 0 else { return executeUnwrapped(cmd, tag: nil, retry: false, forwarded: false, session: session, into: &out, resumed: resumed) }
-        // The wrappers go in place (the session hands over its only reference: no copy of the
-        // arguments), and come back if the command must run again later.
+        guard wrappers > 0 else { return executeUnwrapped(cmd, tag: tag, retry: retry, forwarded: forwarded, session: session, into: &out, resumed: resumed) }
+        // Wrappers still in the arguments go in place (the session hands over its only
+        // reference: no copy of the other arguments), and come back as they were if the command
+        // must run again later (what the parser took off stays in `marked` and `tag`).
+        let taken = Array(cmd.args[0..<wrappers])
         cmd.args.removeFirst(wrappers)
         let outcome = executeUnwrapped(cmd, tag: tag, retry: retry, forwarded: forwarded, session: session, into: &out, resumed: resumed)
-        if outcome == .waiting { cmd.args.insert(contentsOf: Wrapper.wrappers(forwarded: forwarded, tag: tag, retry: retry), at: 0) }
+        if outcome == .waiting { cmd.args.insert(contentsOf: taken, at: 0) }
         return outcome
     }
 

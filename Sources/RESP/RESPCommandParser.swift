@@ -1,13 +1,20 @@
 /// One request: its arguments, and the first argument that was too long to keep, if any.
 public struct RESPCommand: Equatable, Sendable {
     public var args: [[UInt8]]
-    /// Set when an argument exceeded `maxArgumentBytes`: its index and declared length. The
-    /// argument itself was discarded (it appears as an empty array in `args`).
+    /// Set when an argument exceeded `maxArgumentBytes`: its index in the request as sent and
+    /// its declared length. The argument itself was discarded (it appears as an empty array in
+    /// `args`).
     public var oversized: OversizedArgument?
+    /// The request started with a marker word, taken off `args` (`RESPWrappers`).
+    public var marked: Bool
+    /// The request started (after any marker) with a tag word and its ids, taken off `args`.
+    public var tag: RESPTag?
 
-    public init(args: [[UInt8]], oversized: OversizedArgument? = nil) {
+    public init(args: [[UInt8]], oversized: OversizedArgument? = nil, marked: Bool = false, tag: RESPTag? = nil) {
         self.args = args
         self.oversized = oversized
+        self.marked = marked
+        self.tag = tag
     }
 }
 
@@ -36,9 +43,26 @@ public struct RESPCommandParser: Sendable {
     private var args: [[UInt8]] = []
     private var argBytes = 0
     private var oversized: OversizedArgument?
+    /// Leading words taken off requests (`RESPWrappers`; none when both are empty), and the
+    /// shortest and longest of them (most arguments are told apart by their length alone).
+    private let markerWords: [[UInt8]]
+    private let tagWords: [[UInt8]]
+    private let shortestWord: Int
+    private let longestWord: Int
+    /// The current request's marker and tag so far (`tagWord` -1: none; `tagIDs` read of 2).
+    private var marked = false
+    private var tagWord = -1
+    private var tagIDs = 0
+    private var tagFirst: UInt64 = 0
+    private var tagSecond: UInt64 = 0
 
-    public init(limits: RESPLimits = RESPLimits()) {
+    public init(limits: RESPLimits = RESPLimits(), wrappers: RESPWrappers? = nil) {
         self.limits = limits
+        markerWords = wrappers?.markers ?? []
+        tagWords = wrappers?.tags ?? []
+        let lengths = (markerWords + tagWords).map(\.count)
+        shortestWord = lengths.min() ?? .max
+        longestWord = lengths.max() ?? 0
     }
 
     /// Bytes held for requests not yet complete (what a query-buffer limit should bound).
@@ -93,6 +117,7 @@ public struct RESPCommandParser: Sendable {
                     pos += take
                     skipping -= take
                     if skipping > 0 { return nil }
+                    if tagWord >= 0 && tagIDs < 2 { giveBackTag() }
                     args.append([])
                     remainingArgs -= 1
                     continue
@@ -103,7 +128,7 @@ public struct RESPCommandParser: Sendable {
                     guard let n = try headerNumber(error: .invalidBulkLength) else { return nil }
                     guard n >= 0, n <= limits.maxBulkBytes else { throw .invalidBulkLength }
                     if n > limits.maxArgumentBytes {
-                        if oversized == nil { oversized = OversizedArgument(index: args.count, length: n) }
+                        if oversized == nil { oversized = OversizedArgument(index: args.count + leadingWords, length: n) }
                         skipping = n + 2
                         continue
                     }
@@ -114,19 +139,67 @@ public struct RESPCommandParser: Sendable {
                     return nil
                 }
                 guard buf[pos + bulkLen] == 13, buf[pos + bulkLen + 1] == 10 else { throw .missingCRLF }
+                if args.isEmpty, takeWrapperWord(from: pos, to: pos + bulkLen) {
+                    pos += bulkLen + 2
+                    bulkLen = -1
+                    remainingArgs -= 1
+                    continue
+                }
                 args.append(Array(buf[pos..<(pos + bulkLen)]))
                 argBytes += bulkLen
                 pos += bulkLen + 2
                 bulkLen = -1
                 remainingArgs -= 1
             }
-            let cmd = RESPCommand(args: args, oversized: oversized)
+            let tag = tagWord >= 0 && tagIDs == 2 ? RESPTag(word: tagWord, first: tagFirst, second: tagSecond) : nil
+            let cmd = RESPCommand(args: args, oversized: oversized, marked: marked, tag: tag)
             args = []
             argBytes = 0
             oversized = nil
             remainingArgs = -1
+            marked = false
+            tagWord = -1
+            tagIDs = 0
             return cmd
         }
+    }
+
+    /// Words of the current request taken off so far.
+    private var leadingWords: Int { (marked ? 1 : 0) + (tagWord >= 0 ? 1 + tagIDs : 0) }
+
+    /// Whether the argument at `buf[from..<to]`, with no argument kept before it, is a marker,
+    /// a tag word or one of its ids (`RESPWrappers`); taken off if so. `remainingArgs` still
+    /// counts it: a marker needs a command after it, a tag its two ids and a command.
+    private mutating func takeWrapperWord(from: Int, to: Int) -> Bool {
+        if tagWord >= 0 {
+            guard tagIDs < 2 else { return false }
+            guard let id = RESPWrappers.decimalID(buf, from: from, to: to) else {
+                giveBackTag()
+                return false
+            }
+            if tagIDs == 0 { tagFirst = id } else { tagSecond = id }
+            tagIDs += 1
+            return true
+        }
+        guard to - from >= shortestWord && to - from <= longestWord else { return false }
+        if !marked, remainingArgs >= 2, RESPWrappers.index(of: markerWords, in: buf, from: from, to: to) != nil {
+            marked = true
+            return true
+        }
+        if remainingArgs >= 4, let i = RESPWrappers.index(of: tagWords, in: buf, from: from, to: to) {
+            tagWord = i
+            tagIDs = 0
+            return true
+        }
+        return false
+    }
+
+    /// A tag whose ids did not follow: its word and the id read become arguments again.
+    private mutating func giveBackTag() {
+        args.append(tagWords[tagWord])
+        if tagIDs > 0 { args.append(Array(String(tagFirst).utf8)) }
+        tagWord = -1
+        tagIDs = 0
     }
 
     /// Parses `<type>NUMBER\r\n` at `pos`; nil if the line is not complete yet.

@@ -23,6 +23,8 @@ final class ChainNode {
     var masterLink: MasterLink!
     /// The core's effects not carried out yet (one buffer, reused every call).
     private var effects: [NodeCore.Effect] = []
+    /// `execute`'s emptied list, kept for its storage.
+    private var spareEffects: [NodeCore.Effect] = []
     private var executing = false
     /// Head: replies waiting for their update to commit, by token.
     private var waitingReplies = SequenceTable<(slot: UInt64, reply: [UInt8])>()
@@ -90,15 +92,22 @@ final class ChainNode {
 
     private func execute() {
         // An effect's execution never feeds the core again synchronously today; should one, its
-        // effects join the same buffer and run in this loop.
+        // effects join `effects` and run in this loop's next round.
         guard !executing else { return }
         executing = true
-        var i = 0
-        while i < effects.count {
-            carryOut(effects[i])
-            i += 1
+        // Effects are moved out of the list and their payloads out of the effect (`carryOut`
+        // consumes it), not copied and destroyed: reading `effects[i]` copied every effect
+        // (callgrind: 48.7k against 49.1k instructions a write at one chain, 65.5k against
+        // 66.5k at 12). The list is taken whole — effects added meanwhile start a new one,
+        // run next round — reversed, and popped; its emptied storage is kept for the next call.
+        while !effects.isEmpty {
+            var list: [NodeCore.Effect] = []
+            swap(&list, &spareEffects)
+            swap(&list, &effects)
+            list.reverse()
+            while let effect = list.popLast() { carryOut(effect) }
+            spareEffects = list
         }
-        effects.removeAll(keepingCapacity: true)
         executing = false
         if !tailTrack.isEmpty { trimTailTrack() }
         if !barrierReads.isEmpty { wakeBarrierReads() }
@@ -479,8 +488,8 @@ final class ChainNode {
 
     // MARK: the core's effects
 
-    private func carryOut(_ effect: NodeCore.Effect) {
-        switch effect {
+    private func carryOut(_ effect: consuming NodeCore.Effect) {
+        switch consume effect {
         case let .apply(chain, u): apply(chain, u)
         case let .forward(to, chain, update):
             outbox[outboxIndex(to)].updates[chain, default: []].append(update)

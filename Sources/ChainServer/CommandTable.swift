@@ -222,10 +222,9 @@ enum Wrapper {
     /// commands, commands routed again) keep them as arguments, which `Server.execute` reads too.
     static let parsed = RESPWrappers(markers: [forward], tags: [request, retry])
 
+    /// Whether `arg` is `name` (lowercase) in any case.
     static func matches(_ arg: [UInt8], _ name: [UInt8]) -> Bool {
-        guard arg.count == name.count else { return false }
-        for (a, b) in zip(arg, name) where (a >= 65 && a <= 90 ? a + 32 : a) != b { return false }
-        return true
+        arg.count == name.count && RESPWrappers.matches(name, arg, at: 0)
     }
 
     /// Whether `arg` can be a wrapper at all (every one starts with `cs.`): most commands are

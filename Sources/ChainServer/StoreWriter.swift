@@ -105,7 +105,8 @@ final class StoreWriter: @unchecked Sendable {
 
     /// One write, on whichever thread holds the writer (`running`).
     private func attempt(_ batch: WriteBatch, stallAllowed: Bool) -> Attempt {
-        // RocksDB writes a batch twice (log, then table file): room for both is needed.
+        // RocksDB writes a batch twice with its log (fsync mode: log, then table file), once
+        // without (memory mode); room for two is asked either way.
         let need = 2 * batch.byteCount
         if reserveBytes > 0, let free = freeSpace.available(needing: need), free < reserveBytes + need {
             return .noRoom(free: free)

@@ -25,8 +25,8 @@ public struct RESPWrappers: Sendable {
         return nil
     }
 
-    /// Whether `b` holds `word` (lowercase) at `at`, in any case.
-    private static func matches(_ word: [UInt8], _ b: [UInt8], at: Int) -> Bool {
+    /// Whether `b` holds `word` (lowercase) at `at`, in any case (`b` long enough).
+    public static func matches(_ word: [UInt8], _ b: [UInt8], at: Int) -> Bool {
         var k = 0
         while k < word.count {
             let c = b[at + k]
@@ -60,10 +60,4 @@ public struct RESPTag: Equatable, Sendable {
     public var word: Int
     public var first: UInt64
     public var second: UInt64
-
-    public init(word: Int, first: UInt64, second: UInt64) {
-        self.word = word
-        self.first = first
-        self.second = second
-    }
 }

@@ -99,13 +99,22 @@ final class ChainNode {
         // consumes it), not copied and destroyed: reading `effects[i]` copied every effect
         // (callgrind: 48.7k against 49.1k instructions a write at one chain, 65.5k against
         // 66.5k at 12). The list is taken whole — effects added meanwhile start a new one,
-        // run next round — reversed, and popped; its emptied storage is kept for the next call.
+        // run next round — and each effect is moved out of its slot, which gets a payload-free
+        // stand-in that the list's clearing destroys for nothing (reversing the list to pop it
+        // cost ~1k instructions a write in swaps). Its storage is kept for the next call.
         while !effects.isEmpty {
             var list: [NodeCore.Effect] = []
             swap(&list, &spareEffects)
             swap(&list, &effects)
-            list.reverse()
-            while let effect = list.popLast() { carryOut(effect) }
+            list.withUnsafeMutableBufferPointer { slots in
+                guard let base = slots.baseAddress else { return }
+                for i in 0..<slots.count {
+                    let effect = (base + i).move()
+                    (base + i).initialize(to: .askMaster)
+                    carryOut(effect)
+                }
+            }
+            list.removeAll(keepingCapacity: true)
             spareEffects = list
         }
         executing = false

@@ -289,8 +289,17 @@ final class ClientSession {
             heldBytes -= h.bytes.count
             i += 1
         }
-        if i > 0 { held.removeFirst(i) }
-        if answeredHead > 0 && answeredHead * 2 >= answeredCommands.count {
+        // Most often every held reply went: popped in place, not shifted (`removeAll(keeping
+        // Capacity:)` and `removeFirst` both go through a generic range replacement).
+        if i == held.count {
+            while !held.isEmpty { held.removeLast() }
+        } else if i > 0 {
+            held.removeFirst(i)
+        }
+        if answeredHead == answeredCommands.count {
+            while !answeredCommands.isEmpty { answeredCommands.removeLast() }
+            answeredHead = 0
+        } else if answeredHead > 0 && answeredHead * 2 >= answeredCommands.count {
             answeredCommands.removeFirst(answeredHead)
             answeredHead = 0
         }

@@ -148,20 +148,51 @@ enum CommandID: CaseIterable {
         }
     }
 
-    /// Lookup by name in any letter case, without building a String per command.
+    /// Lookup by name in any letter case, without building a String per command or hashing it:
+    /// the name's length and first letter pick a bucket of a few names, compared in place
+    /// (a dictionary lookup cost ~350 instructions a command, most of it hashing).
     static func lookup(_ name: [UInt8]) -> CommandID? {
-        guard name.count <= 16 else { return nil }
-        // Clients send names all upper or all lower case: found without a copy.
-        if let id = byName[name] { return id }
-        var lower = name
-        for i in lower.indices where lower[i] >= 65 && lower[i] <= 90 { lower[i] += 32 }
-        return byName[lower]
+        guard let bucket = NameBuckets.bucket(name) else { return nil }
+        let table = nameBuckets
+        var i = table.starts[bucket]
+        let end = table.starts[bucket + 1]
+        while i < end {
+            if RESPWrappers.matches(table.names[i], name, at: 0) { return table.ids[i] }
+            i += 1
+        }
+        return nil
     }
 
-    /// Each name in lower and in upper case.
-    private static let byName: [[UInt8]: CommandID] = Dictionary(
-        CommandID.allCases.flatMap { [(Array($0.name.utf8), $0), (Array($0.name.uppercased().utf8), $0)] },
-        uniquingKeysWith: { first, _ in first })
+    /// Every command's lowercase name, grouped by (length, first letter).
+    private struct NameBuckets {
+        static let longest = 16
+        var names: [[UInt8]] = []
+        var ids: [CommandID] = []
+        /// Bucket b holds `names[starts[b]..<starts[b + 1]]`.
+        var starts: [Int] = []
+
+        /// Letters and `_` fold to 0...31 (case ignored); lengths 1...16.
+        static func bucket(_ name: [UInt8]) -> Int? {
+            guard let first = name.first, name.count <= longest else { return nil }
+            return name.count << 5 | Int(first & 31)
+        }
+
+        init() {
+            let all = CommandID.allCases.map { (Array($0.name.lowercased().utf8), $0) }
+                .compactMap { entry in Self.bucket(entry.0).map { ($0, entry) } }
+                .sorted { $0.0 < $1.0 }
+            let count = (Self.longest + 1) << 5
+            starts = [Int](repeating: 0, count: count + 1)
+            for (b, entry) in all {
+                names.append(entry.0)
+                ids.append(entry.1)
+                starts[b + 1] += 1
+            }
+            for b in 0..<count { starts[b + 1] += starts[b] }
+        }
+    }
+
+    private static let nameBuckets = NameBuckets()
 
     /// What a connection may send before it authenticated.
     static func allowedBeforeAuth(_ name: [UInt8]) -> Bool {

@@ -173,7 +173,7 @@ public struct RESPCommandParser: Sendable {
     private mutating func takeWrapperWord(from: Int, to: Int) -> Bool {
         if tagWord >= 0 {
             guard tagIDs < 2 else { return false }
-            guard let id = RESPWrappers.decimalID(buf, from: from, to: to) else {
+            guard let id = buf.withUnsafeBufferPointer({ RESPWrappers.decimalID($0, from: from, to: to) }) else {
                 giveBackTag()
                 return false
             }
@@ -204,16 +204,35 @@ public struct RESPCommandParser: Sendable {
 
     /// Parses `<type>NUMBER\r\n` at `pos`; nil if the line is not complete yet.
     private mutating func headerNumber(error: RESPProtocolError) throws(RESPProtocolError) -> Int? {
-        var i = pos + 1
-        let end = buf.count
-        while i < end && buf[i] != 13 {
-            i += 1
-            if i - pos > 24 { throw error }
+        let start = pos
+        switch buf.withUnsafeBufferPointer({ Self.scanHeader($0, at: start) }) {
+        case .incomplete: return nil
+        case .malformed: throw error
+        case .number(let n, let next):
+            pos = next
+            return n
         }
-        guard i + 1 < end else { return nil }
-        guard buf[i + 1] == 10, let n = Self.parseInt(buf, from: pos + 1, to: i) else { throw error }
-        pos = i + 2
-        return n
+    }
+
+    private enum HeaderScan {
+        case incomplete
+        case malformed
+        case number(Int, next: Int)
+    }
+
+    /// The header line at `at` over raw bytes: the line ends at the first CR (at most 24 bytes
+    /// in), and is judged only once its LF is there too, so a split never changes the outcome.
+    private static func scanHeader(_ b: UnsafeBufferPointer<UInt8>, at: Int) -> HeaderScan {
+        guard let p = b.baseAddress else { return .incomplete }
+        let end = b.count
+        var i = at + 1
+        while i < end && p[i] != 13 {
+            i += 1
+            if i - at > 24 { return .malformed }
+        }
+        guard i + 1 < end else { return .incomplete }
+        guard p[i + 1] == 10, let n = parseInt(b, from: at + 1, to: i) else { return .malformed }
+        return .number(n, next: i + 2)
     }
 
     private mutating func inlineLine() throws(RESPProtocolError) -> ArraySlice<UInt8>? {
@@ -230,13 +249,19 @@ public struct RESPCommandParser: Sendable {
     }
 
     static func parseInt(_ b: [UInt8], from: Int, to: Int) -> Int? {
-        guard from < to else { return nil }
+        guard from >= 0, to <= b.count else { return nil }
+        return b.withUnsafeBufferPointer { parseInt($0, from: from, to: to) }
+    }
+
+    /// A signed decimal in `b[from..<to]` (inside `b`); nil if it is not one or overflows.
+    static func parseInt(_ b: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> Int? {
+        guard from < to, let p = b.baseAddress else { return nil }
         var i = from
         var negative = false
-        if b[i] == UInt8(ascii: "-") { negative = true; i += 1; guard i < to else { return nil } }
+        if p[i] == UInt8(ascii: "-") { negative = true; i += 1; guard i < to else { return nil } }
         var v = 0
         while i < to {
-            let d = Int(b[i]) - 48
+            let d = Int(p[i]) - 48
             guard d >= 0 && d <= 9 else { return nil }
             let (m, o1) = v.multipliedReportingOverflow(by: 10)
             let (a, o2) = m.addingReportingOverflow(d)

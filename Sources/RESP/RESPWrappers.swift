@@ -38,13 +38,28 @@ public struct RESPWrappers: Sendable {
 
     /// A decimal id in `b[from..<to]`: digits only, at most `UInt64.max`.
     public static func decimalID(_ b: [UInt8], from: Int, to: Int) -> UInt64? {
-        guard from < to, to - from <= 20 else { return nil }
+        guard from >= 0, to <= b.count else { return nil }
+        return b.withUnsafeBufferPointer { decimalID($0, from: from, to: to) }
+    }
+
+    /// The same over raw bytes (`from..<to` inside `b`). Up to 19 digits cannot overflow, so
+    /// only a 20-digit id is checked for it.
+    static func decimalID(_ b: UnsafeBufferPointer<UInt8>, from: Int, to: Int) -> UInt64? {
+        guard from < to, to - from <= 20, let p = b.baseAddress else { return nil }
         var v: UInt64 = 0
+        if to - from < 20 {
+            for i in from..<to {
+                let d = p[i] &- 48
+                guard d <= 9 else { return nil }
+                v = v &* 10 &+ UInt64(d)
+            }
+            return v
+        }
         for i in from..<to {
-            let c = b[i]
-            guard c >= 48 && c <= 57 else { return nil }
+            let d = p[i] &- 48
+            guard d <= 9 else { return nil }
             let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(UInt64(c - 48))
+            let (a, o2) = m.addingReportingOverflow(UInt64(d))
             guard !o1 && !o2 else { return nil }
             v = a
         }

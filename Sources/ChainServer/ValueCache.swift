@@ -65,8 +65,9 @@ final class ValueCache {
     private static func value(_ v: inout Int) -> Int { v }
 
     /// Replaces the value of `key` if it is cached; adds nothing.
+    /// (An empty cache — a chain's middle member caches nothing — answers without hashing.)
     func refresh(_ key: ByteKey, _ value: [UInt8]?) {
-        guard let i = index[key] else { return }
+        guard !index.isEmpty, let i = index[key] else { return }
         let size = Self.size(key, value)
         guard size <= capacityBytes / 8 else { return remove(key) }
         bytes += size - Self.size(slots[i]!.key, slots[i]!.value)
@@ -75,7 +76,7 @@ final class ValueCache {
     }
 
     func remove(_ key: ByteKey) {
-        guard let i = index.removeValue(forKey: key) else { return }
+        guard !index.isEmpty, let i = index.removeValue(forKey: key) else { return }
         bytes -= Self.size(slots[i]!.key, slots[i]!.value)
         slots[i] = nil
         freeSlots.append(i)

@@ -110,6 +110,21 @@ public struct ByteReader {
         return Array(bytes[pos..<(pos + n)])
     }
 
+    /// A blob holding an update's recorded reply. Nearly every one is `+OK\r\n`: that one is
+    /// shared rather than allocated for each update on every replica.
+    public mutating func reply() throws(WireError) -> [UInt8] {
+        let offset = pos - bytes.startIndex
+        let isOK = remaining >= 9 && bytes.withUnsafeBytes { raw in
+            raw.loadUnaligned(fromByteOffset: offset, as: UInt32.self) == UInt32(5).bigEndian
+                && raw[offset + 4] == 43 && raw[offset + 5] == 79 && raw[offset + 6] == 75 && raw[offset + 7] == 13 && raw[offset + 8] == 10
+        }
+        guard isOK else { return try blob() }
+        pos += 9
+        return Self.ok
+    }
+
+    private static let ok: [UInt8] = Array("+OK\r\n".utf8)
+
     public mutating func string(max: Int = 4096) throws(WireError) -> String {
         String(decoding: try blob(max: max), as: UTF8.self)
     }

@@ -196,7 +196,7 @@ public enum PeerFrame: Sendable, Equatable {
             let epoch = try r.u64()
             var tag: RequestTag?
             if try r.u8() == 1 { tag = RequestTag(client: try r.u64(), request: try r.u64()) }
-            let reply = try r.blob()
+            let reply = try r.reply()
             let m = Int(try r.u32())
             guard m <= r.remaining else { throw .malformed("mutation count \(m)") }
             var muts: [Mutation] = []

@@ -14,6 +14,10 @@ final class PeerFrameTests: XCTestCase {
             Update(seq: 2, mutations: [], tag: nil, reply: []),
             Update(seq: 3, mutations: [.clearChain, .put(key: [1], value: [2]), .putField(key: [3], field: [4, 5], value: []), .deleteField(key: [6], field: [])], tag: nil, reply: Array("+OK\r\n".utf8)),
         ]),
+        // Replies next to `+OK\r\n`, which the decoder shares instead of copying.
+        .updates(epoch: 7, chain: 4, ["+OK\r\r", "+OK\r\n\n", "+OK", "-OK\r\n", "+ok\r\n", "+OK\r\n"].enumerated().map { i, r in
+            Update(seq: UInt64(i + 1), mutations: [.put(key: [9], value: [UInt8(i)])], tag: nil, reply: Array(r.utf8))
+        }),
         .ack(epoch: UInt64.max, chain: 16383, seq: 123_456_789),
         .error("wrong secret"),
         .syncRequest(epoch: 3, chain: 5, transfer: 7, have: .empty),

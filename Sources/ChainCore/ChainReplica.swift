@@ -147,15 +147,25 @@ public struct ChainReplica: Sendable {
     /// data and passes the resulting mutations and reply.
     public mutating func onClientWrite(mutations: [Mutation], tag: RequestTag?, reply: [UInt8],
                                        token: UInt64) throws(Rejection) -> [Action] {
+        var actions: [Action] = []
+        actions.reserveCapacity(2)
+        try onClientWrite(mutations: mutations, tag: tag, reply: reply, token: token, into: &actions)
+        return actions
+    }
+
+    /// The same, appending its actions to `actions` (a node reuses one list for every write
+    /// instead of allocating one per write). Nothing is appended when it throws.
+    public mutating func onClientWrite(mutations: [Mutation], tag: RequestTag?, reply: [UInt8],
+                                       token: UInt64, into actions: inout [Action]) throws(Rejection) {
         guard isHead else { throw .notHead }
         let update = Update(seq: applied + 1, epoch: epoch, mutations: mutations, tag: tag, reply: reply)
         applied = update.seq
         waiting.append((update.seq, token))
+        actions.append(.apply(update))
         // A chain of one with nobody behind commits on persistence alone.
-        guard let d = downstream else { return [.apply(update)] }
+        guard let d = downstream else { return }
         unacked.append(update)
-        // (One array of the right size: appending to a one-element literal reallocates.)
-        return [.apply(update), .forward(to: d, epoch: epoch, update)]
+        actions.append(.forward(to: d, epoch: epoch, update))
     }
 
     /// Updates from the predecessor. Old duplicates are skipped; a gap stops processing (the rest

@@ -81,7 +81,12 @@ extension NodeCore {
     public mutating func clientWrite(chain: ChainID, mutations: [Mutation], tag: RequestTag?, reply: [UInt8], token: UInt64,
                                      _ effects: inout [Effect]) throws(ChainReplica.Rejection) {
         guard let i = replicas.index(forKey: chain) else { throw .notHead }
-        perform(chain, try replicas.values[i].onClientWrite(mutations: mutations, tag: tag, reply: reply, token: token), &effects)
+        // The write's actions go through a list kept between writes (one allocation a write less).
+        var actions: [ChainReplica.Action] = []
+        swap(&actions, &writeActions)
+        defer { swap(&actions, &writeActions) }
+        try replicas.values[i].onClientWrite(mutations: mutations, tag: tag, reply: reply, token: token, into: &actions)
+        perform(chain, emptying: &actions, &effects)
     }
 
     /// A retried write this node applied before (as update `seq`): answer once it commits.

@@ -121,6 +121,8 @@ public struct NodeCore: Sendable {
 
     /// Tests only: safeguards switched off (`Safeguard`).
     var disabled: Set<Safeguard> = []
+    /// A client write's actions, in a list kept between writes (empty between calls).
+    var writeActions: [ChainReplica.Action] = []
 
     public let me: NodeID
     public internal(set) var config: Configuration?
@@ -204,11 +206,16 @@ public struct NodeCore: Sendable {
 
     /// Carries a replica's actions over into effects, keeping the backlog and positions.
     mutating func perform(_ chain: ChainID, _ actions: consuming [ChainReplica.Action], resending: Bool = false, _ effects: inout [Effect]) {
-        // Each action is moved out of its slot (a payload-free stand-in takes its place for the
-        // list's release) and consumed, not copied and destroyed: two copies of an update's
-        // references per write and replica otherwise (callgrind).
         var list = actions
-        list.withUnsafeMutableBufferPointer { slots in
+        perform(chain, emptying: &list, resending: resending, &effects)
+    }
+
+    /// Carries `actions` over and leaves the list empty, its storage kept. Each action is moved
+    /// out of its slot (a payload-free stand-in takes its place) and consumed, not copied and
+    /// destroyed: two copies of an update's references per write and replica otherwise
+    /// (callgrind).
+    mutating func perform(_ chain: ChainID, emptying actions: inout [ChainReplica.Action], resending: Bool = false, _ effects: inout [Effect]) {
+        actions.withUnsafeMutableBufferPointer { slots in
             guard let base = slots.baseAddress else { return }
             for i in 0..<slots.count {
                 let action = (base + i).move()
@@ -216,6 +223,8 @@ public struct NodeCore: Sendable {
                 perform(chain, action, resending: resending, &effects)
             }
         }
+        // Popped (stand-ins only): `removeAll(keepingCapacity:)` is a generic range replacement.
+        while !actions.isEmpty { actions.removeLast() }
     }
 
     private mutating func perform(_ chain: ChainID, _ action: consuming ChainReplica.Action, resending: Bool, _ effects: inout [Effect]) {

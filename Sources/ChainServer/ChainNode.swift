@@ -659,7 +659,14 @@ final class ChainNode {
         }
         for a in advanced {
             // (Changed in place: a copy out and back would copy the track's storage.)
-            persistTrack.update(a.chain, orMake: []) { $0.removeFirst(a.count) }
+            // (Most often the whole track went: popped, not shifted by a generic range replacement.)
+            persistTrack.update(a.chain, orMake: []) { track in
+                if a.count == track.count {
+                    while !track.isEmpty { track.removeLast() }
+                } else {
+                    track.removeFirst(a.count)
+                }
+            }
             core.persisted(chain: a.chain, upTo: a.seq, &effects)
         }
         execute()

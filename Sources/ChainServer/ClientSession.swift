@@ -189,6 +189,11 @@ final class ClientSession {
 
     var hasHeldReplies: Bool { !held.isEmpty }
 
+    /// Its first held reply is built and waits only for `Server.ackableSeq` (the store, or a
+    /// joiner's read floor). One whose first reply waits for a commit is looked at again when
+    /// that reply is filled (`fill` marks the session pending), not at every store write.
+    var awaitsStore: Bool { held.first.map { $0.slot == nil } ?? false }
+
     /// The command `Server.execute` is running, once it knows which (0: internal or unknown),
     /// for the latency histogram by command.
     var currentCommand: ServerMetrics.CommandIndex = 0

@@ -36,7 +36,7 @@ final class ChainNode {
     /// Frames produced this turn, coalesced per peer and chain, sent at the end of the turn.
     /// One entry per peer that was sent frames last turn or this one (a handful, found by
     /// comparing names: hashing the peer's name for every update cost more).
-    private var outbox: [(peer: NodeID, updates: [ChainID: [Update]], acks: [ChainID: UInt64])] = []
+    private var outbox: [PeerOutbox] = []
     private var flushQueued = false
     /// Age of the oldest uncommitted update per chain, sampled every 100 ms (`/metrics`).
     private var lag = ReplicationLag()
@@ -501,13 +501,13 @@ final class ChainNode {
         switch consume effect {
         case let .apply(chain, u): apply(chain, u)
         case let .forward(to, chain, update):
-            outbox[outboxIndex(to)].updates[chain, default: []].append(update)
+            outbox[outboxIndex(to)].add(update, chain: chain)
             queueFlush()
         case let .send(to, .updates(_, chain, updates)):
-            outbox[outboxIndex(to)].updates[chain, default: []].append(contentsOf: updates)
+            outbox[outboxIndex(to)].add(contentsOf: updates, chain: chain)
             queueFlush()
         case let .send(to, .ack(_, chain, seq)):
-            outbox[outboxIndex(to)].acks[chain] = seq
+            outbox[outboxIndex(to)].ack(seq, chain: chain)
             queueFlush()
         case let .send(to, message):
             peers.send([PeerFrame(message)], to: to)
@@ -724,25 +724,18 @@ final class ChainNode {
     private func flushFrames() {
         flushQueued = false
         let e = epoch
-        // Entries stay from turn to turn with their tables emptied in place (made anew each
-        // turn, the tables grew from nothing every time: about 400 instructions a write and
-        // node at 12 chains); a peer sent nothing this turn loses its entry.
-        outbox.removeAll { $0.updates.isEmpty && $0.acks.isEmpty }
+        // Entries stay from turn to turn, emptied in place; a peer sent nothing this turn loses
+        // its entry.
+        outbox.removeAll { $0.isEmpty }
         for i in outbox.indices {
-            var frames: [PeerFrame] = []
-            frames.reserveCapacity(outbox[i].updates.count + outbox[i].acks.count)
-            for (chain, updates) in outbox[i].updates { frames.append(.updates(epoch: e, chain: chain, updates)) }
-            for (chain, seq) in outbox[i].acks { frames.append(.ack(epoch: e, chain: chain, seq: seq)) }
-            outbox[i].updates.removeAll(keepingCapacity: true)
-            outbox[i].acks.removeAll(keepingCapacity: true)
-            peers.send(frames, to: outbox[i].peer)
+            peers.send(outbox[i].takeFrames(epoch: e), to: outbox[i].peer)
         }
     }
 
     /// The outbox entry of `peer`, added if it has none.
     private func outboxIndex(_ peer: NodeID) -> Int {
         if let i = outbox.firstIndex(where: { $0.peer == peer }) { return i }
-        outbox.append((peer, [:], [:]))
+        outbox.append(PeerOutbox(peer: peer))
         return outbox.count - 1
     }
 }

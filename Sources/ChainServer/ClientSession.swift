@@ -294,8 +294,8 @@ final class ClientSession {
             heldBytes -= h.bytes.count
             i += 1
         }
-        // Most often every held reply went: popped in place, not shifted (`removeAll(keeping
-        // Capacity:)` and `removeFirst` both go through a generic range replacement).
+        // Most often every held reply went: popped in place, not shifted
+        // (`removeAll(keepingCapacity:)` and `removeFirst` go through a generic range replacement).
         if i == held.count {
             while !held.isEmpty { held.removeLast() }
         } else if i > 0 {

@@ -26,7 +26,7 @@ enum Harness {
     /// again, and two processes of one test must not get the same one.
     private static let given = Locked<Set<UInt16>>([])
 
-    /// A port nothing listens on right now (bind to 0, read it, close), never the same twice.
+    /// A port nothing is bound to right now (`probePort`), never the same twice.
     static func freePort() -> UInt16 {
         for _ in 0..<100 {
             let p = probePort()
@@ -37,7 +37,52 @@ enum Harness {
         return probePort()
     }
 
+    /// A random port below the kernel's ephemeral range that binds right now on 127.0.0.1 and
+    /// on ::1. A port the kernel picked (bind to 0) lies inside that range, where any outgoing
+    /// connection may take it as its local port before the test's server binds it (seen: a node
+    /// of the IPv6 cluster test failing with "Address already in use").
     private static func probePort() -> UInt16 {
+        let top = min(ephemeralLow, 32_768)
+        if top > 20_100 {
+            for _ in 0..<500 {
+                let p = UInt16(Int.random(in: 20_000..<top))
+                if bindable(p, family: AF_INET) && bindable(p, family: AF_INET6) { return p }
+            }
+        }
+        return kernelPort()
+    }
+
+    /// The first port of the kernel's ephemeral range (`ip_local_port_range`).
+    private static let ephemeralLow: Int = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        return text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32_768
+    }()
+
+    /// Whether `port` binds on the loopback address of `family` (a family this machine lacks counts as free).
+    private static func bindable(_ port: UInt16, family: Int32) -> Bool {
+        let s = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        guard s >= 0 else { return true }
+        defer { close(s) }
+        if family == AF_INET6 {
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = port.bigEndian
+            inet_pton(AF_INET6, "::1", &sin6.sin6_addr)
+            return withUnsafePointer(to: &sin6) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
+            }
+        }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_port = port.bigEndian
+        inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr)
+        return withUnsafePointer(to: &sin) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
+    /// A port the kernel offers on 127.0.0.1 (bind to 0, read it, close).
+    private static func kernelPort() -> UInt16 {
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(s) }
         var sin = sockaddr_in()

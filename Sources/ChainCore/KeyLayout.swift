@@ -26,15 +26,22 @@ public enum KeyLayout {
         var h: UInt32 = 2_166_136_261  // FNV-1a, folded to 16 bits
         for b in key { h = (h ^ UInt32(b)) &* 16_777_619 }
         let bucket = UInt16(truncatingIfNeeded: h ^ (h >> 16))
-        var k = [UInt8]()
-        k.reserveCapacity(key.count + dataPrefixLength)
-        k.append(dataTag)
-        k.append(UInt8(slot >> 8))
-        k.append(UInt8(slot & 0xff))
-        k.append(UInt8(bucket >> 8))
-        k.append(UInt8(bucket & 0xff))
-        k.append(contentsOf: key)
-        return k
+        // Built in stack memory and copied once: appended byte by byte, each append checks
+        // capacity and uniqueness (about 200 instructions a key, on every replica of every
+        // write); `Array(unsafeUninitializedCapacity:)` allocates through an unspecialized
+        // path of the standard library that looks metadata up (+250).
+        let n = key.count
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n + dataPrefixLength) { out in
+            out[0] = dataTag
+            out[1] = UInt8(truncatingIfNeeded: slot >> 8)
+            out[2] = UInt8(truncatingIfNeeded: slot)
+            out[3] = UInt8(truncatingIfNeeded: bucket >> 8)
+            out[4] = UInt8(truncatingIfNeeded: bucket)
+            if n > 0 {
+                key.withUnsafeBufferPointer { (out.baseAddress! + dataPrefixLength).update(from: $0.baseAddress!, count: n) }
+            }
+            return Array(out)
+        }
     }
 
     public static let fieldTag: UInt8 = UInt8(ascii: "h")

@@ -47,6 +47,15 @@ public struct FieldWriter {
         raw.storeBytes(of: v.bigEndian, toByteOffset: count, as: UInt64.self)
         count += 8
     }
+
+    /// Copies `b` as it is (its length written before it by the caller, if needed).
+    @inlinable public mutating func bytes(_ b: [UInt8]) {
+        let n = b.count
+        if n > 0 {
+            b.withUnsafeBytes { (raw.baseAddress! + count).copyMemory(from: $0.baseAddress!, byteCount: n) }
+        }
+        count += n
+    }
 }
 
 public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -106,8 +115,11 @@ public struct ByteReader {
         guard remaining >= n else { throw .truncated }
         defer { pos += n }
         // (Not `[UInt8](unsafeUninitializedCapacity:)`: that allocates through a standard-library
-        // path that looks the array's generic metadata up on every call, about 650 instructions.)
-        return Array(bytes[pos..<(pos + n)])
+        // path that looks the array's generic metadata up on every call, about 650 instructions.
+        // Not `Array(bytes[range])` either: converting a slice checks whether it may share its
+        // base's storage, a dynamic cast and a retain more than a copy from raw memory.)
+        let from = pos - bytes.startIndex
+        return bytes.withUnsafeBufferPointer { Array(UnsafeBufferPointer(rebasing: $0[from..<(from + n)])) }
     }
 
     /// A blob holding an update's recorded reply. Nearly every one is `+OK\r\n`: that one is

@@ -163,6 +163,7 @@ public enum PeerFrame: Sendable, Equatable {
     private static func encode(_ updates: [Update], into w: inout ByteWriter) {
         w.u32(UInt32(updates.count))
         for u in updates {
+            if encodeSmallPut(u, into: &w) { continue }
             w.fields(maxBytes: 37) { f in
                 f.u64(u.seq)
                 f.u64(u.epoch)
@@ -184,6 +185,32 @@ public enum PeerFrame: Sendable, Equatable {
                 }
             }
         }
+    }
+
+    /// The largest update `encodeSmallPut` writes through stack memory.
+    private static let smallPutBytes = 512
+
+    /// An update of one `put` (the commonest) of at most `smallPutBytes` encoded, written in one
+    /// append: field by field it is seven appends of about 100 instructions each (callgrind).
+    /// False, having written nothing, for any other update.
+    private static func encodeSmallPut(_ u: Update, into w: inout ByteWriter) -> Bool {
+        guard u.mutations.count == 1, case let .put(k, v) = u.mutations[0] else { return false }
+        let size = 37 + u.reply.count + 4 + 1 + 4 + k.count + 4 + v.count
+        guard size <= smallPutBytes else { return false }
+        w.fields(maxBytes: smallPutBytes) { f in
+            f.u64(u.seq)
+            f.u64(u.epoch)
+            if let t = u.tag { f.u8(1); f.u64(t.client); f.u64(t.request) } else { f.u8(0) }
+            f.u32(UInt32(u.reply.count))
+            f.bytes(u.reply)
+            f.u32(1)
+            f.u8(1)
+            f.u32(UInt32(k.count))
+            f.bytes(k)
+            f.u32(UInt32(v.count))
+            f.bytes(v)
+        }
+        return true
     }
 
     private static func decodeUpdates(_ r: inout ByteReader) throws(WireError) -> [Update] {

@@ -148,7 +148,9 @@ public struct RESPCommandParser: Sendable {
                 if args.isEmpty, let name = Self.commonName(buf, at: pos, count: bulkLen) {
                     args.append(name)
                 } else {
-                    args.append(Array(buf[pos..<(pos + bulkLen)]))
+                    let (from, n) = (pos, bulkLen)
+                    // From raw memory: converting a slice checks whether it may share storage.
+                    args.append(buf.withUnsafeBufferPointer { Array(UnsafeBufferPointer(rebasing: $0[from..<(from + n)])) })
                 }
                 argBytes += bulkLen
                 pos += bulkLen + 2

@@ -41,6 +41,16 @@ final class PeerFrameTests: XCTestCase {
         body += be(5, 8) + be(6, 8) + [1] + be(42, 8) + be(9, 8) + be(1, 4) + [0x2B]
         body += be(1, 4) + [1] + be(1, 4) + [0xAA] + be(2, 4) + [0xBB, 0xCC]
         XCTAssertEqual(update.encoded, be(UInt64(body.count), 4) + body)
+        // An untagged put, and one too large for the one-step encoder of small puts: one layout.
+        let big = [UInt8](repeating: 0xDD, count: 600)
+        let two = PeerFrame.updates(epoch: 7, chain: 3, [
+            Update(seq: 6, epoch: 6, mutations: [.put(key: [], value: [0xEE])], tag: nil, reply: []),
+            Update(seq: 7, epoch: 6, mutations: [.put(key: [0xAA], value: big)], tag: nil, reply: [0x2B]),
+        ])
+        var twoBody: [UInt8] = [PeerFrame.version, 4] + be(7, 8) + be(3, 4) + be(2, 4)
+        twoBody += be(6, 8) + be(6, 8) + [0] + be(0, 4) + be(1, 4) + [1] + be(0, 4) + be(1, 4) + [0xEE]
+        twoBody += be(7, 8) + be(6, 8) + [0] + be(1, 4) + [0x2B] + be(1, 4) + [1] + be(1, 4) + [0xAA] + be(600, 4) + big
+        XCTAssertEqual(two.encoded, be(UInt64(twoBody.count), 4) + twoBody)
         let ack = PeerFrame.ack(epoch: 7, chain: 3, seq: 1 << 40)
         let ackBody: [UInt8] = [PeerFrame.version, 5] + be(7, 8) + be(3, 4) + be(1 << 40, 8)
         XCTAssertEqual(ack.encoded, be(UInt64(ackBody.count), 4) + ackBody)

@@ -161,6 +161,9 @@ final class PeerLink {
     let dialedPeer: NodeID?
     private var state: State
     private var decoder = PeerFrameDecoder()
+    /// The turn's frames are encoded here, kept between turns: a fresh writer grew through four
+    /// or five sizes to a turn's few kilobytes, each a copy (callgrind: ~100 instructions a write).
+    private var output = ByteWriter(capacity: 4096)
 
     init(conn: Connection, links: PeerLinks, dialedPeer: NodeID?) {
         self.conn = conn
@@ -192,9 +195,15 @@ final class PeerLink {
     /// Sends frames in one write (authenticated links only).
     func send(_ frames: [PeerFrame]) {
         guard case .ready = state, !frames.isEmpty else { return }
-        var w = ByteWriter(capacity: 512)
-        for f in frames { f.encode(into: &w) }
-        conn.write(w.bytes)
+        for f in frames { f.encode(into: &output) }
+        conn.write(output.bytes)
+        // The connection has sent or copied them (once a turn). A writer grown past 1 MiB by a
+        // catch-up is let go.
+        if output.bytes.capacity > 1 << 20 {
+            output = ByteWriter(capacity: 4096)
+        } else {
+            output.bytes.removeAll(keepingCapacity: true)
+        }
     }
 
     func close(reason: String) {

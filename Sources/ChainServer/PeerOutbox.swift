@@ -11,6 +11,9 @@ struct PeerOutbox {
     private var chains: [ChainID] = []
     private var updates = ChainIndexed<[Update]>()
     private var acks = ChainIndexed<UInt64>()
+    /// How many updates each chain sent last turn: its next list starts with room for as many
+    /// (a list leaves with its frame; grown from empty it was reallocated five or six times a turn).
+    private var lastCounts = ChainIndexed<Int>()
 
     init(peer: NodeID) { self.peer = peer }
 
@@ -18,12 +21,20 @@ struct PeerOutbox {
 
     mutating func add(_ update: Update, chain: ChainID) {
         touch(chain)
+        if updates[chain] == nil { updates[chain] = emptyList(chain) }
         updates.update(chain, orMake: []) { $0.append(update) }
     }
 
     mutating func add(contentsOf more: [Update], chain: ChainID) {
         touch(chain)
+        if updates[chain] == nil { updates[chain] = emptyList(chain) }
         updates.update(chain, orMake: []) { $0.append(contentsOf: more) }
+    }
+
+    private func emptyList(_ chain: ChainID) -> [Update] {
+        var list: [Update] = []
+        list.reserveCapacity(min(lastCounts[chain] ?? 0, 1024))
+        return list
     }
 
     /// Acknowledgements are cumulative: the latest of the turn stands for the others.
@@ -38,7 +49,10 @@ struct PeerOutbox {
         var frames: [PeerFrame] = []
         frames.reserveCapacity(2 * chains.count)
         for chain in chains {
-            if let u = updates.removeValue(forKey: chain) { frames.append(.updates(epoch: epoch, chain: chain, u)) }
+            if let u = updates.removeValue(forKey: chain) {
+                lastCounts[chain] = u.count
+                frames.append(.updates(epoch: epoch, chain: chain, u))
+            }
         }
         for chain in chains {
             if let seq = acks.removeValue(forKey: chain) { frames.append(.ack(epoch: epoch, chain: chain, seq: seq)) }

@@ -41,4 +41,9 @@ public struct ChainIndexed<Value>: Sendable where Value: Sendable {
 
     /// The chains that have a value, in order.
     public var keys: [ChainID] { storage.indices.filter { storage[$0] != nil } }
+
+    /// The chains that have a value, with it, in order.
+    public var entries: [(chain: ChainID, value: Value)] {
+        storage.indices.compactMap { c in storage[c].map { (chain: c, value: $0) } }
+    }
 }

@@ -151,6 +151,7 @@ final class ClientSession {
                 server.markPending(self)
             }
             if isWaiting { break }
+            parser.recycle(&cmd.args)
             if out.bytes.count + heldBytes + conn.outputBytes > server.config.maxOutputBytes {
                 abort(.outputBufferLimit)
                 return

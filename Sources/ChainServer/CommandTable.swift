@@ -3,7 +3,10 @@ import RESP
 
 /// Every command the server knows, with Redis's arity convention: N means exactly N arguments
 /// including the name, -N means at least N.
-enum CommandID: CaseIterable {
+///
+/// Raw values are the declaration order, 0 up: the metrics find a command's counters by it
+/// (a dictionary keyed by the case hashed it with SipHash, about 200 instructions a command).
+enum CommandID: Int, CaseIterable {
     case get, set, del, exists, mget, mset, incr, incrby, decr, decrby, append, strlen
     case ping, echo, info, command, hello, quit, auth, select, config, client, cluster
     case time, readonly, readwrite, memory, dbsize

@@ -39,7 +39,6 @@ final class ServerMetrics {
     /// Index 0 is internal (`CS.*`) and unknown commands; then every `CommandID`.
     typealias CommandIndex = UInt16
     private let commandStats: [CommandStats]
-    private let commandIndex: [CommandID: CommandIndex]
     let readsServed: Counter
     let writesCommitted: Counter
     let forwarded: Counter
@@ -107,13 +106,11 @@ final class ServerMetrics {
         catchUpSuffix = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "suffix")])
         catchUpSnapshot = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "snapshot")])
         var stats = [CommandStats(name: "other", counter: nil)]
-        var index: [CommandID: CommandIndex] = [:]
         for id in CommandID.allCases {
-            index[id] = CommandIndex(stats.count)
+            precondition(id.rawValue + 1 == stats.count, "CommandID raw values are the declaration order")
             stats.append(CommandStats(name: id.name, counter: registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", id.name)])))
         }
         commandStats = stats
-        commandIndex = index
         unknownCommands = registry.makeCounter(descriptor: Self.desc("commands", "total", "Commands executed, by name"), labels: [("cmd", "unknown")])
         var closes: [CloseReason: Counter] = [:]
         for r in CloseReason.allCases {
@@ -127,12 +124,14 @@ final class ServerMetrics {
     /// index its latency goes under.
     @discardableResult
     func command(_ id: CommandID?, counted: Bool = true) -> CommandIndex {
-        guard let id, let i = commandIndex[id] else {
+        guard let id else {
             if counted { unknownCommands.increment() }
             return 0
         }
-        if counted { commandStats[Int(i)].counter?.increment() }
-        return i
+        // `commandStats[0]` is "other"; a command's stats follow in declaration order.
+        let i = id.rawValue + 1
+        if counted { commandStats[i].counter?.increment() }
+        return CommandIndex(i)
     }
 
     /// Counts an error reply by its kind (the first word: ERR, WRONGTYPE, NOPROTO…, or a finer

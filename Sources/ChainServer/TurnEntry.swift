@@ -22,17 +22,23 @@ struct TurnEntry: Equatable {
     var positions: [ChainID: LogPosition]
     var events: [Event]
 
-    /// The entry, with `events` already encoded (the turn appends them as they happen). Written
-    /// straight into one allocation: this runs once per turn with every chain's position, and
-    /// appending field by field cost several thousand instructions a turn.
+    /// The entry, with `events` already encoded (the turn appends them as they happen).
     static func encode(turn: UInt64, positions: [ChainID: LogPosition], events: [UInt8]) -> [UInt8] {
+        encode(turn: turn, positions: positions.map { (chain: $0.key, value: $0.value) }, events: events)
+    }
+
+    /// The same from a list. Written straight into stack memory and copied once: this runs once
+    /// per turn with every chain's position, and appending field by field cost several thousand
+    /// instructions a turn (`Array(unsafeUninitializedCapacity:)` goes through an unspecialized
+    /// path of the standard library, about 500).
+    static func encode(turn: UInt64, positions: [(chain: ChainID, value: LogPosition)], events: [UInt8]) -> [UInt8] {
         let size = 13 + positions.count * 20 + events.count
-        return [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+        return withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { buffer in
             let base = buffer.baseAddress!
             func put<T: FixedWidthInteger>(_ v: T, at offset: Int) {
-                withUnsafeBytes(of: v.bigEndian) { UnsafeMutableRawPointer(base + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                (base + offset).storeBytes(of: v.bigEndian, as: T.self)
             }
-            base[0] = version
+            base.storeBytes(of: version, as: UInt8.self)
             put(turn, at: 1)
             put(UInt32(truncatingIfNeeded: positions.count), at: 9)
             var at = 13
@@ -42,10 +48,10 @@ struct TurnEntry: Equatable {
                 put(p.epoch, at: at + 12)
                 at += 20
             }
-            events.withUnsafeBufferPointer { e in
-                if let src = e.baseAddress { (base + at).initialize(from: src, count: e.count) }
+            events.withUnsafeBytes { e in
+                if let src = e.baseAddress { (base + at).copyMemory(from: src, byteCount: e.count) }
             }
-            initialized = size
+            return Array(UnsafeRawBufferPointer(buffer))
         }
     }
 

@@ -18,7 +18,8 @@ final class TurnLog {
     static let defaultCapacity = 1 << 18
 
     /// Where each chain held here ends, as of the latest update applied (pending ones included).
-    private(set) var positions: [ChainID: LogPosition] = [:]
+    /// Indexed by chain number, not hashed: set on every replica for every update applied.
+    private(set) var positions = ChainIndexed<LogPosition>()
     private(set) var records: RequestRecords
     /// The newest turn entry made (0: none yet).
     private(set) var lastTurn: UInt64 = 0
@@ -36,7 +37,7 @@ final class TurnLog {
             try load(store)
         } catch {
             loadError = error
-            positions = [:]
+            positions = ChainIndexed()
             records = RequestRecords(capacity: capacity)
         }
     }
@@ -72,7 +73,7 @@ final class TurnLog {
     func takeEntry() -> (key: [UInt8], value: [UInt8])? {
         guard dirty else { return nil }
         lastTurn += 1
-        let value = TurnEntry.encode(turn: lastTurn, positions: positions, events: events.bytes)
+        let value = TurnEntry.encode(turn: lastTurn, positions: positions.entries, events: events.bytes)
         events.bytes.removeAll(keepingCapacity: true)
         dirty = false
         return (Self.key(lastTurn), value)
@@ -121,7 +122,7 @@ final class TurnLog {
                     records.drop(chain)
                 }
             }
-            positions = entry.positions
+            positions = ChainIndexed(entry.positions)
             lastTurn = turn
         }
     }
@@ -134,6 +135,6 @@ final class TurnLog {
             if p != .empty { positions[chain] = p }
         }
         // The first entry carries them into the ring.
-        dirty = !positions.isEmpty
+        dirty = !positions.entries.isEmpty
     }
 }

@@ -170,6 +170,16 @@ public struct RESPCommandParser: Sendable {
         }
     }
 
+    /// Takes a finished request's argument list back to hold the next request's: its arguments
+    /// are released, its storage kept (an allocation and a free fewer per request, about 250
+    /// instructions). A list still shared elsewhere (a queued transaction) costs a copy instead.
+    public mutating func recycle(_ used: inout [[UInt8]]) {
+        guard args.isEmpty, args.capacity == 0, used.capacity <= 64 else { return }
+        // Popped, not `removeAll(keepingCapacity:)` (a generic range replacement).
+        while !used.isEmpty { used.removeLast() }
+        swap(&args, &used)
+    }
+
     /// The most frequent command names as clients spell them, shared: a request's name is
     /// then not allocated, copied and freed (about 250 instructions a command).
     private static let commonNames: [[UInt8]] = ["GET", "get", "SET", "set", "INCR", "incr", "DEL", "del", "MGET", "mget",

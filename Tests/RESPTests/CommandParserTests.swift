@@ -26,6 +26,29 @@ final class CommandParserTests: XCTestCase {
         XCTAssertEqual(cmds, [RESPCommand(args: [b("SET"), b("k"), b("hello")])])
     }
 
+    /// A recycled argument list holds the next request's arguments, and a list still shared
+    /// (a queued transaction keeps its commands) keeps its own.
+    func testRecycledArgumentListsHoldTheNextRequest() throws {
+        var p = RESPCommandParser()
+        p.append(contentsOf: b("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*2\r\n$3\r\nGET\r\n$2\r\nkk\r\n*1\r\n$4\r\nPING\r\n"))
+        var first = try XCTUnwrap(p.next())
+        let kept = first.args
+        p.recycle(&first.args)
+        var second = try XCTUnwrap(p.next())
+        XCTAssertEqual(second.args, [b("GET"), b("kk")])
+        XCTAssertEqual(kept, [b("SET"), b("k"), b("hello")])
+        p.recycle(&second.args)
+        XCTAssertEqual(try p.next()?.args, [b("PING")])
+        // Mid-request (arguments taken, more awaited): nothing is taken back.
+        p.append(contentsOf: b("*2\r\n$3\r\nGET\r\n"))
+        XCTAssertNil(try p.next())
+        var spare = [b("x")]
+        p.recycle(&spare)
+        XCTAssertEqual(spare, [b("x")])
+        p.append(contentsOf: b("$1\r\nz\r\n"))
+        XCTAssertEqual(try p.next()?.args, [b("GET"), b("z")])
+    }
+
     func testBinarySafeArguments() throws {
         let value: [UInt8] = [0, 13, 10, 255, 36, 42]
         var w = RESPWriter()

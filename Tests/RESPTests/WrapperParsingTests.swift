@@ -27,6 +27,30 @@ final class WrapperParsingTests: XCTestCase {
         return out
     }
 
+    /// Ids read over raw memory (overflow checked only at 20 digits) agree with a plain
+    /// reading, for every length and with a non-digit anywhere (seeded).
+    func testDecimalIDsAgreeWithAPlainReading() {
+        func plain(_ s: [UInt8]) -> UInt64? {
+            guard !s.isEmpty, s.count <= 20, s.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            return UInt64(String(decoding: s, as: UTF8.self))
+        }
+        var rng = SeededRandom(seed: 17)
+        let odd: [UInt8] = [47, 58, 0, 255, 32, 45, 43, 97, 0x3A, 0x3F, 0x40, 0xB0]
+        for _ in 0..<20_000 {
+            let length = Int(rng.next() % 21) + 1
+            var s = (0..<length).map { _ in UInt8(48 + rng.next() % 10) }
+            if rng.next() % 3 == 0 { s[Int(rng.next() % UInt64(length))] = odd[Int(rng.next() % UInt64(odd.count))] }
+            if rng.next() % 5 == 0 { s = Array(String(rng.next()).utf8) }
+            let n = s.count
+            // Inside a larger buffer, so reads that strayed past `to` would pick up the padding.
+            let buf: [UInt8] = [57, 57] + s + [57, 57, 57, 57, 57, 57, 57, 57]
+            XCTAssertEqual(RESPWrappers.decimalID(buf, from: 2, to: 2 + n), plain(s), "\(s)")
+        }
+        XCTAssertEqual(RESPWrappers.decimalID(Array("18446744073709551615".utf8), from: 0, to: 20), UInt64.max)
+        XCTAssertNil(RESPWrappers.decimalID(Array("18446744073709551616".utf8), from: 0, to: 20))
+        XCTAssertEqual(RESPWrappers.decimalID(Array("9999999999999999999".utf8), from: 0, to: 19), 9_999_999_999_999_999_999)
+    }
+
     func testATaggedWriteArrivesWithoutItsWrapperArguments() throws {
         let cmds = try parse(request(["CS.REQ", "123", "456", "SET", "k", "v"]), wrappers: words)
         XCTAssertEqual(cmds, [RESPCommand(args: [b("SET"), b("k"), b("v")], tag: RESPTag(word: 0, first: 123, second: 456))])

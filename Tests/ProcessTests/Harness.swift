@@ -68,16 +68,20 @@ enum Harness {
             sin6.sin6_family = sa_family_t(AF_INET6)
             sin6.sin6_port = port.bigEndian
             inet_pton(AF_INET6, "::1", &sin6.sin6_addr)
-            return withUnsafePointer(to: &sin6) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) == 0 }
-            }
+            return binds(s, sin6)
         }
         var sin = sockaddr_in()
         sin.sin_family = sa_family_t(AF_INET)
         sin.sin_port = port.bigEndian
         inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr)
-        return withUnsafePointer(to: &sin) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        return binds(s, sin)
+    }
+
+    /// Whether socket `s` binds to `address` (a `sockaddr_in` or `sockaddr_in6`).
+    private static func binds<Address>(_ s: Int32, _ address: Address) -> Bool {
+        var a = address
+        return withUnsafePointer(to: &a) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<Address>.size)) == 0 }
         }
     }
 

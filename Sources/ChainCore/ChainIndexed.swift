@@ -42,8 +42,17 @@ public struct ChainIndexed<Value>: Sendable where Value: Sendable {
     /// The chains that have a value, in order.
     public var keys: [ChainID] { storage.indices.filter { storage[$0] != nil } }
 
-    /// The chains that have a value, with it, in order.
-    public var entries: [(chain: ChainID, value: Value)] {
-        storage.indices.compactMap { c in storage[c].map { (chain: c, value: $0) } }
+    /// How many chains have a value.
+    public var count: Int {
+        var n = 0
+        for v in storage where v != nil { n += 1 }
+        return n
+    }
+
+    /// Calls `body` with each chain that has a value, in order (no list of them is built).
+    public func forEach(_ body: (ChainID, Value) -> Void) {
+        for c in storage.indices {
+            if let v = storage[c] { body(c, v) }
+        }
     }
 }

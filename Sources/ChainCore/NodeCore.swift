@@ -250,7 +250,8 @@ public struct NodeCore: Sendable {
     public mutating func persisted(chain: ChainID, upTo seq: UInt64, _ effects: inout [Effect]) {
         guard let i = replicas.index(forKey: chain) else { return }
         perform(chain, replicas.values[i].onPersisted(upTo: seq), &effects)
-        if let w = snapshotWaits[chain], replicas[chain]!.persisted >= w.needs {
+        // (Almost always empty: skip the lookup's hashing, once per chain and store write.)
+        if !snapshotWaits.isEmpty, let w = snapshotWaits[chain], replicas.values[i].persisted >= w.needs {
             snapshotWaits.removeValue(forKey: chain)
             startStream(chain, joiner: w.joiner, transfer: w.transfer, &effects)
         }

@@ -24,15 +24,16 @@ struct TurnEntry: Equatable {
 
     /// The entry, with `events` already encoded (the turn appends them as they happen).
     static func encode(turn: UInt64, positions: [ChainID: LogPosition], events: [UInt8]) -> [UInt8] {
-        encode(turn: turn, positions: positions.map { (chain: $0.key, value: $0.value) }, events: events)
+        encode(turn: turn, positions: ChainIndexed(positions), events: events)
     }
 
-    /// The same from a list. Written straight into stack memory and copied once: this runs once
-    /// per turn with every chain's position, and appending field by field cost several thousand
-    /// instructions a turn (`Array(unsafeUninitializedCapacity:)` goes through an unspecialized
-    /// path of the standard library, about 500).
-    static func encode(turn: UInt64, positions: [(chain: ChainID, value: LogPosition)], events: [UInt8]) -> [UInt8] {
-        let size = 13 + positions.count * 20 + events.count
+    /// The same from positions by chain number. Written straight into stack memory and copied
+    /// once: this runs once per turn with every chain's position, and appending field by field
+    /// cost several thousand instructions a turn (`Array(unsafeUninitializedCapacity:)` goes
+    /// through an unspecialized path of the standard library, about 500).
+    static func encode(turn: UInt64, positions: ChainIndexed<LogPosition>, events: [UInt8]) -> [UInt8] {
+        let count = positions.count
+        let size = 13 + count * 20 + events.count
         return withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { buffer in
             let base = buffer.baseAddress!
             func put<T: FixedWidthInteger>(_ v: T, at offset: Int) {
@@ -40,9 +41,9 @@ struct TurnEntry: Equatable {
             }
             base.storeBytes(of: version, as: UInt8.self)
             put(turn, at: 1)
-            put(UInt32(truncatingIfNeeded: positions.count), at: 9)
+            put(UInt32(truncatingIfNeeded: count), at: 9)
             var at = 13
-            for (chain, p) in positions {
+            positions.forEach { chain, p in
                 put(UInt32(truncatingIfNeeded: chain), at: at)
                 put(p.seq, at: at + 4)
                 put(p.epoch, at: at + 12)

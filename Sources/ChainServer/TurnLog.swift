@@ -73,7 +73,7 @@ final class TurnLog {
     func takeEntry() -> (key: [UInt8], value: [UInt8])? {
         guard dirty else { return nil }
         lastTurn += 1
-        let value = TurnEntry.encode(turn: lastTurn, positions: positions.entries, events: events.bytes)
+        let value = TurnEntry.encode(turn: lastTurn, positions: positions, events: events.bytes)
         events.bytes.removeAll(keepingCapacity: true)
         dirty = false
         return (Self.key(lastTurn), value)
@@ -135,6 +135,6 @@ final class TurnLog {
             if p != .empty { positions[chain] = p }
         }
         // The first entry carries them into the ring.
-        dirty = !positions.entries.isEmpty
+        dirty = positions.count > 0
     }
 }

@@ -102,8 +102,11 @@ public struct ChainReplica: Sendable {
         return successor ?? joiner
     }
 
-    public var isHead: Bool { role == .head || role == .single }
-    public var isTail: Bool { role == .tail || role == .single }
+    /// Head or single member (`role`, without working the whole role out twice: asked several
+    /// times per update).
+    public var isHead: Bool { myIndex == 0 }
+    /// Tail or single member.
+    public var isTail: Bool { myIndex.map { $0 == members.count - 1 } ?? false }
 
     /// The facts the node asks of a replica for every request and update.
     public struct Standing: Sendable, Equatable {

@@ -4,6 +4,23 @@ import XCTest
 /// When a replica may commit: the head on its successor's acknowledgement, a tail with a joiner
 /// only on what the joiner holds.
 final class ChainReplicaCommitTests: XCTestCase {
+    /// `isHead` and `isTail` (read several times per update) say what `role` says, for every
+    /// place a node can stand: each position of chains of one to four, a joiner, a non-member,
+    /// and after a reconfiguration.
+    func testHeadAndTailAgreeWithTheRole() {
+        for size in 1...4 {
+            let members = (0..<size).map { "n\($0)" }
+            for me in members + ["j", "x"] {
+                var r = ChainReplica(chain: 0, me: me, epoch: 1, members: members, joiner: "j", applied: 0)
+                for _ in 0..<2 {
+                    XCTAssertEqual(r.isHead, r.role == .head || r.role == .single, "\(me) in \(members): \(r.role)")
+                    XCTAssertEqual(r.isTail, r.role == .tail || r.role == .single, "\(me) in \(members): \(r.role)")
+                    _ = r.onConfiguration(epoch: 2, members: Array(members.reversed()), joiner: nil)
+                }
+            }
+        }
+    }
+
     /// The head does not answer on its own persistence: only its successor's acknowledgement commits.
     func testHeadCommitsOnlyOnItsSuccessorsAcknowledgement() {
         var r = ChainReplica(chain: 0, me: "a", epoch: 1, members: ["a", "b"], applied: 0)

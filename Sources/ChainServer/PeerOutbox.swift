@@ -21,19 +21,19 @@ struct PeerOutbox {
 
     mutating func add(_ update: Update, chain: ChainID) {
         touch(chain)
-        if updates[chain] == nil { updates[chain] = emptyList(chain) }
-        updates.update(chain, orMake: []) { $0.append(update) }
+        let room = lastCounts[chain] ?? 0
+        updates.update(chain, orMake: Self.emptyList(room: room)) { $0.append(update) }
     }
 
     mutating func add(contentsOf more: [Update], chain: ChainID) {
         touch(chain)
-        if updates[chain] == nil { updates[chain] = emptyList(chain) }
-        updates.update(chain, orMake: []) { $0.append(contentsOf: more) }
+        let room = lastCounts[chain] ?? 0
+        updates.update(chain, orMake: Self.emptyList(room: room)) { $0.append(contentsOf: more) }
     }
 
-    private func emptyList(_ chain: ChainID) -> [Update] {
+    private static func emptyList(room: Int) -> [Update] {
         var list: [Update] = []
-        list.reserveCapacity(min(lastCounts[chain] ?? 0, 1024))
+        list.reserveCapacity(min(room, 1024))
         return list
     }
 

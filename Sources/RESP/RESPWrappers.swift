@@ -25,9 +25,10 @@ public struct RESPWrappers: Sendable {
         return nil
     }
 
-    /// Whether `b` holds `word` (lowercase) at `at`, in any case (`b` long enough).
+    /// Whether `b` holds `word` (lowercase) at `at`, in any case (false where `b` is too short).
     public static func matches(_ word: [UInt8], _ b: [UInt8], at: Int) -> Bool {
-        precondition(at >= 0 && at + word.count <= b.count, "matches: word past the end")
+        // Checked once here, so the loop reads raw memory: never a trap on a short argument.
+        guard at >= 0, at + word.count <= b.count else { return false }
         // Over raw memory: indexing both arrays checked bounds twice a byte (about 30
         // instructions a byte; a tagged write's first word is compared on every request).
         return word.withUnsafeBufferPointer { w in

@@ -51,6 +51,17 @@ final class WrapperParsingTests: XCTestCase {
         XCTAssertEqual(RESPWrappers.decimalID(Array("9999999999999999999".utf8), from: 0, to: 19), 9_999_999_999_999_999_999)
     }
 
+    /// Words compared in any case, and a buffer too short for the word (or a position outside
+    /// it) is no match rather than a trap.
+    func testWordMatchingIgnoresCaseAndShortBuffers() {
+        XCTAssertTrue(RESPWrappers.matches(b("cs.req"), b("xCS.REQ"), at: 1))
+        XCTAssertFalse(RESPWrappers.matches(b("cs.req"), b("xCS.REX"), at: 1))
+        XCTAssertFalse(RESPWrappers.matches(b("cs.req"), b("CS.RE"), at: 0))
+        XCTAssertFalse(RESPWrappers.matches(b("cs.req"), b("xCS.REQ"), at: 2))
+        XCTAssertFalse(RESPWrappers.matches(b("cs.req"), b("CS.REQ"), at: -1))
+        XCTAssertTrue(RESPWrappers.matches([], [], at: 0))
+    }
+
     func testATaggedWriteArrivesWithoutItsWrapperArguments() throws {
         let cmds = try parse(request(["CS.REQ", "123", "456", "SET", "k", "v"]), wrappers: words)
         XCTAssertEqual(cmds, [RESPCommand(args: [b("SET"), b("k"), b("v")], tag: RESPTag(word: 0, first: 123, second: 456))])

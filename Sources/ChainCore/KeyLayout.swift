@@ -23,25 +23,35 @@ public enum KeyLayout {
     }
 
     public static func dataKey(_ key: [UInt8], slot: Int) -> [UInt8] {
-        var h: UInt32 = 2_166_136_261  // FNV-1a, folded to 16 bits
-        for b in key { h = (h ^ UInt32(b)) &* 16_777_619 }
-        let bucket = UInt16(truncatingIfNeeded: h ^ (h >> 16))
+        let prefix = dataPrefix(key, slot: slot)
         // Built in stack memory and copied once: appended byte by byte, each append checks
         // capacity and uniqueness (about 200 instructions a key, on every replica of every
         // write); `Array(unsafeUninitializedCapacity:)` allocates through an unspecialized
         // path of the standard library that looks metadata up (+250).
         let n = key.count
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: n + dataPrefixLength) { out in
-            out[0] = dataTag
-            out[1] = UInt8(truncatingIfNeeded: slot >> 8)
-            out[2] = UInt8(truncatingIfNeeded: slot)
-            out[3] = UInt8(truncatingIfNeeded: bucket >> 8)
-            out[4] = UInt8(truncatingIfNeeded: bucket)
+            for i in 0..<dataPrefixLength { out[i] = UInt8(truncatingIfNeeded: prefix >> (56 - 8 * i)) }
             if n > 0 {
                 key.withUnsafeBufferPointer { (out.baseAddress! + dataPrefixLength).update(from: $0.baseAddress!, count: n) }
             }
             return Array(out)
         }
+    }
+
+    /// The `dataPrefixLength` bytes in front of `key` in its data key (tag, slot, bucket),
+    /// packed from the most significant byte down: a store batch can take the key as this
+    /// prefix plus the user key's own array, with no data key array made per write.
+    public static func dataPrefix(_ key: [UInt8], slot: Int) -> UInt64 {
+        var h: UInt32 = 2_166_136_261  // FNV-1a, folded to 16 bits
+        for b in key { h = (h ^ UInt32(b)) &* 16_777_619 }
+        let bucket = UInt64(UInt16(truncatingIfNeeded: h ^ (h >> 16)))
+        return UInt64(dataTag) << 56 | UInt64(UInt16(truncatingIfNeeded: slot)) << 40 | bucket << 24
+    }
+
+    /// The user key inside a data key (nil for any other key).
+    public static func userKey(ofDataKey k: [UInt8]) -> [UInt8]? {
+        guard k.count >= dataPrefixLength, k[0] == dataTag else { return nil }
+        return Array(k[dataPrefixLength...])
     }
 
     public static let fieldTag: UInt8 = UInt8(ascii: "h")

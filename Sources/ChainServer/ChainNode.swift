@@ -487,7 +487,7 @@ final class ChainNode {
     private func recordedReply(chain: ChainID, tag: RequestTag) -> (seq: UInt64, reply: [UInt8])? {
         if let r = turnLog.recorded(chain: chain, tag: tag) { return (r.seq, r.reply) }
         // A record made before turn entries existed, under its own key.
-        return ChainMetadata.decodeRecord(try? server.data.get(ChainMetadata.requestKey(chain, tag), cached: false), request: tag.request)
+        return ChainMetadata.decodeRecord(try? server.data.get(ChainMetadata.requestKey(chain, tag)), request: tag.request)
     }
 
     /// Whether this node serves reads of `chain` now (a chain scan asks).
@@ -531,7 +531,7 @@ final class ChainNode {
                     }
                     continue
                 }
-                server.data.put(k, v, cached: k.first == KeyLayout.dataTag)
+                server.data.put(k, v)
             }
             server.markStoreDirty()
         case let .storePosition(chain, position):
@@ -543,7 +543,7 @@ final class ChainNode {
             // Kept in the store (same turn batch as the data changes it caused) so that a master
             // that lost its state can recover the table from the nodes.
             if let json = try? JSONEncoder().encode(config) {
-                server.data.put(ChainMetadata.configKey, Array(json), cached: false)
+                server.data.put(ChainMetadata.configKey, Array(json))
                 server.markStoreDirty()
             }
         case .askMaster: masterLink.wakeWatch()
@@ -573,11 +573,11 @@ final class ChainNode {
         let cacheUse: DataView.CacheUse = replica.map { $0.isHead || $0.isTail } ?? true ? .refresh : .invalidate
         for m in u.mutations {
             switch m {
-            case let .put(k, v): data.put(dataKey(k), v, cache: cacheUse)
-            case let .delete(k): data.delete(dataKey(k), cache: cacheUse)
+            case let .put(k, v): data.putValue(k, v, slot: routedSlot(k), cache: cacheUse)
+            case let .delete(k): data.deleteValue(k, slot: routedSlot(k), cache: cacheUse)
             case .clearChain: clearChainKeys(chain)
-            case let .putField(k, f, v): data.put(KeyLayout.fieldKey(k, f), v, cached: false)
-            case let .deleteField(k, f): data.delete(KeyLayout.fieldKey(k, f), cached: false)
+            case let .putField(k, f, v): data.put(KeyLayout.fieldKey(k, f), v)
+            case let .deleteField(k, f): data.delete(KeyLayout.fieldKey(k, f))
             }
         }
         // The head judges WATCH: it notes what its updates change.
@@ -597,13 +597,11 @@ final class ChainNode {
         server.markStoreDirty()
     }
 
-    /// The store key of a user key. The head routed the request by this very key a moment ago
-    /// (`handle`), so its slot is reused rather than computed twice.
-    private func dataKey(_ key: [UInt8]) -> [UInt8] {
-        if let r = routedKey, r.key.withUnsafeBufferPointer({ a in key.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress && a.count == $0.count } }) {
-            return KeyLayout.dataKey(key, slot: r.slot)
-        }
-        return KeyLayout.dataKey(key)
+    /// The slot of a user key if known here: the head routed the request by this very key a
+    /// moment ago (`handle`), so its slot is reused rather than computed twice.
+    private func routedSlot(_ key: [UInt8]) -> Int? {
+        guard let r = routedKey, r.key.withUnsafeBufferPointer({ a in key.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress && a.count == $0.count } }) else { return nil }
+        return r.slot
     }
 
     /// Deletes every user key of the chain (its request records and position stay: they describe
@@ -643,7 +641,7 @@ final class ChainNode {
             }
             appliedChains.removeAll(keepingCapacity: true)
         }
-        if let entry = turnLog.takeEntry() { server.data.put(entry.key, entry.value, cached: false) }
+        if let entry = turnLog.takeEntry() { server.data.put(entry.key, entry.value) }
     }
 
     /// The store persisted everything up to data view sequence `seq`.

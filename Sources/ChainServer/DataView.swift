@@ -10,6 +10,11 @@ import Storage
 /// Reads look at pending, then in-flight updates (newest first), then the cache, then the store,
 /// so a GET always sees every earlier SET even before RocksDB has it.
 ///
+/// User keys' values are held by user key (`ViewKey.value`): in the turn's tables, in the cache
+/// and in the store batch (as the data key's prefix plus the user key's own array), so a write
+/// makes no data key array on any replica; the data key is built only to read the store. Any
+/// other store key (metadata, hash fields) is held as it is (`ViewKey.raw`) and never cached.
+///
 /// Sequence numbers order updates: `currentSeq` counts every update made, `persistedSeq` is the
 /// last one the store holds (synced, in fsync mode). A reply that may depend on update N is sent
 /// only once N is persisted.
@@ -20,14 +25,15 @@ final class DataView {
     /// updates are unindexed (`indexPending`): a turn of writes nobody reads before it is stored
     /// never hashes its keys (callgrind: ~600 instructions a write on every replica, for the
     /// insert and for emptying the table after the store write).
-    private var pending: [ByteKey: [UInt8]?] = [:]
+    private var pending: [ViewKey: [UInt8]?] = [:]
     /// The turn's updates in order; those from `indexed` on are not in `pending` yet.
-    private var pendingLog: [(key: ByteKey, value: [UInt8]?)] = []
+    private var pendingLog: [(key: ViewKey, value: [UInt8]?)] = []
     private var indexed = 0
-    /// Key ranges deleted in the pending batch (before any update of `pending` to a key in them).
+    /// Store key ranges deleted in the pending batch (before any update of `pending` to a key
+    /// in them).
     private var pendingRanges: [Range<ByteKey>] = []
     private var batch = WriteBatch()
-    private var inFlight: [(seq: UInt64, updates: [ByteKey: [UInt8]?], ranges: [Range<ByteKey>])] = []
+    private var inFlight: [(seq: UInt64, updates: [ViewKey: [UInt8]?], ranges: [Range<ByteKey>])] = []
     private(set) var currentSeq: UInt64 = 0
     private(set) var persistedSeq: UInt64 = 0
     /// Whether any hash field may be stored: false until one is written here or found in the
@@ -51,23 +57,38 @@ final class DataView {
     var pendingEntries: Int { batch.count }
     var hasUnpersisted: Bool { currentSeq > persistedSeq }
 
-    /// `cached: false` for keys read rarely (metadata): they neither fill nor pollute the cache.
-    /// A key is either always accessed cached or never (metadata never, data always), so an
-    /// uncached access need not look at the cache at all.
-    func get(_ key: [UInt8], cached: Bool = true) throws(StoreError) -> [UInt8]? {
-        let k = ByteKey(key)
-        // Unpersisted updates first: the cache may have evicted one the store does not have yet.
+    /// The stored value of user key `key` (its data key's), through the cache.
+    func getValue(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
+        let k = ViewKey.value(ByteKey(key))
+        if let unpersisted = unpersisted(k) { return unpersisted }
+        if let c = cache.lookup(k.bytes) { return c }
+        let v = try store.get(k.storeKey.bytes)
+        cache.store(k.bytes, v)
+        return v
+    }
+
+    /// The value of store key `key` (metadata, a hash field: read rarely, never cached; a data
+    /// key is read as its user key's value).
+    func get(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
+        if let user = KeyLayout.userKey(ofDataKey: key) { return try getValue(user) }
+        let k = ViewKey.raw(ByteKey(key))
+        if let unpersisted = unpersisted(k) { return unpersisted }
+        return try store.get(key)
+    }
+
+    /// What the updates the store does not hold yet say about `k`: `.some(nil)` deleted, nil
+    /// nothing. Looked at before the cache, which may have evicted one of them.
+    private func unpersisted(_ k: ViewKey) -> [UInt8]?? {
         indexPending()
         if !pending.isEmpty, let p = pending[k] { return p }
-        if pendingRanges.contains(where: { $0.contains(k) }) { return nil }
+        if pendingRanges.isEmpty && inFlight.isEmpty { return nil }
+        let storeKey = k.storeKey
+        if pendingRanges.contains(where: { $0.contains(storeKey) }) { return .some(nil) }
         for f in inFlight.reversed() {
             if let v = f.updates[k] { return v }
-            if f.ranges.contains(where: { $0.contains(k) }) { return nil }
+            if f.ranges.contains(where: { $0.contains(storeKey) }) { return .some(nil) }
         }
-        if cached, let c = cache.lookup(k) { return c }
-        let v = try store.get(key)
-        if cached { cache.store(k, v) }
-        return v
+        return nil
     }
 
     /// Every key under `prefix` with its value, in key order, as reads see them: the store's,
@@ -78,9 +99,12 @@ final class DataView {
             found[ByteKey(k)] = v
             return true
         }
-        func overlay(_ updates: [ByteKey: [UInt8]?], _ ranges: [Range<ByteKey>]) {
+        func overlay(_ updates: [ViewKey: [UInt8]?], _ ranges: [Range<ByteKey>]) {
             for r in ranges { for k in found.keys where r.contains(k) { found.removeValue(forKey: k) } }
-            for (k, v) in updates where k.bytes.starts(with: prefix) { found[k] = v }
+            for (k, v) in updates where k.mayStart(with: prefix) {
+                let storeKey = k.storeKey
+                if storeKey.bytes.starts(with: prefix) { found[storeKey] = v }
+            }
         }
         for f in inFlight { overlay(f.updates, f.ranges) }
         indexPending()
@@ -117,9 +141,12 @@ final class DataView {
         func inPage(_ k: ByteKey) -> Bool {
             k.bytes.starts(with: prefix) && (from.map { $0 <= k } ?? true) && (end.map { k < $0 } ?? true)
         }
-        func overlay(_ updates: [ByteKey: [UInt8]?], _ ranges: [Range<ByteKey>]) {
+        func overlay(_ updates: [ViewKey: [UInt8]?], _ ranges: [Range<ByteKey>]) {
             for r in ranges { for k in found.keys where r.contains(k) { found.removeValue(forKey: k) } }
-            for (k, v) in updates where inPage(k) { found[k] = v }
+            for (k, v) in updates where k.mayStart(with: prefix) {
+                let storeKey = k.storeKey
+                if inPage(storeKey) { found[storeKey] = v }
+            }
         }
         for f in inFlight { overlay(f.updates, f.ranges) }
         indexPending()
@@ -138,8 +165,6 @@ final class DataView {
 
     /// How an update treats the value cache.
     enum CacheUse {
-        /// Metadata: never cached, so the cache need not be looked at.
-        case none
         /// The new value goes into the cache (a node that reads these keys).
         case store
         /// Any cached value is dropped, nothing is added: a chain's middle member never reads
@@ -152,34 +177,47 @@ final class DataView {
         case refresh
     }
 
-    func put(_ key: [UInt8], _ value: [UInt8], cached: Bool = true) {
-        put(key, value, cache: cached ? .store : .none)
+    /// Sets user key `key`'s value. `slot`: the key's hash slot where the caller has it (the
+    /// head routed the request by it), so it is not computed again.
+    func putValue(_ key: [UInt8], _ value: [UInt8], slot: Int? = nil, cache use: CacheUse = .store) {
+        let k = ByteKey(key)
+        pendingLog.append((.value(k), value))
+        updateCache(k, value, use)
+        batch.put(prefix: Self.dataPrefix(key, slot: slot), key, value)
+        currentSeq += 1
     }
 
-    func put(_ key: [UInt8], _ value: [UInt8], cache use: CacheUse) {
-        if key.first == KeyLayout.fieldTag { mayHoldHashes = true }
+    func deleteValue(_ key: [UInt8], slot: Int? = nil, cache use: CacheUse = .store) {
         let k = ByteKey(key)
-        pendingLog.append((k, value))
-        updateCache(k, value, use)
+        pendingLog.append((.value(k), nil))
+        updateCache(k, nil, use)
+        batch.delete(prefix: Self.dataPrefix(key, slot: slot), key)
+        currentSeq += 1
+    }
+
+    private static func dataPrefix(_ key: [UInt8], slot: Int?) -> KeyPrefix {
+        KeyPrefix(packed: KeyLayout.dataPrefix(key, slot: slot ?? HashSlot.of(key)), count: KeyLayout.dataPrefixLength)
+    }
+
+    /// Sets store key `key` (never cached; a data key sets its user key's value, the cached
+    /// value refreshed).
+    func put(_ key: [UInt8], _ value: [UInt8]) {
+        if let user = KeyLayout.userKey(ofDataKey: key) { return putValue(user, value, cache: .refresh) }
+        if key.first == KeyLayout.fieldTag { mayHoldHashes = true }
+        pendingLog.append((.raw(ByteKey(key)), value))
         batch.put(key, value)
         currentSeq += 1
     }
 
-    func delete(_ key: [UInt8], cached: Bool = true) {
-        delete(key, cache: cached ? .store : .none)
-    }
-
-    func delete(_ key: [UInt8], cache use: CacheUse) {
-        let k = ByteKey(key)
-        pendingLog.append((k, nil))
-        updateCache(k, nil, use)
+    func delete(_ key: [UInt8]) {
+        if let user = KeyLayout.userKey(ofDataKey: key) { return deleteValue(user, cache: .refresh) }
+        pendingLog.append((.raw(ByteKey(key)), nil))
         batch.delete(key)
         currentSeq += 1
     }
 
     private func updateCache(_ k: ByteKey, _ value: [UInt8]?, _ use: CacheUse) {
         switch use {
-        case .none: break
         case .store: cache.store(k, value)
         case .invalidate: cache.remove(k)
         case .refresh: cache.refresh(k, value)
@@ -192,7 +230,7 @@ final class DataView {
         batch.deleteRange(from: start, to: end)
         let range = ByteKey(start)..<ByteKey(end)
         indexPending()
-        for k in pending.keys where range.contains(k) { pending.removeValue(forKey: k) }
+        for k in pending.keys where range.contains(k.storeKey) { pending.removeValue(forKey: k) }
         // Until the store holds the deletion, reads of keys in the range must see it.
         pendingRanges.append(range)
         cache.removeAll()
@@ -236,4 +274,35 @@ final class DataView {
     }
 
     func writeFailed(_ error: StoreError) { writeError = error }
+}
+
+/// A key as the data view holds it: a user key's value, or any other store key as stored.
+enum ViewKey: Hashable {
+    /// The value of this user key (stored under its data key, see `KeyLayout`).
+    case value(ByteKey)
+    /// A store key that is not a data key.
+    case raw(ByteKey)
+
+    var bytes: ByteKey {
+        switch self {
+        case let .value(k), let .raw(k): return k
+        }
+    }
+
+    /// The key in the store (a data key is built: only off the write path).
+    var storeKey: ByteKey {
+        switch self {
+        case let .value(k): return ByteKey(KeyLayout.dataKey(k.bytes))
+        case let .raw(k): return k
+        }
+    }
+
+    /// Whether the store key may start with `prefix` (values only under the data tag), so
+    /// prefix scans build no data keys for values they cannot include.
+    func mayStart(with prefix: [UInt8]) -> Bool {
+        switch self {
+        case .value: return prefix.first.map { $0 == KeyLayout.dataTag } ?? true
+        case let .raw(k): return k.bytes.starts(with: prefix)
+        }
+    }
 }

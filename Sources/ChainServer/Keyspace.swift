@@ -126,25 +126,25 @@ final class DirectKeyspace: Keyspace {
     var nowMs: UInt64 { wallMillis() }
     var mayHoldHashes: Bool { data.mayHoldHashes }
     func storedEntry(_ key: [UInt8]) throws(CommandError) -> StoredValue? {
-        decodeStored(try reading { () throws(StoreError) in try data.get(KeyLayout.dataKey(key)) })
+        decodeStored(try reading { () throws(StoreError) in try data.getValue(key) })
     }
     func putValue(_ key: [UInt8], _ value: StoredValue) {
-        data.put(KeyLayout.dataKey(key), value.raw)
+        data.putValue(key, value.raw)
         onWrite?(key, value)
     }
     func deleteValue(_ key: [UInt8]) {
-        data.delete(KeyLayout.dataKey(key))
+        data.deleteValue(key)
         onWrite?(key, nil)
     }
     func storedField(_ key: [UInt8], _ field: [UInt8]) throws(CommandError) -> [UInt8]? {
-        try reading { () throws(StoreError) in try data.get(KeyLayout.fieldKey(key, field), cached: false) }
+        try reading { () throws(StoreError) in try data.get(KeyLayout.fieldKey(key, field)) }
     }
     func putField(_ key: [UInt8], _ field: [UInt8], _ value: [UInt8]) {
-        data.put(KeyLayout.fieldKey(key, field), value, cached: false)
+        data.put(KeyLayout.fieldKey(key, field), value)
         onWrite?(key, nil)
     }
     func deleteField(_ key: [UInt8], _ field: [UInt8]) {
-        data.delete(KeyLayout.fieldKey(key, field), cached: false)
+        data.delete(KeyLayout.fieldKey(key, field))
         onWrite?(key, nil)
     }
     func storedFields(_ key: [UInt8]) throws(CommandError) -> [(field: [UInt8], value: [UInt8])] {
@@ -178,7 +178,7 @@ final class RecordingKeyspace: Keyspace {
 
     func storedEntry(_ key: [UInt8]) throws(CommandError) -> StoredValue? {
         if let v = overlay[ByteKey(key)] { return v }
-        return decodeStored(try reading { () throws(StoreError) in try data.get(KeyLayout.dataKey(key)) })
+        return decodeStored(try reading { () throws(StoreError) in try data.getValue(key) })
     }
 
     func putValue(_ key: [UInt8], _ value: StoredValue) {
@@ -194,7 +194,7 @@ final class RecordingKeyspace: Keyspace {
     func storedField(_ key: [UInt8], _ field: [UInt8]) throws(CommandError) -> [UInt8]? {
         let k = KeyLayout.fieldKey(key, field)
         if let v = fieldOverlay[ByteKey(k)] { return v }
-        return try reading { () throws(StoreError) in try data.get(k, cached: false) }
+        return try reading { () throws(StoreError) in try data.get(k) }
     }
 
     func putField(_ key: [UInt8], _ field: [UInt8], _ value: [UInt8]) {

@@ -20,6 +20,8 @@ public final class MemoryStore: KVStore, Sendable {
                 switch op {
                 case let .put(k, v): m[k] = v
                 case let .delete(k): m.removeValue(forKey: k)
+                case let .putPrefixed(prefix, rest, v): m[prefix.key(rest)] = v
+                case let .deletePrefixed(prefix, rest): m.removeValue(forKey: prefix.key(rest))
                 case let .deleteRange(s, e):
                     for k in m.keys where !k.lexicographicallyPrecedes(s) && k.lexicographicallyPrecedes(e) { m.removeValue(forKey: k) }
                 }

@@ -177,6 +177,19 @@ public final class RocksStore: KVStore, @unchecked Sendable {
                     k.withUnsafeBytes { kp in
                         rocksdb_writebatch_delete(wb, kp.baseAddress?.assumingMemoryBound(to: CChar.self), kp.count)
                     }
+                case let .putPrefixed(prefix, rest, v):
+                    if prefix.count + rest.count < hashPrefixLength { return prefix.count + rest.count }
+                    prefix.withKey(rest) { kp in
+                        v.withUnsafeBytes { vp in
+                            rocksdb_writebatch_put(wb, kp.baseAddress?.assumingMemoryBound(to: CChar.self), kp.count,
+                                                   vp.baseAddress?.assumingMemoryBound(to: CChar.self), vp.count)
+                        }
+                    }
+                case let .deletePrefixed(prefix, rest):
+                    if prefix.count + rest.count < hashPrefixLength { return prefix.count + rest.count }
+                    prefix.withKey(rest) { kp in
+                        rocksdb_writebatch_delete(wb, kp.baseAddress?.assumingMemoryBound(to: CChar.self), kp.count)
+                    }
                 case let .deleteRange(s, e):
                     s.withUnsafeBytes { sp in
                         e.withUnsafeBytes { ep in

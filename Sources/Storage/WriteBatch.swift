@@ -5,6 +5,10 @@ public struct WriteBatch: Sendable, Equatable {
         case delete(key: [UInt8])
         /// Deletes every key in [start, end).
         case deleteRange(start: [UInt8], end: [UInt8])
+        /// A put whose key is `prefix` followed by `rest`: the caller's key needs no array of
+        /// its own (the node's data keys are a short prefix in front of the user key).
+        case putPrefixed(prefix: KeyPrefix, rest: [UInt8], value: [UInt8])
+        case deletePrefixed(prefix: KeyPrefix, rest: [UInt8])
     }
 
     public private(set) var ops: [Op] = []
@@ -24,6 +28,16 @@ public struct WriteBatch: Sendable, Equatable {
     public mutating func delete(_ key: [UInt8]) {
         ops.append(.delete(key: key))
         byteCount += key.count
+    }
+
+    public mutating func put(prefix: KeyPrefix, _ rest: [UInt8], _ value: [UInt8]) {
+        ops.append(.putPrefixed(prefix: prefix, rest: rest, value: value))
+        byteCount += prefix.count + rest.count + value.count
+    }
+
+    public mutating func delete(prefix: KeyPrefix, _ rest: [UInt8]) {
+        ops.append(.deletePrefixed(prefix: prefix, rest: rest))
+        byteCount += prefix.count + rest.count
     }
 
     public mutating func deleteRange(from start: [UInt8], to end: [UInt8]) {

@@ -28,8 +28,8 @@ final class DataViewTests: XCTestCase {
     }
 
     /// Reads see every earlier update whether or not the turn's batch is stored yet: random
-    /// puts, deletes, deleted ranges, reads (of cached and uncached keys) and store writes
-    /// against a model.
+    /// puts, deletes, deleted ranges, reads (of user keys' values, cached, and of other store
+    /// keys, not) and store writes against a model.
     /// (Pending updates are indexed only when something reads; this checks the index catches
     /// up in order, also across a deleted range.)
     func testReadsSeeEveryEarlierUpdateAcrossTurns() throws {
@@ -39,33 +39,62 @@ final class DataViewTests: XCTestCase {
         let view = DataView(store: store, cacheBytes: 1 << 10)
         var model: [String: String] = [:]
         var rng = SeededRandom(seed: 11)
+        // The first twenty keys are user keys (values, through the cache), the rest plain store
+        // keys around it. A value is written as its user key or, now and then, as its data key
+        // (a copy from a chain's tail does that): both must land in the same place.
+        func storeKey(_ n: Int) -> [UInt8] { n < 20 ? KeyLayout.dataKey(b("k\(n)")) : b("k\(n)") }
         for step in 0..<20_000 {
-            // A key is always read and written cached or never (the view's contract): the
-            // first twenty keys through the cache, the rest around it.
             let n = rng.below(40)
             let key = "k\(n)"
-            let cached = n < 20
+            let isValue = n < 20
+            let asStoreKey = !isValue || rng.below(8) == 0
             switch rng.below(40) {
             case 0:
                 view.deleteRange(from: b("k1"), to: b("k2"))
-                model = model.filter { !($0.key >= "k1" && $0.key < "k2") }
-            case 1...4:
+                model = model.filter { !($0.key >= "k1" && $0.key < "k2" && Int($0.key.dropFirst())! >= 20) }
+            case 1:
+                view.deleteRange(from: [KeyLayout.dataTag], to: [KeyLayout.dataTag + 1])
+                model = model.filter { Int($0.key.dropFirst())! >= 20 }
+            case 2...4:
                 if view.flush(to: writer) { view.persisted(upTo: view.currentSeq) }
             case 5...9:
-                view.delete(b(key), cached: cached)
+                if asStoreKey { view.delete(storeKey(n)) } else { view.deleteValue(b(key)) }
                 model[key] = nil
             case 10...24:
                 let v = "v\(step)"
-                view.put(b(key), b(v), cached: cached)
+                if asStoreKey { view.put(storeKey(n), b(v)) } else { view.putValue(b(key), b(v), cache: rng.below(2) == 0 ? .store : .refresh) }
                 model[key] = v
             default:
-                let got = try view.get(b(key), cached: cached)
+                let got = asStoreKey ? try view.get(storeKey(n)) : try view.getValue(b(key))
                 XCTAssertEqual(got.map { String(decoding: $0, as: UTF8.self) }, model[key], "step \(step) \(key)")
             }
         }
         if view.flush(to: writer) { view.persisted(upTo: view.currentSeq) }
-        for (k, v) in model { XCTAssertEqual(try store.get(b(k)), b(v), k) }
-        XCTAssertEqual(try store.entries(prefix: b("k")).count, model.count)
+        for (k, v) in model { XCTAssertEqual(try store.get(storeKey(Int(k.dropFirst())!)), b(v), k) }
+        XCTAssertEqual(try store.entries(prefix: b("k")).count + store.entries(prefix: [KeyLayout.dataTag]).count, model.count)
+    }
+
+    /// A user key's value goes to the store under its data key, in the turn's batch, whichever
+    /// way it was written; a range over data keys hides pending values in it.
+    func testValuesAreStoredUnderTheirDataKeys() throws {
+        let store = MemoryStore()
+        let loop = try EventLoop()
+        let writer = StoreWriter(store: store, loop: loop, sync: false)
+        let view = DataView(store: store, cacheBytes: 1 << 20)
+        view.putValue(b("user"), b("one"))
+        view.putValue(b("{user}x"), b("two"), slot: HashSlot.of(b("user")))
+        XCTAssertEqual(try view.get(KeyLayout.dataKey(b("user"))), b("one"))
+        XCTAssertTrue(view.flush(to: writer))
+        XCTAssertEqual(try store.get(KeyLayout.dataKey(b("user"))), b("one"))
+        XCTAssertEqual(try store.get(KeyLayout.dataKey(b("{user}x"))), b("two"))
+        view.delete(KeyLayout.dataKey(b("user")))
+        XCTAssertNil(try view.getValue(b("user")), "deleted through its data key")
+        let slot = HashSlot.of(b("{user}x"))
+        view.deleteRange(from: KeyLayout.slotPrefix(slot, tag: KeyLayout.dataTag), to: KeyLayout.slotPrefix(slot + 1, tag: KeyLayout.dataTag))
+        XCTAssertNil(try view.getValue(b("{user}x")), "inside the deleted slot")
+        XCTAssertTrue(view.flush(to: writer))
+        XCTAssertNil(try store.get(KeyLayout.dataKey(b("user"))))
+        XCTAssertNil(try store.get(KeyLayout.dataKey(b("{user}x"))))
     }
 
     /// A prefix scan (a hash's fields) sees the store under this turn's puts, deletes and

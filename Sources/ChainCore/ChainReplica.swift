@@ -148,7 +148,7 @@ public struct ChainReplica: Sendable {
 
     /// A client write at the head: the head already executed the command against its view of the
     /// data and passes the resulting mutations and reply.
-    public mutating func onClientWrite(mutations: [Mutation], tag: RequestTag?, reply: [UInt8],
+    public mutating func onClientWrite(mutations: Mutations, tag: RequestTag?, reply: [UInt8],
                                        token: UInt64) throws(Rejection) -> [Action] {
         var actions: [Action] = []
         actions.reserveCapacity(2)
@@ -158,7 +158,7 @@ public struct ChainReplica: Sendable {
 
     /// The same, appending its actions to `actions` (a node reuses one list for every write
     /// instead of allocating one per write). Nothing is appended when it throws.
-    public mutating func onClientWrite(mutations: [Mutation], tag: RequestTag?, reply: [UInt8],
+    public mutating func onClientWrite(mutations: Mutations, tag: RequestTag?, reply: [UInt8],
                                        token: UInt64, into actions: inout [Action]) throws(Rejection) {
         guard isHead else { throw .notHead }
         let update = Update(seq: applied + 1, epoch: epoch, mutations: mutations, tag: tag, reply: reply)

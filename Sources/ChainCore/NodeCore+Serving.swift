@@ -78,7 +78,7 @@ extension NodeCore {
 
     /// A client write at the head: the shell executed the command against its view of the data
     /// and passes the mutations and the reply; `token` names the request for `committed`.
-    public mutating func clientWrite(chain: ChainID, mutations: [Mutation], tag: RequestTag?, reply: [UInt8], token: UInt64,
+    public mutating func clientWrite(chain: ChainID, mutations: Mutations, tag: RequestTag?, reply: [UInt8], token: UInt64,
                                      _ effects: inout [Effect]) throws(ChainReplica.Rejection) {
         guard let i = replicas.index(forKey: chain) else { throw .notHead }
         // The write's actions go through a list kept between writes (one allocation a write fewer).

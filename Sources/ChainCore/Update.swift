@@ -40,21 +40,34 @@ public struct RequestTag: Sendable, Equatable, Hashable, Codable {
 /// its updates without gaps or reuse. So two replicas that both hold the update named (s, e)
 /// hold the same first s updates (each got them in order through the chain from that head) —
 /// the fact that lets a returning node catch up with the missing suffix only (`CatchUp`).
-public struct Update: Sendable, Equatable {
-    public var seq: UInt64
+///
+/// A class, immutable: an update is handed on several times per replica (to the store, to the
+/// unacknowledged list, to the successor's outbox, to the backlog), and each hand-on of a
+/// struct retained its mutations and its reply and went through an outlined copy; a reference
+/// is one retain.
+public final class Update: Sendable, Equatable, CustomStringConvertible {
+    public let seq: UInt64
     /// The epoch of the head that assigned `seq` (0: unknown, from before epochs were recorded).
-    public var epoch: Epoch
-    public var mutations: [Mutation]
-    public var tag: RequestTag?
+    public let epoch: Epoch
+    public let mutations: Mutations
+    public let tag: RequestTag?
     /// The encoded RESP reply for the client (recorded with the tag at every replica).
-    public var reply: [UInt8]
+    public let reply: [UInt8]
 
-    public init(seq: UInt64, epoch: Epoch = 0, mutations: [Mutation], tag: RequestTag? = nil, reply: [UInt8] = []) {
+    public init(seq: UInt64, epoch: Epoch = 0, mutations: Mutations, tag: RequestTag? = nil, reply: [UInt8] = []) {
         self.seq = seq
         self.epoch = epoch
         self.mutations = mutations
         self.tag = tag
         self.reply = reply
+    }
+
+    public static func == (a: Update, b: Update) -> Bool {
+        a === b || (a.seq == b.seq && a.epoch == b.epoch && a.tag == b.tag && a.reply == b.reply && a.mutations == b.mutations)
+    }
+
+    public var description: String {
+        "Update(seq: \(seq), epoch: \(epoch), mutations: \(mutations), tag: \(tag.map { "\($0)" } ?? "nil"), reply: \(reply))"
     }
 }
 

@@ -288,10 +288,10 @@ final class ChainNode {
             out.error(ForwardRefusal.frozen.text(epoch: epoch, chain: chain))
             return .answered
         }
-        let mutations: [Mutation]
+        let mutations: Mutations
         let bytes: [UInt8]
         if let put = StringCommands.plainSet(id, args, mayHoldHashes: server.data.mayHoldHashes) {
-            mutations = [put]
+            mutations = Mutations(put)
             bytes = RESPWriter.okReply
         } else {
             let recorder = RecordingKeyspace(server.data)

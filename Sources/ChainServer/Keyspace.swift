@@ -163,7 +163,7 @@ final class DirectKeyspace: Keyspace {
 final class RecordingKeyspace: Keyspace {
     let data: DataView
     let nowMs: UInt64
-    private(set) var mutations: [Mutation] = []
+    private(set) var mutations = Mutations()
     private var overlay: [ByteKey: StoredValue?] = [:]
     /// Fields written by this command, by field store key (nil: deleted).
     private var fieldOverlay: [ByteKey: [UInt8]?] = [:]

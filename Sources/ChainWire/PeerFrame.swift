@@ -194,7 +194,7 @@ public enum PeerFrame: Sendable, Equatable {
     /// append: field by field it is seven appends of about 100 instructions each (callgrind).
     /// False, having written nothing, for any other update.
     private static func encodeSmallPut(_ u: Update, into w: inout ByteWriter) -> Bool {
-        guard u.mutations.count == 1, case let .put(k, v) = u.mutations[0] else { return false }
+        guard case let .put(k, v) = u.mutations.single else { return false }
         let size = 37 + u.reply.count + 4 + 1 + 4 + k.count + 4 + v.count
         guard size <= smallPutBytes else { return false }
         w.fields(maxBytes: smallPutBytes) { f in
@@ -226,21 +226,30 @@ public enum PeerFrame: Sendable, Equatable {
             let reply = try r.reply()
             let m = Int(try r.u32())
             guard m <= r.remaining else { throw .malformed("mutation count \(m)") }
-            var muts: [Mutation] = []
-            muts.reserveCapacity(m)
-            for _ in 0..<m {
-                switch try r.u8() {
-                case 1: muts.append(.put(key: try r.blob(), value: try r.blob()))
-                case 2: muts.append(.delete(key: try r.blob()))
-                case 3: muts.append(.clearChain)
-                case 4: muts.append(.putField(key: try r.blob(), field: try r.blob(), value: try r.blob()))
-                case 5: muts.append(.deleteField(key: try r.blob(), field: try r.blob()))
-                case let op: throw .malformed("mutation op \(op)")
-                }
+            let muts: Mutations
+            if m == 1 {
+                // The commonest case, kept inline (no array).
+                muts = Mutations(try decodeMutation(&r))
+            } else {
+                var all: [Mutation] = []
+                all.reserveCapacity(m)
+                for _ in 0..<m { all.append(try decodeMutation(&r)) }
+                muts = Mutations(all)
             }
             updates.append(Update(seq: seq, epoch: epoch, mutations: muts, tag: tag, reply: reply))
         }
         return updates
+    }
+
+    private static func decodeMutation(_ r: inout ByteReader) throws(WireError) -> Mutation {
+        switch try r.u8() {
+        case 1: return .put(key: try r.blob(), value: try r.blob())
+        case 2: return .delete(key: try r.blob())
+        case 3: return .clearChain
+        case 4: return .putField(key: try r.blob(), field: try r.blob(), value: try r.blob())
+        case 5: return .deleteField(key: try r.blob(), field: try r.blob())
+        case let op: throw .malformed("mutation op \(op)")
+        }
     }
 }
 

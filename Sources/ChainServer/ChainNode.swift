@@ -38,6 +38,8 @@ final class ChainNode {
     /// comparing names: hashing the peer's name for every update cost more).
     private var outbox: [PeerOutbox] = []
     private var flushQueued = false
+    /// Made once (a closure per call is a context allocation every turn).
+    private lazy var flushHandler: () -> Void = { [unowned self] in flushFrames() }
     /// Age of the oldest uncommitted update per chain, sampled every 100 ms (`/metrics`).
     private var lag = ReplicationLag()
     /// Snapshot streams running from here (tail side), by chain.
@@ -715,7 +717,7 @@ final class ChainNode {
     private func queueFlush() {
         guard !flushQueued else { return }
         flushQueued = true
-        server.loop.atEndOfTurn { [unowned self] in flushFrames() }
+        server.loop.atEndOfTurn(flushHandler)
     }
 
     /// Sends the turn's frames: all frames for one peer go out in one write.

@@ -242,7 +242,10 @@ final class DataView {
     func flush(to writer: StoreWriter) -> Bool {
         guard !batch.isEmpty else { return false }
         let written = writer.submit(batch, seq: currentSeq)
-        batch = WriteBatch()
+        // Emptied in place: its list of operations keeps its room for the next turn (grown from
+        // empty it reallocated four or five times a turn). A batch the writer still holds (in
+        // flight, or waiting out a stall) is left to it: the list is copied, not shared.
+        batch.removeAll()
         if written {
             // The store has it all: the table is emptied in place, keeping its capacity (growing
             // a dictionary from empty every turn costs a rehash per doubling).

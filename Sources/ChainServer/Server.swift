@@ -48,6 +48,8 @@ public final class Server {
     var standaloneWrites: UInt64 = 0
     private var pendingRelease: [ClientSession] = []
     private var endOfTurnQueued = false
+    /// Made once: a closure written at each call site is a context allocation every turn.
+    private lazy var endOfTurnHandler: () -> Void = { [unowned self] in endOfTurn() }
     private var nextSessionID: UInt64 = 1
     private let startedAt = monotonicNanos()
     private(set) var acceptedTotal = 0
@@ -356,7 +358,7 @@ public final class Server {
     func markStoreDirty() {
         if !endOfTurnQueued {
             endOfTurnQueued = true
-            loop.atEndOfTurn { [unowned self] in endOfTurn() }
+            loop.atEndOfTurn(endOfTurnHandler)
         }
     }
 
@@ -366,7 +368,7 @@ public final class Server {
         resumable.append(s)
         if !endOfTurnQueued {
             endOfTurnQueued = true
-            loop.atEndOfTurn { [unowned self] in endOfTurn() }
+            loop.atEndOfTurn(endOfTurnHandler)
         }
     }
 
@@ -377,7 +379,7 @@ public final class Server {
         pendingRelease.append(s)
         if !endOfTurnQueued {
             endOfTurnQueued = true
-            loop.atEndOfTurn { [unowned self] in endOfTurn() }
+            loop.atEndOfTurn(endOfTurnHandler)
         }
     }
 

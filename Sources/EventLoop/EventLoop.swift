@@ -27,7 +27,13 @@ public final class EventLoop: @unchecked Sendable {
     // Created in init after `self` exists, because `self` is their callback argument.
     private var wakeEvent: OpaquePointer!
     private let submitted = Mutex<[@Sendable () -> Void]>([])
-    private var endOfTurnHandlers: [() -> Void] = []
+    /// A closure in a struct: kept in an array as a bare function value, each one added was
+    /// wrapped in a reabstraction thunk (an allocation per handler per turn).
+    private struct Handler { let run: () -> Void }
+    private var endOfTurnHandlers: [Handler] = []
+    /// The handlers being run, swapped with `endOfTurnHandlers`: a copy of the list taken
+    /// while emptying it in place made the emptied list reallocate every turn.
+    private var runningHandlers: [Handler] = []
     private var stopping = false
     private var loopThread: pthread_t?
     var registry: [ObjectIdentifier: AnyObject] = [:]
@@ -89,7 +95,7 @@ public final class EventLoop: @unchecked Sendable {
     /// turn's writes as one batch and to hand replies to the kernel together.
     public func atEndOfTurn(_ handler: @escaping () -> Void) {
         assertInLoop()
-        endOfTurnHandlers.append(handler)
+        endOfTurnHandlers.append(Handler(run: handler))
     }
 
     public var isInLoop: Bool {
@@ -117,9 +123,9 @@ public final class EventLoop: @unchecked Sendable {
         var rounds = 0
         while !endOfTurnHandlers.isEmpty && rounds < 4 {
             rounds += 1
-            let handlers = endOfTurnHandlers
-            endOfTurnHandlers.removeAll(keepingCapacity: true)
-            for h in handlers { h() }
+            swap(&endOfTurnHandlers, &runningHandlers)
+            for h in runningHandlers { h.run() }
+            runningHandlers.removeAll(keepingCapacity: true)
         }
     }
 

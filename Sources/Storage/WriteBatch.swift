@@ -50,8 +50,10 @@ public struct WriteBatch: Sendable, Equatable {
         byteCount += other.byteCount
     }
 
+    /// Empties the batch, keeping its room for as many operations as a usual batch holds (a
+    /// batch reused turn after turn does not regrow; one that held a bulk copy does not keep it).
     public mutating func removeAll() {
-        ops.removeAll(keepingCapacity: true)
+        if ops.capacity > 4096 { ops = [] } else { ops.removeAll(keepingCapacity: true) }
         byteCount = 0
     }
 }

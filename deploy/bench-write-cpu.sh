@@ -12,6 +12,10 @@
 # write (as the suite does); its three processes' CPU is counted the same way.
 #   usage: deploy/bench-write-cpu.sh [BIN_DIR | redis-wait2 ...]      (default: .build/release)
 #   env:   DURATION (12) ROUNDS (3) CLIENTS (50) CHAIN_DURABILITY (memory)
+#          WARMUP (0): seconds of the same load before the measured DURATION, not counted. A fresh
+#          cluster spends its first minute growing what a running one has grown already (its
+#          catch-up backlogs, its request-record table, page faults for both); a warm-up of
+#          about 30 s measures the steady state instead. Redis gets the same warm-up.
 #          CHAINLOAD_ARGS (extra chainload flags for chainstore runs, e.g. --untagged-writes)
 #          CHAIN_NODE_FLAGS, CHAIN_MASTER_FLAGS (extra server flags, passed on by deploy/cluster.sh)
 # With more than one round it ends with each build's CPU per write as min / median / max: on a
@@ -25,6 +29,7 @@ ROOT=$(pwd)
 DIRS=("$@")
 [[ ${#DIRS[@]} -eq 0 ]] && DIRS=("$ROOT/.build/release")
 DURATION=${DURATION:-12}
+WARMUP=${WARMUP:-0}
 ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-50}
 export CHAIN_DIR=${CHAIN_DIR:-/tmp/chainstore-write-cpu} NODES=3 MASTER_PORT=12200 CLIENT_BASE=12210 \
@@ -75,7 +80,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
       CHAIN_BIN=$bin deploy/cluster.sh up >"/tmp/bench-write-cpu.up.log" 2>&1 || { echo "cluster did not start (/tmp/bench-write-cpu.up.log)" >&2; exit 1; }
       chainload=$bin/chainload; target="--master 127.0.0.1:12200 ${CHAINLOAD_ARGS:-}"; pidfiles=("$CHAIN_DIR"/n*.pid)
     fi
-    TARGET_ARGS=$target python3 - "$d" "$chainload" "$CLIENTS" "$DURATION" "$SUMMARY" "${pidfiles[@]}" <<'PY'
+    TARGET_ARGS=$target WARMUP=$WARMUP python3 - "$d" "$chainload" "$CLIENTS" "$DURATION" "$SUMMARY" "${pidfiles[@]}" <<'PY'
 import json, os, resource, subprocess, sys
 d, chainload, clients, dur, summary, pidfiles = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), sys.argv[5], sys.argv[6:]
 hz = os.sysconf("SC_CLK_TCK")
@@ -122,7 +127,12 @@ def store_entries():
             return None
         counts.append(float(lines[0].split()[-1]))
     return counts
+if float(os.environ["WARMUP"]) > 0:
+    subprocess.run([chainload, "--workload", "w", "--clients", clients, "--duration", os.environ["WARMUP"],
+                    "--warmup", "0"] + os.environ["TARGET_ARGS"].split(),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
 e0 = store_entries()
+ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
 r0, k0 = thread_ticks()
 t0 = sum(r0.values())
 subprocess.run([chainload, "--workload", "w", "--clients", clients,
@@ -135,7 +145,7 @@ ru = resource.getrusage(resource.RUSAGE_CHILDREN)
 r = json.load(open("/tmp/bench-write-cpu.json"))
 ops = r["total_ops"]
 print(f"{d}: {ops / dur:.0f} writes/s, servers {(t1 - t0) / hz * 1e6 / ops:.0f} us CPU per write, "
-      f"chainload {(ru.ru_utime + ru.ru_stime) * 1e6 / ops:.0f} us per write, errors {r['total_errors']}")
+      f"chainload {(ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime) * 1e6 / ops:.0f} us per write, errors {r['total_errors']}")
 e1 = store_entries()
 if e0 is not None and e1 is not None:
     # Every node holds every chain (3 nodes, R=3): each applies every write.

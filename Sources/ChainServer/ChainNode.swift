@@ -678,8 +678,19 @@ final class ChainNode {
     // MARK: peers
 
     func receive(_ frame: PeerFrame, from peer: NodeID) {
-        guard let message = frame.chainMessage else { return }
-        run { $0.receive(message, from: peer, now: monotonicMillis(), &$1) }
+        // The two frames of every write made into their message in place: through
+        // `chainMessage` the optional message (and the frame's optional in the link) was
+        // destroyed by the runtime's generic enum witnesses, about 370 instructions a frame.
+        switch frame {
+        case let .updates(e, c, us):
+            core.receive(.updates(epoch: e, chain: c, us), from: peer, now: monotonicMillis(), &effects)
+        case let .ack(e, c, seq):
+            core.receive(.ack(epoch: e, chain: c, seq: seq), from: peer, now: monotonicMillis(), &effects)
+        default:
+            guard let message = frame.chainMessage else { return }
+            core.receive(message, from: peer, now: monotonicMillis(), &effects)
+        }
+        execute()
     }
 
     func linkUp(_ peer: NodeID) { run { $0.linkUp(peer, &$1) } }

@@ -48,12 +48,6 @@ public enum KeyLayout {
         return UInt64(dataTag) << 56 | UInt64(UInt16(truncatingIfNeeded: slot)) << 40 | bucket << 24
     }
 
-    /// The user key inside a data key (nil for any other key).
-    public static func userKey(ofDataKey k: [UInt8]) -> [UInt8]? {
-        guard k.count >= dataPrefixLength, k[0] == dataTag else { return nil }
-        return Array(k[dataPrefixLength...])
-    }
-
     public static let fieldTag: UInt8 = UInt8(ascii: "h")
     /// The tags of keys that belong to a slot (a chain's data): values, and hash fields.
     public static let slotTags: [UInt8] = [dataTag, fieldTag]

@@ -70,7 +70,7 @@ final class DataView {
     /// The value of store key `key` (metadata, a hash field: read rarely, never cached; a data
     /// key is read as its user key's value).
     func get(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
-        if let user = KeyLayout.userKey(ofDataKey: key) { return try getValue(user) }
+        if let user = KeyLayout.userKey(fromDataKey: key) { return try getValue(user) }
         let k = ViewKey.raw(ByteKey(key))
         if let unpersisted = unpersisted(k) { return unpersisted }
         return try store.get(key)
@@ -202,7 +202,7 @@ final class DataView {
     /// Sets store key `key` (never cached; a data key sets its user key's value, the cached
     /// value refreshed).
     func put(_ key: [UInt8], _ value: [UInt8]) {
-        if let user = KeyLayout.userKey(ofDataKey: key) { return putValue(user, value, cache: .refresh) }
+        if let user = KeyLayout.userKey(fromDataKey: key) { return putValue(user, value, cache: .refresh) }
         if key.first == KeyLayout.fieldTag { mayHoldHashes = true }
         pendingLog.append((.raw(ByteKey(key)), value))
         batch.put(key, value)
@@ -210,7 +210,7 @@ final class DataView {
     }
 
     func delete(_ key: [UInt8]) {
-        if let user = KeyLayout.userKey(ofDataKey: key) { return deleteValue(user, cache: .refresh) }
+        if let user = KeyLayout.userKey(fromDataKey: key) { return deleteValue(user, cache: .refresh) }
         pendingLog.append((.raw(ByteKey(key)), nil))
         batch.delete(key)
         currentSeq += 1

@@ -18,6 +18,25 @@ final class HashSlotTests: XCTestCase {
         XCTAssertEqual(HashSlot.of("foo{{bar}}zap"), HashSlot.of("{bar"))
     }
 
+    /// The slot reading against Redis's rule written plainly,
+    /// for seeded keys full of braces in every position.
+    func testSlotsAgreeWithThePlainRule() {
+        func plain(_ key: [UInt8]) -> Int {
+            var part = key[...]
+            if let open = key.firstIndex(of: UInt8(ascii: "{")),
+               let close = key[(open + 1)...].firstIndex(of: UInt8(ascii: "}")), close > open + 1 {
+                part = key[(open + 1)..<close]
+            }
+            return Int(HashSlot.crc16(Array(part)) & 0x3fff)
+        }
+        var rng = SeededRandom(seed: 5)
+        let alphabet = Array("ab{}x".utf8)
+        for _ in 0..<20_000 {
+            let key = (0..<rng.below(12)).map { _ in alphabet[rng.below(alphabet.count)] }
+            XCTAssertEqual(HashSlot.of(key), plain(key), String(decoding: key, as: UTF8.self))
+        }
+    }
+
     func testSlotsStayInRange() {
         for i in 0..<10_000 { XCTAssert((0..<HashSlot.count).contains(HashSlot.of("key:\(i)"))) }
     }

@@ -678,9 +678,10 @@ final class ChainNode {
     // MARK: peers
 
     func receive(_ frame: PeerFrame, from peer: NodeID) {
-        // The two frames of every write made into their message in place: through
-        // `chainMessage` the optional message (and the frame's optional in the link) was
-        // destroyed by the runtime's generic enum witnesses, about 370 instructions a frame.
+        // The two frames of every write are made into their message in place: the optional
+        // message `chainMessage` returns was destroyed through the runtime's generic enum
+        // witnesses (callgrind: about 0.6k instructions a write at 12 chains). Other frames
+        // are rare and go through it.
         switch frame {
         case let .updates(e, c, us):
             core.receive(.updates(epoch: e, chain: c, us), from: peer, now: monotonicMillis(), &effects)

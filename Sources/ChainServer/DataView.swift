@@ -59,11 +59,11 @@ final class DataView {
 
     /// The stored value of user key `key` (its data key's), through the cache.
     func getValue(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
-        let k = ViewKey.value(ByteKey(key))
-        if let unpersisted = unpersisted(k) { return unpersisted }
-        if let c = cache.lookup(k.bytes) { return c }
-        let v = try store.get(k.storeKey.bytes)
-        cache.store(k.bytes, v)
+        let user = ByteKey(key)
+        if let unpersisted = unpersisted(.value(user)) { return unpersisted }
+        if let c = cache.lookup(user) { return c }
+        let v = try store.get(KeyLayout.dataKey(key))
+        cache.store(user, v)
         return v
     }
 
@@ -81,12 +81,20 @@ final class DataView {
     private func unpersisted(_ k: ViewKey) -> [UInt8]?? {
         indexPending()
         if !pending.isEmpty, let p = pending[k] { return p }
-        if pendingRanges.isEmpty && inFlight.isEmpty { return nil }
-        let storeKey = k.storeKey
-        if pendingRanges.contains(where: { $0.contains(storeKey) }) { return .some(nil) }
+        // Ranges are in store keys: a value's data key is built only if there is a range to
+        // check (rare: a FLUSHALL, a chain dropped), not for every read while batches are in
+        // flight, as they are all the time in fsync mode.
+        var storeKey: ByteKey?
+        func inRange(_ ranges: [Range<ByteKey>]) -> Bool {
+            guard !ranges.isEmpty else { return false }
+            let s = storeKey ?? k.storeKey
+            storeKey = s
+            return ranges.contains { $0.contains(s) }
+        }
+        if inRange(pendingRanges) { return .some(nil) }
         for f in inFlight.reversed() {
             if let v = f.updates[k] { return v }
-            if f.ranges.contains(where: { $0.contains(storeKey) }) { return .some(nil) }
+            if inRange(f.ranges) { return .some(nil) }
         }
         return nil
     }
@@ -285,12 +293,6 @@ enum ViewKey: Hashable {
     case value(ByteKey)
     /// A store key that is not a data key.
     case raw(ByteKey)
-
-    var bytes: ByteKey {
-        switch self {
-        case let .value(k), let .raw(k): return k
-        }
-    }
 
     /// The key in the store (a data key is built: only off the write path).
     var storeKey: ByteKey {

@@ -12,8 +12,6 @@ public struct KeyPrefix: Sendable, Equatable {
         self.count = count
     }
 
-    public var bytes: [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: packed >> (56 - 8 * $0)) } }
-
     /// Calls `body` with the whole key, prefix and `rest`, in stack memory.
     public func withKey<R>(_ rest: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let n = rest.count

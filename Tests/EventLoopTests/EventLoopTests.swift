@@ -80,6 +80,29 @@ final class EventLoopTests: XCTestCase {
         XCTAssertEqual(order.withLock { $0 }, [1, 2])
     }
 
+    /// Handlers added while end-of-turn handlers run go in a later round of the same turn, in
+    /// the order added; the lists swapped between rounds and turns lose and repeat nothing.
+    func testEndOfTurnHandlersAddedMeanwhileRunInOrder() throws {
+        let t = try LoopThread()
+        defer { t.stop() }
+        let order = Mutex<[String]>([])
+        for turn in 0..<3 {
+            let sem = DispatchSemaphore(value: 0)
+            t.loop.submit {
+                t.loop.atEndOfTurn {
+                    order.withLock { $0.append("\(turn)a") }
+                    t.loop.atEndOfTurn {
+                        order.withLock { $0.append("\(turn)c") }
+                        t.loop.atEndOfTurn { order.withLock { $0.append("\(turn)d") }; sem.signal() }
+                    }
+                }
+                t.loop.atEndOfTurn { order.withLock { $0.append("\(turn)b") } }
+            }
+            XCTAssertEqual(sem.wait(timeout: .now() + 5), .success)
+        }
+        XCTAssertEqual(order.withLock { $0 }, (0..<3).flatMap { t in ["a", "b", "c", "d"].map { "\(t)\($0)" } })
+    }
+
     func testEchoOverTCP() throws {
         XCTAssertEqual(try echo(listenAt: SocketAddress(host: "127.0.0.1", port: 0)) { SocketAddress(host: "127.0.0.1", port: $0.port) }, .closedLocally)
     }

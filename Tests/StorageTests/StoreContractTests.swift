@@ -60,6 +60,56 @@ final class StoreContractTests: XCTestCase {
         }
     }
 
+    /// A key given as a packed prefix plus the rest (the node's data keys) is the same key as
+    /// the two joined: put, overwritten and deleted either way, in batch order.
+    func testPrefixedKeysAreTheJoinedKey() throws {
+        let prefix = KeyPrefix(packed: UInt64(0x64_01_02_03_04) << 24, count: 5)  // "d" 1 2 3 4
+        let whole: [UInt8] = [0x64, 1, 2, 3, 4] + b("user")
+        XCTAssertEqual(prefix.key(b("user")), whole)
+        XCTAssertEqual(KeyPrefix(packed: 0, count: 0).key(b("ab")), b("ab"))
+        for (name, s) in try stores() {
+            var batch = WriteBatch()
+            batch.put(prefix: prefix, b("user"), b("one"))
+            batch.put(prefix: prefix, b("other"), b("two"))
+            batch.put(whole, b("three"))
+            batch.delete(prefix: prefix, b("other"))
+            XCTAssertEqual(batch.byteCount, (5 + 4 + 3) + (5 + 5 + 3) + (9 + 5) + (5 + 5), name)
+            try s.write(batch, sync: false)
+            XCTAssertEqual(try s.get(whole), b("three"), name)
+            XCTAssertNil(try s.get(prefix.key(b("other"))), name)
+            var more = WriteBatch()
+            more.put(prefix: prefix, b("user"), b("four"))
+            XCTAssertTrue(try s.writeWithoutStall(more), name)
+            XCTAssertEqual(try s.get(whole), b("four"), name)
+        }
+    }
+
+    /// A prefixed key shorter than the hashed memtable's prefix is refused like any short key,
+    /// and the batch holding it writes nothing.
+    func testHashedStoreRefusesShortPrefixedKeys() throws {
+        let s = try RocksStore(path: tempDir(), hashPrefixLength: 5)
+        var batch = WriteBatch()
+        batch.put(b("key-ok"), b("v"))
+        batch.put(prefix: KeyPrefix(packed: UInt64(0x64) << 56, count: 1), b("ab"), b("v"))
+        XCTAssertThrowsError(try s.write(batch, sync: false)) { XCTAssertEqual($0 as? StoreError, .keyTooShort(length: 3, minimum: 5)) }
+        XCTAssertNil(try s.get(b("key-ok")), "nothing of a refused batch is written")
+        var delete = WriteBatch()
+        delete.delete(prefix: KeyPrefix(packed: UInt64(0x64) << 56, count: 1), [])
+        XCTAssertThrowsError(try s.write(delete, sync: false)) { XCTAssertEqual($0 as? StoreError, .keyTooShort(length: 1, minimum: 5)) }
+    }
+
+    /// An emptied batch is empty; one that held a bulk copy does not keep its room.
+    func testEmptiedBatchStartsOver() {
+        var batch = WriteBatch()
+        for i in 0..<5000 { batch.put(b("key-\(i)"), []) }
+        batch.removeAll()
+        XCTAssertTrue(batch.isEmpty)
+        XCTAssertEqual(batch.byteCount, 0)
+        batch.put(b("key-a"), b("v"))
+        XCTAssertEqual(batch.ops, [.put(key: b("key-a"), value: b("v"))])
+        XCTAssertEqual(batch.byteCount, 6)
+    }
+
     /// The loop's own write (memory durability): applied at once when the store need not wait.
     func testWriteWithoutStallAppliesTheBatch() throws {
         for (name, s) in try stores() {

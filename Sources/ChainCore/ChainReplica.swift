@@ -177,10 +177,17 @@ public struct ChainReplica: Sendable {
     /// unacknowledged (a configuration change or a link coming back in that turn) can follow
     /// newer updates queued earlier in the same frame.
     public mutating func onUpdates(from sender: NodeID, epoch frameEpoch: Epoch, _ updates: [Update]) -> [Action] {
-        guard frameEpoch == epoch, sender == predecessor else { return [] }
-        let d = downstream
         var actions: [Action] = []
-        actions.reserveCapacity(d == nil ? updates.count : 2 * updates.count)
+        onUpdates(from: sender, epoch: frameEpoch, updates, into: &actions)
+        return actions
+    }
+
+    /// The same, appending to `actions` (a node passes one list it keeps: a list made per frame
+    /// was an allocation per chain and turn, several a write with interleaved chains).
+    public mutating func onUpdates(from sender: NodeID, epoch frameEpoch: Epoch, _ updates: [Update], into actions: inout [Action]) {
+        guard frameEpoch == epoch, sender == predecessor else { return }
+        let d = downstream
+        actions.reserveCapacity(actions.count + (d == nil ? updates.count : 2 * updates.count))
         let inOrder = zip(updates, updates.dropFirst()).allSatisfy { $0.seq <= $1.seq }
         for u in inOrder ? updates : updates.sorted(by: { $0.seq < $1.seq }) {
             if u.seq <= applied { continue }
@@ -192,21 +199,26 @@ public struct ChainReplica: Sendable {
                 actions.append(.forward(to: d, epoch: epoch, u))
             }
         }
-        return actions
     }
 
     /// A cumulative acknowledgement from the successor.
     public mutating func onAck(from sender: NodeID, epoch frameEpoch: Epoch, seq: UInt64) -> [Action] {
+        var actions: [Action] = []
+        onAck(from: sender, epoch: frameEpoch, seq: seq, into: &actions)
+        return actions
+    }
+
+    /// The same, appending to `actions`.
+    public mutating func onAck(from sender: NodeID, epoch frameEpoch: Epoch, seq: UInt64, into actions: inout [Action]) {
         // Acks from a joiner only trim `unacked`; they do not count for commit (`committed`
         // ignores `downstreamAck` when there is no successor).
-        guard frameEpoch == epoch, sender == downstream else { return [] }
-        var actions: [Action] = []
+        guard frameEpoch == epoch, sender == downstream else { return }
         if successor == nil, let j = joiner, sender == j, syncPoint == nil {
             // (Even an acknowledgement of 0: the joiner of an empty chain needs its sync point.)
             syncPoint = reported
             actions.append(.syncPoint(to: j, epoch: epoch, seq: reported))
         }
-        guard seq > downstreamAck else { return actions }
+        guard seq > downstreamAck else { return }
         downstreamAck = min(seq, applied)
         if let cut = unacked.firstIndex(where: { $0.seq > downstreamAck }) {
             unacked.removeFirst(cut)
@@ -216,16 +228,21 @@ public struct ChainReplica: Sendable {
             // otherwise regrow from nothing (five or six reallocations a turn).
             unacked.removeAll(keepingCapacity: unacked.capacity <= 256)
         }
-        // (Concatenated only when there is something to put first: `+` copies both arrays.)
-        if actions.isEmpty { return advance() }
-        return actions + advance()
+        advance(into: &actions)
     }
 
     /// The local store made every update up to `seq` durable.
     public mutating func onPersisted(upTo seq: UInt64) -> [Action] {
-        guard seq > persisted else { return [] }
+        var actions: [Action] = []
+        onPersisted(upTo: seq, into: &actions)
+        return actions
+    }
+
+    /// The same, appending to `actions`.
+    public mutating func onPersisted(upTo seq: UInt64, into actions: inout [Action]) {
+        guard seq > persisted else { return }
         persisted = min(seq, applied)
-        return advance()
+        advance(into: &actions)
     }
 
     /// A client retried a write that this member already applied (as update `seq`): answer it
@@ -306,10 +323,15 @@ public struct ChainReplica: Sendable {
     public mutating func announce() -> [Action] { advance(reannounce: true) }
 
     private mutating func advance(reannounce: Bool = false) -> [Action] {
-        let c = committed
-        guard c > reported || (reannounce && predecessor != nil) else { return [] }
-        if c > reported { reported = c }
         var actions: [Action] = []
+        advance(reannounce: reannounce, into: &actions)
+        return actions
+    }
+
+    private mutating func advance(reannounce: Bool = false, into actions: inout [Action]) {
+        let c = committed
+        guard c > reported || (reannounce && predecessor != nil) else { return }
+        if c > reported { reported = c }
         if let p = predecessor {
             actions.append(.ack(to: p, epoch: epoch, seq: reported))
         }
@@ -322,6 +344,5 @@ public struct ChainReplica: Sendable {
                 waiting.removeFirst(n)
             }
         }
-        return actions
     }
 }

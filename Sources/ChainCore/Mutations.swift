@@ -44,6 +44,18 @@ public struct Mutations: Sendable, Hashable, RandomAccessCollection, Expressible
         return nil
     }
 
+    /// About how many bytes the mutations hold (`Update.byteEstimate`).
+    var byteEstimate: Int {
+        switch storage {
+        case .none: return 0
+        case let .one(m): return m.byteEstimate
+        case let .many(all):
+            var n = 0
+            for m in all { n += m.byteEstimate }
+            return n
+        }
+    }
+
     public var startIndex: Int { 0 }
 
     public var endIndex: Int {

@@ -81,10 +81,8 @@ extension NodeCore {
     public mutating func clientWrite(chain: ChainID, mutations: Mutations, tag: RequestTag?, reply: [UInt8], token: UInt64,
                                      _ effects: inout [Effect]) throws(ChainReplica.Rejection) {
         guard let i = replicas.index(forKey: chain) else { throw .notHead }
-        // The write's actions go through a list kept between writes (one allocation a write fewer).
-        var actions: [ChainReplica.Action] = []
-        swap(&actions, &writeActions)
-        defer { swap(&actions, &writeActions) }
+        var actions = takeActionList()
+        defer { actionList = actions }
         try replicas.values[i].onClientWrite(mutations: mutations, tag: tag, reply: reply, token: token, into: &actions)
         perform(chain, emptying: &actions, &effects)
     }

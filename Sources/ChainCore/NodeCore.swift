@@ -121,8 +121,18 @@ public struct NodeCore: Sendable {
 
     /// Tests only: safeguards switched off (`Safeguard`).
     var disabled: Set<Safeguard> = []
-    /// A client write's actions, in a list kept between writes (empty between calls).
-    var writeActions: [ChainReplica.Action] = []
+    /// The replica's actions of a client write, a frame or a store write go through this list,
+    /// kept between calls (empty between them): a list made per call was an allocation per
+    /// write, chain and turn (callgrind).
+    var actionList: [ChainReplica.Action] = []
+
+    /// The kept action list, taken out (`actionList` is empty meanwhile, so a nested call makes
+    /// its own); hand it back by assigning it to `actionList`.
+    mutating func takeActionList() -> [ChainReplica.Action] {
+        var list: [ChainReplica.Action] = []
+        swap(&list, &actionList)
+        return list
+    }
 
     public let me: NodeID
     public internal(set) var config: Configuration?
@@ -249,7 +259,10 @@ public struct NodeCore: Sendable {
     /// The store persisted the chain's updates up to `seq`.
     public mutating func persisted(chain: ChainID, upTo seq: UInt64, _ effects: inout [Effect]) {
         guard let i = replicas.index(forKey: chain) else { return }
-        perform(chain, replicas.values[i].onPersisted(upTo: seq), &effects)
+        var actions = takeActionList()
+        replicas.values[i].onPersisted(upTo: seq, into: &actions)
+        perform(chain, emptying: &actions, &effects)
+        actionList = actions
         // (Almost always empty: skip the lookup's hashing, once per chain and store write.)
         if !snapshotWaits.isEmpty, let w = snapshotWaits[chain], replicas.values[i].persisted >= w.needs {
             snapshotWaits.removeValue(forKey: chain)

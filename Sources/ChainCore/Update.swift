@@ -72,16 +72,22 @@ public final class Update: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Update {
-    /// About how many bytes the update holds (for bounding buffers of updates).
-    public var byteEstimate: Int {
-        mutations.reduce(48 + reply.count) { n, m in
-            switch m {
-            case let .put(k, v): return n + k.count + v.count + 16
-            case let .delete(k): return n + k.count + 16
-            case .clearChain: return n + 16
-            case let .putField(k, f, v): return n + k.count + f.count + v.count + 16
-            case let .deleteField(k, f): return n + k.count + f.count + 16
-            }
+    /// About how many bytes the update holds (for bounding buffers of updates). Counted through
+    /// `Mutations.byteEstimate`, not by reducing over the collection: each element read through
+    /// the subscript was a copy of the mutation (its arrays retained and released), about 200
+    /// instructions an update on every replica (callgrind).
+    public var byteEstimate: Int { 48 + reply.count + mutations.byteEstimate }
+}
+
+extension Mutation {
+    /// About how many bytes the mutation holds.
+    var byteEstimate: Int {
+        switch self {
+        case let .put(k, v): return k.count + v.count + 16
+        case let .delete(k): return k.count + 16
+        case .clearChain: return 16
+        case let .putField(k, f, v): return k.count + f.count + v.count + 16
+        case let .deleteField(k, f): return k.count + f.count + 16
         }
     }
 }

@@ -57,15 +57,17 @@ struct TurnEntry: Equatable {
     }
 
     static func appendRecord(chain: ChainID, client: UInt64, request: UInt64, seq: UInt64, reply: [UInt8], to w: inout ByteWriter) {
-        w.fields(maxBytes: 33) { f in
+        // The reply in the same step as the fields (one append a write and replica fewer; a
+        // reply is a few bytes, a large one goes through heap memory instead of the stack).
+        w.fields(maxBytes: 33 + reply.count) { f in
             f.u8(recordKind)
             f.u32(UInt32(truncatingIfNeeded: chain))
             f.u64(client)
             f.u64(request)
             f.u64(seq)
             f.u32(UInt32(reply.count))
+            f.bytes(reply)
         }
-        w.bytes.append(contentsOf: reply)
     }
 
     static func appendDrop(chain: ChainID, to w: inout ByteWriter) {

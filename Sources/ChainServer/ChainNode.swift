@@ -160,6 +160,9 @@ final class ChainNode {
         core.install(new, now: monotonicMillis(), &effects)
         // Links and forwarding learn the configuration before the effects go out.
         peers.configure(new, previous: old)
+        // Outbox entries of peers with nothing queued go, buffers and all (a peer that is still
+        // a neighbour gets a fresh one with its next frame).
+        outbox.removeAll { $0.isEmpty }
         forwarder.configure(new)
         execute()
         masterLink.update(knownEpoch: new.epoch)
@@ -736,11 +739,10 @@ final class ChainNode {
     private func flushFrames() {
         flushQueued = false
         let e = epoch
-        // Entries stay from turn to turn, emptied in place; a peer sent nothing this turn loses
-        // its entry.
-        outbox.removeAll { $0.isEmpty }
-        for i in outbox.indices {
-            peers.send(outbox[i].takeFrames(epoch: e), to: outbox[i].peer)
+        // Entries stay from turn to turn, emptied in place, with their chains' buffers (those
+        // of peers no longer linked go when a configuration is installed: `configure`).
+        for i in outbox.indices where !outbox[i].isEmpty {
+            peers.send(to: outbox[i].peer) { w in outbox[i].encodeFrames(epoch: e, into: &w) }
         }
     }
 

@@ -6,8 +6,8 @@ import EventLoop
 /// The node's authenticated connections to other nodes: one per node pair, carrying every chain
 /// in both directions. The node with the smaller id dials; both sides prove knowledge of the
 /// cluster secret over fresh nonces before any other frame is accepted. Frames for a peer whose
-/// link is not up wait in a bounded queue (when it overflows the oldest are dropped: the chain
-/// protocol resends whatever is unacknowledged when the link comes up).
+/// link is not up wait, encoded, in a bounded queue (when it overflows the oldest are dropped:
+/// the chain protocol resends whatever is unacknowledged when the link comes up).
 final class PeerLinks {
     /// Strong, as `ChainNode.server` (an `unowned` reference costs a checked retain per frame);
     /// the node and its links live as long as the process.
@@ -17,11 +17,12 @@ final class PeerLinks {
     private let secret: [UInt8]
     private var listener: TCPListener?
     private var ready: [NodeID: PeerLink] = [:]
-    private var queued: [NodeID: [PeerFrame]] = [:]
+    private var queued: [NodeID: QueuedFrames] = [:]
     private var dialing: Set<NodeID> = []
     private var wanted: Set<NodeID> = []
     private var addresses: [NodeID: String] = [:]
-    static let maxQueuedFrames = 10_000
+    /// At most this many bytes of frames wait for a peer whose link is not up.
+    static let maxQueuedBytes = 64 << 20
     static let handshakeTimeoutMs = 5000
 
     /// Mutual TLS on every link, when configured.
@@ -76,14 +77,19 @@ final class PeerLinks {
     }
 
     func send(_ frames: [PeerFrame], to peer: NodeID) {
+        send(to: peer) { w in for f in frames { f.encode(into: &w) } }
+    }
+
+    /// Sends the frames `encode` writes, in one write (queued if the link is not up).
+    func send(to peer: NodeID, encoding encode: (inout ByteWriter) -> Void) {
         if let link = ready[peer] {
-            link.send(frames)
+            link.send(encoding: encode)
             return
         }
-        var q = queued[peer, default: []]
-        q.append(contentsOf: frames)
-        if q.count > Self.maxQueuedFrames { q.removeFirst(q.count - Self.maxQueuedFrames) }
-        queued[peer] = q
+        var w = ByteWriter(capacity: 256)
+        encode(&w)
+        guard !w.bytes.isEmpty else { return }
+        queued[peer, default: QueuedFrames()].append(w.bytes, limit: Self.maxQueuedBytes)
         if me < peer { dialIfNeeded(peer) }
     }
 
@@ -115,7 +121,7 @@ final class PeerLinks {
         ready[peer] = link
         node.server.metrics.peerLinksUp.increment()
         node.server.logger.info("peer link up", metadata: ["peer": "\(peer)"])
-        if let q = queued.removeValue(forKey: peer) { link.send(q) }
+        if let q = queued.removeValue(forKey: peer) { link.send(encoded: q.chunks) }
         node.linkUp(peer)
     }
 
@@ -192,10 +198,11 @@ final class PeerLink {
         }
     }
 
-    /// Sends frames in one write (authenticated links only).
-    func send(_ frames: [PeerFrame]) {
-        guard case .ready = state, !frames.isEmpty else { return }
-        for f in frames { f.encode(into: &output) }
+    /// Sends the frames `encode` writes in one write (authenticated links only).
+    func send(encoding encode: (inout ByteWriter) -> Void) {
+        guard case .ready = state else { return }
+        encode(&output)
+        guard !output.bytes.isEmpty else { return }
         conn.write(output.bytes)
         // The connection has sent or copied them (once a turn). A writer grown past 1 MiB by a
         // catch-up is let go.
@@ -204,6 +211,12 @@ final class PeerLink {
         } else {
             output.bytes.removeAll(keepingCapacity: true)
         }
+    }
+
+    /// Sends frames encoded earlier (queued while the link was down), in order.
+    func send(encoded chunks: [[UInt8]]) {
+        guard case .ready = state else { return }
+        for c in chunks { conn.write(c) }
     }
 
     func close(reason: String) {
@@ -283,5 +296,23 @@ final class PeerLink {
         default:
             fail("unexpected frame before authentication")
         }
+    }
+}
+
+/// Encoded frames waiting for a peer's link, oldest first, at most a byte limit of them (the
+/// oldest whole chunks dropped beyond it; one chunk is one send's frames).
+struct QueuedFrames {
+    private(set) var chunks: [[UInt8]] = []
+    private(set) var bytes = 0
+
+    mutating func append(_ chunk: [UInt8], limit: Int) {
+        chunks.append(chunk)
+        bytes += chunk.count
+        var drop = 0
+        while bytes > limit && drop < chunks.count - 1 {
+            bytes -= chunks[drop].count
+            drop += 1
+        }
+        if drop > 0 { chunks.removeFirst(drop) }
     }
 }

@@ -69,10 +69,11 @@ public enum PeerFrame: Sendable, Equatable {
         // write their header in one step.)
         switch self {
         case let .updates(epoch, chain, updates):
-            w.fields(maxBytes: 18) { f in
+            w.fields(maxBytes: 22) { f in
                 f.u32(0); f.u8(Self.version); f.u8(Kind.updates.rawValue); f.u64(epoch); f.u32(UInt32(chain))
+                f.u32(UInt32(updates.count))
             }
-            Self.encode(updates, into: &w)
+            for u in updates { Self.encodeUpdate(u, into: &w) }
         case let .ack(epoch, chain, seq):
             w.fields(maxBytes: 26) { f in
                 f.u32(0); f.u8(Self.version); f.u8(Kind.ack.rawValue); f.u64(epoch); f.u32(UInt32(chain)); f.u64(seq)
@@ -162,29 +163,43 @@ public enum PeerFrame: Sendable, Equatable {
 
     private static func encode(_ updates: [Update], into w: inout ByteWriter) {
         w.u32(UInt32(updates.count))
-        for u in updates {
-            if encodeSmallPut(u, into: &w) { continue }
-            w.fields(maxBytes: 37) { f in
-                f.u64(u.seq)
-                f.u64(u.epoch)
-                if let t = u.tag { f.u8(1); f.u64(t.client); f.u64(t.request) } else { f.u8(0) }
-                f.u32(UInt32(u.reply.count))
-            }
-            w.bytes.append(contentsOf: u.reply)
-            w.u32(UInt32(u.mutations.count))
-            for m in u.mutations {
-                switch m {
-                case let .put(k, v):
-                    w.fields(maxBytes: 5) { f in f.u8(1); f.u32(UInt32(k.count)) }
-                    w.bytes.append(contentsOf: k)
-                    w.blob(v)
-                case let .delete(k): w.u8(2); w.blob(k)
-                case .clearChain: w.u8(3)
-                case let .putField(k, f, v): w.u8(4); w.blob(k); w.blob(f); w.blob(v)
-                case let .deleteField(k, f): w.u8(5); w.blob(k); w.blob(f)
-                }
+        for u in updates { encodeUpdate(u, into: &w) }
+    }
+
+    /// One update as an `updates` frame carries it (after the frame's update count).
+    public static func encodeUpdate(_ u: Update, into w: inout ByteWriter) {
+        if encodeSmallPut(u, into: &w) { return }
+        w.fields(maxBytes: 37) { f in
+            f.u64(u.seq)
+            f.u64(u.epoch)
+            if let t = u.tag { f.u8(1); f.u64(t.client); f.u64(t.request) } else { f.u8(0) }
+            f.u32(UInt32(u.reply.count))
+        }
+        w.bytes.append(contentsOf: u.reply)
+        w.u32(UInt32(u.mutations.count))
+        for m in u.mutations {
+            switch m {
+            case let .put(k, v):
+                w.fields(maxBytes: 5) { f in f.u8(1); f.u32(UInt32(k.count)) }
+                w.bytes.append(contentsOf: k)
+                w.blob(v)
+            case let .delete(k): w.u8(2); w.blob(k)
+            case .clearChain: w.u8(3)
+            case let .putField(k, f, v): w.u8(4); w.blob(k); w.blob(f); w.blob(v)
+            case let .deleteField(k, f): w.u8(5); w.blob(k); w.blob(f)
             }
         }
+    }
+
+    /// An `updates` frame of `count` updates already encoded one after another
+    /// (`encodeUpdate`) in `body`: the same bytes as `PeerFrame.updates(…).encode(into:)`.
+    public static func encodeUpdatesFrame(epoch: Epoch, chain: ChainID, count: Int, body: [UInt8], into w: inout ByteWriter) {
+        let length = UInt32(1 + 1 + 8 + 4 + 4 + body.count)
+        w.fields(maxBytes: 22) { f in
+            f.u32(length); f.u8(Self.version); f.u8(Kind.updates.rawValue); f.u64(epoch); f.u32(UInt32(chain))
+            f.u32(UInt32(count))
+        }
+        w.bytes.append(contentsOf: body)
     }
 
     /// The largest update `encodeSmallPut` writes through stack memory.

@@ -2,7 +2,7 @@
 extension NodeCore {
     /// Installs `new` if it is newer. `now`: the shell's monotonic ms (for a promoted tail's
     /// barrier deadline).
-    public mutating func install(_ new: Configuration, now: UInt64, _ effects: inout [Effect]) {
+    public mutating func install(_ new: Configuration, now: UInt64, _ effects: inout Effects) {
         guard new.epoch > epoch else { return }
         let old = config
         config = new

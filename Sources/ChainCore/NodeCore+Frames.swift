@@ -1,6 +1,6 @@
 /// Chain messages from peers, and links coming back.
 extension NodeCore {
-    public mutating func receive(_ message: Message, from peer: NodeID, now: UInt64, _ effects: inout [Effect]) {
+    public mutating func receive(_ message: Message, from peer: NodeID, now: UInt64, _ effects: inout Effects) {
         defer { if !barriers.isEmpty { settleBarriers(now: now, &effects) } }
         switch message {
         case let .updates(e, chain, updates):
@@ -38,7 +38,7 @@ extension NodeCore {
         }
     }
 
-    private mutating func holdEarly(_ message: Message, from peer: NodeID, _ effects: inout [Effect]) {
+    private mutating func holdEarly(_ message: Message, from peer: NodeID, _ effects: inout Effects) {
         early.append((peer, message))
         effects.append(.askMaster)
     }
@@ -46,7 +46,7 @@ extension NodeCore {
     /// A link to `peer` (re)opened: frames in flight may have been lost, so send again what it
     /// may be missing — unacknowledged updates if it is a successor, the acknowledgement if it
     /// is a predecessor, the sync point if it is the joiner — and let joins waiting for it ask.
-    public mutating func linkUp(_ peer: NodeID, _ effects: inout [Effect]) {
+    public mutating func linkUp(_ peer: NodeID, _ effects: inout Effects) {
         linksUp.insert(peer)
         for chain in joins.keys.sorted() where joins[chain]!.tail == peer {
             switch joins[chain]!.phase {

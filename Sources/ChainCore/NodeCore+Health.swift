@@ -62,7 +62,7 @@ extension NodeCore {
 
     /// Logs the moment the lease runs out (once per lapse); the shell calls it on its timer.
     /// Its return is logged by `renewLease`.
-    public mutating func watchLease(now: UInt64, _ effects: inout [Effect]) {
+    public mutating func watchLease(now: UInt64, _ effects: inout Effects) {
         guard leaseHeld, !leaseValid(at: now) else { return }
         leaseHeld = false
         effects.append(.log("lease expired: this node refuses every request until the master renews it",

@@ -47,7 +47,7 @@ extension NodeCore {
     /// same batch as the data it describes, and reset with it, so whatever copy is there — kept
     /// after leaving, or found after a restart — is described exactly; the tail decides whether
     /// it is a prefix of the chain.)
-    mutating func startJoin(chain: ChainID, tail: NodeID, epoch: Epoch, _ effects: inout [Effect]) {
+    mutating func startJoin(chain: ChainID, tail: NodeID, epoch: Epoch, _ effects: inout Effects) {
         dormant.remove(chain)
         let have = joins[chain]?.wiped == true ? .empty : position(chain)
         if have == .empty { dropData(chain, &effects) }
@@ -60,13 +60,13 @@ extension NodeCore {
         requestCopy(chain, linkReady: linksUp.contains(tail), &effects)
     }
 
-    mutating func restartJoin(_ chain: ChainID, _ effects: inout [Effect]) {
+    mutating func restartJoin(_ chain: ChainID, _ effects: inout Effects) {
         guard let j = joins[chain] else { return }
         startJoin(chain: chain, tail: j.tail, epoch: j.epoch, &effects)
     }
 
     /// Sends the join's request once the link to the tail is up (`linkUp` calls it again).
-    mutating func requestCopy(_ chain: ChainID, linkReady: Bool, _ effects: inout [Effect]) {
+    mutating func requestCopy(_ chain: ChainID, linkReady: Bool, _ effects: inout Effects) {
         guard var j = joins[chain], j.phase == .waitingForLink, linkReady else { return }
         j.phase = .requested
         joins[chain] = j
@@ -76,7 +76,7 @@ extension NodeCore {
     /// Tail: a joiner asked for the chain's data. When its copy is a prefix of this tail's
     /// history and the backlog still holds what follows, only that is sent; otherwise a snapshot,
     /// once everything this node applied is persisted.
-    mutating func syncRequested(chain: ChainID, by joiner: NodeID, transfer: UInt64, have: LogPosition, _ effects: inout [Effect]) {
+    mutating func syncRequested(chain: ChainID, by joiner: NodeID, transfer: UInt64, have: LogPosition, _ effects: inout Effects) {
         guard let r = replicas[chain], r.isTail, r.joiner == joiner else { return }
         if streams.removeValue(forKey: chain) != nil { effects.append(.cancelStream(chain)) }
         snapshotWaits.removeValue(forKey: chain)
@@ -96,7 +96,7 @@ extension NodeCore {
         }
     }
 
-    mutating func startStream(_ chain: ChainID, joiner: NodeID, transfer: UInt64, _ effects: inout [Effect]) {
+    mutating func startStream(_ chain: ChainID, joiner: NodeID, transfer: UInt64, _ effects: inout Effects) {
         guard replicas[chain]?.joiner == joiner else { return }
         streams[chain] = (joiner, transfer)
         effects.append(.startStream(chain: chain, joiner: joiner, transfer: transfer))
@@ -104,7 +104,7 @@ extension NodeCore {
 
     /// Tail: the updates a joiner lacks, in parts of about a snapshot chunk each. (Updates this
     /// tail applies from now on reach the joiner live, after these on the same link.)
-    private func sendSuffix(chain: ChainID, to joiner: NodeID, transfer: UInt64, after: UInt64, _ updates: [Update], _ effects: inout [Effect]) {
+    private func sendSuffix(chain: ChainID, to joiner: NodeID, transfer: UInt64, after: UInt64, _ updates: [Update], _ effects: inout Effects) {
         var part: [Update] = []
         var bytes = 0
         for u in updates {
@@ -125,7 +125,7 @@ extension NodeCore {
 
     /// Joiner: a part of the snapshot arrived (the first one replaces what this node held).
     mutating func chunkReceived(chain: ChainID, from tail: NodeID, transfer: UInt64, snapshot: LogPosition,
-                                entries: [([UInt8], [UInt8])], last: Bool, _ effects: inout [Effect]) {
+                                entries: [([UInt8], [UInt8])], last: Bool, _ effects: inout Effects) {
         guard var j = joins[chain], j.tail == tail, !j.phase.isInstalled, transfer == j.transfer, let config else { return }
         if j.snapshot == nil { j.snapshot = snapshot }
         guard j.snapshot == snapshot else { return }
@@ -159,7 +159,7 @@ extension NodeCore {
     /// Joiner: part of the suffix this node lacked arrived; with the last part, the copy it kept
     /// plus these updates is the chain.
     mutating func suffixReceived(chain: ChainID, from tail: NodeID, transfer: UInt64, after: UInt64, updates: [Update], last: Bool,
-                                 _ effects: inout [Effect]) {
+                                 _ effects: inout Effects) {
         guard var j = joins[chain], j.tail == tail, !j.phase.isInstalled, transfer == j.transfer, !j.wiped, after == j.have.seq else { return }
         j.phase = .receiving
         j.suffix += updates
@@ -174,7 +174,7 @@ extension NodeCore {
     /// Joiner: the copy is in up to `position`: become a replica there, then apply `updates` and
     /// the live updates that came meanwhile (the replica skips those it already holds).
     private mutating func finishJoin(_ chain: ChainID, from tail: NodeID, at position: LogPosition, then updates: [Update],
-                                     _ effects: inout [Effect]) {
+                                     _ effects: inout Effects) {
         guard var j = joins[chain], let config else { return }
         j.phase = .installed
         j.snapshot = position

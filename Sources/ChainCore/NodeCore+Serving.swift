@@ -79,7 +79,7 @@ extension NodeCore {
     /// A client write at the head: the shell executed the command against its view of the data
     /// and passes the mutations and the reply; `token` names the request for `committed`.
     public mutating func clientWrite(chain: ChainID, mutations: Mutations, tag: RequestTag?, reply: [UInt8], token: UInt64,
-                                     _ effects: inout [Effect]) throws(ChainReplica.Rejection) {
+                                     _ effects: inout Effects) throws(ChainReplica.Rejection) {
         guard let i = replicas.index(forKey: chain) else { throw .notHead }
         var actions = takeActionList()
         defer { actionList = actions }
@@ -88,7 +88,7 @@ extension NodeCore {
     }
 
     /// A retried write this node applied before (as update `seq`): answer once it commits.
-    public mutating func clientWait(chain: ChainID, seq: UInt64, token: UInt64, _ effects: inout [Effect]) throws(ChainReplica.Rejection) {
+    public mutating func clientWait(chain: ChainID, seq: UInt64, token: UInt64, _ effects: inout Effects) throws(ChainReplica.Rejection) {
         guard let i = replicas.index(forKey: chain) else { throw .notHead }
         perform(chain, try replicas.values[i].onClientWait(seq: seq, token: token), &effects)
     }
@@ -110,7 +110,7 @@ extension NodeCore {
     /// Barriers that are met: the replica may acknowledge again (`ChainReplica.commitCap`), the
     /// barrier this node owes a later tail goes (`Barrier.relay`). The shell calls it every
     /// 100 ms; barriers and updates arriving call it too.
-    public mutating func settleBarriers(now: UInt64, _ effects: inout [Effect]) {
+    public mutating func settleBarriers(now: UInt64, _ effects: inout Effects) {
         for chain in barriers.keys.sorted() {
             guard let b = barriers[chain], barrierMet(b, chain, now: now) else { continue }
             barriers.removeValue(forKey: chain)

@@ -39,6 +39,9 @@ public struct NodeCore: Sendable {
         case joinsStarted, catchUpSnapshot, catchUpSuffix, transferForeignKey, writesCommitted
     }
 
+    /// A core call's effects, for the shell to carry out in order.
+    public typealias Effects = EffectList<Effect>
+
     public enum Effect: Sendable {
         /// Apply the update to the store, in the same batch as the chain's position and the
         /// update's request record.
@@ -199,7 +202,7 @@ public struct NodeCore: Sendable {
     // MARK: the master
 
     /// A lease reply: valid until `until`. Logs the first lease and each return after a lapse.
-    public mutating func renewLease(until: UInt64, leaseMs: Int, now: UInt64, _ effects: inout [Effect]) {
+    public mutating func renewLease(until: UInt64, leaseMs: Int, now: UInt64, _ effects: inout Effects) {
         if !leaseHeld && until > now {
             leaseHeld = true
             if leaseUntil == 0 {
@@ -215,7 +218,7 @@ public struct NodeCore: Sendable {
     // MARK: replica actions
 
     /// Carries a replica's actions over into effects, keeping the backlog and positions.
-    mutating func perform(_ chain: ChainID, _ actions: consuming [ChainReplica.Action], resending: Bool = false, _ effects: inout [Effect]) {
+    mutating func perform(_ chain: ChainID, _ actions: consuming [ChainReplica.Action], resending: Bool = false, _ effects: inout Effects) {
         var list = actions
         perform(chain, emptying: &list, resending: resending, &effects)
     }
@@ -224,7 +227,7 @@ public struct NodeCore: Sendable {
     /// out of its slot (a payload-free stand-in takes its place) and consumed, not copied and
     /// destroyed: two copies of an update's references per write and replica otherwise
     /// (callgrind).
-    mutating func perform(_ chain: ChainID, emptying actions: inout [ChainReplica.Action], resending: Bool = false, _ effects: inout [Effect]) {
+    mutating func perform(_ chain: ChainID, emptying actions: inout [ChainReplica.Action], resending: Bool = false, _ effects: inout Effects) {
         actions.withUnsafeMutableBufferPointer { slots in
             guard let base = slots.baseAddress else { return }
             for i in 0..<slots.count {
@@ -237,7 +240,7 @@ public struct NodeCore: Sendable {
         while !actions.isEmpty { actions.removeLast() }
     }
 
-    private mutating func perform(_ chain: ChainID, _ action: consuming ChainReplica.Action, resending: Bool, _ effects: inout [Effect]) {
+    private mutating func perform(_ chain: ChainID, _ action: consuming ChainReplica.Action, resending: Bool, _ effects: inout Effects) {
         switch consume action {
         case let .apply(u):
             positions[chain] = LogPosition(seq: u.seq, epoch: u.epoch)
@@ -257,7 +260,7 @@ public struct NodeCore: Sendable {
     }
 
     /// The store persisted the chain's updates up to `seq`.
-    public mutating func persisted(chain: ChainID, upTo seq: UInt64, _ effects: inout [Effect]) {
+    public mutating func persisted(chain: ChainID, upTo seq: UInt64, _ effects: inout Effects) {
         guard let i = replicas.index(forKey: chain) else { return }
         var actions = takeActionList()
         replicas.values[i].onPersisted(upTo: seq, into: &actions)
@@ -271,7 +274,7 @@ public struct NodeCore: Sendable {
     }
 
     /// Sends again what a chain has waited on for a whole check interval (`onStallCheck`).
-    public mutating func checkStalls(_ effects: inout [Effect]) {
+    public mutating func checkStalls(_ effects: inout Effects) {
         for chain in replicas.keys.sorted() {
             let i = replicas.index(forKey: chain)!
             perform(chain, replicas.values[i].onStallCheck(), resending: true, &effects)
@@ -280,14 +283,14 @@ public struct NodeCore: Sendable {
 
     /// Joiners with their copy but no sync point acknowledge again: their first acknowledgement
     /// may have reached the tail in another epoch and been dropped.
-    public mutating func announceJoins(_ effects: inout [Effect]) {
+    public mutating func announceJoins(_ effects: inout Effects) {
         for chain in joins.keys.sorted() where joins[chain]!.phase.isInstalled && joins[chain]!.syncSeq == nil && replicas[chain] != nil {
             perform(chain, replicas[chain]!.announce(), &effects)
         }
     }
 
     /// Forgets the replica of a chain this node left; its data stays (dormant) with `keep`.
-    mutating func leave(_ chain: ChainID, keep: Bool, _ effects: inout [Effect]) {
+    mutating func leave(_ chain: ChainID, keep: Bool, _ effects: inout Effects) {
         replicas.removeValue(forKey: chain)
         dropBarrier(chain)
         backlogs.removeValue(forKey: chain)
@@ -303,7 +306,7 @@ public struct NodeCore: Sendable {
         barriers.removeValue(forKey: chain)
     }
 
-    mutating func dropData(_ chain: ChainID, _ effects: inout [Effect]) {
+    mutating func dropData(_ chain: ChainID, _ effects: inout Effects) {
         positions[chain] = .empty
         effects.append(.dropData(chain))
     }

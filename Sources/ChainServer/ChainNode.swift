@@ -22,9 +22,9 @@ final class ChainNode {
     var forwarder: Forwarder!
     var masterLink: MasterLink!
     /// The core's effects not carried out yet (one buffer, reused every call).
-    private var effects: [NodeCore.Effect] = []
+    private var effects = NodeCore.Effects()
     /// `execute`'s emptied list, kept for its storage.
-    private var spareEffects: [NodeCore.Effect] = []
+    private var spareEffects = NodeCore.Effects()
     private var executing = false
     /// Head: replies waiting for their update to commit, by token.
     private var waitingReplies = SequenceTable<(slot: UInt64, reply: [UInt8])>()
@@ -87,7 +87,7 @@ final class ChainNode {
     var unready: NodeCore.Unready? { core.unready(at: monotonicMillis()) }
 
     /// Runs one input of the core and carries out its effects.
-    private func run(_ input: (inout NodeCore, inout [NodeCore.Effect]) -> Void) {
+    private func run(_ input: (inout NodeCore, inout NodeCore.Effects) -> Void) {
         input(&core, &effects)
         execute()
     }
@@ -97,26 +97,16 @@ final class ChainNode {
         // effects join `effects` and run in this loop's next round.
         guard !executing else { return }
         executing = true
-        // Effects are moved out of the list and their payloads out of the effect (`carryOut`
-        // consumes it), not copied and destroyed: reading `effects[i]` copied every effect
-        // (callgrind: 48.7k against 49.1k instructions a write at one chain, 65.5k against
-        // 66.5k at 12). The list is taken whole — effects added meanwhile start a new one,
-        // run next round — and each effect is moved out of its slot, which gets a payload-free
-        // stand-in that the list's clearing destroys for nothing (reversing the list to pop it
-        // cost ~1k instructions a write in swaps). Its storage is kept for the next call.
+        // Effects are moved out of the list (`EffectList.drain`) and their payloads out of the
+        // effect (`carryOut` consumes it), not copied and destroyed: reading `effects[i]` copied
+        // every effect (callgrind: 48.7k against 49.1k instructions a write at one chain, 65.5k
+        // against 66.5k at 12). The list is taken whole — effects added meanwhile start a new
+        // one, run next round — and its storage kept for the next call.
         while !effects.isEmpty {
-            var list: [NodeCore.Effect] = []
+            var list = NodeCore.Effects()
             swap(&list, &spareEffects)
             swap(&list, &effects)
-            list.withUnsafeMutableBufferPointer { slots in
-                guard let base = slots.baseAddress else { return }
-                for i in 0..<slots.count {
-                    let effect = (base + i).move()
-                    (base + i).initialize(to: .askMaster)
-                    carryOut(effect)
-                }
-            }
-            list.removeAll(keepingCapacity: true)
+            list.drain { carryOut($0) }
             spareEffects = list
         }
         executing = false
@@ -326,7 +316,7 @@ final class ChainNode {
     /// Reserves the reply's slot and hands the write to the core; the slot is filled with `reply`
     /// when the core says the write committed.
     private func awaitCommit(chain: ChainID, session: ClientSession, track: Bool, reply: [UInt8],
-                             _ submit: (inout NodeCore, UInt64, inout [NodeCore.Effect]) throws(ChainReplica.Rejection) -> Void) -> CommandOutcome {
+                             _ submit: (inout NodeCore, UInt64, inout NodeCore.Effects) throws(ChainReplica.Rejection) -> Void) -> CommandOutcome {
         let token = nextToken
         nextToken += 1
         let slot = server.reserveSlot(for: session, chain: chain, at: track ? me : nil)
@@ -334,7 +324,7 @@ final class ChainNode {
         do {
             try submit(&core, token, &effects)
         } catch {
-            effects.removeAll(keepingCapacity: true)
+            effects.removeAll()
             waitingReplies.removeValue(forKey: token)
             server.fillSlot(slot, bytes: Array("-TRYAGAIN chainstore: not the head of chain \(chain)\r\n".utf8))
         }
@@ -482,7 +472,7 @@ final class ChainNode {
         do {
             try core.clientWrite(chain: chain, mutations: recorder.mutations, tag: nil, reply: ok, token: token, &effects)
         } catch {
-            effects.removeAll(keepingCapacity: true)
+            effects.removeAll()
             waitingReplies.removeValue(forKey: token)
             server.fillSlot(slot, bytes: Array("-TRYAGAIN\r\n".utf8))
         }

@@ -160,7 +160,7 @@ struct NodeClusterSim {
         for id in ids {
             var core = NodeCore(me: id, backlogBytes: 1 << 20)
             core.disabled = settings.disabled
-            var effects: [NodeCore.Effect] = []
+            var effects = NodeCore.Effects()
             for peer in ids where peer != id { core.linkUp(peer, &effects) }
             nodes[id] = Node(core: core)
         }
@@ -341,15 +341,15 @@ struct NodeClusterSim {
     // MARK: nodes (the shell's part)
 
     /// Runs one input of a node's core and carries out its effects.
-    mutating func drive(_ id: NodeID, _ input: (inout NodeCore, UInt64, inout [NodeCore.Effect]) -> Void) {
+    mutating func drive(_ id: NodeID, _ input: (inout NodeCore, UInt64, inout NodeCore.Effects) -> Void) {
         guard nodes[id]!.alive else { return }
-        var effects: [NodeCore.Effect] = []
+        var effects = NodeCore.Effects()
         input(&nodes[id]!.core, now, &effects)
         carryOut(id, effects)
         if !nodes[id]!.tailTrack.isEmpty { flushHeld(id) }
     }
 
-    mutating func carryOut(_ id: NodeID, _ effects: [NodeCore.Effect]) {
+    mutating func carryOut(_ id: NodeID, _ effects: NodeCore.Effects) {
         for e in effects {
             if let trace { trace("\(now) \(id) effect \(e)".prefix(400).description) }
             switch e {
@@ -489,7 +489,7 @@ struct NodeClusterSim {
         var n = nodes[id]!
         var core = NodeCore(me: id, positions: n.durablePositions, backlogBytes: 1 << 20)
         core.disabled = settings.disabled
-        var effects: [NodeCore.Effect] = []
+        var effects = NodeCore.Effects()
         for peer in ids where peer != id && nodes[peer]!.alive && cuts[[id, peer]] == nil { core.linkUp(peer, &effects) }
         n.core = core
         n.alive = true
@@ -543,7 +543,7 @@ struct NodeClusterSim {
         nextToken += 1
         nodes[id]!.tokens[token] = (c, cl.op, attempt)
         let recorded = attempt > 1 ? nodes[id]!.kv[Self.recordKey(chain, cl.tag)].map(Self.decode) : nil
-        var effects: [NodeCore.Effect] = []
+        var effects = NodeCore.Effects()
         do {
             if let seq = recorded {
                 try nodes[id]!.core.clientWait(chain: chain, seq: seq, token: token, &effects)

@@ -9,13 +9,13 @@ final class NodeCoreHealthTests: XCTestCase {
         Configuration(epoch: epoch, replication: 3, nodes: nodes, chains: chains)
     }
 
-    func logs(_ effects: [NodeCore.Effect]) -> [String] {
+    func logs(_ effects: NodeCore.Effects) -> [String] {
         effects.compactMap { if case let .log(m, _) = $0 { return m } else { return nil } }
     }
 
     func testNothingIsServedWithoutConfigurationOrLease() {
         var core = NodeCore(me: "n1")
-        var fx: [NodeCore.Effect] = []
+        var fx = NodeCore.Effects()
         XCTAssertEqual(core.outage(at: 0), .noConfiguration)
         XCTAssertEqual(core.unready(at: 0), .down(.noConfiguration))
         core.install(config(1, [ChainConfig(id: 0, members: ["n1", "n2", "n3"])]), now: 0, &fx)
@@ -29,7 +29,7 @@ final class NodeCoreHealthTests: XCTestCase {
 
     func testReadinessNamesSpareJoiningAndBarrier() {
         var core = NodeCore(me: "n4")
-        var fx: [NodeCore.Effect] = []
+        var fx = NodeCore.Effects()
         core.renewLease(until: 1_000_000, leaseMs: 1_000, now: 0, &fx)
         core.install(config(1, [ChainConfig(id: 0, members: ["n1", "n2", "n3"])]), now: 0, &fx)
         XCTAssertNil(core.outage(at: 1), "a spare serves (it forwards)")
@@ -56,7 +56,7 @@ final class NodeCoreHealthTests: XCTestCase {
     /// cluster refuses it at once; an open chain takes it.
     func testWritesToAFrozenChainWaitThenAreRefused() {
         var core = NodeCore(me: "n1")
-        var fx: [NodeCore.Effect] = []
+        var fx = NodeCore.Effects()
         core.renewLease(until: 1_000_000, leaseMs: 1_000, now: 0, &fx)
         core.install(config(1, [ChainConfig(id: 0, members: ["n1", "n2", "n3"]), ChainConfig(id: 1, members: ["n2", "n3", "n1"])]), now: 0, &fx)
         XCTAssertEqual(core.frozenWrite(0, waitingSince: nil, now: 5), .open)
@@ -76,7 +76,7 @@ final class NodeCoreHealthTests: XCTestCase {
 
     func testALeaseLapseIsLoggedOnceEachWay() {
         var core = NodeCore(me: "n1")
-        var fx: [NodeCore.Effect] = []
+        var fx = NodeCore.Effects()
         core.renewLease(until: 1_000, leaseMs: 1_000, now: 0, &fx)
         XCTAssertEqual(logs(fx), ["lease granted by the master"])
         fx.removeAll()

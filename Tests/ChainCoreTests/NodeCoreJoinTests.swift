@@ -7,7 +7,7 @@ final class NodeCoreJoinTests: XCTestCase {
         Configuration(epoch: epoch, replication: 3, nodes: [], chains: [chain])
     }
 
-    func sent(_ effects: [NodeCore.Effect]) -> [(NodeID, NodeCore.Message)] {
+    func sent(_ effects: NodeCore.Effects) -> [(NodeID, NodeCore.Message)] {
         effects.compactMap { if case let .send(to, m) = $0 { return (to, m) } else { return nil } }
     }
 
@@ -17,7 +17,7 @@ final class NodeCoreJoinTests: XCTestCase {
     /// to end the join, so the node never got in sync (ClusterTests, a rolling restart).
     func testALeftOverBarrierDoesNotSwallowTheJoinsSyncPoint() {
         var core = NodeCore(me: "n2")
-        var fx: [NodeCore.Effect] = []
+        var fx = NodeCore.Effects()
         core.install(config(5, ChainConfig(id: 0, members: ["n3", "n1", "n2"], stepsDown: "n1")), now: 0, &fx)
         XCTAssertNotNil(core.barriers[0], "a tail that took over from a live node waits for it")
         core.install(config(6, ChainConfig(id: 0, members: ["n3", "n1"], joining: "n2")), now: 10, &fx)
@@ -38,7 +38,7 @@ final class NodeCoreJoinTests: XCTestCase {
     /// with its new request (the tail sends it by itself only with the first acknowledgement).
     func testTheTailSendsItsSyncPointAgainToAJoinerThatStartsOver() {
         var tail = NodeCore(me: "n1")
-        var fx: [NodeCore.Effect] = []
+        var fx = NodeCore.Effects()
         tail.install(config(1, ChainConfig(id: 0, members: ["n3", "n1"], joining: "n2")), now: 0, &fx)
         tail.receive(.syncRequest(epoch: 1, chain: 0, transfer: 1, have: .empty), from: "n2", now: 0, &fx)
         tail.receive(.ack(epoch: 1, chain: 0, seq: 0), from: "n2", now: 0, &fx)

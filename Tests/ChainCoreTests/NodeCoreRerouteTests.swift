@@ -9,7 +9,7 @@ final class NodeCoreRerouteTests: XCTestCase {
     /// A core at epoch 5 with a 1000 ms lease.
     func core() -> NodeCore {
         var core = NodeCore(me: "n1")
-        var fx: [NodeCore.Effect] = []
+        var fx = NodeCore.Effects()
         core.renewLease(until: 1_000_000, leaseMs: 1_000, now: 0, &fx)
         core.install(Configuration(epoch: 5, replication: 3, nodes: nodes, chains: [ChainConfig(id: 0, members: ["n2", "n3", "n1"])]), now: 0, &fx)
         return core
@@ -64,7 +64,7 @@ final class NodeCoreRerouteTests: XCTestCase {
 
     func testANewTailHoldsItsClientsReadsAndSendsForwardedOnesBack() {
         var core = core()
-        var fx: [NodeCore.Effect] = []
+        var fx = NodeCore.Effects()
         // n1 is the tail; then n3 becomes it (n1 steps down) and n1 becomes it again, from n3.
         core.install(Configuration(epoch: 6, replication: 3, nodes: nodes,
                                    chains: [ChainConfig(id: 0, members: ["n2", "n1", "n3"], stepsDown: "n1")]), now: 10, &fx)

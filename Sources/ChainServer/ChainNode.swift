@@ -680,6 +680,15 @@ final class ChainNode {
             core.receive(.updates(epoch: e, chain: c, us), from: peer, now: monotonicMillis(), &effects)
         case let .ack(e, c, seq):
             core.receive(.ack(epoch: e, chain: c, seq: seq), from: peer, now: monotonicMillis(), &effects)
+        case let .turn(e, sections):
+            server.metrics.peerTurnFrames.increment()
+            let now = monotonicMillis()
+            for section in sections {
+                switch section {
+                case let .updates(c, us): core.receive(.updates(epoch: e, chain: c, us), from: peer, now: now, &effects)
+                case let .ack(c, seq): core.receive(.ack(epoch: e, chain: c, seq: seq), from: peer, now: now, &effects)
+                }
+            }
         default:
             guard let message = frame.chainMessage else { return }
             core.receive(message, from: peer, now: monotonicMillis(), &effects)
@@ -732,7 +741,7 @@ final class ChainNode {
         // Entries stay from turn to turn, emptied in place, with their chains' buffers (those
         // of peers no longer linked go when a configuration is installed: `configure`).
         for i in outbox.indices where !outbox[i].isEmpty {
-            peers.send(to: outbox[i].peer) { w in outbox[i].encodeFrames(epoch: e, into: &w) }
+            peers.send(to: outbox[i].peer) { w, turnFrames in outbox[i].encodeFrames(epoch: e, asOneFrame: turnFrames, into: &w) }
         }
     }
 

@@ -15,6 +15,9 @@ final class PeerLinks {
     let loop: EventLoop
     let me: NodeID
     private let secret: [UInt8]
+    /// What this node announces it reads (`PeerHandshake.Features`; tests announce less to play
+    /// a node of an earlier release).
+    let features: PeerHandshake.Features
     private var listener: TCPListener?
     private var ready: [NodeID: PeerLink] = [:]
     private var queued: [NodeID: QueuedFrames] = [:]
@@ -28,8 +31,10 @@ final class PeerLinks {
     /// Mutual TLS on every link, when configured.
     private let tls: (server: TLSContext, client: TLSContext)?
 
-    init(node: ChainNode, loop: EventLoop, me: NodeID, secret: [UInt8], tls: (server: TLSContext, client: TLSContext)? = nil) {
+    init(node: ChainNode, loop: EventLoop, me: NodeID, secret: [UInt8], tls: (server: TLSContext, client: TLSContext)? = nil,
+         features: PeerHandshake.Features = .all) {
         self.node = node
+        self.features = features
         self.tls = tls
         self.loop = loop
         self.me = me
@@ -77,17 +82,19 @@ final class PeerLinks {
     }
 
     func send(_ frames: [PeerFrame], to peer: NodeID) {
-        send(to: peer) { w in for f in frames { f.encode(into: &w) } }
+        send(to: peer) { w, _ in for f in frames { f.encode(into: &w) } }
     }
 
-    /// Sends the frames `encode` writes, in one write (queued if the link is not up).
-    func send(to peer: NodeID, encoding encode: (inout ByteWriter) -> Void) {
+    /// Sends the frames `encode` writes, in one write (queued if the link is not up). `encode`
+    /// is told whether the peer reads `turn` frames (never for frames queued for a link that is
+    /// not up: the peer at its other end is not known yet).
+    func send(to peer: NodeID, encoding encode: (inout ByteWriter, _ turnFrames: Bool) -> Void) {
         if let link = ready[peer] {
             link.send(encoding: encode)
             return
         }
         var w = ByteWriter(capacity: 256)
-        encode(&w)
+        encode(&w, false)
         guard !w.bytes.isEmpty else { return }
         queued[peer, default: QueuedFrames()].append(w.bytes, limit: Self.maxQueuedBytes)
         if me < peer { dialIfNeeded(peer) }
@@ -167,6 +174,8 @@ final class PeerLink {
     let dialedPeer: NodeID?
     private var state: State
     private var decoder = PeerFrameDecoder()
+    /// What the peer announced in its handshake nonce (`PeerHandshake.Features`).
+    private(set) var peerFeatures: PeerHandshake.Features = []
     /// The turn's frames are encoded here, kept between turns: a fresh writer grew through four
     /// or five sizes to a turn's few kilobytes, each a copy (callgrind: ~100 instructions a write).
     private var output = ByteWriter(capacity: 4096)
@@ -175,7 +184,7 @@ final class PeerLink {
         self.conn = conn
         self.links = links
         self.dialedPeer = dialedPeer
-        self.state = dialedPeer == nil ? .awaitingHello : .awaitingChallenge(nonce: Secrets.randomBytes(32))
+        self.state = dialedPeer == nil ? .awaitingHello : .awaitingChallenge(nonce: PeerHandshake.nonce(features: links.features))
     }
 
     func start() {
@@ -199,9 +208,9 @@ final class PeerLink {
     }
 
     /// Sends the frames `encode` writes in one write (authenticated links only).
-    func send(encoding encode: (inout ByteWriter) -> Void) {
+    func send(encoding encode: (inout ByteWriter, _ turnFrames: Bool) -> Void) {
         guard case .ready = state else { return }
-        encode(&output)
+        encode(&output, peerFeatures.contains(.turnFrames))
         guard !output.bytes.isEmpty else { return }
         conn.write(output.bytes)
         // The connection has sent or copied them (once a turn). A writer grown past 1 MiB by a
@@ -266,7 +275,8 @@ final class PeerLink {
         switch (state, frame) {
         case let (.awaitingHello, .hello(peer, clientNonce)):
             guard MasterState.isValidID(peer), clientNonce.count == 32 else { fail("malformed hello"); return }
-            let serverNonce = Secrets.randomBytes(32)
+            peerFeatures = PeerHandshake.features(ofNonce: clientNonce)
+            let serverNonce = PeerHandshake.nonce(features: links.features)
             let proof = PeerHandshake.serverProof(secret: secret, clientNonce: clientNonce, serverNonce: serverNonce, server: links.me)
             state = .awaitingAuth(peer: peer, clientNonce: clientNonce, serverNonce: serverNonce)
             write(.challenge(node: links.me, nonce: serverNonce, proof: proof))
@@ -276,6 +286,7 @@ final class PeerLink {
                 fail("peer \(peer) failed to prove the cluster secret")
                 return
             }
+            peerFeatures = PeerHandshake.features(ofNonce: serverNonce)
             write(.auth(proof: PeerHandshake.clientProof(secret: secret, clientNonce: clientNonce, serverNonce: serverNonce, client: links.me)))
             state = .ready(peer: peer)
             links.authenticated(self, peer: peer)

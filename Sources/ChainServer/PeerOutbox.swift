@@ -56,13 +56,23 @@ struct PeerOutbox {
         acks[chain] = seq
     }
 
-    /// Writes the turn's frames into `w` (updates, then acknowledgements, chains in the order
-    /// touched), leaving the outbox empty.
-    mutating func encodeFrames(epoch: Epoch, into w: inout ByteWriter) {
+    /// Writes the turn's messages into `w` (updates, then acknowledgements, chains in the order
+    /// touched), leaving the outbox empty: as one `turn` frame when `asOneFrame` (the peer reads
+    /// them), otherwise as an `updates` and an `ack` frame per chain.
+    mutating func encodeFrames(epoch: Epoch, asOneFrame: Bool, into w: inout ByteWriter) {
+        guard !chains.isEmpty else { return }
+        let start = asOneFrame ? PeerFrame.startTurnFrame(epoch: epoch, into: &w) : 0
+        var sectionCount = 0
         for chain in chains {
             sections.update(chain, orMake: Section()) { s in
                 guard s.count > 0 else { return }
-                PeerFrame.encodeUpdatesFrame(epoch: epoch, chain: chain, count: s.count, body: s.body.bytes, into: &w)
+                if asOneFrame {
+                    sectionCount += 1
+                    PeerFrame.encodeUpdatesSection(chain: chain, count: s.count, into: &w)
+                    w.bytes.append(contentsOf: s.body.bytes)
+                } else {
+                    PeerFrame.encodeUpdatesFrame(epoch: epoch, chain: chain, count: s.count, body: s.body.bytes, into: &w)
+                }
                 s.count = 0
                 if s.body.bytes.capacity > Self.keptSectionBytes {
                     s.body = ByteWriter(capacity: 1024)
@@ -73,8 +83,15 @@ struct PeerOutbox {
         }
         for chain in chains {
             touched[chain] = false
-            if let seq = acks.removeValue(forKey: chain) { PeerFrame.ack(epoch: epoch, chain: chain, seq: seq).encode(into: &w) }
+            guard let seq = acks.removeValue(forKey: chain) else { continue }
+            if asOneFrame {
+                sectionCount += 1
+                PeerFrame.encodeAckSection(chain: chain, seq: seq, into: &w)
+            } else {
+                PeerFrame.ack(epoch: epoch, chain: chain, seq: seq).encode(into: &w)
+            }
         }
+        if asOneFrame { PeerFrame.finishTurnFrame(startingAt: start, sections: sectionCount, in: &w) }
         // Popped, not `removeAll(keepingCapacity:)` (a generic range replacement).
         while !chains.isEmpty { chains.removeLast() }
     }

@@ -7,7 +7,8 @@ extension Server {
     func startCluster() throws(EventLoopError) {
         guard let settings = config.cluster else { return }
         let node = ChainNode(server: self, me: config.nodeID, settings: settings)
-        let peers = PeerLinks(node: node, loop: loop, me: config.nodeID, secret: settings.secret, tls: settings.peerTLS)
+        let peers = PeerLinks(node: node, loop: loop, me: config.nodeID, secret: settings.secret, tls: settings.peerTLS,
+                              features: config.announcePeerFeatures ? .all : [])
         try peers.listen(on: settings.peerListen)
         node.peers = peers
         node.forwarder = Forwarder(server: self)

@@ -39,6 +39,9 @@ public struct ServerConfig: Sendable {
     public var minFreeDiskBytes = 64 << 20
     /// Fault injection for tests (`--debug-fail-writes-after`): store writes after this many fail.
     public var failWritesAfter: Int?
+    /// Tests (`--debug-announce-no-peer-features`): announce no peer-protocol features, as a
+    /// node of an earlier release would, so that peers send it only the classic frames.
+    public var announcePeerFeatures = true
     /// Close a connection that sent nothing for this long and waits for nothing (0: never, as
     /// Redis's default).
     public var idleTimeoutMs = 0

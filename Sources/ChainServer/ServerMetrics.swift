@@ -48,6 +48,7 @@ final class ServerMetrics {
     let writesHeldFrozen: Counter
     let peerLinksUp: Counter
     let peerAuthFailures: Counter
+    let peerTurnFrames: Counter
     let joinsStarted: Counter
     let transferBytes: Counter
     /// Joins completed here, by how they caught up.
@@ -101,6 +102,7 @@ final class ServerMetrics {
         writesHeldFrozen = registry.makeCounter(descriptor: Self.desc("writes_held_frozen", "total", "Client writes held while their chain was frozen for a reorder (answered once it reopened, or TRYAGAIN after a lease)"))
         peerLinksUp = registry.makeCounter(descriptor: Self.desc("peer_links_established", "total", "Authenticated peer connections established"))
         peerAuthFailures = registry.makeCounter(descriptor: Self.desc("peer_auth_failures", "total", "Peer connections refused (bad secret, bad frames, handshake timeout)"))
+        peerTurnFrames = registry.makeCounter(descriptor: Self.desc("peer_turn_frames_received", "total", "Frames received that carried a loop turn's messages for several chains at once"))
         joinsStarted = registry.makeCounter(descriptor: Self.desc("chain_joins", "total", "Chains this node started joining (state transfer in)"))
         transferBytes = registry.makeCounter(descriptor: Self.desc("transfer_sent_bytes", "total", "Bytes of chain snapshots streamed to joining nodes"))
         catchUpSuffix = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "suffix")])

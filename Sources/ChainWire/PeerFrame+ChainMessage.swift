@@ -22,7 +22,8 @@ extension PeerFrame {
         case let .syncRequest(e, c, t, have): return .syncRequest(epoch: e, chain: c, transfer: t, have: have)
         case let .syncSuffix(e, c, t, after, us, last): return .syncSuffix(epoch: e, chain: c, transfer: t, after: after, updates: us, last: last)
         case let .syncChunk(e, c, t, snap, entries, last): return .syncChunk(epoch: e, chain: c, transfer: t, snapshot: snap, entries: entries, last: last)
-        case .hello, .challenge, .auth, .error: return nil
+        // (A turn frame carries several messages: its receiver takes them out section by section.)
+        case .hello, .challenge, .auth, .error, .turn: return nil
         }
     }
 }

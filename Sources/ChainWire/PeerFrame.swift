@@ -23,6 +23,7 @@ public enum PeerFrame: Sendable, Equatable {
         case let (.syncChunk(e1, c1, t1, s1, x1, l1), .syncChunk(e2, c2, t2, s2, x2, l2)):
             return e1 == e2 && c1 == c2 && t1 == t2 && s1 == s2 && l1 == l2 && x1.count == x2.count && zip(x1, x2).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
         case let (.barrier(e1, c1, s1), .barrier(e2, c2, s2)): return e1 == e2 && c1 == c2 && s1 == s2
+        case let (.turn(e1, s1), .turn(e2, s2)): return e1 == e2 && s1 == s2
         default: return false
         }
     }
@@ -50,6 +51,16 @@ public enum PeerFrame: Sendable, Equatable {
     /// and from a tail to its joiner as the sync point (the joiner reports being in sync only
     /// once it has persisted that much).
     case barrier(epoch: Epoch, chain: ChainID, seq: UInt64)
+    /// A loop turn's updates and acknowledgements for every chain, in one frame: what would
+    /// otherwise be an `updates` frame and an `ack` frame per chain. Sent only to a peer that
+    /// announced it reads them (`PeerHandshake.Features.turnFrames`).
+    case turn(epoch: Epoch, [TurnSection])
+
+    /// One chain's part of a `turn` frame.
+    public enum TurnSection: Sendable, Equatable {
+        case updates(chain: ChainID, [Update])
+        case ack(chain: ChainID, seq: UInt64)
+    }
 
     /// 2: updates carry the epoch that assigned them; joins may catch up with a suffix.
     /// 3: user values carry a kind byte and an optional expiry (`StoredValue`); a node of
@@ -60,8 +71,11 @@ public enum PeerFrame: Sendable, Equatable {
 
     enum Kind: UInt8 {
         case hello = 1, challenge = 2, auth = 3, updates = 4, ack = 5, error = 6, syncRequest = 7, syncChunk = 8, barrier = 9
-        case syncSuffix = 10
+        case syncSuffix = 10, turn = 11
     }
+
+    /// In a `turn` frame, the kind byte of a section.
+    enum SectionKind: UInt8 { case updates = 1, ack = 2 }
 
     public func encode(into w: inout ByteWriter) {
         let start = w.bytes.count
@@ -111,6 +125,16 @@ public enum PeerFrame: Sendable, Equatable {
             for (k, v) in entries { w.blob(k); w.blob(v) }
         case let .barrier(epoch, chain, seq):
             w.u8(Kind.barrier.rawValue); w.u64(epoch); w.u32(UInt32(chain)); w.u64(seq)
+        case let .turn(epoch, sections):
+            w.u8(Kind.turn.rawValue); w.u64(epoch); w.u32(UInt32(sections.count))
+            for section in sections {
+                switch section {
+                case let .updates(chain, updates):
+                    Self.encodeUpdatesSection(chain: chain, count: updates.count, into: &w)
+                    for u in updates { Self.encodeUpdate(u, into: &w) }
+                case let .ack(chain, seq): Self.encodeAckSection(chain: chain, seq: seq, into: &w)
+                }
+            }
         }
     }
 
@@ -156,6 +180,22 @@ public enum PeerFrame: Sendable, Equatable {
             for _ in 0..<n { entries.append((try r.blob(), try r.blob())) }
             frame = .syncChunk(epoch: epoch, chain: chain, transfer: transfer, snapshot: snap, entries: entries, last: last)
         case .barrier: frame = .barrier(epoch: try r.u64(), chain: ChainID(try r.u32()), seq: try r.u64())
+        case .turn:
+            let epoch = try r.u64()
+            let n = Int(try r.u32())
+            guard n <= r.remaining else { throw .malformed("section count \(n)") }
+            var sections: [TurnSection] = []
+            sections.reserveCapacity(n)
+            for _ in 0..<n {
+                let kind = try r.u8()
+                let chain = ChainID(try r.u32())
+                switch SectionKind(rawValue: kind) {
+                case .updates: sections.append(.updates(chain: chain, try decodeUpdates(&r)))
+                case .ack: sections.append(.ack(chain: chain, seq: try r.u64()))
+                case nil: throw .malformed("section kind \(kind)")
+                }
+            }
+            frame = .turn(epoch: epoch, sections)
         }
         guard r.remaining == 0 else { throw .malformed("\(r.remaining) trailing bytes") }
         return frame
@@ -189,6 +229,35 @@ public enum PeerFrame: Sendable, Equatable {
             case let .deleteField(k, f): w.u8(5); w.blob(k); w.blob(f)
             }
         }
+    }
+
+    /// The start of a `turn` frame; its sections follow, then `finishTurnFrame` (given the
+    /// offset this returns) fills in the length and the section count.
+    public static func startTurnFrame(epoch: Epoch, into w: inout ByteWriter) -> Int {
+        let start = w.bytes.count
+        w.fields(maxBytes: 18) { f in
+            f.u32(0); f.u8(Self.version); f.u8(Kind.turn.rawValue); f.u64(epoch); f.u32(0)
+        }
+        return start
+    }
+
+    public static func finishTurnFrame(startingAt start: Int, sections: Int, in w: inout ByteWriter) {
+        let len = UInt32(w.bytes.count - start - 4).bigEndian
+        let count = UInt32(sections).bigEndian
+        w.bytes.withUnsafeMutableBytes {
+            $0.storeBytes(of: len, toByteOffset: start, as: UInt32.self)
+            $0.storeBytes(of: count, toByteOffset: start + 14, as: UInt32.self)
+        }
+    }
+
+    /// A `turn` frame's section header for `count` updates of `chain` (the updates follow,
+    /// each as `encodeUpdate` writes it).
+    public static func encodeUpdatesSection(chain: ChainID, count: Int, into w: inout ByteWriter) {
+        w.fields(maxBytes: 9) { f in f.u8(SectionKind.updates.rawValue); f.u32(UInt32(chain)); f.u32(UInt32(count)) }
+    }
+
+    public static func encodeAckSection(chain: ChainID, seq: UInt64, into w: inout ByteWriter) {
+        w.fields(maxBytes: 13) { f in f.u8(SectionKind.ack.rawValue); f.u32(UInt32(chain)); f.u64(seq) }
     }
 
     /// An `updates` frame of `count` updates already encoded one after another
@@ -301,8 +370,37 @@ public struct PeerFrameDecoder: Sendable {
     }
 }
 
-/// The proofs exchanged in the handshake.
+/// The proofs exchanged in the handshake, and what each side announces it reads.
 public enum PeerHandshake {
+    /// What a node reads beyond the frames every node of this protocol version reads. A node
+    /// announces them in its handshake nonce (`nonce(features:)`): a node of an earlier release
+    /// sends a random nonce, which announces nothing, and accepts any nonce, so old and new nodes
+    /// link as before during a rolling upgrade. The nonce is covered by both proofs, so the
+    /// announcement cannot be changed in transit.
+    public struct Features: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// `PeerFrame.turn`.
+        public static let turnFrames = Features(rawValue: 1)
+        /// Everything this build reads.
+        public static let all: Features = [.turnFrames]
+    }
+
+    /// Marks a nonce that announces features (its next byte holds them).
+    static let featureMarker: [UInt8] = Array("CSPF".utf8)
+
+    /// A fresh 32-byte nonce announcing `features`: the marker, the feature byte, then 27
+    /// random bytes (216 bits: a recorded handshake still never repeats).
+    public static func nonce(features: Features) -> [UInt8] {
+        featureMarker + [features.rawValue] + Secrets.randomBytes(32 - featureMarker.count - 1)
+    }
+
+    /// What the peer that chose `nonce` announced (nothing for a random nonce).
+    public static func features(ofNonce nonce: [UInt8]) -> Features {
+        guard nonce.count == 32, Array(nonce.prefix(featureMarker.count)) == featureMarker else { return [] }
+        return Features(rawValue: nonce[featureMarker.count])
+    }
+
     /// What the listening node proves: it knows `secret`, bound to both nonces and its id.
     public static func serverProof(secret: [UInt8], clientNonce: [UInt8], serverNonce: [UInt8], server: NodeID) -> [UInt8] {
         proof(secret, [UInt8(ascii: "S")] + clientNonce + serverNonce + Array(server.utf8))

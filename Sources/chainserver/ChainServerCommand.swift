@@ -117,6 +117,9 @@ struct ChainServerCommand: ParsableCommand {
     @Option(name: .customLong("debug-fail-writes-after"), help: .hidden)
     var debugFailWritesAfter: Int?
 
+    @Flag(name: .customLong("debug-announce-no-peer-features"), help: .hidden)
+    var debugAnnounceNoPeerFeatures = false
+
     @Option(name: .customLong("catchup-backlog-mb"), help: "Recent updates kept (all chains together) so a node that comes back gets only what it missed instead of a full copy; 0 = always full copies.")
     var catchUpBacklogMB: Int = 64
 
@@ -228,6 +231,7 @@ struct ChainServerCommand: ParsableCommand {
         config.maxForwarded = maxForwarded
         config.minFreeDiskBytes = max(0, minFreeDiskMB) << 20
         config.failWritesAfter = debugFailWritesAfter
+        config.announcePeerFeatures = !debugAnnounceNoPeerFeatures
         config.idleTimeoutMs = Int(idleTimeout * 1000)
         config.requestTimeoutMs = Int(requestTimeout * 1000)
         config.users = try userTable()

@@ -10,9 +10,9 @@ import ChainWire
 final class PeerOutboxTests: XCTestCase {
     private func update(_ seq: UInt64) -> Update { Update(seq: seq, epoch: 1, mutations: [.put(key: [UInt8(seq)], value: [])]) }
 
-    private func frames(_ box: inout PeerOutbox, epoch: Epoch) throws -> [PeerFrame] {
+    private func frames(_ box: inout PeerOutbox, epoch: Epoch, asOneFrame: Bool = false) throws -> [PeerFrame] {
         var w = ByteWriter()
-        box.encodeFrames(epoch: epoch, into: &w)
+        box.encodeFrames(epoch: epoch, asOneFrame: asOneFrame, into: &w)
         var decoder = PeerFrameDecoder()
         decoder.append(contentsOf: w.bytes)
         var out: [PeerFrame] = []
@@ -61,10 +61,36 @@ final class PeerOutboxTests: XCTestCase {
         ]
         for u in updates { box.add(u, chain: 5) }
         var w = ByteWriter()
-        box.encodeFrames(epoch: 8, into: &w)
+        box.encodeFrames(epoch: 8, asOneFrame: false, into: &w)
         XCTAssertEqual(w.bytes, PeerFrame.updates(epoch: 8, chain: 5, updates).encoded)
         box.add(updates[2], chain: 5)
         XCTAssertEqual(try frames(&box, epoch: 8), [.updates(epoch: 8, chain: 5, [updates[2]])])
+    }
+
+    /// The same turn as one `turn` frame for a peer that reads them: the same messages in the
+    /// same order, sections instead of frames.
+    func testTurnAsOneFrame() throws {
+        var box = PeerOutbox(peer: "n2")
+        box.add(update(1), chain: 7)
+        box.ack(10, chain: 3)
+        box.add(contentsOf: [update(2), update(3)], chain: 7)
+        box.add(update(5), chain: 0)
+        box.ack(4, chain: 7)
+        let expected = PeerFrame.turn(epoch: 9, [
+            .updates(chain: 7, [update(1), update(2), update(3)]),
+            .updates(chain: 0, [update(5)]),
+            .ack(chain: 7, seq: 4),
+            .ack(chain: 3, seq: 10),
+        ])
+        var w = ByteWriter()
+        box.encodeFrames(epoch: 9, asOneFrame: true, into: &w)
+        XCTAssertEqual(w.bytes, expected.encoded, "the same bytes as the frame encoded whole")
+        XCTAssertEqual(try PeerFrame.decode(w.bytes[4...]), expected)
+        XCTAssertTrue(box.isEmpty)
+        // Nothing to send: no frame at all, not an empty one.
+        XCTAssertEqual(try frames(&box, epoch: 9, asOneFrame: true), [])
+        box.ack(12, chain: 3)
+        XCTAssertEqual(try frames(&box, epoch: 10, asOneFrame: true), [.turn(epoch: 10, [.ack(chain: 3, seq: 12)])])
     }
 
     func testQueuedFramesKeepTheNewestWithinTheLimit() {

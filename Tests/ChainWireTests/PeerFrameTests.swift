@@ -27,6 +27,13 @@ final class PeerFrameTests: XCTestCase {
         .syncChunk(epoch: 3, chain: 5, transfer: 7, snapshot: LogPosition(seq: 99, epoch: 2), entries: [([1, 2], [3]), ([], [])], last: false),
         .syncChunk(epoch: 3, chain: 5, transfer: 7, snapshot: LogPosition(seq: 99, epoch: 2), entries: [], last: true),
         .barrier(epoch: 4, chain: 5, seq: 120),
+        .turn(epoch: 8, [
+            .updates(chain: 2, [Update(seq: 9, epoch: 8, mutations: [.put(key: [1], value: [2, 3])], tag: RequestTag(client: 5, request: 6), reply: Array("+OK\r\n".utf8))]),
+            .ack(chain: 2, seq: 7),
+            .updates(chain: 16383, []),
+            .ack(chain: 0, seq: UInt64.max),
+        ]),
+        .turn(epoch: 8, []),
     ]
 
     /// The bytes of an update and an acknowledgement frame, field by field: nodes of different
@@ -54,6 +61,45 @@ final class PeerFrameTests: XCTestCase {
         let ack = PeerFrame.ack(epoch: 7, chain: 3, seq: 1 << 40)
         let ackBody: [UInt8] = [PeerFrame.version, 5] + be(7, 8) + be(3, 4) + be(1 << 40, 8)
         XCTAssertEqual(ack.encoded, be(UInt64(ackBody.count), 4) + ackBody)
+    }
+
+    /// A turn frame's bytes, field by field (the same reason as above).
+    func testTurnFrameKeepsItsLayout() {
+        func be(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> UInt64(8 * (n - 1 - $0))) } }
+        let turn = PeerFrame.turn(epoch: 7, [
+            .updates(chain: 3, [Update(seq: 5, epoch: 6, mutations: [.delete(key: [0xAA])], tag: nil, reply: [])]),
+            .ack(chain: 4, seq: 1 << 40),
+        ])
+        var body: [UInt8] = [PeerFrame.version, 11] + be(7, 8) + be(2, 4)
+        body += [1] + be(3, 4) + be(1, 4)
+        body += be(5, 8) + be(6, 8) + [0] + be(0, 4) + be(1, 4) + [2] + be(1, 4) + [0xAA]
+        body += [2] + be(4, 4) + be(1 << 40, 8)
+        XCTAssertEqual(turn.encoded, be(UInt64(body.count), 4) + body)
+        // A section of an unknown kind, and a section count larger than the frame, are refused.
+        var unknown = turn.encoded
+        unknown[4 + 14] = 9
+        XCTAssertThrowsError(try PeerFrame.decode(unknown[4...])) { XCTAssertEqual($0 as? WireError, .malformed("section kind 9")) }
+        var tooMany = turn.encoded
+        tooMany[4 + 10] = 0x7f
+        XCTAssertThrowsError(try PeerFrame.decode(tooMany[4...]))
+    }
+
+    /// A node announces what it reads in its handshake nonce; a random nonce (a node of an
+    /// earlier release) announces nothing, and every nonce is still 32 bytes, mostly random.
+    func testHandshakeNonceAnnouncesFeatures() {
+        let a = PeerHandshake.nonce(features: .all), b = PeerHandshake.nonce(features: .all)
+        XCTAssertEqual(a.count, 32)
+        XCTAssertNotEqual(a, b, "fresh every time")
+        XCTAssertEqual(PeerHandshake.features(ofNonce: a), .all)
+        XCTAssertTrue(PeerHandshake.features(ofNonce: a).contains(.turnFrames))
+        XCTAssertEqual(PeerHandshake.features(ofNonce: PeerHandshake.nonce(features: [])), [])
+        XCTAssertEqual(PeerHandshake.features(ofNonce: [UInt8](repeating: 0, count: 32)), [])
+        XCTAssertEqual(PeerHandshake.features(ofNonce: Array(a.prefix(31))), [], "not a nonce of the handshake")
+        var rng = SeededRandom(seed: 3)
+        for _ in 0..<1000 {
+            let random = (0..<32).map { _ in UInt8(rng.below(256)) }
+            XCTAssertEqual(PeerHandshake.features(ofNonce: random), [])
+        }
     }
 
     func testRoundTripWholeAndByteByByte() throws {

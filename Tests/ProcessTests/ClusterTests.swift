@@ -40,6 +40,37 @@ final class ClusterTests: ClusterTestCase {
         XCTAssertEqual(((obj["chains"] as! [[String: Any]])[0]["members"] as! [String]).count, 3)
     }
 
+    /// A node that announces no peer-protocol features (as one of an earlier release would,
+    /// mid-way through a rolling upgrade) gets only classic per-chain frames, while it and the
+    /// others send a turn's messages in one frame to those that read them; writes through every
+    /// node commit and read back everywhere.
+    func testNodeOfAnEarlierReleaseGetsClassicFrames() throws {
+        let c = LocalCluster(label: "mixed-frames")
+        cluster = c
+        try c.startMaster(replication: 3, initialNodes: 3)
+        try c.startNode("n1")
+        try c.startNode("n2", extra: ["--debug-announce-no-peer-features"])
+        try c.startNode("n3")
+        try c.waitHealthy()
+        var expected: [String: String] = [:]
+        for (i, n) in ["n1", "n2", "n3"].enumerated() {
+            let cl = try c.client(n)
+            for k in 0..<100 {
+                let key = "mixed:\(i):\(k)", value = "v\(i)-\(k)"
+                XCTAssertEqual(try cl.call("SET", key, value), .simple("OK"), "via \(n)")
+                expected[key] = value
+            }
+        }
+        for n in ["n1", "n2", "n3"] {
+            let cl = try c.client(n)
+            for (k, v) in expected { XCTAssertEqual(try cl.call("GET", k), .bulk(Array(v.utf8)), "\(k) via \(n)") }
+        }
+        let turnFrames = "chainstore_peer_turn_frames_received_total"
+        XCTAssertEqual(try c.metric("n2", turnFrames), 0, "no turn frame sent to the node that did not announce them")
+        XCTAssertGreaterThan(try c.metric("n1", turnFrames), 0)
+        XCTAssertGreaterThan(try c.metric("n3", turnFrames), 0)
+    }
+
     /// Writes through every node (redis-cli and raw RESP) and through the smart client; every
     /// acknowledged write is readable through every node, and every replica of every chain ends
     /// with the same content.

@@ -17,6 +17,20 @@ final class ClusterTests: ClusterTestCase {
         return c
     }
 
+    /// `count` keys SET through each of n1, n2 and n3 (each must answer OK); what was written.
+    private func setThroughEveryNode(_ c: LocalCluster, prefix: String, count: Int) throws -> [String: String] {
+        var written: [String: String] = [:]
+        for (i, n) in ["n1", "n2", "n3"].enumerated() {
+            let cl = try c.client(n)
+            for k in 0..<count {
+                let key = "\(prefix):\(i):\(k)", value = "v\(i)-\(k)"
+                XCTAssertEqual(try cl.call("SET", key, value), .simple("OK"), "via \(n)")
+                written[key] = value
+            }
+        }
+        return written
+    }
+
     func testInterleavedTableAndStatus() throws {
         let c = try start("table")
         let s = try c.status()
@@ -52,15 +66,7 @@ final class ClusterTests: ClusterTestCase {
         try c.startNode("n2", extra: ["--debug-announce-no-peer-features"])
         try c.startNode("n3")
         try c.waitHealthy()
-        var expected: [String: String] = [:]
-        for (i, n) in ["n1", "n2", "n3"].enumerated() {
-            let cl = try c.client(n)
-            for k in 0..<100 {
-                let key = "mixed:\(i):\(k)", value = "v\(i)-\(k)"
-                XCTAssertEqual(try cl.call("SET", key, value), .simple("OK"), "via \(n)")
-                expected[key] = value
-            }
-        }
+        let expected = try setThroughEveryNode(c, prefix: "mixed", count: 100)
         for n in ["n1", "n2", "n3"] {
             let cl = try c.client(n)
             for (k, v) in expected { XCTAssertEqual(try cl.call("GET", k), .bulk(Array(v.utf8)), "\(k) via \(n)") }
@@ -76,15 +82,7 @@ final class ClusterTests: ClusterTestCase {
     /// with the same content.
     func testWritesThroughEveryNodeReachEveryReplica() throws {
         let c = try start("writes")
-        var expected: [String: String] = [:]
-        for (i, n) in ["n1", "n2", "n3"].enumerated() {
-            let cl = try c.client(n)
-            for k in 0..<150 {
-                let key = "key:\(i):\(k)", value = "v\(i)-\(k)"
-                XCTAssertEqual(try cl.call("SET", key, value), .simple("OK"), "via \(n)")
-                expected[key] = value
-            }
-        }
+        var expected = try setThroughEveryNode(c, prefix: "key", count: 150)
         let smart = try c.smartClient()
         for k in 0..<300 {
             XCTAssertEqual(try smart.execute("SET", "smart:\(k)", "s\(k)"), .simple("OK"))

@@ -37,6 +37,31 @@ final class HashSlotTests: XCTestCase {
         }
     }
 
+    /// CRC16 (XMODEM) a bit at a time: the definition the table is checked against.
+    private func crc16Bitwise(_ bytes: [UInt8]) -> UInt16 {
+        var crc: UInt16 = 0
+        for b in bytes {
+            crc ^= UInt16(b) << 8
+            for _ in 0..<8 { crc = (crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1 }
+        }
+        return crc
+    }
+
+    /// The table-driven CRC and the word-at-a-time brace search against their plain
+    /// definitions, for seeded keys of every length up to 40 (shorter and longer than a word,
+    /// braces anywhere).
+    func testFastPathsAgreeWithTheirDefinitions() {
+        var rng = SeededRandom(seed: 11)
+        for _ in 0..<20_000 {
+            let n = rng.below(41)
+            let key = (0..<n).map { _ in rng.below(8) == 0 ? UInt8(ascii: "{") : UInt8(rng.below(256)) }
+            XCTAssertEqual(HashSlot.crc16(key), crc16Bitwise(key), "\(key)")
+            key.withUnsafeBufferPointer { XCTAssertEqual(HashSlot.firstOpenBrace($0), key.firstIndex(of: UInt8(ascii: "{")), "\(key)") }
+        }
+        XCTAssertEqual(crc16Bitwise(Array("123456789".utf8)), 0x31C3)
+        XCTAssertEqual(HashSlot.crc16([]), 0)
+    }
+
     func testSlotsStayInRange() {
         for i in 0..<10_000 { XCTAssert((0..<HashSlot.count).contains(HashSlot.of("key:\(i)"))) }
     }

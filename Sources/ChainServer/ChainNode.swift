@@ -741,7 +741,7 @@ final class ChainNode {
         // Entries stay from turn to turn, emptied in place, with their chains' buffers (those
         // of peers no longer linked go when a configuration is installed: `configure`).
         for i in outbox.indices where !outbox[i].isEmpty {
-            peers.send(to: outbox[i].peer) { w, turnFrames in outbox[i].encodeFrames(epoch: e, asOneFrame: turnFrames, into: &w) }
+            peers.send(to: outbox[i].peer) { w, turnFrames in outbox[i].encodeFrames(epoch: e, turnFrames: turnFrames, into: &w) }
         }
     }
 

@@ -30,23 +30,37 @@ struct PeerOutbox {
     /// its frame is written rather than kept for every turn.
     static let keptSectionBytes = 64 << 10
 
-    init(peer: NodeID) { self.peer = peer }
+    /// Updates encoded this turn, all chains together.
+    private var bodyBytes = 0
+    /// A turn with more updates than this goes as per-chain frames even to a peer that reads
+    /// turn frames: the receiver refuses any frame over `PeerFrame.maxFrameBytes`, and a turn
+    /// frame is the sum of every chain's (a resend to a new successor can be large).
+    let maxTurnFrameBytes: Int
+
+    init(peer: NodeID, maxTurnFrameBytes: Int = PeerFrame.maxFrameBytes / 2) {
+        self.peer = peer
+        self.maxTurnFrameBytes = maxTurnFrameBytes
+    }
 
     var isEmpty: Bool { chains.isEmpty }
 
     mutating func add(_ update: Update, chain: ChainID) {
         touch(chain)
-        sections.update(chain, orMake: Section()) { s in
+        bodyBytes += sections.update(chain, orMake: Section()) { s in
+            let before = s.body.bytes.count
             PeerFrame.encodeUpdate(update, into: &s.body)
             s.count += 1
+            return s.body.bytes.count - before
         }
     }
 
     mutating func add(contentsOf more: [Update], chain: ChainID) {
         touch(chain)
-        sections.update(chain, orMake: Section()) { s in
+        bodyBytes += sections.update(chain, orMake: Section()) { s in
+            let before = s.body.bytes.count
             for u in more { PeerFrame.encodeUpdate(u, into: &s.body) }
             s.count += more.count
+            return s.body.bytes.count - before
         }
     }
 
@@ -57,10 +71,13 @@ struct PeerOutbox {
     }
 
     /// Writes the turn's messages into `w` (updates, then acknowledgements, chains in the order
-    /// touched), leaving the outbox empty: as one `turn` frame when `asOneFrame` (the peer reads
-    /// them), otherwise as an `updates` and an `ack` frame per chain.
-    mutating func encodeFrames(epoch: Epoch, asOneFrame: Bool, into w: inout ByteWriter) {
+    /// touched), leaving the outbox empty: as one `turn` frame when `turnFrames` (the peer reads
+    /// them) and the turn is not too large for one, otherwise as an `updates` and an `ack` frame
+    /// per chain.
+    mutating func encodeFrames(epoch: Epoch, turnFrames: Bool, into w: inout ByteWriter) {
         guard !chains.isEmpty else { return }
+        let asOneFrame = turnFrames && bodyBytes <= maxTurnFrameBytes
+        bodyBytes = 0
         let start = asOneFrame ? PeerFrame.startTurnFrame(epoch: epoch, into: &w) : 0
         var sectionCount = 0
         for chain in chains {

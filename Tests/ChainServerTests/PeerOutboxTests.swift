@@ -10,9 +10,9 @@ import ChainWire
 final class PeerOutboxTests: XCTestCase {
     private func update(_ seq: UInt64) -> Update { Update(seq: seq, epoch: 1, mutations: [.put(key: [UInt8(seq)], value: [])]) }
 
-    private func frames(_ box: inout PeerOutbox, epoch: Epoch, asOneFrame: Bool = false) throws -> [PeerFrame] {
+    private func frames(_ box: inout PeerOutbox, epoch: Epoch, turnFrames: Bool = false) throws -> [PeerFrame] {
         var w = ByteWriter()
-        box.encodeFrames(epoch: epoch, asOneFrame: asOneFrame, into: &w)
+        box.encodeFrames(epoch: epoch, turnFrames: turnFrames, into: &w)
         var decoder = PeerFrameDecoder()
         decoder.append(contentsOf: w.bytes)
         var out: [PeerFrame] = []
@@ -61,7 +61,7 @@ final class PeerOutboxTests: XCTestCase {
         ]
         for u in updates { box.add(u, chain: 5) }
         var w = ByteWriter()
-        box.encodeFrames(epoch: 8, asOneFrame: false, into: &w)
+        box.encodeFrames(epoch: 8, turnFrames: false, into: &w)
         XCTAssertEqual(w.bytes, PeerFrame.updates(epoch: 8, chain: 5, updates).encoded)
         box.add(updates[2], chain: 5)
         XCTAssertEqual(try frames(&box, epoch: 8), [.updates(epoch: 8, chain: 5, [updates[2]])])
@@ -83,14 +83,32 @@ final class PeerOutboxTests: XCTestCase {
             .ack(chain: 3, seq: 10),
         ])
         var w = ByteWriter()
-        box.encodeFrames(epoch: 9, asOneFrame: true, into: &w)
+        box.encodeFrames(epoch: 9, turnFrames: true, into: &w)
         XCTAssertEqual(w.bytes, expected.encoded, "the same bytes as the frame encoded whole")
         XCTAssertEqual(try PeerFrame.decode(w.bytes[4...]), expected)
         XCTAssertTrue(box.isEmpty)
         // Nothing to send: no frame at all, not an empty one.
-        XCTAssertEqual(try frames(&box, epoch: 9, asOneFrame: true), [])
+        XCTAssertEqual(try frames(&box, epoch: 9, turnFrames: true), [])
         box.ack(12, chain: 3)
-        XCTAssertEqual(try frames(&box, epoch: 10, asOneFrame: true), [.turn(epoch: 10, [.ack(chain: 3, seq: 12)])])
+        XCTAssertEqual(try frames(&box, epoch: 10, turnFrames: true), [.turn(epoch: 10, [.ack(chain: 3, seq: 12)])])
+    }
+
+    /// A turn larger than a turn frame may be goes as per-chain frames; the next, small one as
+    /// a turn frame again.
+    func testLargeTurnGoesAsPerChainFrames() throws {
+        var box = PeerOutbox(peer: "n2", maxTurnFrameBytes: 1000)
+        let big = Update(seq: 1, epoch: 1, mutations: [.put(key: [1], value: [UInt8](repeating: 3, count: 600))])
+        let big2 = Update(seq: 2, epoch: 1, mutations: [.put(key: [2], value: [UInt8](repeating: 4, count: 600))])
+        box.add(big, chain: 1)
+        box.add(contentsOf: [big2], chain: 2)
+        box.ack(5, chain: 1)
+        XCTAssertEqual(try frames(&box, epoch: 3, turnFrames: true), [
+            .updates(epoch: 3, chain: 1, [big]),
+            .updates(epoch: 3, chain: 2, [big2]),
+            .ack(epoch: 3, chain: 1, seq: 5),
+        ])
+        box.add(update(3), chain: 1)
+        XCTAssertEqual(try frames(&box, epoch: 3, turnFrames: true), [.turn(epoch: 3, [.updates(chain: 1, [update(3)])])])
     }
 
     func testQueuedFramesKeepTheNewestWithinTheLimit() {

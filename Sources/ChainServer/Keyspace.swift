@@ -128,12 +128,14 @@ final class DirectKeyspace: Keyspace {
     func storedEntry(_ key: [UInt8]) throws(CommandError) -> StoredValue? {
         decodeStored(try reading { () throws(StoreError) in try data.getValue(key) })
     }
+    // A standalone node is its keys' head and tail at once: as there, a written key's cached
+    // value is kept current and a key is entered by its first read (`DataView.CacheUse`).
     func putValue(_ key: [UInt8], _ value: StoredValue) {
-        data.putValue(key, value.raw)
+        data.putValue(key, value.raw, cache: .refresh)
         onWrite?(key, value)
     }
     func deleteValue(_ key: [UInt8]) {
-        data.deleteValue(key)
+        data.deleteValue(key, cache: .refresh)
         onWrite?(key, nil)
     }
     func storedField(_ key: [UInt8], _ field: [UInt8]) throws(CommandError) -> [UInt8]? {

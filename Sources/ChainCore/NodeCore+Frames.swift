@@ -11,17 +11,11 @@ extension NodeCore {
                 return
             }
             guard let i = replicas.index(forKey: chain) else { return }
-            var actions = takeActionList()
-            replicas.values[i].onUpdates(from: peer, epoch: e, updates, into: &actions)
-            perform(chain, emptying: &actions, &effects)
-            actionList = actions
+            stepReplica(chain, at: i, &effects) { r, actions in r.onUpdates(from: peer, epoch: e, updates, into: &actions) }
         case let .ack(e, chain, seq):
             if e > epoch { return holdEarly(message, from: peer, &effects) }
             guard let i = replicas.index(forKey: chain) else { return }
-            var actions = takeActionList()
-            replicas.values[i].onAck(from: peer, epoch: e, seq: seq, into: &actions)
-            perform(chain, emptying: &actions, &effects)
-            actionList = actions
+            stepReplica(chain, at: i, &effects) { r, actions in r.onAck(from: peer, epoch: e, seq: seq, into: &actions) }
         case let .barrier(e, chain, seq):
             if e > epoch { return holdEarly(message, from: peer, &effects) }
             if barriers[chain]?.oldTail == peer { barriers[chain]!.seq = seq }

@@ -81,10 +81,9 @@ extension NodeCore {
     public mutating func clientWrite(chain: ChainID, mutations: Mutations, tag: RequestTag?, reply: [UInt8], token: UInt64,
                                      _ effects: inout Effects) throws(ChainReplica.Rejection) {
         guard let i = replicas.index(forKey: chain) else { throw .notHead }
-        var actions = takeActionList()
-        defer { actionList = actions }
-        try replicas.values[i].onClientWrite(mutations: mutations, tag: tag, reply: reply, token: token, into: &actions)
-        perform(chain, emptying: &actions, &effects)
+        try stepReplica(chain, at: i, &effects) { r, actions throws(ChainReplica.Rejection) in
+            try r.onClientWrite(mutations: mutations, tag: tag, reply: reply, token: token, into: &actions)
+        }
     }
 
     /// A retried write this node applied before (as update `seq`): answer once it commits.

@@ -129,12 +129,17 @@ public struct NodeCore: Sendable {
     /// write, chain and turn (callgrind).
     var actionList: [ChainReplica.Action] = []
 
-    /// The kept action list, taken out (`actionList` is empty meanwhile, so a nested call makes
-    /// its own); hand it back by assigning it to `actionList`.
-    mutating func takeActionList() -> [ChainReplica.Action] {
-        var list: [ChainReplica.Action] = []
-        swap(&list, &actionList)
-        return list
+    /// Runs `step` on the replica at `i` with the kept action list (taken out meanwhile, so a
+    /// nested call would make its own), then carries the actions it appended out. Always
+    /// inlined: called through its closure it cost 0.5k instructions a write (callgrind).
+    @inline(__always)
+    mutating func stepReplica<E: Error>(_ chain: ChainID, at i: ReplicaTable.Index, _ effects: inout Effects,
+                                        _ step: (inout ChainReplica, inout [ChainReplica.Action]) throws(E) -> Void) throws(E) {
+        var actions: [ChainReplica.Action] = []
+        swap(&actions, &actionList)
+        defer { actionList = actions }
+        try step(&replicas.values[i], &actions)
+        perform(chain, emptying: &actions, &effects)
     }
 
     public let me: NodeID
@@ -262,10 +267,7 @@ public struct NodeCore: Sendable {
     /// The store persisted the chain's updates up to `seq`.
     public mutating func persisted(chain: ChainID, upTo seq: UInt64, _ effects: inout Effects) {
         guard let i = replicas.index(forKey: chain) else { return }
-        var actions = takeActionList()
-        replicas.values[i].onPersisted(upTo: seq, into: &actions)
-        perform(chain, emptying: &actions, &effects)
-        actionList = actions
+        stepReplica(chain, at: i, &effects) { r, actions in r.onPersisted(upTo: seq, into: &actions) }
         // (Almost always empty: skip the lookup's hashing, once per chain and store write.)
         if !snapshotWaits.isEmpty, let w = snapshotWaits[chain], replicas.values[i].persisted >= w.needs {
             snapshotWaits.removeValue(forKey: chain)

@@ -27,6 +27,26 @@ final class DataViewTests: XCTestCase {
         XCTAssertEqual(try view.get(b("b1")), b("outside"))
     }
 
+    /// A standalone node's writes keep a cached value current but enter no key: a key written
+    /// and never read costs no cache entry, and one read before sees each later write and
+    /// deletion.
+    func testStandaloneWritesRefreshTheCacheAndAddNothing() throws {
+        let view = DataView(store: MemoryStore(), cacheBytes: 1 << 20)
+        let keyspace = DirectKeyspace(view)
+        keyspace.putValue(b("written"), StoredValue(payload: b("1")))
+        XCTAssertEqual(view.cache.count, 0, "a write enters nothing")
+        XCTAssertNil(try keyspace.storedEntry(b("read")))
+        XCTAssertEqual(view.cache.count, 1, "a read enters its key (known absent)")
+        keyspace.putValue(b("read"), StoredValue(payload: b("v1")))
+        XCTAssertEqual(try keyspace.storedEntry(b("read")).map { Array($0.payload) }, b("v1"))
+        keyspace.putValue(b("read"), StoredValue(payload: b("v2")))
+        XCTAssertEqual(view.cache.lookup(ByteKey(b("read"))).flatMap { $0 }.flatMap(StoredValue.init(raw:)).map { Array($0.payload) }, b("v2"),
+                       "the cached value follows the write")
+        keyspace.deleteValue(b("read"))
+        XCTAssertNil(try keyspace.storedEntry(b("read")))
+        XCTAssertEqual(try keyspace.storedEntry(b("written")).map { Array($0.payload) }, b("1"))
+    }
+
     /// Reads see every earlier update whether or not the turn's batch is stored yet: random
     /// puts, deletes, deleted ranges, reads (of user keys' values, cached, and of other store
     /// keys, not) and store writes against a model.

@@ -123,10 +123,6 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         }
         rocksdb_close(db)
         self.db = nil
-        spareBatch.withLock { s in
-            if let wb = s.batch { rocksdb_writebatch_destroy(wb) }
-            s.batch = nil
-        }
         Self.destroyOptions(options, readOptions, [syncWrite, plainWrite, noStallWrite])
         rocksdb_block_based_options_destroy(tableOptions)
         rocksdb_cache_destroy(blockCache)
@@ -173,82 +169,21 @@ public final class RocksStore: KVStore, @unchecked Sendable {
     private func write(_ batch: WriteBatch, options writeOptions: OpaquePointer) throws(StoreError) {
         guard let db else { throw .closed }
         guard !batch.isEmpty else { return }
-        let wb = takeBatch()
-        defer { giveBack(wb) }
-        // One pass over the operations, each read in place (a `for` loop copied every one).
-        let tooShort: Int? = batch.ops.withUnsafeBufferPointer { ops in
-            for i in ops.indices {
-                switch ops[i] {
-                case let .put(k, v):
-                    // Range deletions live in their own (ordered) memtable, so only their bounds
-                    // may be shorter than the hash prefix.
-                    if k.count < hashPrefixLength { return k.count }
-                    k.withUnsafeBytes { kp in
-                        v.withUnsafeBytes { vp in
-                            rocksdb_writebatch_put(wb, kp.baseAddress?.assumingMemoryBound(to: CChar.self), kp.count,
-                                                   vp.baseAddress?.assumingMemoryBound(to: CChar.self), vp.count)
-                        }
-                    }
-                case let .delete(k):
-                    if k.count < hashPrefixLength { return k.count }
-                    k.withUnsafeBytes { kp in
-                        rocksdb_writebatch_delete(wb, kp.baseAddress?.assumingMemoryBound(to: CChar.self), kp.count)
-                    }
-                case let .putPrefixed(prefix, rest, v):
-                    if prefix.count + rest.count < hashPrefixLength { return prefix.count + rest.count }
-                    prefix.withKey(rest) { kp in
-                        v.withUnsafeBytes { vp in
-                            rocksdb_writebatch_put(wb, kp.baseAddress?.assumingMemoryBound(to: CChar.self), kp.count,
-                                                   vp.baseAddress?.assumingMemoryBound(to: CChar.self), vp.count)
-                        }
-                    }
-                case let .deletePrefixed(prefix, rest):
-                    if prefix.count + rest.count < hashPrefixLength { return prefix.count + rest.count }
-                    prefix.withKey(rest) { kp in
-                        rocksdb_writebatch_delete(wb, kp.baseAddress?.assumingMemoryBound(to: CChar.self), kp.count)
-                    }
-                case let .deleteRange(s, e):
-                    s.withUnsafeBytes { sp in
-                        e.withUnsafeBytes { ep in
-                            rocksdb_writebatch_delete_range(wb, sp.baseAddress?.assumingMemoryBound(to: CChar.self), sp.count,
-                                                            ep.baseAddress?.assumingMemoryBound(to: CChar.self), ep.count)
-                        }
-                    }
-                }
+        let result: Result<Void, StoreError> = batch.ops.withUnsafeBufferPointer { ops in
+            let (size, shortKey) = BatchEncoding.measure(ops, minimumKeyLength: hashPrefixLength)
+            if let length = shortKey { return .failure(.keyTooShort(length: length, minimum: hashPrefixLength)) }
+            // Encoded in one pass (`BatchEncoding`) and copied into RocksDB's batch once.
+            let wb = withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { out in
+                BatchEncoding.encode(ops, into: out)
+                return rocksdb_writebatch_create_from(out.baseAddress!.assumingMemoryBound(to: CChar.self), size)
             }
-            return nil
+            defer { rocksdb_writebatch_destroy(wb) }
+            var err: UnsafeMutablePointer<CChar>?
+            rocksdb_write(db, writeOptions, wb, &err)
+            if let message = Self.take(&err) { return .failure(.rocksdb(operation: "write", message: message)) }
+            return .success(())
         }
-        if let length = tooShort { throw .keyTooShort(length: length, minimum: hashPrefixLength) }
-        var err: UnsafeMutablePointer<CChar>?
-        rocksdb_write(db, writeOptions, wb, &err)
-        if let message = Self.take(&err) { throw .rocksdb(operation: "write", message: message) }
-    }
-
-    /// A RocksDB batch kept between writes: building each turn's in a fresh one grew its buffer
-    /// from nothing every time (callgrind). The loop and the sync thread may both write, so it
-    /// is taken under a lock; a writer that finds it taken makes its own.
-    private struct SpareBatch: @unchecked Sendable { var batch: OpaquePointer? }
-    private let spareBatch = Mutex(SpareBatch(batch: nil))
-    /// A batch whose buffer grew past this (a snapshot chunk) is freed, not kept.
-    private static let spareBatchBytes = 1 << 20
-
-    private func takeBatch() -> OpaquePointer {
-        spareBatch.withLock { s in
-            defer { s.batch = nil }
-            return s.batch
-        } ?? rocksdb_writebatch_create()
-    }
-
-    private func giveBack(_ wb: OpaquePointer) {
-        var size = 0
-        _ = rocksdb_writebatch_data(wb, &size)
-        rocksdb_writebatch_clear(wb)
-        let kept = size <= Self.spareBatchBytes && spareBatch.withLock { s in
-            guard s.batch == nil else { return false }
-            s.batch = wb
-            return true
-        }
-        if !kept { rocksdb_writebatch_destroy(wb) }
+        try result.get()
     }
 
     public func syncWAL() throws(StoreError) {

@@ -60,6 +60,40 @@ final class StoreContractTests: XCTestCase {
         }
     }
 
+    /// Every kind of operation with slice lengths at each width of their varint length (1 to 4
+    /// bytes: 0, 127, 128, 16,383, 16,384, 2 MiB): RocksDB reads back what the batch encoding
+    /// (`BatchEncoding`) wrote, in order.
+    func testBatchesOfEverySliceWidth() throws {
+        let sizes = [0, 1, 127, 128, 16_383, 16_384, 2 << 20]
+        func value(_ n: Int, _ seed: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ seed) } }
+        for (name, s) in try stores() {
+            var batch = WriteBatch()
+            var want: [[UInt8]: [UInt8]?] = [:]
+            for (i, n) in sizes.enumerated() {
+                let plain = b("plain-\(i)-") + value(min(n, 100_000), i)
+                batch.put(plain, value(n, i))
+                want[plain] = value(n, i)
+                let prefix = KeyPrefix(packed: 0x7078_0000_0000_0000 | UInt64(i) << 40, count: 3)
+                let rest = b("--") + value(min(n, 100_000), i + 1)
+                batch.put(prefix: prefix, rest, value(n, i + 7))
+                want[prefix.key(rest)] = value(n, i + 7)
+                if i % 2 == 0 {
+                    batch.delete(plain)
+                    want[plain] = .some(nil)
+                    batch.delete(prefix: prefix, rest)
+                    want[prefix.key(rest)] = .some(nil)
+                }
+            }
+            batch.put(b("range-a"), b("x"))
+            batch.put(b("range-b"), b("y"))
+            batch.deleteRange(from: b("range-a"), to: b("range-b"))
+            want[b("range-a")] = .some(nil)
+            want[b("range-b")] = b("y")
+            try s.write(batch, sync: false)
+            for (k, v) in want { XCTAssertEqual(try s.get(k), v, "\(name): key of \(k.count) bytes") }
+        }
+    }
+
     /// A key given as a packed prefix plus the rest (the node's data keys) is the same key as
     /// the two joined: put, overwritten and deleted either way, in batch order.
     func testPrefixedKeysAreTheJoinedKey() throws {

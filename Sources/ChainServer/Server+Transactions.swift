@@ -10,9 +10,10 @@ import Storage
 /// head (`WatchTable`); `EXEC` aborts with a null reply if a watched key was written since.
 extension Server {
     /// The transaction machinery's part of a command, nil when it has none (the command runs as
-    /// usual). Queues commands while the connection is inside `MULTI`.
-    func transactionControl(_ cmd: RESPCommand, _ args: [[UInt8]], session: ClientSession, into out: inout RESPWriter) -> CommandOutcome? {
-        let id = CommandID.lookup(args[0])
+    /// usual). Queues commands while the connection is inside `MULTI`. `id` is `args[0]` looked
+    /// up (nil: no such command).
+    func transactionControl(_ cmd: RESPCommand, _ args: [[UInt8]], _ id: CommandID?, session: ClientSession,
+                            into out: inout RESPWriter) -> CommandOutcome? {
         switch id {
         case .multi?, .exec?, .discard?, .unwatch?, .watch?:
             // (Only commands this answers look up their stats: the usual ones do so later.)

@@ -18,34 +18,41 @@ enum BatchEncoding {
     static let deleteType: UInt8 = 0x00
     static let rangeDeletionType: UInt8 = 0x0F
 
-    /// The encoded size of `ops`, or the length of the first key shorter than
-    /// `minimumKeyLength` (a hashed memtable would hash bytes past it). Range deletions live in
-    /// their own (ordered) memtable, so only their bounds may be shorter. One pass for both: each
-    /// pass over the operations retains and releases their arrays.
-    static func measure(_ ops: UnsafeBufferPointer<WriteBatch.Op>, minimumKeyLength: Int) -> (bytes: Int, shortKey: Int?) {
+    /// The largest slice the format holds (its length is a varint32).
+    static let maxSliceBytes = Int(UInt32.max)
+
+    enum Measure: Equatable {
+        /// The encoded size.
+        case bytes(Int)
+        /// A key shorter than the memtable's hash prefix (RocksDB would hash bytes past it).
+        case keyTooShort(length: Int)
+        /// A key or value too long for the format.
+        case sliceTooLarge(length: Int)
+    }
+
+    /// The encoded size of `ops`, or why they cannot be encoded: the first key shorter than
+    /// `minimumKeyLength` (range deletions live in their own, ordered, memtable, so only their
+    /// bounds may be shorter), or a slice over `maxSlice` (`maxSliceBytes`; a test gives less). One
+    /// pass for all: each pass over the operations retains and releases their arrays.
+    static func measure(_ ops: UnsafeBufferPointer<WriteBatch.Op>, minimumKeyLength: Int,
+                        maxSlice: Int = maxSliceBytes) -> Measure {
         var n = headerBytes
         for i in ops.indices {
-            let key: Int
+            // The slices' lengths, and the key's when it must cover the hash prefix.
+            let first: Int, second: Int?, key: Int?
             switch ops[i] {
-            case let .put(k, v):
-                key = k.count
-                n += 1 + sliceBytes(k.count) + sliceBytes(v.count)
-            case let .delete(k):
-                key = k.count
-                n += 1 + sliceBytes(k.count)
-            case let .putPrefixed(p, rest, v):
-                key = p.count + rest.count
-                n += 1 + sliceBytes(key) + sliceBytes(v.count)
-            case let .deletePrefixed(p, rest):
-                key = p.count + rest.count
-                n += 1 + sliceBytes(key)
-            case let .deleteRange(s, e):
-                key = minimumKeyLength
-                n += 1 + sliceBytes(s.count) + sliceBytes(e.count)
+            case let .put(k, v): (first, second, key) = (k.count, v.count, k.count)
+            case let .delete(k): (first, second, key) = (k.count, nil, k.count)
+            case let .putPrefixed(p, rest, v): (first, second, key) = (p.count + rest.count, v.count, p.count + rest.count)
+            case let .deletePrefixed(p, rest): (first, second, key) = (p.count + rest.count, nil, p.count + rest.count)
+            case let .deleteRange(s, e): (first, second, key) = (s.count, e.count, nil)
             }
-            if key < minimumKeyLength { return (n, key) }
+            if let key, key < minimumKeyLength { return .keyTooShort(length: key) }
+            let longest = max(first, second ?? 0)
+            if longest > maxSlice { return .sliceTooLarge(length: longest) }
+            n += 1 + sliceBytes(first) + (second.map(sliceBytes) ?? 0)
         }
-        return (n, nil)
+        return .bytes(n)
     }
 
     /// Writes `ops` into `out`, which holds exactly the bytes `measure` counted.

@@ -170,8 +170,13 @@ public final class RocksStore: KVStore, @unchecked Sendable {
         guard let db else { throw .closed }
         guard !batch.isEmpty else { return }
         let result: Result<Void, StoreError> = batch.ops.withUnsafeBufferPointer { ops in
-            let (size, shortKey) = BatchEncoding.measure(ops, minimumKeyLength: hashPrefixLength)
-            if let length = shortKey { return .failure(.keyTooShort(length: length, minimum: hashPrefixLength)) }
+            let size: Int
+            switch BatchEncoding.measure(ops, minimumKeyLength: hashPrefixLength) {
+            case let .bytes(n): size = n
+            case let .keyTooShort(length): return .failure(.keyTooShort(length: length, minimum: hashPrefixLength))
+            case let .sliceTooLarge(length):
+                return .failure(.rocksdb(operation: "write", message: "a key or value of \(length) bytes is over RocksDB's 4 GiB limit"))
+            }
             // Encoded in one pass (`BatchEncoding`) and copied into RocksDB's batch once.
             let wb = withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { out in
                 BatchEncoding.encode(ops, into: out)

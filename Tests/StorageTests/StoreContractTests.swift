@@ -94,6 +94,32 @@ final class StoreContractTests: XCTestCase {
         }
     }
 
+    /// What the batch encoding refuses before RocksDB sees it: a key shorter than the hash
+    /// prefix (not a range deletion's bound), and a slice over the format's limit (4 GiB; a
+    /// smaller limit stands in for it here). A batch it accepts is measured to the byte.
+    func testBatchEncodingRefusesWhatItCannotWrite() {
+        func measure(_ batch: WriteBatch, minimum: Int = 5, maxSlice: Int = 100) -> BatchEncoding.Measure {
+            batch.ops.withUnsafeBufferPointer { BatchEncoding.measure($0, minimumKeyLength: minimum, maxSlice: maxSlice) }
+        }
+        var short = WriteBatch()
+        short.put(b("long-key"), b("v"))
+        short.delete(b("abc"))
+        XCTAssertEqual(measure(short), .keyTooShort(length: 3))
+        var range = WriteBatch()
+        range.deleteRange(from: b("a"), to: b("b"))
+        XCTAssertEqual(measure(range), .bytes(12 + 1 + 2 + 2))
+        var big = WriteBatch()
+        big.put(b("key-1"), [UInt8](repeating: 7, count: 101))
+        XCTAssertEqual(measure(big), .sliceTooLarge(length: 101))
+        var bigKey = WriteBatch()
+        bigKey.put(prefix: KeyPrefix(packed: 0, count: 5), [UInt8](repeating: 1, count: 96), b("v"))
+        XCTAssertEqual(measure(bigKey), .sliceTooLarge(length: 101))
+        var fits = WriteBatch()
+        fits.put(b("key-1"), [UInt8](repeating: 7, count: 100))
+        fits.delete(prefix: KeyPrefix(packed: 0, count: 3), b("xy"))
+        XCTAssertEqual(measure(fits), .bytes(12 + (1 + 6 + 101) + (1 + 6)))
+    }
+
     /// A key given as a packed prefix plus the rest (the node's data keys) is the same key as
     /// the two joined: put, overwritten and deleted either way, in batch order.
     func testPrefixedKeysAreTheJoinedKey() throws {

@@ -5,8 +5,8 @@
 # (R=3) from the binaries in each directory, runs chainload's write-only workload, and prints
 # writes/s, the nodes' CPU time per write (user+system, all three nodes together, from
 # /proc/PID/stat), split by thread (event loop, store writer and other workers, RocksDB flush,
-# RocksDB compaction), chainload's own CPU per write, and the store entries (memtable entries) each
-# node wrote per write (`chainstore_store_entries_total`).
+# RocksDB compaction), chainload's own CPU per write and latency (p50, p99, p99.9, max), and the
+# store entries (memtable entries) each node wrote per write (`chainstore_store_entries_total`).
 # The word `redis-wait2` in place of a directory runs the peer instead, in the same alternation:
 # a Redis primary and two replicas without persistence, chainload sending SET then WAIT 2 per
 # write (as the suite does); its three processes' CPU is counted the same way.
@@ -146,6 +146,9 @@ r = json.load(open("/tmp/bench-write-cpu.json"))
 ops = r["total_ops"]
 print(f"{d}: {ops / dur:.0f} writes/s, servers {(t1 - t0) / hz * 1e6 / ops:.0f} us CPU per write, "
       f"chainload {(ru.ru_utime + ru.ru_stime - ru0.ru_utime - ru0.ru_stime) * 1e6 / ops:.0f} us per write, errors {r['total_errors']}")
+lat = r["operations"].get("set") or next(iter(r["operations"].values()))
+# Latency as chainload saw it (a change that saves CPU but stalls the loops shows here).
+print(f"   latency: p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms, p99.9 {lat['p999_ms']:.2f} ms, max {lat['max_ms']:.1f} ms")
 e1 = store_entries()
 if e0 is not None and e1 is not None:
     # Every node holds every chain (3 nodes, R=3): each applies every write.

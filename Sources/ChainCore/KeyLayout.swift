@@ -126,6 +126,14 @@ public enum KeyLayout {
         [turnTag, UInt8(slot >> 24), UInt8((slot >> 16) & 0xff), UInt8((slot >> 8) & 0xff), UInt8(slot & 0xff)]
     }
 
+    /// The same key packed from the most significant byte down, as a store batch takes a key
+    /// prefix (no array made per turn).
+    public static func packedTurnKey(slot: UInt32) -> UInt64 {
+        UInt64(turnTag) << 56 | UInt64(slot) << 24
+    }
+
+    public static let turnKeyLength = 5
+
     /// The prefix of every record of `chain`.
     public static func recordPrefix(chain: Int) -> [UInt8] {
         [recordTag, UInt8((chain >> 8) & 0xff), UInt8(chain & 0xff)]

@@ -636,7 +636,7 @@ final class ChainNode {
             }
             appliedChains.removeAll(keepingCapacity: true)
         }
-        if let entry = turnLog.takeEntry() { server.data.put(entry.key, entry.value) }
+        if let entry = turnLog.takeEntry() { server.data.putUnread(entry.key, entry.value) }
     }
 
     /// The store persisted everything up to data view sequence `seq`.

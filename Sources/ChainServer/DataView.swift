@@ -217,6 +217,14 @@ final class DataView {
         currentSeq += 1
     }
 
+    /// Sets store key `key` (a whole key given as a prefix), which nothing reads through this
+    /// view — the turn entries, read back only from the store (at start, and from a snapshot
+    /// for a copy): it goes into the batch without an entry in the index of pending writes.
+    func putUnread(_ key: KeyPrefix, _ value: [UInt8]) {
+        batch.put(prefix: key, [], value)
+        currentSeq += 1
+    }
+
     func delete(_ key: [UInt8]) {
         if let user = KeyLayout.userKey(fromDataKey: key) { return deleteValue(user, cache: .refresh) }
         pendingLog.append((.raw(ByteKey(key)), nil))

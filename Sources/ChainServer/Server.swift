@@ -47,6 +47,9 @@ public final class Server {
     /// A standalone node's writes so far (what its `WATCH` tokens count).
     var standaloneWrites: UInt64 = 0
     private var pendingRelease: [ClientSession] = []
+    /// The list `endOfTurn` walks, swapped with `pendingRelease`: emptying a list while a copy of
+    /// it is being walked gave it a new buffer every turn.
+    private var releasingNow: [ClientSession] = []
     private var endOfTurnQueued = false
     /// Made once: a closure written at each call site is a context allocation every turn.
     private lazy var endOfTurnHandler: () -> Void = { [unowned self] in endOfTurn() }
@@ -403,15 +406,17 @@ public final class Server {
             if data.flush(to: writer) { persisted(data.currentSeq) }
         }
         let ready = ackableSeq
-        let list = pendingRelease
-        pendingRelease.removeAll(keepingCapacity: true)
-        for s in list where s.hasHeldReplies {
+        swap(&pendingRelease, &releasingNow)
+        for i in releasingNow.indices {
+            let s = releasingNow[i]
+            guard s.hasHeldReplies else { continue }
             s.release(upTo: ready)
             if s.awaitsStore && !s.isClosed && !s.waitsForStore {
                 s.waitsForStore = true
                 waiting.append(s)
             }
         }
+        releasingNow.removeAll(keepingCapacity: true)
     }
 
     /// Sessions whose first held reply waits for the writer (or a read floor), not for a commit:

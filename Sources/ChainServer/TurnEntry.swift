@@ -32,9 +32,18 @@ struct TurnEntry: Equatable {
     /// cost several thousand instructions a turn (`Array(unsafeUninitializedCapacity:)` goes
     /// through an unspecialized path of the standard library, about 500).
     static func encode(turn: UInt64, positions: ChainIndexed<LogPosition>, events: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        encode(turn: turn, positions: positions, events: events, into: &out)
+        return out
+    }
+
+    /// The same into `out`, replacing what it held: a buffer kept from turn to turn is reused
+    /// in place once the store batch that held it is gone (an allocation a turn fewer).
+    static func encode(turn: UInt64, positions: ChainIndexed<LogPosition>, events: [UInt8], into out: inout [UInt8]) {
         let count = positions.count
         let size = 13 + count * 20 + events.count
-        return withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { buffer in
+        out.removeAll(keepingCapacity: true)
+        withUnsafeTemporaryAllocation(byteCount: size, alignment: 8) { buffer in
             let base = buffer.baseAddress!
             func put<T: FixedWidthInteger>(_ v: T, at offset: Int) {
                 (base + offset).storeBytes(of: v.bigEndian, as: T.self)
@@ -52,7 +61,7 @@ struct TurnEntry: Equatable {
             events.withUnsafeBytes { e in
                 if let src = e.baseAddress { (base + at).copyMemory(from: src, byteCount: e.count) }
             }
-            return Array(UnsafeRawBufferPointer(buffer))
+            out.append(contentsOf: UnsafeRawBufferPointer(buffer))
         }
     }
 

@@ -29,6 +29,8 @@ final class TurnLog {
     private(set) var loadError: StoreError?
     /// This turn's record and drop events, encoded as they happen.
     private var events = ByteWriter(capacity: 4096)
+    /// The last entry's value, kept to encode the next one into (`takeEntry`).
+    private var entry: [UInt8] = []
     private var dirty = false
 
     init(store: any KVStore, capacity: Int = defaultCapacity) {
@@ -69,17 +71,24 @@ final class TurnLog {
     }
 
     /// The turn's entry (key, value), if the turn changed anything here: it goes into the
-    /// turn's store batch.
-    func takeEntry() -> (key: [UInt8], value: [UInt8])? {
+    /// turn's store batch. The key comes as a store key prefix (the whole key), so neither it
+    /// nor, once the store has the previous batch, the value is a new array.
+    func takeEntry() -> (key: KeyPrefix, value: [UInt8])? {
         guard dirty else { return nil }
         lastTurn += 1
-        let value = TurnEntry.encode(turn: lastTurn, positions: positions, events: events.bytes)
+        TurnEntry.encode(turn: lastTurn, positions: positions, events: events.bytes, into: &entry)
         events.bytes.removeAll(keepingCapacity: true)
         dirty = false
-        return (Self.key(lastTurn), value)
+        return (Self.packedKey(lastTurn), entry)
     }
 
-    static func key(_ turn: UInt64) -> [UInt8] { KeyLayout.turnKey(slot: UInt32(turn % ringSlots)) }
+    static func key(_ turn: UInt64) -> [UInt8] { KeyLayout.turnKey(slot: slot(turn)) }
+
+    static func packedKey(_ turn: UInt64) -> KeyPrefix {
+        KeyPrefix(packed: KeyLayout.packedTurnKey(slot: slot(turn)), count: KeyLayout.turnKeyLength)
+    }
+
+    private static func slot(_ turn: UInt64) -> UInt32 { UInt32(turn % ringSlots) }
 
     /// The positions a store snapshot holds, taken when `newestTurn` was the newest entry made:
     /// the newest entry in the snapshot (batches reach the store in order, so it holds a prefix

@@ -14,7 +14,33 @@ final class TurnLogTests: XCTestCase {
     /// Ends a turn as the node does: the entry goes into the store with the turn's batch.
     private func endTurn(_ log: TurnLog, _ store: any KVStore) throws {
         guard let entry = log.takeEntry() else { return }
-        try store.put(entry.key, entry.value)
+        try store.put(entry.key.key([]), entry.value)
+    }
+
+    /// The key a turn entry goes under, as the batch gets it (a packed prefix), is the ring key.
+    func testPackedKeyIsTheRingKey() {
+        for turn: UInt64 in [0, 1, 255, 256, 65_535, 65_536, TurnLog.ringSlots - 1, TurnLog.ringSlots, 1 << 40, .max] {
+            XCTAssertEqual(TurnLog.packedKey(turn).key([]), TurnLog.key(turn), "turn \(turn)")
+        }
+    }
+
+    /// An entry handed out stays as it was while the next one is encoded into the kept buffer
+    /// (a batch still in flight holds it).
+    func testEntryHandedOutIsNotOverwritten() throws {
+        let log = TurnLog(store: MemoryStore())
+        log.setPosition(1, LogPosition(seq: 1, epoch: 1))
+        log.record(chain: 1, tag: tag(9, 1), seq: 1, reply: reply("+OK\r\n"))
+        let first = try XCTUnwrap(log.takeEntry())
+        log.setPosition(1, LogPosition(seq: 2, epoch: 1))
+        let second = try XCTUnwrap(log.takeEntry())
+        let a = try XCTUnwrap(TurnEntry.decode(first.value))
+        let b = try XCTUnwrap(TurnEntry.decode(second.value))
+        XCTAssertEqual(a.turn, 1)
+        XCTAssertEqual(a.positions, [1: LogPosition(seq: 1, epoch: 1)])
+        XCTAssertEqual(a.events, [.record(chain: 1, client: 9, request: 1, seq: 1, reply: reply("+OK\r\n"))])
+        XCTAssertEqual(b.turn, 2)
+        XCTAssertEqual(b.positions, [1: LogPosition(seq: 2, epoch: 1)])
+        XCTAssertEqual(b.events, [])
     }
 
     func testEntryRoundTrip() throws {
@@ -96,7 +122,7 @@ final class TurnLogTests: XCTestCase {
         XCTAssertNil(log.recorded(chain: 0, tag: tag(1, 2)), "a record belongs to its chain")
         // The next entry goes after the recovered ones.
         log.setPosition(0, LogPosition(seq: 3, epoch: 4))
-        XCTAssertEqual(log.takeEntry()?.key, TurnLog.key(4))
+        XCTAssertEqual(log.takeEntry()?.key.key([]), TurnLog.key(4))
     }
 
     /// A chain's drop forgets its earlier records (the history restarts from a copy), also

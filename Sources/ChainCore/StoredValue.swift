@@ -117,4 +117,27 @@ public struct StoredValue: Sendable, Equatable {
     public static func isLive(raw: [UInt8], nowMs: UInt64) -> Bool {
         StoredValue(raw: raw)?.isLive(nowMs: nowMs) ?? true
     }
+
+    /// What a key counts as in `DBSIZE` and `INFO keyspace`.
+    public enum Liveness: Equatable, Sendable {
+        /// Gone (its expiry time has come).
+        case expired
+        /// Present, without a time to live (also bytes in no known format, as `isLive(raw:)`).
+        case live
+        /// Present, with a time to live.
+        case expiring
+    }
+
+    /// The same judgement as decoding `raw` and asking `isLive`, read from the bytes where the
+    /// store keeps them (a count of a million keys makes no array per key).
+    public static func liveness(raw: UnsafeRawBufferPointer, nowMs: UInt64) -> Liveness {
+        guard let first = raw.first, let kind = Kind(rawValue: first) else { return .live }
+        let payloadStart = first & 1 == 0 ? 1 : 9
+        guard raw.count >= payloadStart else { return .live }
+        if kind == .hash || kind == .expiringHash, raw.count - payloadStart != 8 { return .live }
+        guard first & 1 == 1 else { return .live }
+        var t: UInt64 = 0
+        for i in 1..<9 { t = t << 8 | UInt64(raw[i]) }
+        return t > nowMs ? .expiring : .expired
+    }
 }

@@ -22,22 +22,13 @@ final class KeyspaceStats {
         let snapshot = store.snapshot()
         let bound = LoopBound(self, loop: loop)
         Server.storeWalks.async {
-            var keys = 0
-            var expires = 0
-            let wallNow = wallMillis()
-            for r in ranges where !r.isEmpty {
-                try? store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound), at: snapshot) { k, v in
-                    guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
-                    guard let e = StoredValue(raw: v) else { keys += 1; return true }
-                    guard e.isLive(nowMs: wallNow) else { return true }
-                    keys += 1
-                    if e.expiresAtMs != nil { expires += 1 }
-                    return true
+            // A failed read leaves the last count in place (and tries again when next stale).
+            let counted = try? Server.countUserKeys(ranges, in: store, at: snapshot)
+            bound.submit { stats in
+                if let counted {
+                    stats.keys = counted.keys
+                    stats.expires = counted.expiring
                 }
-            }
-            bound.submit { [keys, expires] stats in
-                stats.keys = keys
-                stats.expires = expires
                 stats.countedNanos = monotonicNanos()
                 stats.counting = false
             }

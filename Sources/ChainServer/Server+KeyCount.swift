@@ -30,10 +30,8 @@ extension Server {
         let store = data.store
         let snapshot = store.snapshot()
         return answerOffLoop(session) { out in
-            var count = 0
             do throws(StoreError) {
-                try Self.walkUserKeys(ranges, in: store, at: snapshot) { _ in count += 1 }
-                out.integer(count)
+                out.integer(try Self.countUserKeys(ranges, in: store, at: snapshot).keys)
             } catch {
                 out.error("ERR store read failed: \(error)")
             }

@@ -151,17 +151,41 @@ extension Server {
     }
 
     /// Calls `body` with every user key of `ranges` (slot ranges) in `store` at `snapshot` that
-    /// has not expired by `now`.
+    /// has not expired by `now`. One cursor for all the ranges: each new iterator of a RocksDB
+    /// store sorts its hashed memtable, and a node is the tail of several chains.
     static func walkUserKeys(_ ranges: [Range<Int>], in store: any KVStore, at snapshot: StoreSnapshot, now: UInt64 = wallMillis(),
                              _ body: ([UInt8]) -> Void) throws(StoreError) {
+        let cursor = try store.makeCursor(at: snapshot)
         for r in ranges where !r.isEmpty {
-            try store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound), at: snapshot) { k, v in
+            try cursor.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound)) { k, v in
                 guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
                 guard StoredValue.isLive(raw: v, nowMs: now) else { return true }
                 body(Array(k[KeyLayout.dataPrefixLength...]))
                 return true
             }
         }
+    }
+
+    /// How many user keys of `ranges` in `store` at `snapshot` have not expired by `now`, and how
+    /// many of those have a time to live (`DBSIZE`, `INFO keyspace`): one cursor, as above, and
+    /// the bytes read where the store keeps them (no arrays per key).
+    static func countUserKeys(_ ranges: [Range<Int>], in store: any KVStore, at snapshot: StoreSnapshot,
+                              now: UInt64 = wallMillis()) throws(StoreError) -> (keys: Int, expiring: Int) {
+        let cursor = try store.makeCursor(at: snapshot)
+        var keys = 0
+        var expiring = 0
+        for r in ranges where !r.isEmpty {
+            try cursor.scanBytes(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(r.lowerBound)) { k, v in
+                guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
+                switch StoredValue.liveness(raw: v, nowMs: now) {
+                case .expired: break
+                case .live: keys += 1
+                case .expiring: keys += 1; expiring += 1
+                }
+                return true
+            }
+        }
+        return (keys, expiring)
     }
 
     /// RANDOMKEY: the first key at or after a random (slot, bucket) of a random range this node

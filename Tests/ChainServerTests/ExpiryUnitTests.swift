@@ -29,6 +29,39 @@ final class ExpiryUnitTests: XCTestCase {
         XCTAssert(StoredValue.isLive(raw: [7], nowMs: 5), "unknown bytes stay visible")
     }
 
+    /// The byte-level judgement the key counts use agrees with decoding the value: on every
+    /// kind of value, on each side of its expiry, and on bytes in no known format (seeded).
+    func testLivenessFromBytesAgreesWithDecoding() {
+        func expected(_ raw: [UInt8], _ now: UInt64) -> StoredValue.Liveness {
+            guard let v = StoredValue(raw: raw) else { return .live }
+            guard v.isLive(nowMs: now) else { return .expired }
+            return v.expiresAtMs == nil ? .live : .expiring
+        }
+        func check(_ raw: [UInt8], _ now: UInt64, file: StaticString = #filePath, line: UInt = #line) {
+            let got = raw.withUnsafeBytes { StoredValue.liveness(raw: $0, nowMs: now) }
+            XCTAssertEqual(got, expected(raw, now), "\(raw) at \(now)", file: file, line: line)
+        }
+        let t: UInt64 = 1_700_000_000_123
+        let values = [
+            StoredValue(payload: b("hello")).raw, StoredValue(payload: b("v"), expiresAtMs: t).raw,
+            StoredValue(payload: [UInt8]()).raw, StoredValue(payload: [UInt8](), expiresAtMs: t).raw,
+            StoredValue.hash(fields: 3).raw, StoredValue.hash(fields: 3, expiresAtMs: t).raw,
+        ]
+        for raw in values { for now in [0, t - 1, t, t + 1, .max] { check(raw, now) } }
+        XCTAssertEqual(StoredValue(payload: b("v"), expiresAtMs: t).raw.withUnsafeBytes { StoredValue.liveness(raw: $0, nowMs: t - 1) }, .expiring)
+        XCTAssertEqual(StoredValue(payload: b("v"), expiresAtMs: t).raw.withUnsafeBytes { StoredValue.liveness(raw: $0, nowMs: t) }, .expired)
+        for raw: [UInt8] in [[], [7], [7, 1, 2], [1], [1, 0, 0, 0], [2, 1], [3, 0, 0, 0, 0, 0, 0, 0, 9, 1], [0xff]] {
+            check(raw, t)
+        }
+        var rng = SeededRandom(seed: 17)
+        for _ in 0..<20_000 {
+            let n = Int(rng.next() % 20)
+            var raw = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            if !raw.isEmpty { raw[0] = UInt8(rng.next() % 5) }
+            check(raw, rng.next() % 2 == 0 ? rng.next() : t)
+        }
+    }
+
     func testExpiryArgumentsBecomeAbsoluteTimes() {
         let now: UInt64 = 1_000_000
         XCTAssertEqual(try ExpiryCommands.parse("EX", b("10"), now: now, positive: true).get(), .at(1_010_000))

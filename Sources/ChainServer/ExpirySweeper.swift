@@ -7,8 +7,10 @@ import Storage
 /// them by replicated updates, so their space comes back without anyone reading them. (Reads
 /// never see an expired key in any case.)
 ///
-/// A pass walks one chain's keys on a store snapshot on the background store-walk queue (never
-/// on the event loop), collects up to `maxKeysPerPass` expired keys, and hands them back to the
+/// A pass walks the keys of the chains due on a store snapshot on the background store-walk
+/// queue (never on the event loop), with one store cursor for all of them (each new iterator
+/// of a RocksDB store sorts its hashed memtable: a pass per chain sorted it once per chain this
+/// node heads), collects up to `maxKeysPerPass` expired keys a chain, and hands them back to the
 /// loop, where the head deletes those still expired in updates of `keysPerUpdate` keys. A
 /// chain is walked again after 20 times its last pass's duration (at least a second) while it
 /// holds keys with a time to live; a chain without any waits `idleIntervalMs`, or until the
@@ -40,32 +42,51 @@ final class ExpirySweeper {
     func tick() {
         let now = monotonicMillis()
         let owned: [(chain: ChainID, slots: Range<Int>)] = server.chainNode?.headedChains ?? [(0, 0..<HashSlot.count)]
+        var due: [(chain: ChainID, slots: Range<Int>)] = []
         for (chain, slots) in owned {
             let state = chains[chain, default: ChainState()]
             guard !state.running, now >= state.nextPassAt else { continue }
             chains[chain, default: ChainState()].running = true
-            startPass(chain: chain, slots: slots)
+            due.append((chain, slots))
         }
+        if !due.isEmpty { startPass(due) }
     }
 
-    private func startPass(chain: ChainID, slots: Range<Int>) {
+    /// What a pass found in one chain.
+    private struct Found: Sendable {
+        var expired: [[UInt8]] = []
+        var expiring = 0
+    }
+
+    private func startPass(_ due: [(chain: ChainID, slots: Range<Int>)]) {
         let store = server.data.store
         let snapshot = store.snapshot()
         let wallNow = wallMillis()
         let bound = LoopBound(self, loop: server.loop)
         Server.storeWalks.async {
             let started = monotonicMillis()
-            var expired: [[UInt8]] = []
-            var expiring = 0
-            try? store.scan(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(slots.lowerBound), at: snapshot) { k, v in
-                guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < slots.upperBound else { return false }
-                guard let e = StoredValue(raw: v), let t = e.expiresAtMs else { return true }
-                expiring += 1
-                if t <= wallNow { expired.append(Array(k[KeyLayout.dataPrefixLength...])) }
-                return expired.count < Self.maxKeysPerPass
+            // A store that cannot be read finds nothing (the chains are walked again later).
+            let cursor = try? store.makeCursor(at: snapshot)
+            var found = [Found](repeating: Found(), count: due.count)
+            for (i, d) in due.enumerated() {
+                try? cursor?.scanBytes(prefix: [KeyLayout.dataTag], from: KeyLayout.slotPrefix(d.slots.lowerBound)) { k, v in
+                    guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < d.slots.upperBound else { return false }
+                    switch StoredValue.liveness(raw: v, nowMs: wallNow) {
+                    case .live: return true
+                    case .expiring: found[i].expiring += 1
+                    case .expired:
+                        found[i].expiring += 1
+                        found[i].expired.append(Array(k[KeyLayout.dataPrefixLength...]))
+                    }
+                    return found[i].expired.count < Self.maxKeysPerPass
+                }
             }
             let took = monotonicMillis() - started
-            bound.submit { [expired, expiring] in $0.finishPass(chain: chain, expired: expired, expiring: expiring, tookMs: took) }
+            bound.submit { [found] sweeper in
+                for (i, d) in due.enumerated() {
+                    sweeper.finishPass(chain: d.chain, expired: found[i].expired, expiring: found[i].expiring, tookMs: took)
+                }
+            }
         }
     }
 

@@ -207,12 +207,14 @@ extension Server {
         return answerOffLoop(session) { out in
         let first = Int.random(in: 0..<ranges.count)
         do {
+            // One cursor for every range tried (each new iterator sorts the hashed memtable).
+            let cursor = try store.makeCursor()
             for step in 0...ranges.count {
                 let r = ranges[(first + step) % ranges.count]
                 // The first range is entered at a random point; coming back to it, from its start.
                 let from = step == 0 ? Int.random(in: (r.lowerBound << 16)..<(r.upperBound << 16)) : r.lowerBound << 16
                 var found: [UInt8]?
-                try store.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from), at: nil) { k, v in
+                try cursor.scan(prefix: [KeyLayout.dataTag], from: Self.bucketKey(from)) { k, v in
                     guard k.count >= KeyLayout.dataPrefixLength, Int(k[1]) << 8 | Int(k[2]) < r.upperBound else { return false }
                     guard StoredValue.isLive(raw: v, nowMs: now) else { return true }
                     found = Array(k[KeyLayout.dataPrefixLength...])

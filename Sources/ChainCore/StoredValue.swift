@@ -115,7 +115,7 @@ public struct StoredValue: Sendable, Equatable {
     /// Whether stored bytes are a live value at `nowMs` without keeping the decoded form (the
     /// keyspace walkers' test). Bytes in no known format count as live, so they stay visible.
     public static func isLive(raw: [UInt8], nowMs: UInt64) -> Bool {
-        StoredValue(raw: raw)?.isLive(nowMs: nowMs) ?? true
+        raw.withUnsafeBytes { liveness(raw: $0, nowMs: nowMs) } != .expired
     }
 
     /// What a key counts as in `DBSIZE` and `INFO keyspace`.

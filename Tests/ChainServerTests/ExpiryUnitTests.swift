@@ -40,6 +40,7 @@ final class ExpiryUnitTests: XCTestCase {
         func check(_ raw: [UInt8], _ now: UInt64, file: StaticString = #filePath, line: UInt = #line) {
             let got = raw.withUnsafeBytes { StoredValue.liveness(raw: $0, nowMs: now) }
             XCTAssertEqual(got, expected(raw, now), "\(raw) at \(now)", file: file, line: line)
+            XCTAssertEqual(StoredValue.isLive(raw: raw, nowMs: now), expected(raw, now) != .expired, "\(raw) at \(now)", file: file, line: line)
         }
         let t: UInt64 = 1_700_000_000_123
         let values = [

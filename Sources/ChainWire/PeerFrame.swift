@@ -146,6 +146,13 @@ public enum PeerFrame: Sendable, Equatable {
 
     /// Decodes one frame body (after the length field).
     public static func decode(_ body: ArraySlice<UInt8>) throws(WireError) -> PeerFrame {
+        var spare = SpareLists()
+        return try decode(body, reusing: &spare)
+    }
+
+    /// `decode`, taking the frame's lists from `spare` (lists a reader handed back) instead of
+    /// allocating them.
+    static func decode(_ body: ArraySlice<UInt8>, reusing spare: inout SpareLists) throws(WireError) -> PeerFrame {
         var r = ByteReader(body)
         let v = try r.u8()
         guard v == version else { throw .badVersion(v) }
@@ -159,7 +166,7 @@ public enum PeerFrame: Sendable, Equatable {
         case .updates:
             let epoch = try r.u64()
             let chain = ChainID(try r.u32())
-            frame = .updates(epoch: epoch, chain: chain, try decodeUpdates(&r))
+            frame = .updates(epoch: epoch, chain: chain, try decodeUpdates(&r, &spare))
         case .ack: frame = .ack(epoch: try r.u64(), chain: ChainID(try r.u32()), seq: try r.u64())
         case .error: frame = .error(try r.string(max: 65536))
         case .syncRequest:
@@ -168,7 +175,7 @@ public enum PeerFrame: Sendable, Equatable {
         case .syncSuffix:
             let epoch = try r.u64(), chain = ChainID(try r.u32()), transfer = try r.u64(), after = try r.u64()
             let last = try r.u8() == 1
-            frame = .syncSuffix(epoch: epoch, chain: chain, transfer: transfer, after: after, updates: try decodeUpdates(&r), last: last)
+            frame = .syncSuffix(epoch: epoch, chain: chain, transfer: transfer, after: after, updates: try decodeUpdates(&r, &spare), last: last)
         case .syncChunk:
             let epoch = try r.u64(), chain = ChainID(try r.u32()), transfer = try r.u64()
             let snap = LogPosition(seq: try r.u64(), epoch: try r.u64())
@@ -184,13 +191,13 @@ public enum PeerFrame: Sendable, Equatable {
             let epoch = try r.u64()
             let n = Int(try r.u32())
             guard n <= r.remaining else { throw .malformed("section count \(n)") }
-            var sections: [TurnSection] = []
+            var sections = spare.takeSections()
             sections.reserveCapacity(n)
             for _ in 0..<n {
                 let kind = try r.u8()
                 let chain = ChainID(try r.u32())
                 switch SectionKind(rawValue: kind) {
-                case .updates: sections.append(.updates(chain: chain, try decodeUpdates(&r)))
+                case .updates: sections.append(.updates(chain: chain, try decodeUpdates(&r, &spare)))
                 case .ack: sections.append(.ack(chain: chain, seq: try r.u64()))
                 case nil: throw .malformed("section kind \(kind)")
                 }
@@ -297,10 +304,10 @@ public enum PeerFrame: Sendable, Equatable {
         return true
     }
 
-    private static func decodeUpdates(_ r: inout ByteReader) throws(WireError) -> [Update] {
+    private static func decodeUpdates(_ r: inout ByteReader, _ spare: inout SpareLists) throws(WireError) -> [Update] {
         let n = Int(try r.u32())
         guard n <= r.remaining else { throw .malformed("update count \(n)") }
-        var updates: [Update] = []
+        var updates = spare.takeUpdates()
         updates.reserveCapacity(n)
         for _ in 0..<n {
             let seq = try r.u64()
@@ -341,6 +348,7 @@ public enum PeerFrame: Sendable, Equatable {
 public struct PeerFrameDecoder: Sendable {
     private var buf: [UInt8] = []
     private var pos = 0
+    private var spare = PeerFrame.SpareLists()
     public let maxFrameBytes: Int
 
     public init(maxFrameBytes: Int = PeerFrame.maxFrameBytes) { self.maxFrameBytes = maxFrameBytes }
@@ -366,8 +374,12 @@ public struct PeerFrameDecoder: Sendable {
         guard buf.count - pos - 4 >= len else { return nil }
         let body = buf[(pos + 4)..<(pos + 4 + len)]
         pos += 4 + len
-        return try PeerFrame.decode(body)
+        return try PeerFrame.decode(body, reusing: &spare)
     }
+
+    /// Hands a frame from `next` back once its reader is done with it: its lists hold the next
+    /// frames' contents instead of new ones.
+    public mutating func recycle(_ frame: consuming PeerFrame) { spare.keep(frame) }
 }
 
 /// The proofs exchanged in the handshake, and what each side announces it reads.

@@ -5,6 +5,11 @@ import XCTest
 /// safeguard switched off in turn, which must make some seed fail.
 final class NodeSimulationTests: XCTestCase {
     static var seeds: UInt64 { UInt64(ProcessInfo.processInfo.environment["CHAIN_SIM_SEEDS"].flatMap(Int.init) ?? 300) }
+    /// Where the seeds start (1 in CI); a long exploration sets it past the seeds CI runs.
+    static var firstSeed: UInt64 { ProcessInfo.processInfo.environment["CHAIN_SIM_FIRST_SEED"].flatMap(UInt64.init) ?? 1 }
+
+    /// `count` seeds from `firstSeed` on.
+    static func seedRange(_ count: UInt64) -> ClosedRange<UInt64> { firstSeed...(firstSeed + count - 1) }
 
     func failures(seed: UInt64, _ settings: NodeClusterSim.Settings = .init()) -> [String] {
         var sim = NodeClusterSim(seed: seed, settings)
@@ -15,7 +20,7 @@ final class NodeSimulationTests: XCTestCase {
         if let s = ProcessInfo.processInfo.environment["SIM_REPLAY_SEED"].flatMap(UInt64.init) {
             return XCTAssertEqual(failures(seed: s), [], "seed \(s)")
         }
-        for seed in 1...Self.seeds {
+        for seed in Self.seedRange(Self.seeds) {
             let f = failures(seed: seed)
             XCTAssertEqual(f, [], "seed \(seed)")
             if !f.isEmpty { break }
@@ -52,7 +57,7 @@ extension NodeSimulationTests {
 /// The cluster simulation's other fault mixes.
 extension NodeSimulationTests {
     func runSeeds(_ settings: NodeClusterSim.Settings, seeds: UInt64 = 60, file: StaticString = #filePath, line: UInt = #line) {
-        for seed in 1...seeds {
+        for seed in Self.seedRange(seeds) {
             let f = failures(seed: seed, settings)
             XCTAssertEqual(f, [], "seed \(seed)", file: file, line: line)
             if !f.isEmpty { break }
@@ -68,7 +73,7 @@ extension NodeSimulationTests {
         s.crashes = 0
         s.restarts = 2
         var suffixes = 0, snapshots = 0
-        for seed in UInt64(1)...80 {
+        for seed in Self.seedRange(80) {
             var sim = NodeClusterSim(seed: seed, s)
             let f = sim.run()
             XCTAssertEqual(f, [], "seed \(seed)")

@@ -41,7 +41,9 @@ public enum KeyLayout {
     /// The `dataPrefixLength` bytes in front of `key` in its data key (tag, slot, bucket),
     /// packed from the most significant byte down: a store batch can take the key as this
     /// prefix plus the user key's own array, with no data key array made per write.
-    public static func dataPrefix(_ key: [UInt8], slot: Int) -> UInt64 {
+    public static func dataPrefix(_ key: [UInt8], slot: Int) -> UInt64 { dataPrefix(key[...], slot: slot) }
+
+    public static func dataPrefix(_ key: ArraySlice<UInt8>, slot: Int) -> UInt64 {
         var h: UInt32 = 2_166_136_261  // FNV-1a, folded to 16 bits
         for b in key { h = (h ^ UInt32(b)) &* 16_777_619 }
         let bucket = UInt64(UInt16(truncatingIfNeeded: h ^ (h >> 16)))

@@ -30,41 +30,54 @@ public struct StoredValue: Sendable, Equatable {
         }
     }
 
-    public var type: ValueType { ValueType(rawValue: raw[0] >> 1)! }
+    public var type: ValueType { ValueType(rawValue: raw[raw.startIndex] >> 1)! }
 
-    /// The encoded form, as stored.
-    public let raw: [UInt8]
+    /// The encoded form, as stored: an array, or part of one (a replica keeps an update's key and
+    /// value in one buffer).
+    public let raw: ArraySlice<UInt8>
     /// Absolute expiry in Unix milliseconds, nil for a key without a time to live.
     public let expiresAtMs: UInt64?
-    /// Where the value's bytes start in `raw`.
+    /// Where the value's bytes start in `raw` (an index of `raw`).
     private let payloadStart: Int
 
     /// The value's bytes (no copy).
     public var payload: ArraySlice<UInt8> { raw[payloadStart...] }
-    public var payloadCount: Int { raw.count - payloadStart }
+    public var payloadCount: Int { raw.endIndex - payloadStart }
 
     /// Decodes a stored value; nil if it is not in this format (empty, an unknown kind, a
     /// truncated expiry).
-    public init?(raw: [UInt8]) {
+    public init?(raw: [UInt8]) { self.init(raw: raw[...]) }
+
+    public init?(raw: ArraySlice<UInt8>) {
         guard let first = raw.first, let kind = Kind(rawValue: first) else { return nil }
+        let base = raw.startIndex
         if first & 1 == 0 {
             expiresAtMs = nil
-            payloadStart = 1
+            payloadStart = base + 1
         } else {
             guard raw.count >= 9 else { return nil }
             var t: UInt64 = 0
-            for i in 1..<9 { t = t << 8 | UInt64(raw[i]) }
+            for i in 1..<9 { t = t << 8 | UInt64(raw[base + i]) }
             expiresAtMs = t
-            payloadStart = 9
+            payloadStart = base + 9
         }
         // A hash's payload is its field count.
-        if kind == .hash || kind == .expiringHash, raw.count - payloadStart != 8 { return nil }
+        if kind == .hash || kind == .expiringHash, raw.endIndex - payloadStart != 8 { return nil }
         self.raw = raw
     }
+
+    /// Equal when the stored bytes are (where they lie does not matter).
+    public static func == (a: StoredValue, b: StoredValue) -> Bool { a.raw == b.raw }
 
     /// Encodes `payload` with an optional absolute expiry.
     public init<C: Collection>(payload: C, expiresAtMs: UInt64? = nil) where C.Element == UInt8 {
         self.init(type: .string, payload: payload, expiresAtMs: expiresAtMs)
+    }
+
+    /// The stored bytes of string `payload` without an expiry, as an array of their own (what a
+    /// plain SET's update carries).
+    public static func encoded(payload: [UInt8]) -> [UInt8] {
+        payload.withUnsafeBufferPointer { encode(Kind.string.rawValue, nil, $0) }
     }
 
     /// A hash's own value: its field count.
@@ -82,8 +95,8 @@ public struct StoredValue: Sendable, Equatable {
         let kind = type.rawValue << 1 | (expiresAtMs == nil ? 0 : 1)
         let start = expiresAtMs == nil ? 1 : 9
         // Arrays and their slices (nearly every payload) are copied from where they lie.
-        raw = payload.withContiguousStorageIfAvailable { Self.encode(kind, expiresAtMs, $0) }
-            ?? Array(payload).withUnsafeBufferPointer { Self.encode(kind, expiresAtMs, $0) }
+        raw = (payload.withContiguousStorageIfAvailable { Self.encode(kind, expiresAtMs, $0) }
+            ?? Array(payload).withUnsafeBufferPointer { Self.encode(kind, expiresAtMs, $0) })[...]
         payloadStart = start
         self.expiresAtMs = expiresAtMs
     }

@@ -1,7 +1,10 @@
 /// One key-value change inside an update. Keys are user keys; the store's layout is the
 /// driver's business.
-public enum Mutation: Sendable, Equatable, Hashable {
+public enum Mutation: Sendable {
     case put(key: [UInt8], value: [UInt8])
+    /// A put whose key and value share one array (what a replica decodes from a frame). The
+    /// same change as `put` with those bytes: equal to it, hashed alike.
+    case putPair(KeyValue)
     case delete(key: [UInt8])
     /// Deletes every key of the update's chain (`FLUSHALL`, chain by chain): one update, so
     /// every replica empties the chain at the same point of its history.
@@ -11,10 +14,48 @@ public enum Mutation: Sendable, Equatable, Hashable {
     case deleteField(key: [UInt8], field: [UInt8])
 
     /// The key it changes (none for `clearChain`).
-    public var key: [UInt8] {
+    public var key: ArraySlice<UInt8> {
         switch self {
-        case let .put(k, _), let .delete(k), let .putField(k, _, _), let .deleteField(k, _): return k
+        case let .put(k, _), let .delete(k), let .putField(k, _, _), let .deleteField(k, _): return k[...]
+        case let .putPair(kv): return kv.key
         case .clearChain: return []
+        }
+    }
+
+    /// The key and value of a put of either form.
+    public var putBytes: (key: ArraySlice<UInt8>, value: ArraySlice<UInt8>)? {
+        switch self {
+        case let .put(k, v): return (k[...], v[...])
+        case let .putPair(kv): return (kv.key, kv.value)
+        default: return nil
+        }
+    }
+}
+
+extension Mutation: Equatable, Hashable {
+    public static func == (a: Mutation, b: Mutation) -> Bool {
+        switch (a, b) {
+        case (.put, .put), (.put, .putPair), (.putPair, .put), (.putPair, .putPair):
+            return a.putBytes! == b.putBytes!
+        case let (.delete(x), .delete(y)): return x == y
+        case (.clearChain, .clearChain): return true
+        case let (.putField(k1, f1, v1), .putField(k2, f2, v2)): return k1 == k2 && f1 == f2 && v1 == v2
+        case let (.deleteField(k1, f1), .deleteField(k2, f2)): return k1 == k2 && f1 == f2
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .put, .putPair:
+            let (k, v) = putBytes!
+            hasher.combine(0)
+            hasher.combine(k)
+            hasher.combine(v)
+        case let .delete(k): hasher.combine(1); hasher.combine(k)
+        case .clearChain: hasher.combine(2)
+        case let .putField(k, f, v): hasher.combine(3); hasher.combine(k); hasher.combine(f); hasher.combine(v)
+        case let .deleteField(k, f): hasher.combine(4); hasher.combine(k); hasher.combine(f)
         }
     }
 }
@@ -84,6 +125,7 @@ extension Mutation {
     var byteEstimate: Int {
         switch self {
         case let .put(k, v): return k.count + v.count + 16
+        case let .putPair(kv): return kv.storage.count + 16
         case let .delete(k): return k.count + 16
         case .clearChain: return 16
         case let .putField(k, f, v): return k.count + f.count + v.count + 16

@@ -309,8 +309,11 @@ final class ChainNode {
     }
 
     private static func setsExpiry(_ m: Mutation) -> Bool {
-        if case let .put(_, value) = m { return (value.first ?? 0) & 1 == 1 }
-        return false
+        switch m {
+        case let .put(_, value): return (value.first ?? 0) & 1 == 1
+        case let .putPair(kv): return (kv.value.first ?? 0) & 1 == 1
+        default: return false
+        }
     }
 
     /// Reserves the reply's slot and hands the write to the core; the slot is filled with `reply`
@@ -569,6 +572,7 @@ final class ChainNode {
         for m in u.mutations {
             switch m {
             case let .put(k, v): data.putValue(k, v, slot: routedSlot(k), cache: cacheUse)
+            case let .putPair(kv): data.putValue(kv, slot: routedSlot(kv.key), cache: cacheUse)
             case let .delete(k): data.deleteValue(k, slot: routedSlot(k), cache: cacheUse)
             case .clearChain: clearChainKeys(chain)
             case let .putField(k, f, v): data.put(KeyLayout.fieldKey(k, f), v)
@@ -579,6 +583,7 @@ final class ChainNode {
         if server.watchTable.active, replica?.isHead ?? false {
             for m in u.mutations {
                 switch m {
+                case let .putPair(kv): server.watchTable.noteWrite(chain: chain, key: Array(kv.key), seq: u.seq)
                 case let .put(k, _), let .delete(k), let .putField(k, _, _), let .deleteField(k, _):
                     server.watchTable.noteWrite(chain: chain, key: k, seq: u.seq)
                 case .clearChain: server.watchTable.noteCleared(chain: chain, seq: u.seq)
@@ -594,7 +599,9 @@ final class ChainNode {
 
     /// The slot of a user key if known here: the head routed the request by this very key a
     /// moment ago (`handle`), so its slot is reused rather than computed twice.
-    private func routedSlot(_ key: [UInt8]) -> Int? {
+    private func routedSlot(_ key: [UInt8]) -> Int? { routedSlot(key[...]) }
+
+    private func routedSlot(_ key: ArraySlice<UInt8>) -> Int? {
         guard let r = routedKey, r.key.withUnsafeBufferPointer({ a in key.withUnsafeBufferPointer { a.baseAddress == $0.baseAddress && a.count == $0.count } }) else { return nil }
         return r.slot
     }

@@ -25,15 +25,15 @@ final class DataView {
     /// updates are unindexed (`indexPending`): a turn of writes nobody reads before it is stored
     /// never hashes its keys (callgrind: ~600 instructions a write on every replica, for the
     /// insert and for emptying the table after the store write).
-    private var pending: [ViewKey: [UInt8]?] = [:]
+    private var pending: [ViewKey: ArraySlice<UInt8>?] = [:]
     /// The turn's updates in order; those from `indexed` on are not in `pending` yet.
-    private var pendingLog: [(key: ViewKey, value: [UInt8]?)] = []
+    private var pendingLog: [(key: ViewKey, value: ArraySlice<UInt8>?)] = []
     private var indexed = 0
     /// Store key ranges deleted in the pending batch (before any update of `pending` to a key
     /// in them).
     private var pendingRanges: [Range<ByteKey>] = []
     private var batch = WriteBatch()
-    private var inFlight: [(seq: UInt64, updates: [ViewKey: [UInt8]?], ranges: [Range<ByteKey>])] = []
+    private var inFlight: [(seq: UInt64, updates: [ViewKey: ArraySlice<UInt8>?], ranges: [Range<ByteKey>])] = []
     private(set) var currentSeq: UInt64 = 0
     private(set) var persistedSeq: UInt64 = 0
     /// Whether any hash field may be stored: false until one is written here or found in the
@@ -58,11 +58,11 @@ final class DataView {
     var hasUnpersisted: Bool { currentSeq > persistedSeq }
 
     /// The stored value of user key `key` (its data key's), through the cache.
-    func getValue(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
+    func getValue(_ key: [UInt8]) throws(StoreError) -> ArraySlice<UInt8>? {
         let user = ByteKey(key)
         if let unpersisted = unpersisted(.value(user)) { return unpersisted }
         if let c = cache.lookup(user) { return c }
-        let v = try store.get(KeyLayout.dataKey(key))
+        let v = try store.get(KeyLayout.dataKey(key))?[...]
         cache.store(user, v)
         return v
     }
@@ -70,15 +70,15 @@ final class DataView {
     /// The value of store key `key` (metadata, a hash field: read rarely, never cached; a data
     /// key is read as its user key's value).
     func get(_ key: [UInt8]) throws(StoreError) -> [UInt8]? {
-        if let user = KeyLayout.userKey(fromDataKey: key) { return try getValue(user) }
+        if let user = KeyLayout.userKey(fromDataKey: key) { return try getValue(user).map { Array($0) } }
         let k = ViewKey.raw(ByteKey(key))
-        if let unpersisted = unpersisted(k) { return unpersisted }
+        if let unpersisted = unpersisted(k) { return unpersisted.map { Array($0) } }
         return try store.get(key)
     }
 
     /// What the updates the store does not hold yet say about `k`: `.some(nil)` deleted, nil
     /// nothing. Looked at before the cache, which may have evicted one of them.
-    private func unpersisted(_ k: ViewKey) -> [UInt8]?? {
+    private func unpersisted(_ k: ViewKey) -> ArraySlice<UInt8>?? {
         indexPending()
         if !pending.isEmpty, let p = pending[k] { return p }
         // Ranges are in store keys: a value's data key is built only if there is a range to
@@ -107,17 +107,17 @@ final class DataView {
             found[ByteKey(k)] = v
             return true
         }
-        func overlay(_ updates: [ViewKey: [UInt8]?], _ ranges: [Range<ByteKey>]) {
+        func overlay(_ updates: [ViewKey: ArraySlice<UInt8>?], _ ranges: [Range<ByteKey>]) {
             for r in ranges { for k in found.keys where r.contains(k) { found.removeValue(forKey: k) } }
             for (k, v) in updates where k.mayStart(with: prefix) {
                 let storeKey = k.storeKey
-                if storeKey.bytes.starts(with: prefix) { found[storeKey] = v }
+                if storeKey.bytes.starts(with: prefix) { found[storeKey] = v.map { Array($0) } }
             }
         }
         for f in inFlight { overlay(f.updates, f.ranges) }
         indexPending()
         overlay(pending, pendingRanges)
-        return found.map { (key: $0.key.bytes, value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        return found.map { (key: Array($0.key.bytes), value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
     }
 
     /// Up to `limit` keys under `prefix` after `after` (all of them from the start when nil), in
@@ -138,7 +138,7 @@ final class DataView {
     private func page(_ prefix: [UInt8], from: ByteKey?, limit: Int) throws(StoreError) -> (entries: [(key: [UInt8], value: [UInt8])], more: Bool, end: ByteKey?) {
         var found: [ByteKey: [UInt8]] = [:]
         var end: ByteKey?
-        try store.scan(prefix: prefix, from: from?.bytes, at: nil) { k, v in
+        try store.scan(prefix: prefix, from: from.map { Array($0.bytes) }, at: nil) { k, v in
             if found.count == limit {
                 end = ByteKey(k)
                 return false
@@ -149,17 +149,17 @@ final class DataView {
         func inPage(_ k: ByteKey) -> Bool {
             k.bytes.starts(with: prefix) && (from.map { $0 <= k } ?? true) && (end.map { k < $0 } ?? true)
         }
-        func overlay(_ updates: [ViewKey: [UInt8]?], _ ranges: [Range<ByteKey>]) {
+        func overlay(_ updates: [ViewKey: ArraySlice<UInt8>?], _ ranges: [Range<ByteKey>]) {
             for r in ranges { for k in found.keys where r.contains(k) { found.removeValue(forKey: k) } }
             for (k, v) in updates where k.mayStart(with: prefix) {
                 let storeKey = k.storeKey
-                if inPage(storeKey) { found[storeKey] = v }
+                if inPage(storeKey) { found[storeKey] = v.map { Array($0) } }
             }
         }
         for f in inFlight { overlay(f.updates, f.ranges) }
         indexPending()
         overlay(pending, pendingRanges)
-        var entries = found.map { (key: $0.key.bytes, value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        var entries = found.map { (key: Array($0.key.bytes), value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
         var more = end != nil
         if entries.count > limit {
             entries.removeLast(entries.count - limit)
@@ -189,9 +189,19 @@ final class DataView {
     /// head routed the request by it), so it is not computed again.
     func putValue(_ key: [UInt8], _ value: [UInt8], slot: Int? = nil, cache use: CacheUse = .store) {
         let k = ByteKey(key)
-        pendingLog.append((.value(k), value))
-        updateCache(k, value, use)
-        batch.put(prefix: Self.dataPrefix(key, slot: slot), key, value)
+        pendingLog.append((.value(k), value[...]))
+        updateCache(k, value[...], use)
+        batch.put(prefix: Self.dataPrefix(key[...], slot: slot), key, value)
+        currentSeq += 1
+    }
+
+    /// The same for a key and value held in one array (a replica's copy of a put): kept as they
+    /// are, not copied apart.
+    func putValue(_ kv: KeyValue, slot: Int? = nil, cache use: CacheUse = .store) {
+        let k = ByteKey(kv.key)
+        pendingLog.append((.value(k), kv.value))
+        updateCache(k, kv.value, use)
+        batch.put(prefix: Self.dataPrefix(kv.key, slot: slot), shared: kv.storage, split: SharedSplit(keyCount: kv.keyCount, valueStart: kv.valueStart))
         currentSeq += 1
     }
 
@@ -199,11 +209,11 @@ final class DataView {
         let k = ByteKey(key)
         pendingLog.append((.value(k), nil))
         updateCache(k, nil, use)
-        batch.delete(prefix: Self.dataPrefix(key, slot: slot), key)
+        batch.delete(prefix: Self.dataPrefix(key[...], slot: slot), key)
         currentSeq += 1
     }
 
-    private static func dataPrefix(_ key: [UInt8], slot: Int?) -> KeyPrefix {
+    private static func dataPrefix(_ key: ArraySlice<UInt8>, slot: Int?) -> KeyPrefix {
         KeyPrefix(packed: KeyLayout.dataPrefix(key, slot: slot ?? HashSlot.of(key)), count: KeyLayout.dataPrefixLength)
     }
 
@@ -212,7 +222,7 @@ final class DataView {
     func put(_ key: [UInt8], _ value: [UInt8]) {
         if let user = KeyLayout.userKey(fromDataKey: key) { return putValue(user, value, cache: .refresh) }
         if key.first == KeyLayout.fieldTag { mayHoldHashes = true }
-        pendingLog.append((.raw(ByteKey(key)), value))
+        pendingLog.append((.raw(ByteKey(key)), value[...]))
         batch.put(key, value)
         currentSeq += 1
     }
@@ -232,7 +242,7 @@ final class DataView {
         currentSeq += 1
     }
 
-    private func updateCache(_ k: ByteKey, _ value: [UInt8]?, _ use: CacheUse) {
+    private func updateCache(_ k: ByteKey, _ value: ArraySlice<UInt8>?, _ use: CacheUse) {
         switch use {
         case .store: cache.store(k, value)
         case .invalidate: cache.remove(k)
@@ -305,7 +315,7 @@ enum ViewKey: Hashable {
     /// The key in the store (a data key is built: only off the write path).
     var storeKey: ByteKey {
         switch self {
-        case let .value(k): return ByteKey(KeyLayout.dataKey(k.bytes))
+        case let .value(k): return ByteKey(KeyLayout.dataKey(Array(k.bytes)))
         case let .raw(k): return k
         }
     }

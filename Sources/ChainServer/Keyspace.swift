@@ -102,7 +102,7 @@ extension Keyspace {
 }
 
 /// Decodes stored bytes; bytes in no known format (a store not yet converted) read as a string.
-private func decodeStored(_ raw: [UInt8]?) -> StoredValue? {
+private func decodeStored(_ raw: ArraySlice<UInt8>?) -> StoredValue? {
     guard let raw else { return nil }
     return StoredValue(raw: raw) ?? StoredValue(payload: raw)
 }
@@ -131,7 +131,7 @@ final class DirectKeyspace: Keyspace {
     // A standalone node is its keys' head and tail at once: as there, a written key's cached
     // value is kept current and a key is entered by its first read (`DataView.CacheUse`).
     func putValue(_ key: [UInt8], _ value: StoredValue) {
-        data.putValue(key, value.raw, cache: .refresh)
+        data.putValue(key, Array(value.raw), cache: .refresh)
         onWrite?(key, value)
     }
     func deleteValue(_ key: [UInt8]) {
@@ -185,7 +185,7 @@ final class RecordingKeyspace: Keyspace {
 
     func putValue(_ key: [UInt8], _ value: StoredValue) {
         overlay[ByteKey(key)] = .some(value)
-        mutations.append(.put(key: key, value: value.raw))
+        mutations.append(.put(key: key, value: Array(value.raw)))
     }
 
     func deleteValue(_ key: [UInt8]) {
@@ -217,7 +217,7 @@ final class RecordingKeyspace: Keyspace {
         if !mine.isEmpty {
             var merged = Dictionary(entries.map { (ByteKey($0.key), $0.value) }, uniquingKeysWith: { $1 })
             for (k, v) in mine { merged[k] = v }
-            entries = merged.map { (key: $0.key.bytes, value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            entries = merged.map { (key: Array($0.key.bytes), value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
         }
         return fields(of: key, entries)
     }

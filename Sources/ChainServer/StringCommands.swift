@@ -91,7 +91,7 @@ struct StringCommands {
     /// command, and while the store may hold hashes (a SET over a hash also deletes its fields).
     static func plainSet(_ id: CommandID, _ args: [[UInt8]], mayHoldHashes: Bool) -> Mutation? {
         guard id == .set, args.count == 3, !mayHoldHashes else { return nil }
-        return .put(key: args[1], value: StoredValue(payload: args[2]).raw)
+        return .put(key: args[1], value: StoredValue.encoded(payload: args[2]))
     }
 
     private func set(_ args: [[UInt8]], _ out: inout RESPWriter) throws(CommandError) {

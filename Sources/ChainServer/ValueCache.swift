@@ -7,7 +7,7 @@
 final class ValueCache {
     private struct Slot {
         var key: ByteKey
-        var value: [UInt8]?
+        var value: ArraySlice<UInt8>?
         var referenced: Bool
     }
 
@@ -29,7 +29,7 @@ final class ValueCache {
     var count: Int { index.count }
 
     /// `.some(value)` on a hit (value nil: known absent), nil on a miss.
-    func lookup(_ key: ByteKey) -> [UInt8]?? {
+    func lookup(_ key: ByteKey) -> ArraySlice<UInt8>?? {
         guard let i = index[key] else {
             misses += 1
             return nil
@@ -39,7 +39,7 @@ final class ValueCache {
         return .some(slots[i]!.value)
     }
 
-    func store(_ key: ByteKey, _ value: [UInt8]?) {
+    func store(_ key: ByteKey, _ value: ArraySlice<UInt8>?) {
         let size = Self.size(key, value)
         guard capacityBytes > 0, size <= capacityBytes / 8 else {
             remove(key)
@@ -66,7 +66,7 @@ final class ValueCache {
 
     /// Replaces the value of `key` if it is cached; adds nothing.
     /// (An empty cache — a chain's middle member caches nothing — answers without hashing.)
-    func refresh(_ key: ByteKey, _ value: [UInt8]?) {
+    func refresh(_ key: ByteKey, _ value: ArraySlice<UInt8>?) {
         guard !index.isEmpty, let i = index[key] else { return }
         let size = Self.size(key, value)
         guard size <= capacityBytes / 8 else { return remove(key) }
@@ -105,7 +105,7 @@ final class ValueCache {
         }
     }
 
-    private static func size(_ key: ByteKey, _ value: [UInt8]?) -> Int {
+    private static func size(_ key: ByteKey, _ value: ArraySlice<UInt8>?) -> Int {
         key.bytes.count + (value?.count ?? 0) + entryOverhead
     }
 }

@@ -1,3 +1,5 @@
+import ChainCore
+
 /// Little helpers to write and read the binary peer frames: big-endian integers and
 /// length-prefixed byte strings.
 public struct ByteWriter: Sendable {
@@ -10,6 +12,7 @@ public struct ByteWriter: Sendable {
     public mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
     public mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
     public mutating func blob(_ b: [UInt8]) { u32(UInt32(b.count)); bytes.append(contentsOf: b) }
+    public mutating func blob(_ b: ArraySlice<UInt8>) { u32(UInt32(b.count)); bytes.append(contentsOf: b) }
     public mutating func string(_ s: String) { blob(Array(s.utf8)) }
 
     /// Appends several fixed-size fields in one step: `fill` writes them (at most `maxBytes`)
@@ -56,6 +59,13 @@ public struct FieldWriter {
         }
         count += n
     }
+
+    @inlinable public mutating func bytes(_ b: UnsafeRawBufferPointer) {
+        let n = b.count
+        if n > 0 { (raw.baseAddress! + count).copyMemory(from: b.baseAddress!, byteCount: n) }
+        count += n
+    }
+
 }
 
 public enum WireError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -124,6 +134,22 @@ public struct ByteReader {
 
     /// A blob holding an update's recorded reply. Nearly every one is `+OK\r\n`: that one is
     /// shared rather than allocated for each update on every replica.
+    /// Two blobs that follow each other (a put's key and value), copied into one array together
+    /// with the length between them: one allocation for both, each returned as part of it.
+    public mutating func blobPair() throws(WireError) -> KeyValue {
+        let first = Int(try u32())
+        guard remaining >= first else { throw .truncated }
+        let start = pos - bytes.startIndex
+        pos += first
+        let second = Int(try u32())
+        guard remaining >= second else { throw .truncated }
+        pos += second
+        let end = pos - bytes.startIndex
+        // (From raw memory, as `blob`.)
+        let both = bytes.withUnsafeBufferPointer { Array(UnsafeBufferPointer(rebasing: $0[start..<end])) }
+        return KeyValue(storage: both, keyCount: first, valueStart: first + 4)
+    }
+
     public mutating func reply() throws(WireError) -> [UInt8] {
         let offset = pos - bytes.startIndex
         let isOK = remaining >= 9 && bytes.withUnsafeBytes { raw in

@@ -226,7 +226,8 @@ public enum PeerFrame: Sendable, Equatable {
         w.u32(UInt32(u.mutations.count))
         for m in u.mutations {
             switch m {
-            case let .put(k, v):
+            case .put, .putPair:
+                let (k, v) = m.putBytes!
                 w.fields(maxBytes: 5) { f in f.u8(1); f.u32(UInt32(k.count)) }
                 w.bytes.append(contentsOf: k)
                 w.blob(v)
@@ -285,7 +286,19 @@ public enum PeerFrame: Sendable, Equatable {
     /// append: field by field it is seven appends of about 100 instructions each (callgrind).
     /// False, having written nothing, for any other update.
     private static func encodeSmallPut(_ u: Update, into w: inout ByteWriter) -> Bool {
-        guard case let .put(k, v) = u.mutations.single else { return false }
+        // Key and value read from raw memory (as slices, each was a retain and a release more).
+        switch u.mutations.single {
+        case let .put(k, v)?:
+            return k.withUnsafeBytes { kb in v.withUnsafeBytes { vb in encodeSmallPut(u, kb, vb, into: &w) } }
+        case let .putPair(kv)?:
+            return kv.storage.withUnsafeBytes { s in
+                encodeSmallPut(u, UnsafeRawBufferPointer(rebasing: s[0..<kv.keyCount]), UnsafeRawBufferPointer(rebasing: s[kv.valueStart...]), into: &w)
+            }
+        default: return false
+        }
+    }
+
+    private static func encodeSmallPut(_ u: Update, _ k: UnsafeRawBufferPointer, _ v: UnsafeRawBufferPointer, into w: inout ByteWriter) -> Bool {
         let size = 37 + u.reply.count + 4 + 1 + 4 + k.count + 4 + v.count
         guard size <= smallPutBytes else { return false }
         w.fields(maxBytes: smallPutBytes) { f in
@@ -334,7 +347,7 @@ public enum PeerFrame: Sendable, Equatable {
 
     private static func decodeMutation(_ r: inout ByteReader) throws(WireError) -> Mutation {
         switch try r.u8() {
-        case 1: return .put(key: try r.blob(), value: try r.blob())
+        case 1: return .putPair(try r.blobPair())
         case 2: return .delete(key: try r.blob())
         case 3: return .clearChain
         case 4: return .putField(key: try r.blob(), field: try r.blob(), value: try r.blob())

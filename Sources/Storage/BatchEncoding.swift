@@ -44,6 +44,8 @@ enum BatchEncoding {
             case let .put(k, v): (first, second, key) = (k.count, v.count, k.count)
             case let .delete(k): (first, second, key) = (k.count, nil, k.count)
             case let .putPrefixed(p, rest, v): (first, second, key) = (p.count + rest.count, v.count, p.count + rest.count)
+            case let .putPrefixedShared(p, shared, split):
+                (first, second, key) = (p.count + split.keyCount, shared.count - split.valueStart, p.count + split.keyCount)
             case let .deletePrefixed(p, rest): (first, second, key) = (p.count + rest.count, nil, p.count + rest.count)
             case let .deleteRange(s, e): (first, second, key) = (s.count, e.count, nil)
             }
@@ -79,11 +81,22 @@ enum BatchEncoding {
             }
             at += a.count
         }
+        func bytes(_ a: ArraySlice<UInt8>) {
+            a.withUnsafeBytes { src in
+                if let p = src.baseAddress { (base + at).copyMemory(from: p, byteCount: src.count) }
+            }
+            at += a.count
+        }
+        func slice(_ a: ArraySlice<UInt8>) {
+            varint(a.count)
+            bytes(a)
+        }
         func slice(_ a: [UInt8]) {
             varint(a.count)
             bytes(a)
         }
-        func prefixedSlice(_ p: KeyPrefix, _ rest: [UInt8]) {
+        func prefixedSlice(_ p: KeyPrefix, _ rest: [UInt8]) { prefixedSlice(p, rest[...]) }
+        func prefixedSlice(_ p: KeyPrefix, _ rest: ArraySlice<UInt8>) {
             varint(p.count + rest.count)
             var be = p.packed.bigEndian
             withUnsafeBytes(of: &be) { (base + at).copyMemory(from: $0.baseAddress!, byteCount: p.count) }
@@ -103,6 +116,10 @@ enum BatchEncoding {
                 byte(putType)
                 prefixedSlice(p, rest)
                 slice(v)
+            case let .putPrefixedShared(p, shared, split):
+                byte(putType)
+                prefixedSlice(p, split.key(shared))
+                slice(split.value(shared))
             case let .deletePrefixed(p, rest):
                 byte(deleteType)
                 prefixedSlice(p, rest)

@@ -14,6 +14,10 @@ public struct KeyPrefix: Sendable, Equatable {
 
     /// Calls `body` with the whole key, prefix and `rest`, in stack memory.
     public func withKey<R>(_ rest: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withKey(rest[...], body)
+    }
+
+    public func withKey<R>(_ rest: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         let n = rest.count
         return try withUnsafeTemporaryAllocation(byteCount: count + n, alignment: 8) { out in
             var be = packed.bigEndian
@@ -25,4 +29,5 @@ public struct KeyPrefix: Sendable, Equatable {
 
     /// The whole key as an array.
     public func key(_ rest: [UInt8]) -> [UInt8] { withKey(rest) { Array($0) } }
+    public func key(_ rest: ArraySlice<UInt8>) -> [UInt8] { withKey(rest) { Array($0) } }
 }

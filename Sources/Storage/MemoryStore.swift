@@ -21,6 +21,7 @@ public final class MemoryStore: KVStore, Sendable {
                 case let .put(k, v): m[k] = v
                 case let .delete(k): m.removeValue(forKey: k)
                 case let .putPrefixed(prefix, rest, v): m[prefix.key(rest)] = v
+                case let .putPrefixedShared(prefix, shared, split): m[prefix.key(split.key(shared))] = Array(split.value(shared))
                 case let .deletePrefixed(prefix, rest): m.removeValue(forKey: prefix.key(rest))
                 case let .deleteRange(s, e):
                     for k in m.keys where !k.lexicographicallyPrecedes(s) && k.lexicographicallyPrecedes(e) { m.removeValue(forKey: k) }

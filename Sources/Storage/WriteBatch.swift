@@ -8,6 +8,10 @@ public struct WriteBatch: Sendable, Equatable {
         /// A put whose key is `prefix` followed by `rest`: the caller's key needs no array of
         /// its own (the node's data keys are a short prefix in front of the user key).
         case putPrefixed(prefix: KeyPrefix, rest: [UInt8], value: [UInt8])
+        /// A put whose key is `prefix` followed by the first bytes of `shared` and whose value is
+        /// the end of `shared` (`split` says where each part is): a replica holds a put's key
+        /// and value in one array.
+        case putPrefixedShared(prefix: KeyPrefix, shared: [UInt8], split: SharedSplit)
         case deletePrefixed(prefix: KeyPrefix, rest: [UInt8])
     }
 
@@ -35,6 +39,11 @@ public struct WriteBatch: Sendable, Equatable {
         byteCount += prefix.count + rest.count + value.count
     }
 
+    public mutating func put(prefix: KeyPrefix, shared: [UInt8], split: SharedSplit) {
+        ops.append(.putPrefixedShared(prefix: prefix, shared: shared, split: split))
+        byteCount += prefix.count + split.keyCount + (shared.count - split.valueStart)
+    }
+
     public mutating func delete(prefix: KeyPrefix, _ rest: [UInt8]) {
         ops.append(.deletePrefixed(prefix: prefix, rest: rest))
         byteCount += prefix.count + rest.count
@@ -56,4 +65,22 @@ public struct WriteBatch: Sendable, Equatable {
         if ops.capacity > 4096 { ops = [] } else { ops.removeAll(keepingCapacity: true) }
         byteCount = 0
     }
+}
+
+/// Where a key and a value lie in one array (`WriteBatch.Op.putPrefixedShared`): the key is its
+/// first `keyCount` bytes, the value everything from `valueStart` on. One word, so the batch's
+/// operations stay as small as with two arrays.
+public struct SharedSplit: Sendable, Equatable {
+    private let packed: UInt64
+
+    public init(keyCount: Int, valueStart: Int) {
+        precondition(keyCount >= 0 && keyCount <= valueStart && valueStart <= Int(UInt32.max), "a key must come before its value")
+        packed = UInt64(keyCount) << 32 | UInt64(valueStart)
+    }
+
+    public var keyCount: Int { Int(packed >> 32) }
+    public var valueStart: Int { Int(packed & 0xffff_ffff) }
+
+    public func key(_ shared: [UInt8]) -> ArraySlice<UInt8> { shared[0..<keyCount] }
+    public func value(_ shared: [UInt8]) -> ArraySlice<UInt8> { shared[valueStart...] }
 }

@@ -5,8 +5,8 @@ import XCTest
 final class BackupFormatTests: XCTestCase {
     private func sampleRecords() -> [([UInt8], [UInt8])] {
         var out: [([UInt8], [UInt8])] = []
-        for i in 0..<50 { out.append((KeyLayout.dataKey(Array("k\(i)".utf8)), StoredValue(payload: Array("v\(i)".utf8)).raw)) }
-        out.append((KeyLayout.dataKey(Array("h".utf8)), StoredValue.hash(fields: 2).raw))
+        for i in 0..<50 { out.append((KeyLayout.dataKey(Array("k\(i)".utf8)), Array(StoredValue(payload: Array("v\(i)".utf8)).raw))) }
+        out.append((KeyLayout.dataKey(Array("h".utf8)), Array(StoredValue.hash(fields: 2).raw)))
         out.append((KeyLayout.fieldKey(Array("h".utf8), Array("a".utf8)), Array("1".utf8)))
         out.append((KeyLayout.fieldKey(Array("h".utf8), []), Array(repeating: 7, count: 3000)))
         return out
@@ -94,10 +94,10 @@ final class BackupFormatTests: XCTestCase {
     func testLiveContentHidesExpiredKeysAndTheirFields() {
         var live = LiveContent(nowMs: 1000)
         let h = Array("h".utf8), g = Array("g".utf8)
-        XCTAssertTrue(live.isLive(storeKey: KeyLayout.dataKey(Array("s".utf8)), value: StoredValue(payload: [1], expiresAtMs: 1001).raw))
-        XCTAssertFalse(live.isLive(storeKey: KeyLayout.dataKey(Array("t".utf8)), value: StoredValue(payload: [1], expiresAtMs: 1000).raw))
-        XCTAssertFalse(live.isLive(storeKey: KeyLayout.dataKey(h), value: StoredValue.hash(fields: 1, expiresAtMs: 999).raw))
-        XCTAssertTrue(live.isLive(storeKey: KeyLayout.dataKey(g), value: StoredValue.hash(fields: 1, expiresAtMs: 5000).raw))
+        XCTAssertTrue(live.isLive(storeKey: KeyLayout.dataKey(Array("s".utf8)), value: Array(StoredValue(payload: [1], expiresAtMs: 1001).raw)))
+        XCTAssertFalse(live.isLive(storeKey: KeyLayout.dataKey(Array("t".utf8)), value: Array(StoredValue(payload: [1], expiresAtMs: 1000).raw)))
+        XCTAssertFalse(live.isLive(storeKey: KeyLayout.dataKey(h), value: Array(StoredValue.hash(fields: 1, expiresAtMs: 999).raw)))
+        XCTAssertTrue(live.isLive(storeKey: KeyLayout.dataKey(g), value: Array(StoredValue.hash(fields: 1, expiresAtMs: 5000).raw)))
         XCTAssertFalse(live.isLive(storeKey: KeyLayout.fieldKey(h, Array("f".utf8)), value: [1]))
         XCTAssertTrue(live.isLive(storeKey: KeyLayout.fieldKey(g, Array("f".utf8)), value: [1]))
     }

@@ -359,7 +359,7 @@ struct NodeClusterSim {
                     switch m {
                     case let .put(k, v): changes[KeyLayout.dataKey(k)] = .some(v)
                     case let .delete(k): changes[KeyLayout.dataKey(k)] = .some(nil)
-                    case .clearChain, .putField, .deleteField: preconditionFailure("the simulation's clients only put and delete strings")
+                    case .putPair, .clearChain, .putField, .deleteField: preconditionFailure("the simulation's clients only put and delete strings")
                     }
                 }
                 if let tag = u.tag { changes[Self.recordKey(chain, tag)] = .some(Self.encode(u.seq)) }

@@ -96,7 +96,7 @@ final class DataViewTests: XCTestCase {
                 if asStoreKey { view.put(storeKey(n), b(v)) } else { view.putValue(b(key), b(v), cache: rng.below(2) == 0 ? .store : .refresh) }
                 model[key] = v
             default:
-                let got = asStoreKey ? try view.get(storeKey(n)) : try view.getValue(b(key))
+                let got = asStoreKey ? try view.get(storeKey(n)) : try view.getValue(b(key)).map { Array($0) }
                 XCTAssertEqual(got.map { String(decoding: $0, as: UTF8.self) }, model[key], "step \(step) \(key)")
             }
         }
@@ -127,6 +127,28 @@ final class DataViewTests: XCTestCase {
         XCTAssertTrue(view.flush(to: writer))
         XCTAssertNil(try store.get(KeyLayout.dataKey(b("user"))))
         XCTAssertNil(try store.get(KeyLayout.dataKey(b("{user}x"))))
+    }
+
+    /// A replica's put whose key and value share one array (with bytes between them) is read
+    /// back, cached and stored as exactly that key and value, in RocksDB too.
+    func testSharedKeyAndValueAreStoredAsTheirParts() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dv-shared-\(UInt64.random(in: 0...UInt64.max))").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for store in [MemoryStore() as any KVStore, try RocksStore(path: dir, hashPrefixLength: KeyLayout.dataPrefixLength)] {
+            let loop = try EventLoop()
+            let writer = StoreWriter(store: store, loop: loop, sync: false)
+            let view = DataView(store: store, cacheBytes: 1 << 20)
+            let value = StoredValue.encoded(payload: b("payload"))
+            let kv = KeyValue(storage: b("key") + [0, 0, 0, 9] + value, keyCount: 3, valueStart: 7)
+            XCTAssertNil(try view.getValue(b("key")), "read once: the key is cached (as absent)")
+            view.putValue(kv, cache: .refresh)
+            XCTAssertEqual(try view.getValue(b("key")).map { Array($0) }, value, "before the store has it")
+            XCTAssertTrue(view.flush(to: writer))
+            view.persisted(upTo: view.currentSeq)
+            XCTAssertEqual(try view.getValue(b("key")).map { Array($0) }, value, "from the cache")
+            XCTAssertEqual(try store.get(KeyLayout.dataKey(b("key"))), value, "stored under the key's data key, value alone")
+            XCTAssertNil(try store.get(KeyLayout.dataKey(b("key") + [0, 0, 0, 9])))
+        }
     }
 
     /// A prefix scan (a hash's fields) sees the store under this turn's puts, deletes and

@@ -48,7 +48,7 @@ final class ExpiryUnitTests: XCTestCase {
             StoredValue(payload: [UInt8]()).raw, StoredValue(payload: [UInt8](), expiresAtMs: t).raw,
             StoredValue.hash(fields: 3).raw, StoredValue.hash(fields: 3, expiresAtMs: t).raw,
         ]
-        for raw in values { for now in [0, t - 1, t, t + 1, .max] { check(raw, now) } }
+        for raw in values { for now in [0, t - 1, t, t + 1, .max] { check(Array(raw), now) } }
         XCTAssertEqual(StoredValue(payload: b("v"), expiresAtMs: t).raw.withUnsafeBytes { StoredValue.liveness(raw: $0, nowMs: t - 1) }, .expiring)
         XCTAssertEqual(StoredValue(payload: b("v"), expiresAtMs: t).raw.withUnsafeBytes { StoredValue.liveness(raw: $0, nowMs: t) }, .expired)
         for raw: [UInt8] in [[], [7], [7, 1, 2], [1], [1, 0, 0, 0], [2, 1], [3, 0, 0, 0, 0, 0, 0, 0, 9, 1], [0xff]] {

@@ -16,7 +16,7 @@ final class PlainSetTests: XCTestCase {
             let value = (0..<Int.random(in: 0...300, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
             let args = [Array("SET".utf8), key, value]
             // Sometimes over an existing value (with an expiry, which a plain SET drops).
-            if i % 3 == 0 { view.put(KeyLayout.dataKey(key), StoredValue(payload: Array("old".utf8), expiresAtMs: 99_999_999_999_999).raw) }
+            if i % 3 == 0 { view.put(KeyLayout.dataKey(key), Array(StoredValue(payload: Array("old".utf8), expiresAtMs: 99_999_999_999_999).raw)) }
             let recorder = RecordingKeyspace(view)
             var reply = RESPWriter(version: 2)
             try StringCommands(data: recorder, maxValueBytes: 1 << 20).run(.set, args, &reply)

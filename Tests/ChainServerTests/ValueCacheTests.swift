@@ -21,9 +21,9 @@ final class ValueCacheTests: XCTestCase {
 
     func testStaysWithinCapacityAndKeepsReferencedEntries() {
         let c = ValueCache(capacityBytes: 100 * (ValueCache.entryOverhead + 20))
-        c.store(k(0), [UInt8](repeating: 1, count: 10))
+        c.store(k(0), ArraySlice<UInt8>(repeating: 1, count: 10))
         for i in 1..<10_000 {
-            c.store(k(i), [UInt8](repeating: 1, count: 10))
+            c.store(k(i), ArraySlice<UInt8>(repeating: 1, count: 10))
             _ = c.lookup(k(0))  // hot key: read between every insert
             XCTAssertLessThanOrEqual(c.bytes, c.capacityBytes)
         }
@@ -42,7 +42,7 @@ final class ValueCacheTests: XCTestCase {
             switch Int.random(in: 0..<10, using: &rng) {
             case 0..<5:
                 let v: [UInt8]? = Bool.random(using: &rng) ? nil : [UInt8](repeating: UInt8(i & 0xff), count: Int.random(in: 0...12, using: &rng))
-                c.store(k(i), v)
+                c.store(k(i), v.map { $0[...] })
                 model[i] = .some(v)
             case 5:
                 c.remove(k(i))
@@ -51,16 +51,16 @@ final class ValueCacheTests: XCTestCase {
                 // The store's value changes: a cached entry follows it, an absent one stays absent.
                 let v: [UInt8]? = Bool.random(using: &rng) ? nil : [UInt8](repeating: 7, count: Int.random(in: 0...12, using: &rng))
                 let wasCached = c.lookup(k(i)) != nil
-                c.refresh(k(i), v)
+                c.refresh(k(i), v.map { $0[...] })
                 model[i] = .some(v)
                 if !wasCached { XCTAssertTrue(c.lookup(k(i)) == nil) }
             default:
-                if let hit = c.lookup(k(i)) { XCTAssertEqual(hit, model[i] ?? [9, 9, 9], "key \(i)") }
+                if let hit = c.lookup(k(i)) { XCTAssertEqual(hit.map { Array($0) }, model[i] ?? [9, 9, 9], "key \(i)") }
             }
             XCTAssertLessThanOrEqual(c.bytes, c.capacityBytes)
         }
         var held = 0
-        for (i, v) in model { if let hit = c.lookup(k(i)) { XCTAssertEqual(hit, v); held += k(i).bytes.count + (hit?.count ?? 0) + ValueCache.entryOverhead } }
+        for (i, v) in model { if let hit = c.lookup(k(i)) { XCTAssertEqual(hit.map { Array($0) }, v); held += k(i).bytes.count + (hit?.count ?? 0) + ValueCache.entryOverhead } }
         XCTAssertEqual(held, c.bytes, "bytes count what is held")
         XCTAssertEqual(c.count, model.keys.filter { c.lookup(k($0)) != nil }.count)
     }
@@ -76,14 +76,14 @@ final class ValueCacheTests: XCTestCase {
         c.refresh(k(1), nil)
         XCTAssertEqual(c.lookup(k(1)), .some(nil), "a deletion is cached as absent")
         XCTAssertEqual(c.bytes, k(1).bytes.count + ValueCache.entryOverhead)
-        c.refresh(k(1), [UInt8](repeating: 0, count: 1 << 18))
+        c.refresh(k(1), ArraySlice<UInt8>(repeating: 0, count: 1 << 18))
         XCTAssertTrue(c.lookup(k(1)) == nil, "too large for the cache: dropped, never stale")
         XCTAssertEqual(c.bytes, 0)
     }
 
     func testOversizedValuesAreNotCached() {
         let c = ValueCache(capacityBytes: 8000)
-        c.store(k(1), [UInt8](repeating: 0, count: 5000))
+        c.store(k(1), ArraySlice<UInt8>(repeating: 0, count: 5000))
         XCTAssertTrue(c.lookup(k(1)) == nil)
         XCTAssertEqual(c.bytes, 0)
         let off = ValueCache(capacityBytes: 0)

@@ -120,6 +120,26 @@ final class PeerFrameTests: XCTestCase {
         XCTAssertEqual(got, frames)
     }
 
+    /// A decoded put holds its key and value in one array, and is sent on (a middle forwarding
+    /// it, a resend) as exactly the bytes a put of two arrays is: nodes of either build read it.
+    func testDecodedPutsShareOneArrayAndEncodeAsBefore() throws {
+        let update = Update(seq: 5, epoch: 2, mutations: [.put(key: Array("key".utf8), value: Array("value".utf8))],
+                            tag: RequestTag(client: 1, request: 2), reply: Array("+OK\r\n".utf8))
+        let large = Update(seq: 6, epoch: 2, mutations: [.put(key: [7], value: [UInt8](repeating: 1, count: 2000)), .delete(key: [8])])
+        for u in [update, large] {
+            let frame = PeerFrame.updates(epoch: 2, chain: 3, [u])
+            var d = PeerFrameDecoder()
+            d.append(contentsOf: frame.encoded)
+            guard case let .updates(_, _, got)? = try d.next(), case let .putPair(kv) = got[0].mutations[0] else {
+                return XCTFail("a put decodes as a pair")
+            }
+            XCTAssertEqual(Array(kv.key), u.mutations[0].putBytes.map { Array($0.key) })
+            XCTAssertEqual(Array(kv.value), u.mutations[0].putBytes.map { Array($0.value) })
+            XCTAssertEqual(kv.storage.count, kv.key.count + 4 + kv.value.count, "key, the value's length and value in one array")
+            XCTAssertEqual(PeerFrame.updates(epoch: 2, chain: 3, got).encoded, frame.encoded)
+        }
+    }
+
     func testCorruptAndTruncatedFramesAreErrors() {
         let good = PeerFrame.ack(epoch: 1, chain: 2, seq: 3).encoded
         var badVersion = good; badVersion[4] = 99

@@ -226,7 +226,7 @@ public struct ChainReplica: Sendable {
             // Its storage kept (up to 256 updates; a chain of a thousand keeps at most ~16 KB):
             // most acknowledgements empty the list, which the next turn's updates would
             // otherwise regrow from nothing (five or six reallocations a turn).
-            unacked.removeAll(keepingCapacity: unacked.capacity <= 256)
+            if unacked.capacity <= 256 { unacked.popAll() } else { unacked = [] }
         }
         advance(into: &actions)
     }
@@ -341,7 +341,7 @@ public struct ChainReplica: Sendable {
             if n > 0 {
                 actions.reserveCapacity(actions.count + n)
                 for w in waiting[0..<n] { actions.append(.committed(token: w.token, seq: w.seq)) }
-                waiting.removeFirst(n)
+                if n == waiting.count { waiting.popAll() } else { waiting.removeFirst(n) }
             }
         }
     }

@@ -242,7 +242,7 @@ public struct NodeCore: Sendable {
             }
         }
         // Popped (stand-ins only): `removeAll(keepingCapacity:)` is a generic range replacement.
-        while !actions.isEmpty { actions.removeLast() }
+        actions.popAll()
     }
 
     private mutating func perform(_ chain: ChainID, _ action: consuming ChainReplica.Action, resending: Bool, _ effects: inout Effects) {

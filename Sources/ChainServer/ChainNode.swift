@@ -641,7 +641,7 @@ final class ChainNode {
                 // that left this turn waits for nothing.)
                 if core.standing(chain) != nil { persistTrack.update(chain, orMake: []) { $0.append((server.data.currentSeq, position.seq)) } }
             }
-            appliedChains.removeAll(keepingCapacity: true)
+            appliedChains.popAll()
         }
         if let entry = turnLog.takeEntry() { server.data.putUnread(entry.key, entry.value) }
     }
@@ -649,7 +649,7 @@ final class ChainNode {
     /// The store persisted everything up to data view sequence `seq`.
     func persisted(upTo seq: UInt64) {
         // Found first, trimmed after (a track read out is shared until then).
-        advanced.removeAll(keepingCapacity: true)
+        advanced.popAll()
         for chain in persistTrack.indices {
             guard let track = persistTrack[chain], !track.isEmpty else { continue }
             var n = 0
@@ -662,7 +662,7 @@ final class ChainNode {
             // (Most often the whole track went: popped, not shifted by a generic range replacement.)
             persistTrack.update(a.chain, orMake: []) { track in
                 if a.count == track.count {
-                    while !track.isEmpty { track.removeLast() }
+                    track.popAll()
                 } else {
                     track.removeFirst(a.count)
                 }

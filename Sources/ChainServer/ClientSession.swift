@@ -298,12 +298,12 @@ final class ClientSession {
         // Most often every held reply went: popped in place, not shifted
         // (`removeAll(keepingCapacity:)` and `removeFirst` go through a generic range replacement).
         if i == held.count {
-            while !held.isEmpty { held.removeLast() }
+            held.popAll()
         } else if i > 0 {
             held.removeFirst(i)
         }
         if answeredHead == answeredCommands.count {
-            while !answeredCommands.isEmpty { answeredCommands.removeLast() }
+            answeredCommands.popAll()
             answeredHead = 0
         } else if answeredHead > 0 && answeredHead * 2 >= answeredCommands.count {
             answeredCommands.removeFirst(answeredHead)

@@ -281,8 +281,7 @@ final class DataView {
             inFlight.append((currentSeq, pending, pendingRanges))
             pending = Dictionary(minimumCapacity: pending.count)
         }
-        // Popped, not `removeAll(keepingCapacity:)` (a generic range replacement).
-        while !pendingLog.isEmpty { pendingLog.removeLast() }
+        pendingLog.popAll()
         indexed = 0
         pendingRanges = []
         return written

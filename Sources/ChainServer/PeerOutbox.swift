@@ -109,8 +109,7 @@ struct PeerOutbox {
             }
         }
         if asOneFrame { PeerFrame.finishTurnFrame(startingAt: start, sections: sectionCount, in: &w) }
-        // Popped, not `removeAll(keepingCapacity:)` (a generic range replacement).
-        while !chains.isEmpty { chains.removeLast() }
+        chains.popAll()
     }
 
     private mutating func touch(_ chain: ChainID) {

@@ -396,7 +396,7 @@ public final class Server {
         // more replies (an error known at once), which can free more.
         while !resumable.isEmpty {
             let list = resumable
-            resumable.removeAll(keepingCapacity: true)
+            resumable.popAll()
             for s in list { s.process() }
         }
         chainNode?.beforeStoreFlush()
@@ -416,7 +416,7 @@ public final class Server {
                 waiting.append(s)
             }
         }
-        releasingNow.removeAll(keepingCapacity: true)
+        releasingNow.popAll()
     }
 
     /// Sessions whose first held reply waits for the writer (or a read floor), not for a commit:
@@ -453,7 +453,7 @@ public final class Server {
                 waiting.append(s)
             }
         }
-        releasing.removeAll(keepingCapacity: true)
+        releasing.popAll()
     }
 
     /// A write could not be made: refuse new writes (reads go on); the updates not written were

@@ -58,14 +58,19 @@ final class RequestRecordsTests: XCTestCase {
         }
     }
 
-    /// Past its first size the table grows and keeps every record; a full table of the default
-    /// bound stays findable.
-    func testGrowsAndFindsEveryRecord() {
+    /// The table is made at its final size (no rebuild on the write path) and keeps every
+    /// record up to its bound findable.
+    func testMadeAtItsFinalSizeAndFindsEveryRecord() {
+        XCTAssertEqual(RequestRecords.slots(for: 100_000), 262_144)
+        XCTAssertEqual(RequestRecords.slots(for: TurnLog.defaultCapacity), 524_288)
+        XCTAssertEqual(RequestRecords.slots(for: 1), 1024)
         var records = RequestRecords(capacity: 100_000, seed: 9)
+        XCTAssertEqual(records.slotCount, 262_144)
         for i in 0..<100_000 as Range<UInt64> {
             records.insert(.init(chain: Int(i % 12), client: i / 7, request: i), seq: i, reply: [], turn: i / 10)
         }
         XCTAssertEqual(records.count, 100_000)
+        XCTAssertEqual(records.slotCount, 262_144, "never rebuilt")
         for i in stride(from: 0, to: 100_000, by: 13) as StrideTo<UInt64> {
             XCTAssertEqual(records[.init(chain: Int(i % 12), client: i / 7, request: i)]?.seq, i)
         }

@@ -70,7 +70,7 @@ struct RequestRecords {
     mutating func insert(_ id: ID, seq: UInt64, reply: [UInt8], turn: UInt64) {
         // (Never true while evictions keep `count` within `capacity`; a table too full would
         // probe forever, so it stays as the guard.)
-        if (count + 1) * 8 > ids.count * 5 { resize(to: ids.count * 2) }
+        if (count + 1) * 8 > ids.count * 5 { rebuild(slots: ids.count * 2) }
         let (i, found) = probe(id)
         records[i] = Record(seq: seq, reply: reply, turn: turn)
         if !found {
@@ -93,8 +93,14 @@ struct RequestRecords {
     }
 
     /// Forgets every record of `chain` (its data was dropped; its history restarts from a copy).
+    /// Deleted in place, slot by slot (a slot whose record went is looked at again: a later
+    /// member of its probe run may have moved back into it). A new table, as before, was a 25 MB
+    /// allocation and a move of every record on the loop at each chain a node drops.
     mutating func drop(_ chain: ChainID) {
-        rebuild(slots: ids.count) { $0.chain != chain }
+        var i = 0
+        while i < ids.count {
+            if ids[i].chain == chain { remove(at: i) } else { i += 1 }
+        }
     }
 
     /// Every record of `chain` (a snapshot for a joiner).
@@ -156,14 +162,11 @@ struct RequestRecords {
         count -= 1
     }
 
-    private mutating func resize(to slots: Int) {
-        rebuild(slots: slots) { _ in true }
-    }
 
-    /// Places the records `keep` accepts into a fresh table of `slots` slots, moving them
+    /// Places every record into a fresh table of `slots` slots, moving them
     /// rather than copying (a copy is a retain and a release of its reply), through raw
     /// buffers (element access checks uniqueness and bounds each time).
-    private mutating func rebuild(slots: Int, keep: (ID) -> Bool) {
+    private mutating func rebuild(slots: Int) {
         let oldIDs = ids
         var oldRecords: [Record?] = []
         swap(&oldRecords, &records)
@@ -175,7 +178,7 @@ struct RequestRecords {
         newIDs.withUnsafeMutableBufferPointer { toIDs in
             newRecords.withUnsafeMutableBufferPointer { toRecords in
                 oldRecords.withUnsafeMutableBufferPointer { fromRecords in
-                    for i in oldIDs.indices where oldIDs[i] != Self.vacant && keep(oldIDs[i]) {
+                    for i in oldIDs.indices where oldIDs[i] != Self.vacant {
                         var j = Self.home(oldIDs[i], seed: seed, mask: newMask)
                         while toIDs[j] != Self.vacant { j = (j + 1) & newMask }
                         toIDs[j] = oldIDs[i]

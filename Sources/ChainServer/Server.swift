@@ -76,6 +76,7 @@ public final class Server {
         if config.cluster != nil { try startCluster() }
         listener = try TCPListener(loop: loop, address: config.listen, tls: config.tls?.server) { [unowned self] conn in accept(conn) }
         startTimeoutSweep()
+        startLoopLagProbe()
         direct.onWrite = { [unowned self] key, value in
             standaloneWrites += 1
             watchTable.noteWrite(chain: 0, key: key, seq: standaloneWrites)
@@ -481,6 +482,14 @@ public final class Server {
     /// Once a second: look for expired keys to delete in the chains this node heads.
     func startExpirySweep() {
         Timer(loop: loop, afterMs: 1000, repeating: true) { [unowned self] in expirySweeper.tick() }
+    }
+
+    /// Every 100 ms: how late the loop is (`LoopLagProbe`).
+    func startLoopLagProbe() {
+        var probe = LoopLagProbe()
+        Timer(loop: loop, afterMs: LoopLagProbe.intervalMs, repeating: true) { [unowned self] in
+            if let lag = probe.fired(atNanos: monotonicNanos()) { metrics.loopLag.record(lag) }
+        }
     }
 
     /// Once a second: end connections that broke the idle or request timeout.

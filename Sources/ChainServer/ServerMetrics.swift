@@ -54,6 +54,8 @@ final class ServerMetrics {
     /// Joins completed here, by how they caught up.
     let catchUpSuffix: Counter
     let catchUpSnapshot: Counter
+    /// How late the loop ran a timer due every 100 ms (`LoopLagProbe`).
+    let loopLag: ValueHistogram
     private let unknownCommands: Counter
     private var errorCounters: [String: Counter] = [:]
     private let closeCounters: [CloseReason: Counter]
@@ -107,6 +109,9 @@ final class ServerMetrics {
         transferBytes = registry.makeCounter(descriptor: Self.desc("transfer_sent_bytes", "total", "Bytes of chain snapshots streamed to joining nodes"))
         catchUpSuffix = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "suffix")])
         catchUpSnapshot = registry.makeCounter(descriptor: Self.desc("chain_catchups", "total", "Joins this node completed, by how it caught up"), labels: [("kind", "snapshot")])
+        loopLag = registry.makeValueHistogram(
+            descriptor: Self.desc("event_loop_lag", "seconds", "How late the event loop ran a timer due every 100 ms: time it spent on something else (a long loop turn, waiting for a core)"),
+            buckets: [0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5])
         var stats = [CommandStats(name: "other", counter: nil)]
         for id in CommandID.allCases {
             precondition(id.rawValue + 1 == stats.count, "CommandID raw values are the declaration order")

@@ -40,6 +40,10 @@ final class MonitoringTests: ClusterTestCase {
             XCTAssert(Harness.waitFor(5) { ((try? self.scrape(c.ports[n]!.http)).map { self.samples($0, "chainstore_chain_replication_lag_seconds") } ?? [])
                 .allSatisfy { $0.value < 0.5 } }, "an idle cluster has no replication lag")
         }
+        for n in ["n1", "n2", "n3", "n4"] {
+            XCTAssert(Harness.waitFor(5) { ((try? self.scrape(c.ports[n]!.http)).map { self.samples($0, "chainstore_event_loop_lag_seconds_count") } ?? [])
+                .contains { $0.value > 0 } }, "\(n) measures its loop's lag")
+        }
         XCTAssertEqual(heads, Double(chains), "every chain has one head")
         XCTAssertEqual(tails, Double(chains), "every chain has one tail")
         XCTAssertEqual(samples(nodeText, "chainstore_chain_applied_seq").count, chains * 3, "one series per chain replica")

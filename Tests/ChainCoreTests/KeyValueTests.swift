@@ -27,4 +27,24 @@ final class KeyValueTests: XCTestCase {
         XCTAssertNotEqual(p, .delete(key: [1, 2]))
         XCTAssertEqual(pair([], [], []), .put(key: [], value: []))
     }
+
+    /// Equality and hashing are written by hand (a pair equals a put): every kind of mutation
+    /// equals itself, hashes alike, and differs when any of its parts or its kind does.
+    func testEveryKindComparesByItsParts() {
+        let all: [Mutation] = [
+            .put(key: [1], value: [2]), .put(key: [1], value: [3]), .put(key: [4], value: [2]),
+            .delete(key: [1]), .delete(key: [2]),
+            .clearChain,
+            .putField(key: [1], field: [2], value: [3]), .putField(key: [1], field: [2], value: [4]),
+            .putField(key: [1], field: [5], value: [3]), .putField(key: [6], field: [2], value: [3]),
+            .deleteField(key: [1], field: [2]), .deleteField(key: [1], field: [3]), .deleteField(key: [4], field: [2]),
+        ]
+        for (i, a) in all.enumerated() {
+            for (j, b) in all.enumerated() {
+                XCTAssertEqual(a == b, i == j, "\(a) against \(b)")
+            }
+            XCTAssertEqual(Set([a, a]).count, 1)
+        }
+        XCTAssertEqual(Set(all).count, all.count)
+    }
 }
